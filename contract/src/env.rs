@@ -1,0 +1,64 @@
+//! Environment variable names read or written by the runtime (CONTRACT §2.2, §2.3, §5.4, §7).
+
+// Identity and launch.
+pub const BOT_ID: &str = "BOT_ID";
+pub const RUNTIME: &str = "RUNTIME";
+pub const ENTRYPOINT: &str = "ENTRYPOINT";
+pub const CODE_FILE: &str = "CODE_FILE";
+pub const BOT_CONFIG: &str = "BOT_CONFIG";
+pub const BOT_TYPE: &str = "BOT_TYPE";
+pub const IS_SCHEDULED: &str = "IS_SCHEDULED";
+
+// Queries.
+pub const QUERY_ENTRYPOINT: &str = "QUERY_ENTRYPOINT";
+pub const QUERY_PATH: &str = "QUERY_PATH";
+pub const QUERY_PARAMS: &str = "QUERY_PARAMS";
+pub const QUERY_RESULT_KEY: &str = "QUERY_RESULT_KEY";
+/// Prefix of the per-parameter variables of a one-shot query (`QUERY_PARAM_<key>`).
+pub const QUERY_PARAM_PREFIX: &str = "QUERY_PARAM_";
+/// Port the SDK query program listens on.
+pub const THE0_QUERY_PORT: &str = "THE0_QUERY_PORT";
+
+// Directories.
+pub const CODE_PATH: &str = "CODE_PATH";
+pub const STATE_PATH: &str = "STATE_PATH";
+pub const LOGS_PATH: &str = "LOGS_PATH";
+pub const STATE_DIR: &str = "STATE_DIR";
+pub const CODE_MOUNT_DIR: &str = "CODE_MOUNT_DIR";
+pub const SCRIPT_PATH: &str = "SCRIPT_PATH";
+pub const ENTRYPOINT_TYPE: &str = "ENTRYPOINT_TYPE";
+pub const PYTHONPATH: &str = "PYTHONPATH";
+pub const PYTHONUNBUFFERED: &str = "PYTHONUNBUFFERED";
+
+// Object storage.
+pub const MINIO_ENDPOINT: &str = "MINIO_ENDPOINT";
+pub const MINIO_ACCESS_KEY: &str = "MINIO_ACCESS_KEY";
+pub const MINIO_SECRET_KEY: &str = "MINIO_SECRET_KEY";
+pub const MINIO_USE_SSL: &str = "MINIO_USE_SSL";
+pub const MINIO_REGION: &str = "MINIO_REGION";
+pub const MINIO_CODE_BUCKET: &str = "MINIO_CODE_BUCKET";
+pub const MINIO_STATE_BUCKET: &str = "MINIO_STATE_BUCKET";
+pub const MINIO_LOGS_BUCKET: &str = "MINIO_LOGS_BUCKET";
+pub const MINIO_QUERY_RESULTS_BUCKET: &str = "MINIO_QUERY_RESULTS_BUCKET";
+/// Local-directory backend root: object `bucket/key` is the file `$THE0_STORAGE_DIR/bucket/key`.
+pub const THE0_STORAGE_DIR: &str = "THE0_STORAGE_DIR";
+
+// Limits.
+pub const MAX_STATE_SIZE_MB: &str = "MAX_STATE_SIZE_MB";
+pub const MAX_STATE_FILE_SIZE_MB: &str = "MAX_STATE_FILE_SIZE_MB";
+pub const THE0_MAX_CODE_SIZE_MB: &str = "THE0_MAX_CODE_SIZE_MB";
+
+// Broker and misc.
+pub const NATS_URL: &str = "NATS_URL";
+pub const MONGO_URI: &str = "MONGO_URI";
+pub const LOG_LEVEL: &str = "LOG_LEVEL";
+
+// Our own knobs (CONTRACT §7 "new optional names", issue seams).
+pub const THE0_STOP_GRACE_SEC: &str = "THE0_STOP_GRACE_SEC";
+pub const THE0_SCRUB_CHILD_ENV: &str = "THE0_SCRUB_CHILD_ENV";
+pub const THE0_DONE_FILE: &str = "THE0_DONE_FILE";
+pub const THE0_QUERY_DIR: &str = "THE0_QUERY_DIR";
+pub const THE0_QUERY_TIMEOUT_SEC: &str = "THE0_QUERY_TIMEOUT_SEC";
+
+/// Secrets that children never see unless `THE0_SCRUB_CHILD_ENV=false` (D12).
+pub const CHILD_SECRETS: &[&str] = &[MINIO_ACCESS_KEY, MINIO_SECRET_KEY, NATS_URL, MONGO_URI];

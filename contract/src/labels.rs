@@ -1,0 +1,10 @@
+//! Docker labels on managed containers (CONTRACT §5.4, D24).
+
+pub const MANAGED: &str = "runtime.managed";
+pub const ID: &str = "runtime.id";
+pub const TYPE: &str = "runtime.type";
+pub const ENTRYPOINT: &str = "runtime.entrypoint";
+pub const CONFIG_HASH: &str = "runtime.config-hash";
+
+pub const TYPE_REALTIME: &str = "realtime";
+pub const TYPE_SCHEDULED: &str = "scheduled";

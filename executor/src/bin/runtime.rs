@@ -1,0 +1,3 @@
+//! `/app/runtime`: the executor binary (thin; the logic lives in the library).
+
+fn main() {}

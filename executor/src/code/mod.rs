@@ -1,0 +1,1 @@
+//! Bot code: download the zip object and extract it safely into `CODE_PATH` (helper B).

@@ -1,0 +1,1 @@
+//! Bot state: fingerprint, archive, restore and upload of `STATE_PATH` (helper B).

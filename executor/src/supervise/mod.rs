@@ -1,0 +1,1 @@
+//! PID-1 supervision: spawn, signal forwarding, reaping, ordered stop.

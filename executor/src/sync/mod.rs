@@ -1,0 +1,1 @@
+//! The sync engine: triggers (watch, tick, final) running state then logs under one lock.

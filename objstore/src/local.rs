@@ -1,0 +1,2 @@
+//! Local-directory backend (helper A).
+pub struct LocalStore {}

@@ -1,0 +1,2 @@
+//! S3-compatible backend (helper A).
+pub struct S3Store {}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs everything building and testing needs on a fresh Debian machine with rustup and Docker:
+# the musl target and musl-tools (static executor), the test servers (nats-server, moto in a
+# virtualenv), busybox-static for scratch test images, and the benchmark peers. Idempotent.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+venv=${THE0_VENV:-$here/target/venv}
+
+rustup target add x86_64-unknown-linux-musl
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+pkgs="musl-tools nats-server busybox-static tini hyperfine rclone python3-venv"
+missing=""
+for p in $pkgs; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq $missing >/dev/null
+fi
+
+if [ ! -x "$venv/bin/moto_server" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q 'moto[server]'
+fi
