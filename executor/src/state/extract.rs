@@ -1,0 +1,224 @@
+//! Extraction of state archives (CONTRACT §2.8 "Extract").
+//!
+//! Reads archives written by [`super::archive::write_tar_gz`], by the original runtime and by
+//! the0's API (node-tar: PAX headers, `./` prefixes, directory names ending in `/`), enforcing
+//! the state caps and never writing outside the destination. The caller extracts into a fresh
+//! temp directory and discards it on any error, so a failed extract leaves nothing behind.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use flate2::read::MultiGzDecoder;
+
+use super::archive::ArchiveError;
+use super::tree::{self, ChainError};
+use crate::config::Limits;
+
+const COPY_BUF: usize = 256 * 1024;
+
+/// What [`extract_tar_gz`] wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExtractStats {
+    pub files: u64,
+    pub dirs: u64,
+    pub bytes: u64,
+    /// Entries left out: traversal, absolute, links, devices, other special types.
+    pub skipped: u64,
+}
+
+/// The relative path of an archive entry, or `None` if it must be skipped: absolute names and
+/// any `..` component. Leading `./`, empty and `.` components and a trailing `/` are dropped.
+fn clean_name(raw: &[u8]) -> Option<Vec<&[u8]>> {
+    if raw.first() == Some(&b'/') {
+        return None;
+    }
+    let mut parts = Vec::new();
+    for c in raw.split(|&b| b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => return None,
+            c => parts.push(c),
+        }
+    }
+    Some(parts)
+}
+
+/// Extracts gzip(tar) from `input` into `dest` (created 0755) under the state caps of `limits`.
+/// Directories get their header mode and mtime (applied last, so a read-only directory can
+/// still be filled); files get theirs. A cap violation fails the whole extract; the caller
+/// discards the partial tree.
+pub fn extract_tar_gz<R: Read>(
+    input: R,
+    dest: &Path,
+    limits: &Limits,
+) -> Result<ExtractStats, ArchiveError> {
+    let ex = |entry: &str, path: &Path, source: io::Error| ArchiveError::Extract {
+        entry: entry.to_string(),
+        path: path.to_path_buf(),
+        source,
+    };
+    tree::mkdir_all(dest, 0o755).map_err(|e| ex("", dest, e))?;
+    let mut archive = tar::Archive::new(MultiGzDecoder::new(input));
+    let mut stats = ExtractStats::default();
+    let mut dirs: Vec<(PathBuf, u32, u64)> = Vec::new();
+    let mut buf = vec![0u8; COPY_BUF];
+    for item in archive.entries().map_err(ArchiveError::Corrupt)? {
+        let mut entry = item.map_err(ArchiveError::Corrupt)?;
+        let raw = entry.path_bytes().into_owned();
+        let shown = String::from_utf8_lossy(&raw).into_owned();
+        let kind = entry.header().entry_type();
+        if kind.is_pax_global_extensions() {
+            continue;
+        }
+        let Some(parts) = clean_name(&raw) else {
+            crate::warn!(
+                "state archive entry escapes the state directory; skipped",
+                entry = shown
+            );
+            stats.skipped += 1;
+            continue;
+        };
+        let Some((last, parents)) = parts.split_last() else {
+            continue; // `./` itself: the destination exists already.
+        };
+        if !kind.is_dir() && !kind.is_file() {
+            crate::warn!(
+                "state archive entry is not a regular file or directory; skipped",
+                entry = shown,
+                kind = format!("{kind:?}")
+            );
+            stats.skipped += 1;
+            continue;
+        }
+        let mode = entry
+            .header()
+            .mode()
+            .unwrap_or(if kind.is_dir() { 0o755 } else { 0o644 })
+            & 0o7777;
+        let mtime = entry.header().mtime().unwrap_or(0);
+        let parents: Vec<&std::ffi::OsStr> = parents
+            .iter()
+            .map(|c| std::ffi::OsStr::from_bytes(c))
+            .collect();
+        let parent = match tree::ensure_dirs(dest, &parents, 0o755) {
+            Ok(p) => p,
+            Err(ChainError::Symlink(p)) => {
+                return Err(ex(&shown, &p, io::Error::other("is a symlink")))
+            }
+            Err(ChainError::Io(p, e)) => return Err(ex(&shown, &p, e)),
+        };
+        let path = parent.join(std::ffi::OsStr::from_bytes(last));
+        if kind.is_dir() {
+            match tree::ensure_dirs(&parent, &[std::ffi::OsStr::from_bytes(last)], 0o755) {
+                Ok(_) => {}
+                Err(ChainError::Symlink(p)) => {
+                    return Err(ex(&shown, &p, io::Error::other("is a symlink")))
+                }
+                Err(ChainError::Io(p, e)) => return Err(ex(&shown, &p, e)),
+            }
+            dirs.push((path, mode, mtime));
+            stats.dirs += 1;
+            continue;
+        }
+        let size = entry.size();
+        if size > limits.state_file {
+            return Err(ArchiveError::FileTooLarge {
+                entry: shown,
+                size,
+                cap: limits.state_file,
+            });
+        }
+        if stats.bytes.saturating_add(size) > limits.state_total {
+            return Err(ArchiveError::TotalTooLarge {
+                entry: shown,
+                total: stats.bytes.saturating_add(size),
+                cap: limits.state_total,
+            });
+        }
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(|e| ex(&shown, &path, e))?;
+        let mut written = 0u64;
+        let cap = limits.state_file;
+        let mut limited = (&mut entry).take(cap + 1);
+        loop {
+            let n = match limited.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let _ = fs::remove_file(&path);
+                    return Err(ArchiveError::Corrupt(e));
+                }
+            };
+            written += n as u64;
+            if written > cap || stats.bytes + written > limits.state_total {
+                let _ = fs::remove_file(&path);
+                return Err(if written > cap {
+                    ArchiveError::FileTooLarge {
+                        entry: shown,
+                        size: written,
+                        cap,
+                    }
+                } else {
+                    ArchiveError::TotalTooLarge {
+                        entry: shown,
+                        total: stats.bytes + written,
+                        cap: limits.state_total,
+                    }
+                });
+            }
+            file.write_all(&buf[..n])
+                .map_err(|e| ex(&shown, &path, e))?;
+        }
+        tree::set_mode(&path, mode).map_err(|e| ex(&shown, &path, e))?;
+        let _ = file.set_modified(UNIX_EPOCH + Duration::from_secs(mtime));
+        stats.bytes += written;
+        stats.files += 1;
+    }
+    // Deepest first, so setting a parent's mtime comes after its children were created.
+    for (path, mode, mtime) in dirs.iter().rev() {
+        let t: SystemTime = UNIX_EPOCH + Duration::from_secs(*mtime);
+        if let Ok(f) = fs::File::open(path) {
+            let _ = f.set_modified(t);
+        }
+        tree::set_mode(path, *mode).map_err(|e| ex(&path.to_string_lossy(), path, e))?;
+    }
+    Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_name_rules() {
+        let j = |raw: &str| {
+            clean_name(raw.as_bytes()).map(|p| {
+                p.iter()
+                    .map(|c| String::from_utf8_lossy(c).into_owned())
+                    .collect::<Vec<_>>()
+                    .join("/")
+            })
+        };
+        assert_eq!(
+            j("./.the0-state/k.json").as_deref(),
+            Some(".the0-state/k.json")
+        );
+        assert_eq!(j(".the0-state/").as_deref(), Some(".the0-state"));
+        assert_eq!(j("./").as_deref(), Some(""));
+        assert_eq!(j("a//b/./c").as_deref(), Some("a/b/c"));
+        assert_eq!(j("../x"), None);
+        assert_eq!(j("a/../../x"), None);
+        assert_eq!(j("/etc/passwd"), None);
+    }
+}

@@ -1,0 +1,257 @@
+//! Restoring `STATE_PATH` from `<state bucket>/<BOT_ID>/state.tar.gz` once per pod (CONTRACT
+//! §2.7 step 4, D4, D5).
+//!
+//! The archive is streamed (gunzip + untar) into a temp directory inside `STATE_PATH` (which may
+//! be a mount point and so cannot be renamed itself); only a complete extract is moved into
+//! place. Errors are retried; when every attempt failed the state is emptied and the
+//! `state-restore-failed` marker blocks every syncer from touching the remote archive, so a
+//! partial or empty tree can never overwrite the good copy.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use the0_contract::{keys, paths};
+use the0_objstore::Store;
+
+use super::archive::{extract_tar_gz, ArchiveError};
+use super::fingerprint::Manifest;
+use super::{pipe, tree};
+use crate::config::Config;
+
+/// Name of the temp directory inside `STATE_PATH` that a restore extracts into.
+pub const RESTORE_TMP: &str = ".the0-restore-tmp";
+
+/// Pauses between attempts; one attempt plus one more per delay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub delays: Vec<Duration>,
+}
+
+impl Default for RetryPolicy {
+    /// D4: retry 3 times after 1, 2 and 4 seconds.
+    fn default() -> Self {
+        RetryPolicy {
+            delays: vec![
+                Duration::from_secs(1),
+                Duration::from_secs(2),
+                Duration::from_secs(4),
+            ],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestoreOutcome {
+    /// The archive was extracted; the manifest of the restored tree seeds change detection.
+    Restored(Manifest),
+    /// No archive (no such key or bucket): the state starts empty.
+    FirstRun,
+    /// `state-restored` exists: this container restarted inside its pod (D5).
+    Skipped,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error("downloading {bucket}/{key}: {source}")]
+    Download {
+        bucket: String,
+        key: String,
+        source: the0_objstore::Error,
+    },
+    #[error("extracting {bucket}/{key}: {source}")]
+    Extract {
+        bucket: String,
+        key: String,
+        source: ArchiveError,
+    },
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("state restore task failed: {0}")]
+    Task(String),
+    #[error("state restore failed after {attempts} attempts: {last}")]
+    Failed {
+        attempts: usize,
+        last: Box<RestoreError>,
+    },
+}
+
+fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> RestoreError + 'a {
+    move |source| RestoreError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// [`restore_with`] the default retry policy.
+pub async fn restore(store: &Store, cfg: &Config) -> Result<RestoreOutcome, RestoreError> {
+    restore_with(store, cfg, &RetryPolicy::default()).await
+}
+
+/// Restores the state unless this pod already did; see the module docs.
+pub async fn restore_with(
+    store: &Store,
+    cfg: &Config,
+    policy: &RetryPolicy,
+) -> Result<RestoreOutcome, RestoreError> {
+    let run_dir = cfg.run_dir();
+    if run_dir.join(paths::STATE_RESTORED).exists() {
+        crate::info!(
+            "state already restored in this pod; keeping the local state",
+            state_path = cfg.state_path.display()
+        );
+        return Ok(RestoreOutcome::Skipped);
+    }
+    let mut attempts = 0;
+    let last = loop {
+        attempts += 1;
+        match attempt(store, cfg).await {
+            Ok(found) => {
+                mark_restored(cfg);
+                return Ok(match found {
+                    Some(manifest) => {
+                        crate::info!(
+                            "state restored",
+                            files = manifest.file_count(),
+                            bytes = manifest.total_file_size()
+                        );
+                        RestoreOutcome::Restored(manifest)
+                    }
+                    None => {
+                        crate::info!("no state archive; first run", bot_id = cfg.bot_id);
+                        RestoreOutcome::FirstRun
+                    }
+                });
+            }
+            Err(e) => match policy.delays.get(attempts - 1) {
+                Some(delay) => {
+                    crate::warn!(
+                        "state restore failed; retrying",
+                        attempt = attempts,
+                        retry_in = format!("{delay:?}"),
+                        error = e
+                    );
+                    tokio::time::sleep(*delay).await;
+                }
+                None => break e,
+            },
+        }
+    };
+    Err(give_up(cfg, attempts, last))
+}
+
+/// One attempt: `Some(manifest)` when an archive was installed, `None` when there is none.
+async fn attempt(store: &Store, cfg: &Config) -> Result<Option<Manifest>, RestoreError> {
+    let state = cfg.state_path.clone();
+    tree::mkdir_all(&state, 0o755).map_err(io_err("creating", &state))?;
+    let tmp = state.join(RESTORE_TMP);
+    tree::remove_any(&tmp).map_err(io_err("removing", &tmp))?;
+    let (bucket, key) = (cfg.buckets.state.clone(), keys::state_key(&cfg.bot_id));
+    let Some(obj) = store
+        .get(&bucket, &key)
+        .await
+        .map_err(|source| RestoreError::Download {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            source,
+        })?
+    else {
+        return Ok(None);
+    };
+    let reader = pipe::async_to_sync(obj.body);
+    let limits = cfg.limits;
+    let job = tokio::task::spawn_blocking(move || -> Result<Manifest, RestoreError> {
+        if let Err(source) = extract_tar_gz(reader, &tmp, &limits) {
+            let _ = tree::remove_any(&tmp);
+            return Err(RestoreError::Extract {
+                bucket,
+                key,
+                source,
+            });
+        }
+        install(&tmp, &state)?;
+        Manifest::scan(&state).map_err(io_err("scanning", &state))
+    });
+    job.await
+        .map_err(|e| RestoreError::Task(e.to_string()))?
+        .map(Some)
+}
+
+/// Moves each top-level entry of `tmp` over the same name in `state`, then removes `tmp`.
+/// Local entries that the archive does not have are left alone.
+fn install(tmp: &Path, state: &Path) -> Result<(), RestoreError> {
+    let rd = std::fs::read_dir(tmp).map_err(io_err("reading", tmp))?;
+    for de in rd {
+        let de = de.map_err(io_err("reading", tmp))?;
+        let target = state.join(de.file_name());
+        tree::remove_any(&target).map_err(io_err("replacing", &target))?;
+        std::fs::rename(de.path(), &target).map_err(io_err("moving restored state to", &target))?;
+    }
+    std::fs::remove_dir(tmp).map_err(io_err("removing", tmp))
+}
+
+/// Records success (D5) and lifts an earlier failure marker: the local tree is now the remote one.
+fn mark_restored(cfg: &Config) {
+    let run_dir = cfg.run_dir();
+    let _ = tree::remove_any(&run_dir.join(paths::STATE_RESTORE_FAILED));
+    let marker = run_dir.join(paths::STATE_RESTORED);
+    let res =
+        tree::mkdir_all(&run_dir, 0o755).and_then(|()| tree::write_atomic(&marker, b"", 0o644));
+    if let Err(e) = res {
+        crate::warn!(
+            "could not create the state-restored marker",
+            path = marker.display(),
+            error = e
+        );
+    }
+}
+
+/// D4: empty the state, block syncers with the failure marker, tell the user in `bot.log`.
+fn give_up(cfg: &Config, attempts: usize, last: RestoreError) -> RestoreError {
+    crate::error!(
+        "state restore failed; the bot will not start",
+        attempts = attempts,
+        error = last
+    );
+    if let Err(e) = tree::empty_dir(&cfg.state_path, &[]) {
+        crate::error!(
+            "could not empty the state directory",
+            path = cfg.state_path.display(),
+            error = e
+        );
+    }
+    let run_dir = cfg.run_dir();
+    let marker = run_dir.join(paths::STATE_RESTORE_FAILED);
+    let res = tree::mkdir_all(&run_dir, 0o755)
+        .and_then(|()| tree::write_atomic(&marker, last.to_string().as_bytes(), 0o644));
+    if let Err(e) = res {
+        crate::error!(
+            "could not create the state-restore-failed marker",
+            path = marker.display(),
+            error = e
+        );
+    }
+    let line = serde_json::json!({
+        "level": "error",
+        "message": format!("State restore failed: {last}"),
+        "timestamp": the0_contract::timefmt::rfc3339_seconds(SystemTime::now()),
+    });
+    let res = crate::logs::botlog::BotLog::open(&cfg.bot_log_path())
+        .and_then(|log| log.append(format!("{line}\n").as_bytes()));
+    if let Err(e) = res {
+        crate::error!(
+            "could not write to bot.log",
+            path = cfg.bot_log_path().display(),
+            error = e
+        );
+    }
+    RestoreError::Failed {
+        attempts,
+        last: Box::new(last),
+    }
+}

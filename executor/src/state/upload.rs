@@ -1,0 +1,232 @@
+//! Uploading `STATE_PATH` when it changed (CONTRACT §2.8 "State upload", D4, D6, D7, D8).
+//!
+//! One [`StateSyncer`] lives as long as the sync engine. Each [`StateSyncer::sync`] scans the
+//! tree, compares the fingerprint with the last one that reached storage, and streams a fresh
+//! archive only when something changed. The archive is written on a blocking thread into a
+//! bounded pipe that the object store reads from, so neither memory nor disk ever holds it whole.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use the0_contract::{keys, paths};
+use the0_objstore::{Store, StreamOptions};
+
+use super::archive::{write_tar_gz, ArchiveError};
+use super::fingerprint::Manifest;
+use super::pipe;
+use crate::config::{Config, Limits};
+
+/// Bound on one state upload (CONTRACT §2.8).
+pub const UPLOAD_DEADLINE: Duration = Duration::from_secs(180);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateSyncOutcome {
+    /// `state-restore-failed` exists: remote state must not be touched (D4).
+    Blocked,
+    /// No files now and none since this process started (or since the last delete).
+    Empty,
+    /// Same fingerprint as the last upload (or the restored tree).
+    Unchanged,
+    /// Over a cap; nothing was uploaded (the bot keeps running).
+    Refused { reason: String },
+    /// A new archive is in place.
+    Uploaded { bytes: u64, files: usize },
+    /// The state became empty after having files: the remote archive was deleted (D8).
+    Deleted,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateSyncError {
+    #[error("scanning {path}: {source}")]
+    Scan {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("creating state bucket {bucket}: {source}")]
+    Bucket {
+        bucket: String,
+        source: the0_objstore::Error,
+    },
+    #[error("archiving {path}: {source}")]
+    Archive { path: PathBuf, source: ArchiveError },
+    #[error("uploading {bucket}/{key}: {source}")]
+    Upload {
+        bucket: String,
+        key: String,
+        source: the0_objstore::Error,
+    },
+    #[error("deleting {bucket}/{key}: {source}")]
+    Delete {
+        bucket: String,
+        key: String,
+        source: the0_objstore::Error,
+    },
+    #[error("state sync task failed: {0}")]
+    Task(String),
+}
+
+/// Change detection and upload of one bot's state.
+#[derive(Debug)]
+pub struct StateSyncer {
+    state_path: PathBuf,
+    failed_marker: PathBuf,
+    bucket: String,
+    key: String,
+    limits: Limits,
+    /// The fingerprint that storage holds (last upload, or the restored tree).
+    last: Option<Manifest>,
+    /// Whether the remote archive may hold files, so an emptied tree must delete it (D8).
+    had_files: bool,
+    bucket_ready: bool,
+    /// The last refused fingerprint, so an unchanged over-cap tree is not re-logged each trigger.
+    refused: Option<Manifest>,
+}
+
+impl StateSyncer {
+    /// `seed` is the manifest returned by a restore ([`super::RestoreOutcome::Restored`]).
+    pub fn new(cfg: &Config, seed: Option<Manifest>) -> StateSyncer {
+        StateSyncer {
+            state_path: cfg.state_path.clone(),
+            failed_marker: cfg.run_dir().join(paths::STATE_RESTORE_FAILED),
+            bucket: cfg.buckets.state.clone(),
+            key: keys::state_key(&cfg.bot_id),
+            limits: cfg.limits,
+            had_files: seed.as_ref().is_some_and(Manifest::has_files),
+            last: seed,
+            bucket_ready: false,
+            refused: None,
+        }
+    }
+
+    /// One sync of the state; see the module docs.
+    pub async fn sync(&mut self, store: &Store) -> Result<StateSyncOutcome, StateSyncError> {
+        if self.failed_marker.exists() {
+            return Ok(StateSyncOutcome::Blocked);
+        }
+        let root = self.state_path.clone();
+        let manifest = tokio::task::spawn_blocking(move || Manifest::scan(&root))
+            .await
+            .map_err(|e| StateSyncError::Task(e.to_string()))?
+            .map_err(|source| StateSyncError::Scan {
+                path: self.state_path.clone(),
+                source,
+            })?;
+
+        if !manifest.has_files() {
+            if !self.had_files {
+                return Ok(StateSyncOutcome::Empty);
+            }
+            store
+                .delete(&self.bucket, &self.key)
+                .await
+                .map_err(|source| StateSyncError::Delete {
+                    bucket: self.bucket.clone(),
+                    key: self.key.clone(),
+                    source,
+                })?;
+            crate::info!(
+                "state is empty; deleted the remote state archive",
+                key = self.key
+            );
+            self.had_files = false;
+            self.last = Some(manifest);
+            return Ok(StateSyncOutcome::Deleted);
+        }
+        if self.last.as_ref() == Some(&manifest) {
+            return Ok(StateSyncOutcome::Unchanged);
+        }
+        if let Some(reason) = self.over_cap(&manifest) {
+            if self.refused.as_ref() != Some(&manifest) {
+                crate::warn!("state upload refused", reason = reason);
+                self.refused = Some(manifest);
+            }
+            return Ok(StateSyncOutcome::Refused { reason });
+        }
+        self.refused = None;
+
+        if !self.bucket_ready {
+            store
+                .ensure_bucket(&self.bucket)
+                .await
+                .map_err(|source| StateSyncError::Bucket {
+                    bucket: self.bucket.clone(),
+                    source,
+                })?;
+            self.bucket_ready = true;
+        }
+        let bytes = self.upload(store, &manifest).await?;
+        let files = manifest.file_count();
+        crate::debug!(
+            "state uploaded",
+            key = self.key,
+            bytes = bytes,
+            files = files
+        );
+        self.had_files = true;
+        self.last = Some(manifest);
+        Ok(StateSyncOutcome::Uploaded { bytes, files })
+    }
+
+    fn over_cap(&self, manifest: &Manifest) -> Option<String> {
+        if let Some((path, size)) = manifest
+            .largest_file()
+            .filter(|(_, s)| *s > self.limits.state_file)
+        {
+            return Some(format!(
+                "state file {path} is {size} bytes, above the per-file limit of {} bytes",
+                self.limits.state_file
+            ));
+        }
+        let total = manifest.total_file_size();
+        (total > self.limits.state_total).then(|| {
+            format!(
+                "state holds {total} bytes, above the total limit of {} bytes",
+                self.limits.state_total
+            )
+        })
+    }
+
+    /// Streams the archive of `manifest` to storage; returns the bytes uploaded.
+    async fn upload(&self, store: &Store, manifest: &Manifest) -> Result<u64, StateSyncError> {
+        let (writer, reader) = pipe::pipe_writer();
+        let closer = writer.closer();
+        let (root, snapshot) = (self.state_path.clone(), manifest.clone());
+        let job = tokio::task::spawn_blocking(move || {
+            let res = write_tar_gz(&root, &snapshot, writer);
+            match &res {
+                Ok(_) => {
+                    let _ = closer.finish();
+                }
+                Err(e) => closer.fail(format!("archive failed: {e}")),
+            }
+            res
+        });
+        let opts = StreamOptions {
+            deadline: UPLOAD_DEADLINE,
+            ..StreamOptions::default()
+        };
+        let put = store
+            .put_stream(&self.bucket, &self.key, reader, "application/gzip", opts)
+            .await;
+        let archived = job.await.map_err(|e| StateSyncError::Task(e.to_string()))?;
+        match (put, archived) {
+            (Ok(bytes), Ok(_)) => Ok(bytes),
+            // The archive's own failure is the cause; a write error is only the upload going away.
+            (_, Err(source)) if !matches!(source, ArchiveError::Write(_)) => {
+                Err(StateSyncError::Archive {
+                    path: self.state_path.clone(),
+                    source,
+                })
+            }
+            (Err(source), _) => Err(StateSyncError::Upload {
+                bucket: self.bucket.clone(),
+                key: self.key.clone(),
+                source,
+            }),
+            (Ok(_), Err(source)) => Err(StateSyncError::Archive {
+                path: self.state_path.clone(),
+                source,
+            }),
+        }
+    }
+}
