@@ -156,7 +156,9 @@ pub fn extract_zip(
         };
         let mode = entry.unix_mode().unwrap_or(0);
         let kind = mode & S_IFMT;
-        let perm = mode & 0o7777;
+        // The original created entries through the process umask (022); keep that effect
+        // explicit, so MS-DOS entries (mapped to 0664 by the zip crate) come out 0644 too.
+        let perm = mode & 0o755;
         let is_dir = name.ends_with('/') || name.ends_with('\\') || kind == S_IFDIR;
         if !is_dir && kind != 0 && kind != S_IFREG && kind != S_IFLNK {
             crate::warn!(
@@ -246,7 +248,7 @@ pub fn extract_zip(
                 ),
             });
         }
-        let file_mode = if perm == 0 { 0o644 } else { perm & 0o777 };
+        let file_mode = if perm == 0 { 0o644 } else { perm };
         let tmp = parent.join(format!(".{last}.the0-tmp-{}-{i}", std::process::id()));
         let res = write_entry(
             &mut entry,
