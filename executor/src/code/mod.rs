@@ -37,11 +37,11 @@ pub enum CodeError {
     Entry { entry: String, source: io::Error },
     #[error("code object {bucket}/{key} not found")]
     NotFound { bucket: String, key: String },
-    #[error("downloading code object {bucket}/{key}: {source}")]
+    #[error("downloading the code object failed: {source}")]
     Download {
         bucket: String,
         key: String,
-        source: the0_objstore::Error,
+        source: Box<the0_objstore::Error>,
     },
     #[error("{what} {path}: {source}")]
     Io {
@@ -124,7 +124,7 @@ async fn download_and_extract(
         .map_err(|source| CodeError::Download {
             bucket: bucket.to_string(),
             key: key.to_string(),
-            source,
+            source: Box::new(source),
         })?;
     if got.is_none() {
         return Err(CodeError::NotFound {

@@ -53,11 +53,11 @@ pub enum RestoreOutcome {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
-    #[error("downloading {bucket}/{key}: {source}")]
+    #[error("state download failed: {source}")]
     Download {
         bucket: String,
         key: String,
-        source: the0_objstore::Error,
+        source: Box<the0_objstore::Error>,
     },
     #[error("extracting {bucket}/{key}: {source}")]
     Extract {
@@ -158,7 +158,7 @@ async fn attempt(store: &Store, cfg: &Config) -> Result<Option<Manifest>, Restor
         .map_err(|source| RestoreError::Download {
             bucket: bucket.clone(),
             key: key.clone(),
-            source,
+            source: Box::new(source),
         })?
     else {
         return Ok(None);

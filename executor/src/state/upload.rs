@@ -42,24 +42,24 @@ pub enum StateSyncError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("creating state bucket {bucket}: {source}")]
+    #[error("creating the state bucket failed: {source}")]
     Bucket {
         bucket: String,
-        source: the0_objstore::Error,
+        source: Box<the0_objstore::Error>,
     },
     #[error("archiving {path}: {source}")]
     Archive { path: PathBuf, source: ArchiveError },
-    #[error("uploading {bucket}/{key}: {source}")]
+    #[error("state upload failed: {source}")]
     Upload {
         bucket: String,
         key: String,
-        source: the0_objstore::Error,
+        source: Box<the0_objstore::Error>,
     },
-    #[error("deleting {bucket}/{key}: {source}")]
+    #[error("deleting the state archive failed: {source}")]
     Delete {
         bucket: String,
         key: String,
-        source: the0_objstore::Error,
+        source: Box<the0_objstore::Error>,
     },
     #[error("state sync task failed: {0}")]
     Task(String),
@@ -122,7 +122,7 @@ impl StateSyncer {
                 .map_err(|source| StateSyncError::Delete {
                     bucket: self.bucket.clone(),
                     key: self.key.clone(),
-                    source,
+                    source: Box::new(source),
                 })?;
             crate::info!(
                 "state is empty; deleted the remote state archive",
@@ -150,7 +150,7 @@ impl StateSyncer {
                 .await
                 .map_err(|source| StateSyncError::Bucket {
                     bucket: self.bucket.clone(),
-                    source,
+                    source: Box::new(source),
                 })?;
             self.bucket_ready = true;
         }
@@ -221,7 +221,7 @@ impl StateSyncer {
             (Err(source), _) => Err(StateSyncError::Upload {
                 bucket: self.bucket.clone(),
                 key: self.key.clone(),
-                source,
+                source: Box::new(source),
             }),
             (Ok(_), Err(source)) => Err(StateSyncError::Archive {
                 path: self.state_path.clone(),
