@@ -233,3 +233,18 @@ async fn a_later_success_lifts_the_failure_marker() {
     assert!(!cfg.run_dir().join("state-restore-failed").exists());
     assert!(!cfg.state_path.join(".the0-restore-tmp").exists());
 }
+
+#[tokio::test]
+async fn an_entry_named_like_the_temp_dir_cannot_wipe_the_restore() {
+    let (_d, cfg, store) = setup(&[]);
+    let src = tempfile::tempdir().unwrap();
+    fs::create_dir_all(src.path().join(".the0-restore-tmp")).unwrap();
+    fs::write(src.path().join(".the0-restore-tmp/x"), b"x").unwrap();
+    fs::write(src.path().join("k"), b"v").unwrap();
+    put(&store, archive_of(src.path())).await;
+    assert!(matches!(
+        restore_with(&store, &cfg, &fast()).await.unwrap(),
+        RestoreOutcome::Restored(_)
+    ));
+    assert_eq!(names(&cfg.state_path), ["k"]);
+}

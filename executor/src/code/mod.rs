@@ -35,6 +35,11 @@ pub enum CodeError {
     TooLarge { entry: String, limit: u64 },
     #[error("code archive entry {entry}: {source}")]
     Entry { entry: String, source: io::Error },
+    #[error("code archive entry {entry}: {source}")]
+    BadEntry {
+        entry: String,
+        source: ::zip::result::ZipError,
+    },
     #[error("code object {bucket}/{key} not found")]
     NotFound { bucket: String, key: String },
     #[error("downloading the code object failed: {source}")]

@@ -141,7 +141,11 @@ pub fn extract_zip(
     let mut links: Vec<(String, PathBuf)> = Vec::new();
     let mut buf = vec![0u8; 256 * 1024];
     for i in 0..archive.len() {
-        let mut entry = archive.by_index(i).map_err(zip_err)?;
+        let shown = archive.name_for_index(i).unwrap_or_default().to_string();
+        let mut entry = archive.by_index(i).map_err(|source| CodeError::BadEntry {
+            entry: shown,
+            source,
+        })?;
         let name = entry.name().to_string();
         let Some(parts) = clean_entry_name(&name) else {
             crate::warn!(

@@ -157,7 +157,10 @@ pub fn extract_tar_gz<R: Read>(
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     let _ = fs::remove_file(&path);
-                    return Err(ArchiveError::Corrupt(e));
+                    return Err(ArchiveError::Corrupt(io::Error::new(
+                        e.kind(),
+                        format!("entry {shown}: {e}"),
+                    )));
                 }
             };
             written += n as u64;

@@ -188,11 +188,19 @@ fn install(tmp: &Path, state: &Path) -> Result<(), RestoreError> {
     let rd = std::fs::read_dir(tmp).map_err(io_err("reading", tmp))?;
     for de in rd {
         let de = de.map_err(io_err("reading", tmp))?;
+        if de.file_name() == RESTORE_TMP {
+            // Replacing it would delete the tree being installed.
+            crate::warn!(
+                "restored state holds an entry named like the restore temp dir; dropped",
+                name = RESTORE_TMP
+            );
+            continue;
+        }
         let target = state.join(de.file_name());
         tree::remove_any(&target).map_err(io_err("replacing", &target))?;
         std::fs::rename(de.path(), &target).map_err(io_err("moving restored state to", &target))?;
     }
-    std::fs::remove_dir(tmp).map_err(io_err("removing", tmp))
+    tree::remove_any(tmp).map_err(io_err("removing", tmp))
 }
 
 /// Records success (D5) and lifts an earlier failure marker: the local tree is now the remote one.
