@@ -5,6 +5,7 @@
 
 mod append;
 mod body;
+mod call;
 mod date;
 mod http;
 mod multipart;
@@ -19,7 +20,8 @@ use ::http::{HeaderMap, Method, StatusCode};
 use bytes::Bytes;
 
 use self::body::BodyReader;
-use self::http::{budget, read_body, server_error, Call, Http, BASE_TIMEOUT};
+use self::call::{budget, server_error, Call, BASE_TIMEOUT};
+use self::http::{read_body, Http};
 use crate::atomic::write_atomic;
 use crate::names::{check_bucket, check_key, check_prefix};
 use crate::{Error, GetObject, ObjectInfo, ObjectMeta, Result, S3Settings};
@@ -278,6 +280,43 @@ impl S3Store {
                 Some(t) if !t.is_empty() => token = Some(t),
                 _ => return Ok(out),
             }
+        }
+    }
+
+    /// Keys with a multipart upload in progress (ListMultipartUploads), e.g. for a cleanup job or
+    /// to check that nothing was left behind.
+    pub async fn incomplete_uploads(&self, bucket: &str, prefix: &str) -> Result<Vec<String>> {
+        const LIST: &str = "ListMultipartUploads";
+        check_prefix(LIST, bucket, prefix)?;
+        let mut keys = Vec::new();
+        let mut markers: Option<(String, String)> = None;
+        loop {
+            let mut call = Call::new(LIST, Method::GET, bucket, "").query("uploads", "");
+            if !prefix.is_empty() {
+                call = call.query("prefix", prefix);
+            }
+            if let Some((key, id)) = markers.take() {
+                call = call.query("key-marker", key).query("upload-id-marker", id);
+            }
+            let reply = self.http.call_ok(call).await?;
+            let text = String::from_utf8_lossy(&reply.body);
+            for upload in xml::elements(&text, "Upload") {
+                keys.push(xml::first(upload, "Key").unwrap_or_default());
+            }
+            if xml::first(&text, "IsTruncated").as_deref() != Some("true") {
+                return Ok(keys);
+            }
+            let next = |tag| xml::first(&text, tag).unwrap_or_default();
+            let (key, id) = (next("NextKeyMarker"), next("NextUploadIdMarker"));
+            if key.is_empty() && id.is_empty() {
+                return Err(bad_reply(
+                    LIST,
+                    bucket,
+                    prefix,
+                    "truncated listing without markers".into(),
+                ));
+            }
+            markers = Some((key, id));
         }
     }
 }

@@ -13,7 +13,8 @@ use std::sync::OnceLock;
 use ::http::{Method, StatusCode};
 use bytes::{Bytes, BytesMut};
 
-use super::http::{read_body, server_error, transport, Call, BASE_TIMEOUT};
+use super::call::{server_error, transport, Call, BASE_TIMEOUT};
+use super::http::read_body;
 use super::multipart::{Upload, MIN_PART_SIZE};
 use super::{lock, S3Store};
 use crate::names::check_key;

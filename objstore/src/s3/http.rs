@@ -1,15 +1,13 @@
 //! The HTTP side of the S3 backend: one pooled hyper client over rustls (ring provider, webpki
-//! roots plus `SSL_CERT_FILE`), path-style URLs, SigV4 headers, per-request time bounds, and the
-//! mapping of failures onto [`Error`]. Everything above this module speaks in S3 operations.
+//! roots plus `SSL_CERT_FILE`), path-style URLs, SigV4 headers, time bounds and retries. It
+//! sends the [`Call`]s that the operation modules describe.
 
-use std::io;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http::header::{HeaderMap, HeaderValue, CONTENT_LENGTH};
-use http::{Method, Request, Response, StatusCode};
-use http_body_util::combinators::UnsyncBoxBody;
+use http::header::{HeaderValue, CONTENT_LENGTH};
+use http::{Method, Request, Response};
 use http_body_util::{BodyExt, Empty, Full, Limited};
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
@@ -19,18 +17,12 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 
+use super::call::{server_error, transport, Body, Call, Payload, Reply};
 use super::date::amz_date;
 use super::sigv4::{canonical_query, sha256_hex, uri_encode, Canonical, Signer, UNSIGNED_PAYLOAD};
-use super::xml;
 use crate::{Error, Result, S3Settings};
 
-pub(crate) type Body = UnsyncBoxBody<Bytes, io::Error>;
-
-pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Bound of a request without a large body, and the floor of every bound.
-pub(crate) const BASE_TIMEOUT: Duration = Duration::from_secs(30);
-/// The slowest transfer rate a body is allowed (bounds requests proportionally to their size).
-const MIN_RATE: u64 = 512 * 1024;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// In-memory bodies up to this size are hashed into the signature; larger ones are sent unsigned.
 const HASH_LIMIT: usize = 1024 * 1024;
 /// Replies we read whole (XML documents) may not exceed this.
@@ -38,137 +30,6 @@ const MAX_REPLY: usize = 16 * 1024 * 1024;
 /// Attempts of a request whose body can be sent again, after a transport error that is not a
 /// failure to connect (typically a pooled connection the server had closed).
 const ATTEMPTS: usize = 3;
-
-/// Time allowed for a request moving `bytes` of body.
-pub(crate) fn budget(bytes: u64) -> Duration {
-    BASE_TIMEOUT + Duration::from_secs(bytes / MIN_RATE)
-}
-
-/// A request body.
-pub(crate) enum Payload {
-    Empty,
-    /// In memory: resent on retries, hashed when small.
-    Bytes(Bytes),
-    /// Streamed once, `UNSIGNED-PAYLOAD`, exactly `len` bytes.
-    Stream {
-        body: Body,
-        len: u64,
-    },
-}
-
-/// One S3 request. `key` is empty for bucket operations.
-pub(crate) struct Call<'a> {
-    pub op: &'static str,
-    pub method: Method,
-    pub bucket: &'a str,
-    pub key: &'a str,
-    pub query: Vec<(&'static str, String)>,
-    pub headers: Vec<(&'static str, String)>,
-    pub payload: Payload,
-    pub timeout: Duration,
-}
-
-impl<'a> Call<'a> {
-    pub(crate) fn new(op: &'static str, method: Method, bucket: &'a str, key: &'a str) -> Self {
-        Call {
-            op,
-            method,
-            bucket,
-            key,
-            query: Vec::new(),
-            headers: Vec::new(),
-            payload: Payload::Empty,
-            timeout: BASE_TIMEOUT,
-        }
-    }
-    pub(crate) fn query(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        self.query.push((name, value.into()));
-        self
-    }
-    pub(crate) fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        self.headers.push((name, value.into()));
-        self
-    }
-    pub(crate) fn bytes(mut self, body: Bytes) -> Self {
-        self.timeout = budget(body.len() as u64);
-        self.payload = Payload::Bytes(body);
-        self
-    }
-    pub(crate) fn stream(mut self, body: Body, len: u64) -> Self {
-        self.timeout = budget(len);
-        self.payload = Payload::Stream { body, len };
-        self
-    }
-}
-
-/// A reply read whole.
-pub(crate) struct Reply {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-impl Reply {
-    pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-}
-
-/// `Error::Server` from a status and an optional S3 XML error body.
-pub(crate) fn server_error(
-    op: &'static str,
-    bucket: &str,
-    key: &str,
-    status: StatusCode,
-    body: &[u8],
-) -> Error {
-    let (code, message) = xml::error(&String::from_utf8_lossy(body)).unwrap_or_else(|| {
-        let reason = status
-            .canonical_reason()
-            .unwrap_or("HTTP error")
-            .replace(' ', "");
-        (
-            reason,
-            String::from_utf8_lossy(&body[..body.len().min(200)])
-                .trim()
-                .to_owned(),
-        )
-    });
-    Error::Server {
-        op,
-        bucket: bucket.to_owned(),
-        key: key.to_owned(),
-        status: status.as_u16(),
-        code,
-        message,
-    }
-}
-
-/// The error and its causes on one line (hyper's top-level messages alone say little).
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
-
-pub(crate) fn transport(
-    op: &'static str,
-    bucket: &str,
-    key: &str,
-    e: &(dyn std::error::Error + 'static),
-) -> Error {
-    Error::Transport {
-        op,
-        bucket: bucket.to_owned(),
-        key: key.to_owned(),
-        source: chain(e).into(),
-    }
-}
 
 fn tls_config() -> Result<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
@@ -345,11 +206,11 @@ impl Http {
         let mut attempt = 1;
         loop {
             let body = if bytes.is_empty() {
-                Empty::new().map_err(|never| match never {}).boxed_unsync()
+                Empty::new().map_err(|never| match never {}).boxed()
             } else {
                 Full::new(bytes.clone())
                     .map_err(|never| match never {})
-                    .boxed_unsync()
+                    .boxed()
             };
             match self.attempt(&call, body, &hash, len, deadline).await {
                 Ok(resp) => return Ok(resp),
@@ -425,35 +286,6 @@ impl Http {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn budgets_grow_with_size() {
-        assert_eq!(budget(0), BASE_TIMEOUT);
-        assert_eq!(
-            budget(16 * 1024 * 1024),
-            BASE_TIMEOUT + Duration::from_secs(32)
-        );
-    }
-
-    #[test]
-    fn server_errors_from_xml_or_status() {
-        let xml = b"<Error><Code>NoSuchBucket</Code><Message>gone</Message></Error>";
-        match server_error("GetObject", "b", "k", StatusCode::NOT_FOUND, xml) {
-            Error::Server {
-                status: 404,
-                code,
-                message,
-                ..
-            } => assert_eq!((code.as_str(), message.as_str()), ("NoSuchBucket", "gone")),
-            e => panic!("{e}"),
-        }
-        match server_error("HeadObject", "b", "k", StatusCode::FORBIDDEN, b"") {
-            Error::Server {
-                status: 403, code, ..
-            } => assert_eq!(code, "Forbidden"),
-            e => panic!("{e}"),
-        }
-    }
 
     #[test]
     fn endpoints_are_checked() {

@@ -16,7 +16,7 @@ use http_body_util::BodyExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt};
 
 use super::body::ReaderBody;
-use super::http::{budget, Call, BASE_TIMEOUT};
+use super::call::{budget, Call, Reply, BASE_TIMEOUT};
 use super::{bad_reply, xml, S3Store};
 use crate::names::check_key;
 use crate::{Error, Result, StreamOptions, MAX_PART_SIZE};
@@ -94,7 +94,7 @@ impl<'a> Upload<'a> {
     }
 
     /// ETag of an UploadPart answer.
-    fn etag(&self, op: &'static str, reply: &super::http::Reply) -> Result<String> {
+    fn etag(&self, op: &'static str, reply: &Reply) -> Result<String> {
         reply.header("etag").map(str::to_owned).ok_or_else(|| {
             bad_reply(
                 op,
@@ -121,14 +121,14 @@ impl<'a> Upload<'a> {
     }
 
     /// UploadPart streamed from `len` bytes of a reader.
-    async fn part_stream<R: AsyncRead + Unpin + Send + 'static>(
+    async fn part_stream<R: AsyncRead + Unpin + Send + Sync + 'static>(
         &self,
         n: u64,
         reader: R,
         len: u64,
     ) -> Result<String> {
         self.check_number(n)?;
-        let body = ReaderBody::new(reader, len).boxed_unsync();
+        let body = ReaderBody::new(reader, len).boxed();
         let call = self
             .call("UploadPart", Method::PUT)
             .query("partNumber", n.to_string())
@@ -282,7 +282,7 @@ impl S3Store {
         if len <= SINGLE_PUT_MAX {
             let file = tokio::fs::File::open(path).await.map_err(io)?;
             let mut call = Call::new(OP, Method::PUT, bucket, key)
-                .stream(ReaderBody::new(file, len).boxed_unsync(), len);
+                .stream(ReaderBody::new(file, len).boxed(), len);
             if !content_type.is_empty() {
                 call = call.header("content-type", content_type);
             }

@@ -237,6 +237,69 @@ mod tests {
         );
     }
 
+    /// Path-style requests with awkward keys and multipart/list queries, as botocore 1.44.5's
+    /// `S3SigV4Auth` signs them (computed once with its clock pinned to 20130524T000000Z and, for
+    /// the PUT, `payload_signing_enabled=False`).
+    #[test]
+    fn matches_botocore_on_path_style_requests() {
+        let s = Signer {
+            region: "eu-west-3".into(),
+            ..signer()
+        };
+        let path = format!("/bot-logs/{}", uri_encode("logs/bot 1/a+b ü€.log", false));
+        assert_eq!(path, "/bot-logs/logs/bot%201/a%2Bb%20%C3%BC%E2%82%AC.log");
+        let query = canonical_query(&[("uploadId", "a/b+c=="), ("partNumber", "2")]);
+        let headers = [
+            ("host", "127.0.0.1:9000"),
+            ("x-amz-date", DATE),
+            ("x-amz-content-sha256", UNSIGNED_PAYLOAD),
+            ("content-type", "text/plain"),
+            ("x-amz-copy-source", "/bot-logs/logs/bot%201/x.log"),
+        ];
+        let req = Canonical {
+            method: "PUT",
+            path: &path,
+            query: &query,
+            headers: &headers,
+            payload_hash: UNSIGNED_PAYLOAD,
+        };
+        let auth = s.authorization(DATE, &req);
+        assert!(auth.contains(
+            "SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-copy-source;x-amz-date,"
+        ));
+        assert!(
+            auth.ends_with(
+                "Signature=784685ed38ac8b8c6dfe55937e72fe427c16d5dfa4ee21200a8093ec9464664e"
+            ),
+            "{auth}"
+        );
+
+        let query = canonical_query(&[
+            ("list-type", "2"),
+            ("prefix", "a b/"),
+            ("continuation-token", "x+y="),
+        ]);
+        let headers = [
+            ("host", "127.0.0.1:9000"),
+            ("x-amz-date", DATE),
+            ("x-amz-content-sha256", EMPTY),
+        ];
+        let req = Canonical {
+            method: "GET",
+            path: "/bot-state",
+            query: &query,
+            headers: &headers,
+            payload_hash: EMPTY,
+        };
+        let auth = s.authorization(DATE, &req);
+        assert!(
+            auth.ends_with(
+                "Signature=a3db8cd323e76525d148da2f199992d2e3cf9b5c0f443c934020fbcfec52f8be"
+            ),
+            "{auth}"
+        );
+    }
+
     #[test]
     fn uri_encoding_table() {
         let cases = [
