@@ -470,3 +470,19 @@ fn gz_of(raw: &[u8]) -> Vec<u8> {
     e.write_all(raw).unwrap();
     e.finish().unwrap()
 }
+
+#[test]
+fn old_style_directory_entries_with_a_trailing_slash() {
+    let mut raw = Vec::new();
+    let mut h = ustar("olddir/", 0);
+    h.set_mode(0o700);
+    h.set_cksum();
+    raw.extend_from_slice(h.as_bytes());
+    raw.extend_from_slice(&[0u8; 1024]);
+    let w = tempfile::tempdir().unwrap();
+    let stats = extract_tar_gz(gz_of(&raw).as_slice(), w.path(), &Limits::default()).unwrap();
+    assert_eq!((stats.dirs, stats.files), (1, 0));
+    let md = fs::metadata(w.path().join("olddir")).unwrap();
+    assert!(md.is_dir());
+    assert_eq!(md.permissions().mode() & 0o777, 0o700);
+}

@@ -85,7 +85,9 @@ pub fn extract_tar_gz<R: Read>(
         let Some((last, parents)) = parts.split_last() else {
             continue; // `./` itself: the destination exists already.
         };
-        if !kind.is_dir() && !kind.is_file() {
+        // Old (V7) archives mark directories only by a trailing `/` on a regular entry.
+        let is_dir = kind.is_dir() || (kind.is_file() && raw.ends_with(b"/"));
+        if !is_dir && !kind.is_file() {
             crate::warn!(
                 "state archive entry is not a regular file or directory; skipped",
                 entry = shown,
@@ -97,7 +99,7 @@ pub fn extract_tar_gz<R: Read>(
         let mode = entry
             .header()
             .mode()
-            .unwrap_or(if kind.is_dir() { 0o755 } else { 0o644 })
+            .unwrap_or(if is_dir { 0o755 } else { 0o644 })
             & 0o7777;
         let mtime = entry.header().mtime().unwrap_or(0);
         let parents: Vec<&std::ffi::OsStr> = parents
@@ -112,7 +114,7 @@ pub fn extract_tar_gz<R: Read>(
             Err(ChainError::Io(p, e)) => return Err(ex(&shown, &p, e)),
         };
         let path = parent.join(std::ffi::OsStr::from_bytes(last));
-        if kind.is_dir() {
+        if is_dir {
             match tree::ensure_dirs(&parent, &[std::ffi::OsStr::from_bytes(last)], 0o755) {
                 Ok(_) => {}
                 Err(ChainError::Symlink(p)) => {
