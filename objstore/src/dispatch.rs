@@ -133,3 +133,30 @@ impl Store {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// Callers spawn these futures on a multi-threaded runtime: they must all be `Send`.
+    #[test]
+    fn futures_are_send() {
+        let store = Store::local("/nonexistent");
+        let p = Path::new("/nonexistent/x");
+        assert_send(&store.bucket_exists("b"));
+        assert_send(&store.ensure_bucket("b"));
+        assert_send(&store.head("b", "k"));
+        assert_send(&store.get("b", "k"));
+        assert_send(&store.get_to_file("b", "k", p));
+        assert_send(&store.put_bytes("b", "k", Bytes::new(), ""));
+        assert_send(&store.put_file("b", "k", p, ""));
+        assert_send(&store.put_stream("b", "k", tokio::io::empty(), "", StreamOptions::default()));
+        assert_send(&store.append("b", "k", Bytes::new(), ""));
+        assert_send(&store.delete("b", "k"));
+        assert_send(&store.list("b", ""));
+        fn assert_sync<T: Send + Sync>() {}
+        assert_sync::<Store>();
+    }
+}

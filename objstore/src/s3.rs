@@ -14,13 +14,13 @@ mod xml;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use ::http::{HeaderMap, Method, StatusCode};
 use bytes::Bytes;
 
 use self::body::BodyReader;
-use self::call::{budget, server_error, Call, BASE_TIMEOUT};
+use self::call::{bad_reply, budget, server_error, Call, BASE_TIMEOUT};
 use self::http::{read_body, Http};
 use crate::atomic::write_atomic;
 use crate::names::{check_bucket, check_key, check_prefix};
@@ -31,24 +31,13 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// A store on one S3-compatible server. Cheap to share behind an `Arc`; all methods take `&self`.
 pub struct S3Store {
-    /// Boxed: the pooled client is large and `Store` is an enum of the two backends.
-    http: Box<Http>,
+    /// Shared with background aborts (see `multipart.rs`); behind a pointer also because the
+    /// pooled client is large and `Store` is an enum of the two backends.
+    http: Arc<Http>,
     /// Buckets known to exist (checked or created), so `ensure_bucket` costs nothing twice (D6).
     buckets: Mutex<HashSet<String>>,
     /// `bucket/key` → (ETag, body) of small objects this store last wrote by `append` (D9).
     appended: Mutex<HashMap<String, (String, Bytes)>>,
-}
-
-/// The answer to a request that is not what S3 documents.
-fn bad_reply(op: &'static str, bucket: &str, key: &str, message: String) -> Error {
-    Error::Server {
-        op,
-        bucket: bucket.to_owned(),
-        key: key.to_owned(),
-        status: 200,
-        code: "InvalidResponse".into(),
-        message,
-    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -80,7 +69,7 @@ fn meta_from(op: &'static str, bucket: &str, key: &str, headers: &HeaderMap) -> 
 impl S3Store {
     pub(crate) fn new(settings: S3Settings) -> Result<S3Store> {
         Ok(S3Store {
-            http: Box::new(Http::new(&settings)?),
+            http: Arc::new(Http::new(&settings)?),
             buckets: Mutex::default(),
             appended: Mutex::default(),
         })

@@ -481,6 +481,33 @@ async fn put_stream_deadline_aborts() {
 }
 
 #[tokio::test]
+async fn put_stream_dropped_midway_aborts_in_background() {
+    let store = store();
+    let b = bucket("dropped");
+    store.ensure_bucket(&b).await.expect("ensure_bucket");
+    let opts = StreamOptions {
+        part_size: 5 * MIB,
+        deadline: Duration::from_secs(600),
+    };
+    // The caller gives up (drops the future) while the source stalls after part 2.
+    let upload = store.put_stream(&b, "k", Stall(11 * MIB), "", opts);
+    assert!(tokio::time::timeout(Duration::from_secs(3), upload)
+        .await
+        .is_err());
+    let started = Instant::now();
+    let mut left = vec!["?".to_string()];
+    while !left.is_empty() && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = s3(&store)
+            .incomplete_uploads(&b, "")
+            .await
+            .expect("list uploads");
+    }
+    assert_eq!(left, Vec::<String>::new());
+    assert!(store.head(&b, "k").await.expect("head").is_none());
+}
+
+#[tokio::test]
 async fn put_file_small_and_multipart() {
     let store = store();
     let b = bucket("files");

@@ -80,18 +80,16 @@ impl S3Store {
         joined.extend_from_slice(&old);
         joined.extend_from_slice(&data);
         let joined = joined.freeze();
-        let etag = self
+        let put = self
             .put_object(OP, bucket, key, joined.clone(), content_type)
             .await;
-        match etag {
-            Ok(etag) if (joined.len() as u64) < COPY_FROM => self.remember(cache_key, etag, joined),
-            Ok(_) => drop(lock(&self.appended).remove(&cache_key)),
-            Err(e) => {
-                lock(&self.appended).remove(&cache_key);
-                return Err(e);
+        match &put {
+            Ok(etag) if (joined.len() as u64) < COPY_FROM => {
+                self.remember(cache_key, etag.clone(), joined)
             }
+            _ => drop(lock(&self.appended).remove(&cache_key)),
         }
-        Ok(())
+        put.map(drop)
     }
 
     fn remember(&self, cache_key: String, etag: Option<String>, body: Bytes) {
@@ -117,7 +115,8 @@ impl S3Store {
                 .send(Call::new("GetObject", Method::GET, bucket, key))
                 .await?;
             let (head, body) = resp.into_parts();
-            // It may have grown since the HEAD; past this it goes the copy way next time.
+            // It may have grown since the HEAD. The read stays bounded: past the bound this append
+            // fails, and the next one sees the size and copies server-side.
             let body = read_body(body, 4 * COPY_FROM as usize)
                 .await
                 .map_err(|e| transport("GetObject", bucket, key, &*e))?;

@@ -124,6 +124,37 @@ pub(crate) fn server_error(
     }
 }
 
+/// An answer that is not what S3 documents (missing header or element, malformed XML).
+pub(crate) fn bad_reply(op: &'static str, bucket: &str, key: &str, message: String) -> Error {
+    Error::Server {
+        op,
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        status: 200,
+        code: "InvalidResponse".into(),
+        message,
+    }
+}
+
+/// The `<Error>` S3 may put in a 200 answer to a long-running request (UploadPartCopy,
+/// CompleteMultipartUpload) when it failed after sending the status.
+pub(crate) fn embedded_error(
+    op: &'static str,
+    bucket: &str,
+    key: &str,
+    body: &str,
+) -> Option<Error> {
+    let (code, message) = xml::error(body)?;
+    Some(Error::Server {
+        op,
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        status: 200,
+        code,
+        message,
+    })
+}
+
 /// The error and its causes on one line (hyper's top-level messages alone say little).
 fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut s = e.to_string();

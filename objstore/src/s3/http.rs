@@ -287,8 +287,10 @@ impl Http {
 mod tests {
     use super::*;
 
+    /// Also covers `SSL_CERT_FILE`, in the same test because it changes the process environment
+    /// (no other unit test builds a client).
     #[test]
-    fn endpoints_are_checked() {
+    fn settings_are_checked() {
         let s = |endpoint: &str| S3Settings {
             endpoint: endpoint.into(),
             access_key: "a".into(),
@@ -303,5 +305,20 @@ mod tests {
                 "{bad:?}"
             );
         }
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bad = dir.path().join("bad.pem");
+        std::fs::write(
+            &bad,
+            "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n",
+        )
+        .expect("write");
+        std::env::set_var("SSL_CERT_FILE", &bad);
+        let r = Http::new(&s("127.0.0.1:9000"));
+        std::env::set_var("SSL_CERT_FILE", dir.path().join("missing.pem"));
+        let missing_is_ignored = Http::new(&s("127.0.0.1:9000")).is_ok();
+        std::env::remove_var("SSL_CERT_FILE");
+        assert!(matches!(r, Err(Error::Invalid(_))), "malformed PEM");
+        assert!(missing_is_ignored);
     }
 }

@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::io::SeekFrom;
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use ::http::Method;
@@ -16,8 +16,9 @@ use http_body_util::BodyExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt};
 
 use super::body::ReaderBody;
-use super::call::{budget, Call, Reply, BASE_TIMEOUT};
-use super::{bad_reply, xml, S3Store};
+use super::call::{bad_reply, budget, embedded_error, Call, Reply, BASE_TIMEOUT};
+use super::http::Http;
+use super::{xml, S3Store};
 use crate::names::check_key;
 use crate::{Error, Result, StreamOptions, MAX_PART_SIZE};
 
@@ -94,10 +95,10 @@ impl<'a> Upload<'a> {
     }
 
     /// ETag of an UploadPart answer.
-    fn etag(&self, op: &'static str, reply: &Reply) -> Result<String> {
+    fn etag(&self, reply: &Reply) -> Result<String> {
         reply.header("etag").map(str::to_owned).ok_or_else(|| {
             bad_reply(
-                op,
+                "UploadPart",
                 self.bucket,
                 self.key,
                 "UploadPart answer without ETag".into(),
@@ -117,7 +118,7 @@ impl<'a> Upload<'a> {
                     .bytes(data),
             )
             .await?;
-        self.etag("UploadPart", &reply)
+        self.etag(&reply)
     }
 
     /// UploadPart streamed from `len` bytes of a reader.
@@ -134,7 +135,7 @@ impl<'a> Upload<'a> {
             .query("partNumber", n.to_string())
             .stream(body, len);
         let reply = self.store.http.call_ok(call).await?;
-        self.etag("UploadPart", &reply)
+        self.etag(&reply)
     }
 
     /// UploadPartCopy of `range` (inclusive byte offsets; `None` = whole object) of this upload's
@@ -161,15 +162,8 @@ impl<'a> Upload<'a> {
         call.timeout = budget(range.map_or(size, |(a, b)| b - a + 1));
         let reply = self.store.http.call_ok(call).await?;
         let text = String::from_utf8_lossy(&reply.body);
-        if let Some((code, message)) = xml::error(&text) {
-            return Err(Error::Server {
-                op: "UploadPartCopy",
-                bucket: self.bucket.into(),
-                key: self.key.into(),
-                status: 200,
-                code,
-                message,
-            });
+        if let Some(e) = embedded_error("UploadPartCopy", self.bucket, self.key, &text) {
+            return Err(e);
         }
         xml::first(&text, "ETag").ok_or_else(|| {
             bad_reply(
@@ -201,17 +195,11 @@ impl<'a> Upload<'a> {
             .bytes(Bytes::from(body));
         call.timeout = BASE_TIMEOUT + Duration::from_millis(100 * etags.len() as u64);
         let reply = self.store.http.call_ok(call).await?;
-        if let Some((code, message)) = xml::error(&String::from_utf8_lossy(&reply.body)) {
-            return Err(Error::Server {
-                op: "CompleteMultipartUpload",
-                bucket: self.bucket.into(),
-                key: self.key.into(),
-                status: 200,
-                code,
-                message,
-            });
+        let text = String::from_utf8_lossy(&reply.body);
+        match embedded_error("CompleteMultipartUpload", self.bucket, self.key, &text) {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -233,9 +221,47 @@ fn file_part(n: u64, part: u64, len: u64) -> (u64, u64) {
     (off, part.min(len - off))
 }
 
+/// AbortMultipartUpload with its own 30 s. Its failure is not reported: the caller returns the
+/// error that made it abort, and a lifecycle rule is the backstop for what remains.
+async fn abort(http: &Http, bucket: &str, key: &str, id: &str) {
+    let mut call =
+        Call::new("AbortMultipartUpload", Method::DELETE, bucket, key).query("uploadId", id);
+    call.timeout = ABORT_TIMEOUT;
+    let _ = http.call(call).await;
+}
+
+/// Aborts a started upload in the background if the future driving it is dropped midway (the
+/// caller gave up on it), where no error path runs.
+struct AbortOnDrop<'a> {
+    http: &'a Arc<Http>,
+    bucket: &'a str,
+    key: &'a str,
+    slot: &'a OnceLock<String>,
+    armed: bool,
+}
+
+impl Drop for AbortOnDrop<'_> {
+    fn drop(&mut self) {
+        let (Some(id), true) = (self.slot.get(), self.armed) else {
+            return;
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (http, bucket, key, id) = (
+            self.http.clone(),
+            self.bucket.to_owned(),
+            self.key.to_owned(),
+            id.clone(),
+        );
+        rt.spawn(async move { abort(&http, &bucket, &key, &id).await });
+    }
+}
+
 impl S3Store {
     /// Runs `work`, bounded by `limit` if given. If it fails or runs out of time after starting a
-    /// multipart upload (its id is in `slot`), the upload is aborted before the error is returned.
+    /// multipart upload (its id is in `slot`), the upload is aborted before the error is returned;
+    /// if this future is dropped instead, the abort runs in the background.
     pub(crate) async fn guarded<T>(
         &self,
         op: &'static str,
@@ -245,6 +271,13 @@ impl S3Store {
         slot: &OnceLock<String>,
         work: impl Future<Output = Result<T>>,
     ) -> Result<T> {
+        let mut guard = AbortOnDrop {
+            http: &self.http,
+            bucket,
+            key,
+            slot,
+            armed: true,
+        };
         let r = match limit {
             Some(d) => tokio::time::timeout(d, work)
                 .await
@@ -253,19 +286,11 @@ impl S3Store {
         };
         if r.is_err() {
             if let Some(id) = slot.get() {
-                self.abort(bucket, key, id).await;
+                abort(&self.http, bucket, key, id).await;
             }
         }
+        guard.armed = false;
         r
-    }
-
-    /// AbortMultipartUpload with its own 30 s. Its failure is not reported: the caller returns the
-    /// error that made it abort, and a lifecycle rule is the backstop for what remains.
-    async fn abort(&self, bucket: &str, key: &str, id: &str) {
-        let mut call =
-            Call::new("AbortMultipartUpload", Method::DELETE, bucket, key).query("uploadId", id);
-        call.timeout = ABORT_TIMEOUT;
-        let _ = self.http.call(call).await;
     }
 
     pub(crate) async fn put_file(
