@@ -1,5 +1,6 @@
 //! The public operations of [`Store`], each delegating to its backend.
-//! Arguments are validated by the backends (same rules for both, see `names.rs`).
+//! Arguments are validated by the backends (same rules for both, see `names.rs`). `get_to_file`
+//! is the one operation written once here: a `get` copied atomically into a file.
 
 use super::*;
 
@@ -49,9 +50,15 @@ impl Store {
 
     /// GET streamed into `dest` (written beside, then renamed); returns the size, `None` if absent.
     pub async fn get_to_file(&self, bucket: &str, key: &str, dest: &Path) -> Result<Option<u64>> {
-        match self {
-            Store::S3(s) => s.get_to_file(bucket, key, dest).await,
-            Store::Local(l) => l.get_to_file(bucket, key, dest).await,
+        let Some(mut obj) = self.get(bucket, key).await? else {
+            return Ok(None);
+        };
+        // The body reader bounds each wait; this bounds the whole copy, in proportion to its size.
+        let limit = s3::transfer_budget(obj.meta.size);
+        match tokio::time::timeout(limit, crate::atomic::write_atomic(dest, &mut obj.body)).await {
+            Ok(Ok(n)) => Ok(Some(n)),
+            Ok(Err(e)) => Err(Error::io("GetObject", bucket, key, e)),
+            Err(_) => Err(Error::timeout("GetObject", bucket, key, limit)),
         }
     }
 

@@ -13,16 +13,15 @@ mod sigv4;
 mod xml;
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use ::http::{HeaderMap, Method, StatusCode};
 use bytes::Bytes;
 
 use self::body::BodyReader;
-use self::call::{bad_reply, budget, server_error, Call, BASE_TIMEOUT};
+pub(crate) use self::call::budget as transfer_budget;
+use self::call::{bad_reply, server_error, Call, BASE_TIMEOUT};
 use self::http::{read_body, Http};
-use crate::atomic::write_atomic;
 use crate::names::{check_bucket, check_key, check_prefix};
 use crate::{Error, GetObject, ObjectInfo, ObjectMeta, Result, S3Settings};
 
@@ -167,23 +166,6 @@ impl S3Store {
             _ => Bytes::new(),
         };
         Err(server_error("GetObject", bucket, key, head.status, &text))
-    }
-
-    pub(crate) async fn get_to_file(
-        &self,
-        bucket: &str,
-        key: &str,
-        dest: &Path,
-    ) -> Result<Option<u64>> {
-        let Some(mut obj) = self.get(bucket, key).await? else {
-            return Ok(None);
-        };
-        let limit = budget(obj.meta.size);
-        match tokio::time::timeout(limit, write_atomic(dest, &mut obj.body)).await {
-            Ok(Ok(n)) => Ok(Some(n)),
-            Ok(Err(e)) => Err(Error::io("GetObject", bucket, key, e)),
-            Err(_) => Err(Error::timeout("GetObject", bucket, key, limit)),
-        }
     }
 
     /// One PUT of an in-memory body; returns the ETag the server gave it.

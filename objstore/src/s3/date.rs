@@ -1,45 +1,14 @@
 //! UTC calendar arithmetic for the two timestamps S3 needs: the SigV4 `x-amz-date`
 //! (`20130524T000000Z`) we send, and RFC 3339 `LastModified` values in listings we parse.
-//! Days <-> civil date use Howard Hinnant's algorithms (proleptic Gregorian).
+//! Calendar arithmetic comes from the contract crate's `timefmt`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// (year, month 1..=12, day 1..=31) of a day count since 1970-01-01.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
+use the0_contract::timefmt::{days_from_civil, rfc3339_seconds};
 
-/// Days since 1970-01-01 of a civil date.
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// `YYYYMMDDTHHMMSSZ` for SigV4 (times before 1970 clamp to the epoch).
+/// `YYYYMMDDTHHMMSSZ` for SigV4: the contract's RFC 3339 seconds without separators.
 pub(crate) fn amz_date(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
-    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
-    let s = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}{mo:02}{d:02}T{:02}{:02}{:02}Z",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    )
+    rfc3339_seconds(t).replace(['-', ':'], "")
 }
 
 fn digits(s: &str, range: std::ops::Range<usize>) -> Option<u32> {
@@ -145,14 +114,6 @@ mod tests {
         ];
         for (s, want) in cases {
             assert_eq!(parse_rfc3339(s), *want, "{s}");
-        }
-    }
-
-    #[test]
-    fn days_round_trip() {
-        for d in [-800_000, -1, 0, 1, 59, 60, 365, 10_957, 11_016, 2_932_896] {
-            let (y, m, dd) = civil_from_days(d);
-            assert_eq!(days_from_civil(y, m, dd), d);
         }
     }
 }
