@@ -2,3 +2,4 @@
 
 pub mod botlog;
 pub mod ndjson;
+pub mod chunk;
