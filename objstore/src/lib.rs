@@ -16,7 +16,9 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use tokio::io::AsyncRead;
 
+mod atomic;
 mod error;
+mod names;
 pub use error::{Error, Result};
 
 /// Part size used by [`Store::put_stream`] unless told otherwise (S3's minimum is 5 MiB).
@@ -71,7 +73,10 @@ pub struct StreamOptions {
 
 impl Default for StreamOptions {
     fn default() -> Self {
-        StreamOptions { part_size: DEFAULT_PART_SIZE, deadline: Duration::from_secs(180) }
+        StreamOptions {
+            part_size: DEFAULT_PART_SIZE,
+            deadline: Duration::from_secs(180),
+        }
     }
 }
 
