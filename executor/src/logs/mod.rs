@@ -3,3 +3,4 @@
 pub mod botlog;
 pub mod ndjson;
 pub mod chunk;
+pub mod offset;
