@@ -43,7 +43,8 @@ fn json_string(s: &str) -> String {
 
 /// The first character of `b` if it is valid UTF-8 there, with its encoded length.
 fn first_char(b: &[u8]) -> Option<(char, usize)> {
-    let valid = b.utf8_chunks().next()?.valid();
+    // Only the first 4 bytes: validating the whole line per trimmed character would be quadratic.
+    let valid = b[..b.len().min(4)].utf8_chunks().next()?.valid();
     valid.chars().next().map(|c| (c, c.len_utf8()))
 }
 
