@@ -1,5 +1,6 @@
 //! The public operations of [`Store`], each delegating to its backend.
-//! Arguments are validated by the backends (same rules for both, see `names.rs`).
+//! Arguments are validated by the backends (same rules for both, see `names.rs`). `get_to_file`
+//! is the one operation written once here: a `get` copied atomically into a file.
 
 use super::*;
 
@@ -49,9 +50,15 @@ impl Store {
 
     /// GET streamed into `dest` (written beside, then renamed); returns the size, `None` if absent.
     pub async fn get_to_file(&self, bucket: &str, key: &str, dest: &Path) -> Result<Option<u64>> {
-        match self {
-            Store::S3(s) => s.get_to_file(bucket, key, dest).await,
-            Store::Local(l) => l.get_to_file(bucket, key, dest).await,
+        let Some(mut obj) = self.get(bucket, key).await? else {
+            return Ok(None);
+        };
+        // The body reader bounds each wait; this bounds the whole copy, in proportion to its size.
+        let limit = s3::transfer_budget(obj.meta.size);
+        match tokio::time::timeout(limit, crate::atomic::write_atomic(dest, &mut obj.body)).await {
+            Ok(Ok(n)) => Ok(Some(n)),
+            Ok(Err(e)) => Err(Error::io("GetObject", bucket, key, e)),
+            Err(_) => Err(Error::timeout("GetObject", bucket, key, limit)),
         }
     }
 
@@ -131,5 +138,32 @@ impl Store {
             Store::S3(s) => s.list(bucket, prefix).await,
             Store::Local(l) => l.list(bucket, prefix).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// Callers spawn these futures on a multi-threaded runtime: they must all be `Send`.
+    #[test]
+    fn futures_are_send() {
+        let store = Store::local("/nonexistent");
+        let p = Path::new("/nonexistent/x");
+        assert_send(&store.bucket_exists("b"));
+        assert_send(&store.ensure_bucket("b"));
+        assert_send(&store.head("b", "k"));
+        assert_send(&store.get("b", "k"));
+        assert_send(&store.get_to_file("b", "k", p));
+        assert_send(&store.put_bytes("b", "k", Bytes::new(), ""));
+        assert_send(&store.put_file("b", "k", p, ""));
+        assert_send(&store.put_stream("b", "k", tokio::io::empty(), "", StreamOptions::default()));
+        assert_send(&store.append("b", "k", Bytes::new(), ""));
+        assert_send(&store.delete("b", "k"));
+        assert_send(&store.list("b", ""));
+        fn assert_sync<T: Send + Sync>() {}
+        assert_sync::<Store>();
     }
 }

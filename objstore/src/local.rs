@@ -106,21 +106,6 @@ impl LocalStore {
         }))
     }
 
-    pub(crate) async fn get_to_file(
-        &self,
-        bucket: &str,
-        key: &str,
-        dest: &Path,
-    ) -> Result<Option<u64>> {
-        let Some(mut obj) = self.get(bucket, key).await? else {
-            return Ok(None);
-        };
-        let n = write_atomic(dest, &mut obj.body)
-            .await
-            .map_err(|e| Error::io("GetObject", bucket, key, e))?;
-        Ok(Some(n))
-    }
-
     pub(crate) async fn put_bytes(&self, bucket: &str, key: &str, body: Bytes) -> Result<()> {
         let path = self.object_path("PutObject", bucket, key)?;
         write_atomic(&path, &mut &body[..])

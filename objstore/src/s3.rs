@@ -1,48 +1,191 @@
-//! S3-compatible backend. Placeholder until the real implementation lands in the next commits:
-//! construction fails, so no caller can reach these methods yet.
+//! S3-compatible backend (MinIO, R2, AWS, moto): path-style addressing, SigV4, streamed bodies.
+//! This file holds the simple one-request operations; uploads of unknown or large size live in
+//! `s3/multipart.rs`, the log append of D9 in `s3/append.rs`, and the HTTP/TLS/signing plumbing
+//! in the other `s3/` modules.
 
-use std::path::Path;
+mod append;
+mod body;
+mod call;
+mod date;
+mod http;
+mod multipart;
+mod sigv4;
+mod xml;
 
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use ::http::{HeaderMap, Method, StatusCode};
 use bytes::Bytes;
-use tokio::io::AsyncRead;
 
-use crate::{Error, GetObject, ObjectInfo, ObjectMeta, Result, S3Settings, StreamOptions};
+use self::body::BodyReader;
+pub(crate) use self::call::budget as transfer_budget;
+use self::call::{bad_reply, server_error, Call, BASE_TIMEOUT};
+use self::http::{read_body, Http};
+use crate::names::{check_bucket, check_key, check_prefix};
+use crate::{Error, GetObject, ObjectInfo, ObjectMeta, Result, S3Settings};
 
+/// Error bodies we read before giving up on them.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// A store on one S3-compatible server. Cheap to share behind an `Arc`; all methods take `&self`.
 pub struct S3Store {
-    _private: (),
+    /// Shared with background aborts (see `multipart.rs`); behind a pointer also because the
+    /// pooled client is large and `Store` is an enum of the two backends.
+    http: Arc<Http>,
+    /// Buckets known to exist (checked or created), so `ensure_bucket` costs nothing twice (D6).
+    buckets: Mutex<HashSet<String>>,
+    /// `bucket/key` → (ETag, body) of small objects this store last wrote by `append` (D9).
+    appended: Mutex<HashMap<String, (String, Bytes)>>,
 }
 
-fn unimplemented<T>() -> Result<T> {
-    Err(Error::Invalid(
-        "the S3 backend is not implemented yet".into(),
-    ))
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-#[allow(unused_variables)]
+/// Size and ETag from the headers of a HEAD or GET answer.
+fn meta_from(op: &'static str, bucket: &str, key: &str, headers: &HeaderMap) -> Result<ObjectMeta> {
+    let size = headers
+        .get(::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| {
+            bad_reply(
+                op,
+                bucket,
+                key,
+                "answer without a valid Content-Length".into(),
+            )
+        })?;
+    let etag = headers
+        .get(::http::header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    Ok(ObjectMeta { size, etag })
+}
+
 impl S3Store {
     pub(crate) fn new(settings: S3Settings) -> Result<S3Store> {
-        unimplemented()
+        Ok(S3Store {
+            http: Arc::new(Http::new(&settings)?),
+            buckets: Mutex::default(),
+            appended: Mutex::default(),
+        })
     }
+
+    /// Forgets a bucket the server says is gone, so the next `ensure_bucket` recreates it.
+    fn note_missing_bucket<T>(&self, bucket: &str, r: Result<T>) -> Result<T> {
+        if let Err(Error::Server { code, .. }) = &r {
+            if code == "NoSuchBucket" {
+                lock(&self.buckets).remove(bucket);
+            }
+        }
+        r
+    }
+
     pub(crate) async fn bucket_exists(&self, bucket: &str) -> Result<bool> {
-        unimplemented()
+        check_bucket("HeadBucket", bucket)?;
+        let reply = self
+            .http
+            .call(Call::new("HeadBucket", Method::HEAD, bucket, ""))
+            .await?;
+        match reply.status {
+            s if s.is_success() => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            s => Err(server_error("HeadBucket", bucket, "", s, &reply.body)),
+        }
     }
+
     pub(crate) async fn ensure_bucket(&self, bucket: &str) -> Result<()> {
-        unimplemented()
+        check_bucket("CreateBucket", bucket)?;
+        if lock(&self.buckets).contains(bucket) {
+            return Ok(());
+        }
+        if !self.bucket_exists(bucket).await? {
+            let mut call = Call::new("CreateBucket", Method::PUT, bucket, "");
+            if self.http.region() != "us-east-1" {
+                let body = format!(
+                    "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+                     <LocationConstraint>{}</LocationConstraint></CreateBucketConfiguration>",
+                    xml::escape(self.http.region())
+                );
+                call = call
+                    .header("content-type", "application/xml")
+                    .bytes(Bytes::from(body));
+            }
+            let reply = self.http.call(call).await?;
+            if !reply.status.is_success() {
+                let err = server_error("CreateBucket", bucket, "", reply.status, &reply.body);
+                match &err {
+                    Error::Server { code, .. }
+                        if code == "BucketAlreadyOwnedByYou" || code == "BucketAlreadyExists" => {}
+                    _ => return Err(err),
+                }
+            }
+        }
+        lock(&self.buckets).insert(bucket.to_owned());
+        Ok(())
     }
+
     pub(crate) async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>> {
-        unimplemented()
+        check_key("HeadObject", bucket, key)?;
+        let reply = self
+            .http
+            .call(Call::new("HeadObject", Method::HEAD, bucket, key))
+            .await?;
+        match reply.status {
+            s if s.is_success() => Ok(Some(meta_from("HeadObject", bucket, key, &reply.headers)?)),
+            StatusCode::NOT_FOUND => Ok(None),
+            s => Err(server_error("HeadObject", bucket, key, s, &reply.body)),
+        }
     }
+
     pub(crate) async fn get(&self, bucket: &str, key: &str) -> Result<Option<GetObject>> {
-        unimplemented()
+        check_key("GetObject", bucket, key)?;
+        let resp = self
+            .http
+            .send(Call::new("GetObject", Method::GET, bucket, key))
+            .await?;
+        let (head, body) = resp.into_parts();
+        if head.status.is_success() {
+            let meta = meta_from("GetObject", bucket, key, &head.headers)?;
+            let what = format!("GetObject {bucket}/{key}");
+            return Ok(Some(GetObject {
+                meta,
+                body: Box::pin(BodyReader::new(body, BASE_TIMEOUT, what)),
+            }));
+        }
+        if head.status == StatusCode::NOT_FOUND {
+            // NoSuchKey / NoSuchBucket; drain the small error body so the connection is reused.
+            let _ = tokio::time::timeout(BASE_TIMEOUT, read_body(body, MAX_ERROR_BODY)).await;
+            return Ok(None);
+        }
+        let text = match tokio::time::timeout(BASE_TIMEOUT, read_body(body, MAX_ERROR_BODY)).await {
+            Ok(Ok(b)) => b,
+            _ => Bytes::new(),
+        };
+        Err(server_error("GetObject", bucket, key, head.status, &text))
     }
-    pub(crate) async fn get_to_file(
+
+    /// One PUT of an in-memory body; returns the ETag the server gave it.
+    async fn put_object(
         &self,
+        op: &'static str,
         bucket: &str,
         key: &str,
-        dest: &Path,
-    ) -> Result<Option<u64>> {
-        unimplemented()
+        body: Bytes,
+        content_type: &str,
+    ) -> Result<Option<String>> {
+        let mut call = Call::new(op, Method::PUT, bucket, key).bytes(body);
+        if !content_type.is_empty() {
+            call = call.header("content-type", content_type);
+        }
+        let r = self.http.call_ok(call).await;
+        let reply = self.note_missing_bucket(bucket, r)?;
+        Ok(reply.header("etag").map(str::to_owned))
     }
+
     pub(crate) async fn put_bytes(
         &self,
         bucket: &str,
@@ -50,40 +193,101 @@ impl S3Store {
         body: Bytes,
         content_type: &str,
     ) -> Result<()> {
-        unimplemented()
+        check_key("PutObject", bucket, key)?;
+        self.put_object("PutObject", bucket, key, body, content_type)
+            .await
+            .map(drop)
     }
-    pub(crate) async fn put_file(
-        &self,
-        bucket: &str,
-        key: &str,
-        path: &Path,
-        content_type: &str,
-    ) -> Result<()> {
-        unimplemented()
-    }
-    pub(crate) async fn put_stream<R: AsyncRead + Unpin + Send>(
-        &self,
-        bucket: &str,
-        key: &str,
-        reader: R,
-        content_type: &str,
-        opts: StreamOptions,
-    ) -> Result<u64> {
-        unimplemented()
-    }
-    pub(crate) async fn append(
-        &self,
-        bucket: &str,
-        key: &str,
-        data: Bytes,
-        content_type: &str,
-    ) -> Result<()> {
-        unimplemented()
-    }
+
     pub(crate) async fn delete(&self, bucket: &str, key: &str) -> Result<()> {
-        unimplemented()
+        check_key("DeleteObject", bucket, key)?;
+        let reply = self
+            .http
+            .call(Call::new("DeleteObject", Method::DELETE, bucket, key))
+            .await?;
+        match reply.status {
+            s if s.is_success() || s == StatusCode::NOT_FOUND => Ok(()),
+            s => Err(server_error("DeleteObject", bucket, key, s, &reply.body)),
+        }
     }
+
+    /// ListObjectsV2, page by page. A missing bucket lists as empty (like the local backend).
     pub(crate) async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>> {
-        unimplemented()
+        check_prefix("ListObjectsV2", bucket, prefix)?;
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut call =
+                Call::new("ListObjectsV2", Method::GET, bucket, "").query("list-type", "2");
+            if !prefix.is_empty() {
+                call = call.query("prefix", prefix);
+            }
+            if let Some(t) = token.take() {
+                call = call.query("continuation-token", t);
+            }
+            let reply = self.http.call(call).await?;
+            if reply.status == StatusCode::NOT_FOUND {
+                let err = server_error("ListObjectsV2", bucket, prefix, reply.status, &reply.body);
+                match err {
+                    Error::Server { ref code, .. } if code == "NoSuchBucket" => {
+                        return Ok(Vec::new())
+                    }
+                    err => return Err(err),
+                }
+            }
+            if !reply.status.is_success() {
+                return Err(server_error(
+                    "ListObjectsV2",
+                    bucket,
+                    prefix,
+                    reply.status,
+                    &reply.body,
+                ));
+            }
+            let page = xml::list_page(&String::from_utf8_lossy(&reply.body))
+                .map_err(|m| bad_reply("ListObjectsV2", bucket, prefix, m))?;
+            out.extend(page.objects);
+            match page.next_token {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Keys with a multipart upload in progress (ListMultipartUploads), e.g. for a cleanup job or
+    /// to check that nothing was left behind.
+    pub async fn incomplete_uploads(&self, bucket: &str, prefix: &str) -> Result<Vec<String>> {
+        const LIST: &str = "ListMultipartUploads";
+        check_prefix(LIST, bucket, prefix)?;
+        let mut keys = Vec::new();
+        let mut markers: Option<(String, String)> = None;
+        loop {
+            let mut call = Call::new(LIST, Method::GET, bucket, "").query("uploads", "");
+            if !prefix.is_empty() {
+                call = call.query("prefix", prefix);
+            }
+            if let Some((key, id)) = markers.take() {
+                call = call.query("key-marker", key).query("upload-id-marker", id);
+            }
+            let reply = self.http.call_ok(call).await?;
+            let text = String::from_utf8_lossy(&reply.body);
+            for upload in xml::elements(&text, "Upload") {
+                keys.push(xml::first(upload, "Key").unwrap_or_default());
+            }
+            if xml::first(&text, "IsTruncated").as_deref() != Some("true") {
+                return Ok(keys);
+            }
+            let next = |tag| xml::first(&text, tag).unwrap_or_default();
+            let (key, id) = (next("NextKeyMarker"), next("NextUploadIdMarker"));
+            if key.is_empty() && id.is_empty() {
+                return Err(bad_reply(
+                    LIST,
+                    bucket,
+                    prefix,
+                    "truncated listing without markers".into(),
+                ));
+            }
+            markers = Some((key, id));
+        }
     }
 }
