@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use the0_executor::config::Config;
 use the0_executor::logs::botlog::BotLog;
-use the0_executor::logs::shipper::{LogShipper, LogSyncError, MAX_READ_PER_SYNC, TRUNCATE_ABOVE};
+use the0_executor::logs::shipper::{
+    LogShipper, LogSyncError, MAX_BODY_PER_SYNC, MAX_READ_PER_SYNC, TRUNCATE_ABOVE,
+};
 use the0_objstore::Store;
 use tokio::io::AsyncReadExt;
 
@@ -278,7 +280,7 @@ fn count_lines(path: &Path) -> usize {
 }
 
 #[tokio::test]
-async fn large_logs_take_two_syncs_and_are_truncated_once_shipped() {
+async fn large_logs_take_several_syncs_and_are_truncated_once_shipped() {
     bounded(async {
         let e = env("b6");
         let store = e.store();
@@ -286,22 +288,24 @@ async fn large_logs_take_two_syncs_and_are_truncated_once_shipped() {
         let mut s = LogShipper::new(&e.cfg, Some(botlog.clone()), None);
         let data = big_lines(TRUNCATE_ABOVE + 1024 * 1024, 4096);
         botlog.append(&data).expect("append");
-        let first = s.sync(&store, false).await.expect("sync 1");
-        assert!(first.more && !first.truncated);
-        assert!(
-            first.shipped_bytes <= MAX_READ_PER_SYNC
-                && first.shipped_bytes > MAX_READ_PER_SYNC - 4096
-        );
-        assert!(first.chunks >= 64);
-        let second = s.sync(&store, false).await.expect("sync 2");
-        assert!(!second.more && second.truncated, "{second:?}");
-        assert_eq!(
-            first.shipped_bytes + second.shipped_bytes,
-            data.len() as u64
-        );
+        let mut shipped = 0;
+        let last = loop {
+            let out = s.sync(&store, false).await.expect("sync");
+            assert!(out.shipped_bytes <= MAX_READ_PER_SYNC, "{out:?}");
+            shipped += out.shipped_bytes;
+            if !out.more {
+                break out;
+            }
+            assert!(
+                !out.truncated && out.shipped_bytes > MAX_READ_PER_SYNC / 2,
+                "{out:?}"
+            );
+        };
+        assert!(last.truncated, "{last:?}");
+        assert_eq!(shipped, data.len() as u64);
         assert_eq!(std::fs::metadata(&e.log).expect("stat").len(), 0);
         assert_eq!((s.offset(), e.offset_file().as_deref()), (0, Some("0")));
-        let key = second.key.expect("appended");
+        let key = last.key.expect("appended");
         let object = e.store_root.join(BUCKET).join(&key);
         assert_eq!(count_lines(&object), data.len() / 4096);
         // Writing continues into the truncated file and ships from 0.
@@ -310,6 +314,38 @@ async fn large_logs_take_two_syncs_and_are_truncated_once_shipped() {
         let text = std::fs::read_to_string(&object).expect("read");
         assert!(text.ends_with("\"message\":\"after truncation\"}\n"));
         assert_eq!(count_lines(&object), data.len() / 4096 + 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn tiny_lines_are_bounded_by_the_output_cap() {
+    bounded(async {
+        let e = env("b7");
+        let store = e.store();
+        let mut s = LogShipper::new(&e.cfg, None, None);
+        // 2.5 M two-byte lines: ~133 MiB of NDJSON from 5 MiB of input.
+        let lines = 5 * 1024 * 1024 / 2;
+        e.write(&b"x\n".repeat(lines));
+        let (mut shipped, mut syncs, mut key) = (0, 0, None);
+        loop {
+            let out = s.sync(&store, false).await.expect("sync");
+            assert!(out.appended_bytes as usize <= MAX_BODY_PER_SYNC, "{out:?}");
+            shipped += out.shipped_bytes;
+            syncs += 1;
+            key = out.key.or(key);
+            if !out.more {
+                break;
+            }
+            assert!(syncs < 10, "no progress");
+        }
+        assert_eq!(
+            (shipped, syncs),
+            (5 * 1024 * 1024, 5),
+            "one 1 MiB chunk (26 MiB of NDJSON) per sync"
+        );
+        let object = e.store_root.join(BUCKET).join(key.expect("appended"));
+        assert_eq!(count_lines(&object), lines);
     })
     .await;
 }

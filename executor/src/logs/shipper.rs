@@ -6,6 +6,9 @@
 //! `logs/<id>/<YYYYMMDD>.log`. Only a successful append advances (and persists) the offset, so a
 //! failed sync is retried whole by the next one: nothing lost, nothing duplicated. In-process, a
 //! fully shipped `bot.log` above 64 MiB is truncated to keep the tmpfs small.
+//!
+//! Memory is bounded by the input cap and by [`MAX_BODY_PER_SYNC`] of NDJSON; when either cuts a
+//! sync short, [`LogSyncOutcome::more`] tells the engine to sync again soon.
 
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -26,7 +29,10 @@ use crate::nats::Publisher;
 /// Bound on the bucket check and on the append of one sync.
 pub const APPEND_TIMEOUT: Duration = Duration::from_secs(120);
 /// Most `bot.log` bytes one sync reads (bounds memory); the rest goes in the next sync.
-pub const MAX_READ_PER_SYNC: u64 = 64 * 1024 * 1024;
+pub const MAX_READ_PER_SYNC: u64 = 32 * 1024 * 1024;
+/// NDJSON bytes one sync appends at most: short plain lines grow ~25x when wrapped, so the input
+/// cap alone would not bound memory.
+pub const MAX_BODY_PER_SYNC: usize = 48 * 1024 * 1024;
 /// In-process `bot.log` is truncated once fully shipped and larger than this (D9).
 pub const TRUNCATE_ABOVE: u64 = 64 * 1024 * 1024;
 
@@ -45,7 +51,8 @@ pub struct LogSyncOutcome {
     pub key: Option<String>,
     /// Bytes of a trailing partial line held back for a later sync (D9).
     pub held_bytes: u64,
-    /// More than [`MAX_READ_PER_SYNC`] was pending: the rest needs another sync.
+    /// More was pending than one sync takes ([`MAX_READ_PER_SYNC`] of input,
+    /// [`MAX_BODY_PER_SYNC`] of output): the rest needs another sync.
     pub more: bool,
     /// `bot.log` was truncated after this sync shipped all of it.
     pub truncated: bool,
@@ -185,7 +192,7 @@ impl LogShipper {
         }
         let path = self.log_path.clone();
         let data = match tokio::task::spawn_blocking(move || read_range(&path, base, want)).await {
-            Ok(Ok(data)) => Bytes::from(data),
+            Ok(Ok(data)) => data,
             Ok(Err(e)) if e.kind() == io::ErrorKind::NotFound => {
                 return Ok(LogSyncOutcome::default())
             }
@@ -202,32 +209,18 @@ impl LogShipper {
             now: Instant::now(),
         });
         self.tail = split.tail;
+        let (body, chunks, taken) = self.publish_and_convert(base, &split.chunks);
         let mut outcome = LogSyncOutcome {
-            chunks: split.chunks.len(),
-            held_bytes: if at_eof {
-                (data.len() - split.consumed) as u64
+            chunks,
+            held_bytes: if at_eof && taken == split.consumed {
+                (data.len() - taken) as u64
             } else {
                 0
             },
-            more: !at_eof,
+            more: !at_eof || taken < split.consumed,
             ..LogSyncOutcome::default()
         };
-        // Publish on read (D10): each byte once, even if the append below fails and is retried.
-        let mut body = Vec::new();
-        let mut pos = 0usize;
-        for c in &split.chunks {
-            let (start, end) = (base + pos as u64, base + (pos + c.len()) as u64);
-            if let Some(nats) = &self.nats {
-                if end > self.published {
-                    let skip = usize::try_from(self.published.saturating_sub(start)).unwrap_or(0);
-                    nats.publish(&self.subject, data.slice(pos + skip..pos + c.len()));
-                }
-            }
-            self.published = self.published.max(end);
-            body.extend_from_slice(&to_ndjson(c, &timefmt::rfc3339_seconds(SystemTime::now())));
-            pos += c.len();
-        }
-        if split.consumed == 0 {
+        if taken == 0 {
             return Ok(outcome);
         }
         if !body.is_empty() {
@@ -255,8 +248,8 @@ impl LogShipper {
             }
             outcome.key = Some(key);
         }
-        outcome.shipped_bytes = split.consumed as u64;
-        self.set_offset(base + split.consumed as u64);
+        outcome.shipped_bytes = taken as u64;
+        self.set_offset(base + taken as u64);
         if let Some(botlog) = &self.botlog {
             match botlog.truncate_if_shipped(self.offset, TRUNCATE_ABOVE) {
                 Ok(true) => {
@@ -269,6 +262,37 @@ impl LogShipper {
             }
         }
         Ok(outcome)
+    }
+
+    /// Publishes each chunk's unpublished bytes (D10: once, on read, even if the append fails and
+    /// is retried) and converts chunks to NDJSON, each with its own `now`, stopping before the body
+    /// would pass [`MAX_BODY_PER_SYNC`]. Returns the body, the chunks taken and the input bytes
+    /// they cover.
+    fn publish_and_convert(&mut self, base: u64, chunks: &[&[u8]]) -> (Vec<u8>, usize, usize) {
+        let mut body = Vec::new();
+        let mut taken = 0usize;
+        let mut count = 0;
+        for c in chunks {
+            let piece = to_ndjson(c, &timefmt::rfc3339_seconds(SystemTime::now()));
+            if !body.is_empty() && body.len() + piece.len() > MAX_BODY_PER_SYNC {
+                break;
+            }
+            let (start, end) = (base + taken as u64, base + (taken + c.len()) as u64);
+            if let Some(nats) = &self.nats {
+                if end > self.published {
+                    let skip = usize::try_from(self.published.saturating_sub(start)).unwrap_or(0);
+                    nats.publish(
+                        &self.subject,
+                        Bytes::copy_from_slice(&c[skip.min(c.len())..]),
+                    );
+                }
+            }
+            self.published = self.published.max(end);
+            body.extend_from_slice(&piece);
+            taken += c.len();
+            count += 1;
+        }
+        (body, count, taken)
     }
 
     async fn ensure_bucket(&mut self, store: &Store) -> Result<(), LogSyncError> {
