@@ -189,6 +189,21 @@ mod tests {
     }
 
     #[test]
+    fn deep_nesting_is_kept_without_recursing() {
+        // Far deeper than any recursion limit; skipped values must not overflow the stack.
+        for depth in [300, 400_000] {
+            let line = format!("{{\"d\":{}1{}}}", "[".repeat(depth), "]".repeat(depth));
+            let out = conv(line.as_bytes());
+            assert!(
+                out.starts_with("{\"d\":[[[")
+                    && out.ends_with("]],\"timestamp\":\"2025-01-31T12:00:00Z\"}\n")
+            );
+            let unclosed = format!("{{\"d\":{}1", "[".repeat(depth));
+            assert!(conv(unclosed.as_bytes()).starts_with("{\"timestamp\""));
+        }
+    }
+
+    #[test]
     fn mixed_sdk_chunk_keeps_order() {
         let chunk = b"starting\n{\"level\":\"info\",\"message\":\"tick\",\"n\":1}\n{\"_metric\":\"trade\",\"px\":1,\"timestamp\":\"2025-01-31T11:00:00Z\"}\nIMPORT_ERROR: no module\n";
         let out = conv(chunk);
