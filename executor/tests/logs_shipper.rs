@@ -349,3 +349,14 @@ async fn tiny_lines_are_bounded_by_the_output_cap() {
     })
     .await;
 }
+
+/// The sync engine may run syncs on any worker thread.
+#[test]
+fn shipper_and_sync_future_are_send() {
+    fn is_send<T: Send>(_: &T) {}
+    let e = env("b8");
+    let store = e.store();
+    let mut s = LogShipper::new(&e.cfg, None, None);
+    is_send(&s.sync(&store, false));
+    is_send(&s);
+}
