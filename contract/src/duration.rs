@@ -40,11 +40,8 @@ pub fn parse(input: &str) -> Result<Duration, DurationError> {
         if int_part.is_empty() && frac_part.is_empty() {
             return Err(err("expected a number"));
         }
-        let unit_len = rest
-            .char_indices()
-            .find(|(_, c)| c.is_ascii_digit() || *c == '.')
-            .map(|(i, _)| i)
-            .unwrap_or(rest.len());
+        let unit_len =
+            rest.char_indices().find(|(_, c)| c.is_ascii_digit() || *c == '.').map(|(i, _)| i).unwrap_or(rest.len());
         let (unit, rest) = rest.split_at(unit_len);
         let scale: u128 = match unit {
             "ns" => 1,
@@ -56,11 +53,7 @@ pub fn parse(input: &str) -> Result<Duration, DurationError> {
             "" => return Err(err("missing unit")),
             _ => return Err(err("unknown unit")),
         };
-        let int: u128 = if int_part.is_empty() {
-            0
-        } else {
-            int_part.parse().map_err(|_| err("number too large"))?
-        };
+        let int: u128 = if int_part.is_empty() { 0 } else { int_part.parse().map_err(|_| err("number too large"))? };
         let mut value = int.checked_mul(scale).ok_or_else(|| err("overflow"))?;
         let mut frac_scale = scale;
         for d in frac_part.bytes() {

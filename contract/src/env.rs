@@ -59,6 +59,8 @@ pub const THE0_SCRUB_CHILD_ENV: &str = "THE0_SCRUB_CHILD_ENV";
 pub const THE0_DONE_FILE: &str = "THE0_DONE_FILE";
 pub const THE0_QUERY_DIR: &str = "THE0_QUERY_DIR";
 pub const THE0_QUERY_TIMEOUT_SEC: &str = "THE0_QUERY_TIMEOUT_SEC";
+/// Test seam: where `python_bot.py` and `node_bot.js` live (default `/app/wrappers`).
+pub const THE0_WRAPPERS_DIR: &str = "THE0_WRAPPERS_DIR";
 
 /// Secrets that children never see unless `THE0_SCRUB_CHILD_ENV=false` (D12).
 pub const CHILD_SECRETS: &[&str] = &[MINIO_ACCESS_KEY, MINIO_SECRET_KEY, NATS_URL, MONGO_URI];

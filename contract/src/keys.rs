@@ -21,10 +21,8 @@ pub fn log_subject(bot_id: &str) -> String {
     if bot_id.is_empty() {
         return "the0.bot.logs.unknown".to_string();
     }
-    let safe: String = bot_id
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
-        .collect();
+    let safe: String =
+        bot_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect();
     format!("the0.bot.logs.{safe}")
 }
 

@@ -1,8 +1,9 @@
 //! Fixed paths inside a bot container (CONTRACT §2.4) and the run-dir marker files (§7).
 
 pub const RUNTIME_BIN: &str = "/app/runtime";
-pub const PYTHON_WRAPPER: &str = "/app/wrappers/python_bot.py";
-pub const NODE_WRAPPER: &str = "/app/wrappers/node_bot.js";
+pub const WRAPPERS_DIR: &str = "/app/wrappers";
+pub const PYTHON_WRAPPER_FILE: &str = "python_bot.py";
+pub const NODE_WRAPPER_FILE: &str = "node_bot.js";
 
 pub const DEFAULT_CODE_PATH: &str = "/bot";
 pub const DEFAULT_STATE_PATH: &str = "/state";

@@ -119,10 +119,11 @@ fn mib(vars: &HashMap<String, String>, name: &str, default: u64) -> u64 {
 fn secs(vars: &HashMap<String, String>, name: &'static str, default: u64) -> Result<Duration, ConfigError> {
     match get(vars, name) {
         None => Ok(Duration::from_secs(default)),
-        Some(v) => v.trim().parse::<u64>().map(Duration::from_secs).map_err(|_| ConfigError::Invalid {
-            var: name,
-            reason: format!("{v:?} is not a whole number of seconds"),
-        }),
+        Some(v) => v
+            .trim()
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| ConfigError::Invalid { var: name, reason: format!("{v:?} is not a whole number of seconds") }),
     }
 }
 
@@ -170,9 +171,8 @@ impl Config {
         let runtime = required(env::RUNTIME)?;
         let entrypoint = required(env::ENTRYPOINT)?;
         let state_path = dir(vars, env::STATE_PATH, paths::DEFAULT_STATE_PATH);
-        let state_dir = get(vars, env::STATE_DIR)
-            .map(PathBuf::from)
-            .unwrap_or_else(|| state_path.join(paths::STATE_KEYS_DIR));
+        let state_dir =
+            get(vars, env::STATE_DIR).map(PathBuf::from).unwrap_or_else(|| state_path.join(paths::STATE_KEYS_DIR));
         let opt = |name: &str| get(vars, name).map(str::to_string);
         let bucket = |name: &str, default: &str| get(vars, name).unwrap_or(default).to_string();
         let defaults = Limits::default();
@@ -222,7 +222,10 @@ impl Config {
 
     /// Reads the process environment (non-UTF-8 variables are skipped).
     pub fn from_process_env(require_identity: bool) -> Result<Config, ConfigError> {
-        Config::from_vars(&std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect(), require_identity)
+        Config::from_vars(
+            &std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect(),
+            require_identity,
+        )
     }
 
     /// The object storage settings, or the error naming the missing variable.
@@ -266,11 +269,14 @@ mod tests {
             let mut v = vars(BASE);
             v.insert(missing.into(), String::new());
             let err = Config::from_vars(&v, true).unwrap_err();
-            assert_eq!(err, ConfigError::Missing(match missing {
-                "BOT_ID" => env::BOT_ID,
-                "RUNTIME" => env::RUNTIME,
-                _ => env::ENTRYPOINT,
-            }));
+            assert_eq!(
+                err,
+                ConfigError::Missing(match missing {
+                    "BOT_ID" => env::BOT_ID,
+                    "RUNTIME" => env::RUNTIME,
+                    _ => env::ENTRYPOINT,
+                })
+            );
             assert!(err.to_string().contains(missing));
         }
         assert!(Config::from_vars(&vars(&[]), false).is_ok());
