@@ -1,0 +1,80 @@
+//! Starting a child the way an init must: its own process group (so signals reach the whole bot,
+//! and grandchildren can be stopped with it), an empty signal mask and default dispositions (std
+//! passes the parent's mask on; an inherited block would make `docker stop` wait out its grace),
+//! stdin from /dev/null, and registration with the one [`Reaper`].
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{ChildStderr, ChildStdout, Command, Stdio};
+
+use super::Reaper;
+use crate::launch::Launch;
+
+/// Where a child's stdout/stderr go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// Pipes handed back to the caller (teed into `bot.log`).
+    Piped,
+    /// The executor's own stdout/stderr (the query child: "stdio to the executor only").
+    Inherit,
+}
+
+pub struct Spawned {
+    pub pid: i32,
+    pub stdout: Option<ChildStdout>,
+    pub stderr: Option<ChildStderr>,
+}
+
+/// Signals whose disposition a child must start with at the default.
+const RESET_SIGNALS: &[libc::c_int] = &[
+    libc::SIGPIPE,
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGWINCH,
+    libc::SIGCHLD,
+    libc::SIGXFSZ,
+];
+
+/// Spawns `launch` in `cwd` with exactly `env`, in a new process group led by the child.
+pub fn spawn(
+    reaper: &Reaper,
+    launch: &Launch,
+    cwd: &Path,
+    env: &BTreeMap<OsString, OsString>,
+    output: Output,
+) -> io::Result<Spawned> {
+    let mut cmd = Command::new(&launch.program);
+    cmd.args(&launch.args).current_dir(cwd).env_clear().envs(env).stdin(Stdio::null()).process_group(0);
+    match output {
+        Output::Piped => cmd.stdout(Stdio::piped()).stderr(Stdio::piped()),
+        Output::Inherit => cmd.stdout(Stdio::inherit()).stderr(Stdio::inherit()),
+    };
+    // SAFETY: the closure runs between fork and exec and only calls async-signal-safe functions.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            if libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            for &sig in RESET_SIGNALS {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+            Ok(())
+        });
+    }
+    let (mut child, pid) = reaper.spawn(|| {
+        let child = cmd.spawn()?;
+        let pid = child.id() as i32;
+        Ok((child, pid))
+    })?;
+    // The std `Child` is dropped without waiting: the reaper owns its exit status.
+    Ok(Spawned { pid, stdout: child.stdout.take(), stderr: child.stderr.take() })
+}
