@@ -7,19 +7,19 @@
 
 pub mod log;
 
+pub mod childenv;
 pub mod cli;
 pub mod config;
 pub mod launch;
-pub mod childenv;
 pub mod storage;
 
 pub mod code;
-pub mod state;
 pub mod logs;
 pub mod nats;
+pub mod state;
 
-pub mod supervise;
-pub mod sync;
+pub mod daemon;
 pub mod health;
 pub mod run;
-pub mod daemon;
+pub mod supervise;
+pub mod sync;

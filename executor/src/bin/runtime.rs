@@ -1,3 +1,76 @@
-//! `/app/runtime`: the executor binary (thin; the logic lives in the library).
+//! `/app/runtime`: the executor binary. Thin: parse the command line, start the async runtime,
+//! hand over to the library, exit with its code.
 
-fn main() {}
+use std::process::ExitCode;
+
+use the0_executor::cli::{self, Command};
+use the0_executor::config::Config;
+use the0_executor::supervise::signals;
+use the0_executor::{daemon, error, run};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match cli::parse(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprint!("{}", e.usage);
+            eprintln!("Error: {}", e.message);
+            return ExitCode::from(1);
+        }
+    };
+    let code = match command {
+        Command::Help(usage) => {
+            print!("{usage}");
+            0
+        }
+        Command::Version => {
+            println!("{}", the0_contract::version_line());
+            0
+        }
+        other => match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+            Ok(rt) => rt.block_on(dispatch(other)),
+            Err(e) => {
+                eprintln!("Error: cannot start the async runtime: {e}");
+                1
+            }
+        },
+    };
+    ExitCode::from(code.clamp(0, 255) as u8)
+}
+
+async fn dispatch(command: Command) -> i32 {
+    // Handlers first: a stop during start-up must not be lost (PID 1 ignores unhandled signals).
+    let signals_rx = match signals::listen() {
+        Ok(rx) => rx,
+        Err(e) => {
+            eprintln!("Error: cannot install signal handlers: {e}");
+            return 1;
+        }
+    };
+    let result = match command {
+        Command::Execute(opts) => execute(opts, signals_rx).await,
+        Command::DaemonSync(opts) => daemon::sync(opts, signals_rx).await,
+        Command::DaemonInit(opts) => daemon::init(opts).await,
+        Command::Help(_) | Command::Version => Ok(0),
+    };
+    result.unwrap_or_else(|e| {
+        error!("fatal", error = format!("{e:#}"));
+        eprintln!("Error: {e:#}");
+        1
+    })
+}
+
+async fn execute(
+    opts: cli::ExecuteOpts,
+    signals_rx: tokio::sync::mpsc::UnboundedReceiver<libc::c_int>,
+) -> anyhow::Result<i32> {
+    let mut cfg = Config::from_process_env(true)?;
+    the0_executor::log::set_level(cfg.log_level);
+    if let Some(q) = &opts.query {
+        cfg.query_path = Some(q.clone());
+    }
+    if opts.query_server_only || cfg.is_query_mode() {
+        anyhow::bail!("query modes (--query, QUERY_PATH, --query-server-only) are not available in this build yet");
+    }
+    Ok(run::normal_run(cfg, &opts, signals_rx).await)
+}

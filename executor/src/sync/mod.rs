@@ -1,1 +1,9 @@
-//! The sync engine: triggers (watch, tick, final) running state then logs under one lock.
+//! The sync engine: state and log syncs run in that order under one lock, started by triggers
+//! (file changes, a periodic tick) and by the final sync at stop (CONTRACT §2.8, D7).
+
+pub mod debounce;
+pub mod engine;
+pub mod triggers;
+
+pub use engine::SyncEngine;
+pub use triggers::Triggers;
