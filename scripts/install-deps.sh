@@ -9,7 +9,7 @@ venv=${THE0_VENV:-$here/target/venv}
 rustup target add x86_64-unknown-linux-musl
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
-pkgs="musl-tools nats-server busybox-static tini hyperfine rclone python3-venv"
+pkgs="musl-tools nats-server busybox-static tini hyperfine rclone file"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -37,18 +37,12 @@ pub enum NatsError {
     NoServers,
     #[error("NATS server {server:?} in NATS_URL: {reason}")]
     BadServer { server: String, reason: String },
-    #[error(
-        "NATS server {server:?}: TLS is not supported by this runtime; log publishing disabled"
-    )]
+    #[error("NATS server {server:?}: TLS is not supported by this runtime; log publishing disabled")]
     TlsUnsupported { server: String },
     #[error("the NATS publisher needs a Tokio runtime")]
     NoRuntime,
     #[error("NATS {server}: {what}: {source}")]
-    Io {
-        server: String,
-        what: &'static str,
-        source: std::io::Error,
-    },
+    Io { server: String, what: &'static str, source: std::io::Error },
     #[error("NATS {server}: {what} timed out")]
     Timeout { server: String, what: &'static str },
     #[error("NATS {server}: protocol error: {detail}")]
@@ -109,11 +103,7 @@ impl State {
         self.dropped += n;
         if !self.drop_logged && n > 0 {
             self.drop_logged = true;
-            crate::warn!(
-                "dropping NATS log chunks",
-                reason = why,
-                dropped_total = self.dropped
-            );
+            crate::warn!("dropping NATS log chunks", reason = why, dropped_total = self.dropped);
         }
     }
 
@@ -152,9 +142,7 @@ pub struct Publisher {
 
 impl std::fmt::Debug for Publisher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Publisher")
-            .field("stats", &self.stats())
-            .finish()
+        f.debug_struct("Publisher").field("stats", &self.stats()).finish()
     }
 }
 
@@ -184,12 +172,7 @@ impl Publisher {
             wake: Notify::new(),
         });
         let task = rt.spawn(conn::run(shared.clone(), servers));
-        Ok(Publisher {
-            inner: Arc::new(Inner {
-                shared,
-                task: Mutex::new(Some(task)),
-            }),
-        })
+        Ok(Publisher { inner: Arc::new(Inner { shared, task: Mutex::new(Some(task)) }) })
     }
 
     /// Queues one message without blocking. Dropped (and counted) when the queue is full, when no
@@ -212,22 +195,14 @@ impl Publisher {
             return st.drop_msgs(1, "publish queue full");
         }
         st.queued_bytes += payload.len();
-        st.queue.push_back(Msg {
-            subject: subject.to_string(),
-            payload,
-        });
+        st.queue.push_back(Msg { subject: subject.to_string(), payload });
         drop(st);
         shared.wake.notify_one();
     }
 
     pub fn stats(&self) -> PublisherStats {
         let st = self.inner.shared.lock();
-        PublisherStats {
-            published: st.published,
-            dropped: st.dropped,
-            queued: st.queue.len(),
-            connected: st.connected,
-        }
+        PublisherStats { published: st.published, dropped: st.dropped, queued: st.queue.len(), connected: st.connected }
     }
 
     /// Writes out what is queued (connecting if needed) and waits for the server to confirm it
@@ -237,12 +212,7 @@ impl Publisher {
         let shared = self.inner.shared.clone();
         shared.lock().closing = true;
         shared.wake.notify_one();
-        let task = self
-            .inner
-            .task
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let task = self.inner.task.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(mut task) = task {
             if tokio::time::timeout(timeout, &mut task).await.is_err() {
                 task.abort();
@@ -251,10 +221,6 @@ impl Publisher {
         }
         let mut st = shared.lock();
         st.clear_queue("left over at drain");
-        crate::info!(
-            "NATS publisher closed",
-            published = st.published,
-            dropped = st.dropped
-        );
+        crate::info!("NATS publisher closed", published = st.published, dropped = st.dropped);
     }
 }

@@ -27,12 +27,7 @@ def mkdir(name, mode=None):
 
 fn make_zip(path: &Path, body: &str) {
     let script = format!("{PY}\n{body}\nz.close()\n");
-    let o = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(path)
-        .output()
-        .unwrap();
+    let o = Command::new("python3").arg("-c").arg(script).arg(path).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
@@ -80,13 +75,7 @@ add('./main.py', b'print(1)')
     let stats = extract_zip(&z, &dest, GIB).unwrap();
     assert_eq!((stats.files, stats.skipped), (2, 6));
     assert_eq!(listing(&dest), ["main.py", "ok.txt"]);
-    assert_eq!(
-        listing(w.path())
-            .iter()
-            .filter(|p| p.contains("evil"))
-            .count(),
-        0
-    );
+    assert_eq!(listing(w.path()).iter().filter(|p| p.contains("evil")).count(), 0);
     assert!(!Path::new("/tmp/the0-code-evil-abs.txt").exists());
 }
 
@@ -111,30 +100,12 @@ add('through/planted.txt', b'x')
     );
     let dest = w.path().join("bot");
     let stats = extract_zip(&z, &dest, GIB).unwrap();
-    assert_eq!(
-        fs::read_link(dest.join("in")).unwrap(),
-        Path::new("lib/x.py")
-    );
+    assert_eq!(fs::read_link(dest.join("in")).unwrap(), Path::new("lib/x.py"));
     assert_eq!(fs::read(dest.join("in")).unwrap(), b"x = 1");
-    assert!(fs::symlink_metadata(dest.join("lib/up"))
-        .unwrap()
-        .file_type()
-        .is_symlink());
-    assert!(fs::symlink_metadata(dest.join("a/b/l"))
-        .unwrap()
-        .file_type()
-        .is_symlink());
-    for gone in [
-        "out-abs",
-        "out-rel",
-        "deep",
-        "lib/planted.txt",
-        "through/planted.txt",
-    ] {
-        assert!(
-            fs::symlink_metadata(dest.join(gone)).is_err(),
-            "{gone} must not exist"
-        );
+    assert!(fs::symlink_metadata(dest.join("lib/up")).unwrap().file_type().is_symlink());
+    assert!(fs::symlink_metadata(dest.join("a/b/l")).unwrap().file_type().is_symlink());
+    for gone in ["out-abs", "out-rel", "deep", "lib/planted.txt", "through/planted.txt"] {
+        assert!(fs::symlink_metadata(dest.join(gone)).is_err(), "{gone} must not exist");
     }
     // out-abs, out-rel, the chain that resolves above the tree, the file written through a link.
     assert_eq!(stats.skipped, 4, "{stats:?}");
@@ -145,22 +116,10 @@ add('through/planted.txt', b'x')
 fn declared_size_over_the_limit_fails_before_writing() {
     let w = tempfile::tempdir().unwrap();
     let z = w.path().join("c.zip");
-    make_zip(
-        &z,
-        "add('a.bin', b'0' * 600000)\nadd('b.bin', b'0' * 600000)\n",
-    );
+    make_zip(&z, "add('a.bin', b'0' * 600000)\nadd('b.bin', b'0' * 600000)\n");
     let dest = w.path().join("bot");
     let err = extract_zip(&z, &dest, 1_000_000).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            CodeError::DeclaredTooLarge {
-                declared: 1_200_000,
-                limit: 1_000_000
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, CodeError::DeclaredTooLarge { declared: 1_200_000, limit: 1_000_000 }), "{err}");
     assert!(!dest.exists(), "nothing written");
     extract_zip(&z, &dest, 1_200_000).unwrap();
 }
@@ -169,10 +128,7 @@ fn declared_size_over_the_limit_fails_before_writing() {
 fn a_lying_header_is_caught_by_counting_bytes() {
     let w = tempfile::tempdir().unwrap();
     let z = w.path().join("bomb.zip");
-    make_zip(
-        &z,
-        "add('ok.txt', b'fine')\nadd('bomb.bin', b'\\0' * 2000000)\n",
-    );
+    make_zip(&z, "add('ok.txt', b'fine')\nadd('bomb.bin', b'\\0' * 2000000)\n");
     // Rewrite the declared uncompressed size of bomb.bin (local and central headers) to 100.
     let mut b = fs::read(&z).unwrap();
     let patch = |b: &mut Vec<u8>, sig: &[u8], name_off: usize, size_off: usize| {
@@ -192,17 +148,10 @@ fn a_lying_header_is_caught_by_counting_bytes() {
     fs::write(&z, b).unwrap();
     let dest = w.path().join("bot");
     let err = extract_zip(&z, &dest, 1_000_000).unwrap_err();
-    assert!(
-        matches!(&err, CodeError::TooLarge { entry, .. } if entry == "bomb.bin"),
-        "{err}"
-    );
+    assert!(matches!(&err, CodeError::TooLarge { entry, .. } if entry == "bomb.bin"), "{err}");
     assert!(err.to_string().contains("bomb.bin"));
     assert!(!dest.join("bomb.bin").exists());
-    assert!(
-        listing(&dest).iter().all(|p| !p.contains("the0-tmp")),
-        "no temp left: {:?}",
-        listing(&dest)
-    );
+    assert!(listing(&dest).iter().all(|p| !p.contains("the0-tmp")), "no temp left: {:?}", listing(&dest));
 }
 
 #[test]
@@ -272,31 +221,17 @@ fn existing_files_are_replaced_not_rewritten_in_place() {
     let mut child = child.expect("could not start the test binary");
 
     let z = w.path().join("c.zip");
-    make_zip(
-        &z,
-        "add('bin', b'#!/bin/sh\\necho new\\n', 0o755)\nadd('main.py', b'new')\n",
-    );
+    make_zip(&z, "add('bin', b'#!/bin/sh\\necho new\\n', 0o755)\nadd('main.py', b'new')\n");
     let res = extract_zip(&z, &dest, GIB);
     let _ = child.kill();
     let _ = child.wait();
     res.unwrap();
-    assert_eq!(
-        fs::read(dest.join("bin")).unwrap(),
-        b"#!/bin/sh\necho new\n"
-    );
+    assert_eq!(fs::read(dest.join("bin")).unwrap(), b"#!/bin/sh\necho new\n");
     assert_eq!(fs::read(dest.join("main.py")).unwrap(), b"new");
     assert_ne!(fs::metadata(dest.join("main.py")).unwrap().ino(), old_ino);
-    assert_eq!(
-        fs::read(w.path().join("old-inode")).unwrap(),
-        b"old",
-        "the old inode was not written to"
-    );
+    assert_eq!(fs::read(w.path().join("old-inode")).unwrap(), b"old", "the old inode was not written to");
     assert_eq!(fs::read(dest.join("keep.txt")).unwrap(), b"untouched");
-    assert_eq!(
-        listing(&dest),
-        ["bin", "keep.txt", "main.py"],
-        "no temp files left"
-    );
+    assert_eq!(listing(&dest), ["bin", "keep.txt", "main.py"], "no temp files left");
 }
 
 #[test]
@@ -314,8 +249,5 @@ fn corrupt_and_missing_zips_are_errors() {
     make_zip(&z, "add('lib', b'x')\n");
     fs::create_dir_all(w.path().join("bot2/lib")).unwrap();
     let err = extract_zip(&z, &w.path().join("bot2"), GIB).unwrap_err();
-    assert!(
-        matches!(&err, CodeError::Entry { entry, .. } if entry == "lib"),
-        "{err}"
-    );
+    assert!(matches!(&err, CodeError::Entry { entry, .. } if entry == "lib"), "{err}");
 }

@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use the0_executor::config::Config;
 use the0_executor::logs::botlog::BotLog;
-use the0_executor::logs::shipper::{
-    LogShipper, LogSyncError, MAX_BODY_PER_SYNC, MAX_READ_PER_SYNC, TRUNCATE_ABOVE,
-};
+use the0_executor::logs::shipper::{LogShipper, LogSyncError, MAX_BODY_PER_SYNC, MAX_READ_PER_SYNC, TRUNCATE_ABOVE};
 use the0_objstore::Store;
 use tokio::io::AsyncReadExt;
 
@@ -29,20 +27,12 @@ fn env(bot_id: &str) -> Env {
     let dir = tempfile::tempdir().expect("tempdir");
     let logs = dir.path().join("run/logs");
     std::fs::create_dir_all(&logs).expect("mkdir logs");
-    let vars: HashMap<String, String> = [
-        ("BOT_ID", bot_id),
-        ("LOGS_PATH", logs.to_str().expect("utf-8 tempdir")),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    let vars: HashMap<String, String> = [("BOT_ID", bot_id), ("LOGS_PATH", logs.to_str().expect("utf-8 tempdir"))]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let cfg = Config::from_vars(&vars, false).expect("config");
-    Env {
-        store_root: dir.path().join("objects"),
-        log: cfg.bot_log_path(),
-        cfg,
-        _dir: dir,
-    }
+    Env { store_root: dir.path().join("objects"), log: cfg.bot_log_path(), cfg, _dir: dir }
 }
 
 impl Env {
@@ -50,11 +40,7 @@ impl Env {
         Store::local(&self.store_root)
     }
     fn write(&self, bytes: &[u8]) {
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("open bot.log");
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("open bot.log");
         f.write_all(bytes).expect("write bot.log");
     }
     fn offset_file(&self) -> Option<String> {
@@ -78,17 +64,13 @@ fn messages(ndjson: &str) -> Vec<String> {
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).expect("record is JSON");
             assert!(v.get("timestamp").is_some(), "{l}");
-            v.get("message")
-                .and_then(|m| m.as_str())
-                .map_or_else(|| l.to_string(), str::to_string)
+            v.get("message").and_then(|m| m.as_str()).map_or_else(|| l.to_string(), str::to_string)
         })
         .collect()
 }
 
 async fn bounded<F: Future<Output = ()>>(f: F) {
-    tokio::time::timeout(Duration::from_secs(120), f)
-        .await
-        .expect("test timed out");
+    tokio::time::timeout(Duration::from_secs(120), f).await.expect("test timed out");
 }
 
 #[tokio::test]
@@ -97,36 +79,25 @@ async fn lines_become_ndjson_and_later_syncs_only_append() {
         let e = env("bot-1");
         let store = e.store();
         let mut s = LogShipper::new(&e.cfg, None, None);
-        assert_eq!(
-            s.sync(&store, false).await.expect("sync without bot.log"),
-            Default::default()
-        );
+        assert_eq!(s.sync(&store, false).await.expect("sync without bot.log"), Default::default());
         e.write(b"starting\n{\"level\":\"info\",\"message\":\"tick\",\"n\":9007199254740993}\n");
         let out = s.sync(&store, false).await.expect("sync 1");
         let key = out.key.clone().expect("appended");
         assert!(
-            key.starts_with("logs/bot-1/")
-                && key.ends_with(".log")
-                && key.len() == "logs/bot-1/20250131.log".len(),
+            key.starts_with("logs/bot-1/") && key.ends_with(".log") && key.len() == "logs/bot-1/20250131.log".len(),
             "{key}"
         );
         assert_eq!((out.shipped_bytes, out.chunks, out.held_bytes), (64, 1, 0));
         let obj = read_object(&store, &key).await;
         assert_eq!(obj.len() as u64, out.appended_bytes);
         assert_eq!(messages(&obj), ["starting", "tick"]);
-        assert!(
-            obj.contains("\"n\":9007199254740993,\"timestamp\":"),
-            "{obj}"
-        );
+        assert!(obj.contains("\"n\":9007199254740993,\"timestamp\":"), "{obj}");
         // Nothing new: nothing appended.
         let out = s.sync(&store, false).await.expect("idle sync");
         assert_eq!((out.shipped_bytes, out.key), (0, None));
         e.write(b"RESULT_ERROR: boom\n\n   \n");
         s.sync(&store, false).await.expect("sync 2");
-        assert_eq!(
-            messages(&read_object(&store, &key).await),
-            ["starting", "tick", "RESULT_ERROR: boom"]
-        );
+        assert_eq!(messages(&read_object(&store, &key).await), ["starting", "tick", "RESULT_ERROR: boom"]);
         assert_eq!(s.offset(), std::fs::metadata(&e.log).expect("stat").len());
         assert_eq!(e.offset_file(), Some(s.offset().to_string()));
     })
@@ -150,16 +121,10 @@ async fn partial_line_is_held_until_the_final_sync() {
         // Completed before the hold expires: ships as one line.
         e.write(b"ial\nnext");
         s.sync(&store, false).await.expect("sync");
-        assert_eq!(
-            messages(&read_object(&store, &key).await),
-            ["done", "partial"]
-        );
+        assert_eq!(messages(&read_object(&store, &key).await), ["done", "partial"]);
         let out = s.sync(&store, true).await.expect("final sync");
         assert_eq!((out.shipped_bytes, out.held_bytes), (4, 0));
-        assert_eq!(
-            messages(&read_object(&store, &key).await),
-            ["done", "partial", "next"]
-        );
+        assert_eq!(messages(&read_object(&store, &key).await), ["done", "partial", "next"]);
     })
     .await;
 }
@@ -170,21 +135,13 @@ async fn offset_survives_a_restart_without_duplicates() {
         let e = env("b3");
         let store = e.store();
         e.write(b"one\ntwo\n");
-        let key = LogShipper::new(&e.cfg, None, None)
-            .sync(&store, false)
-            .await
-            .expect("sync")
-            .key
-            .expect("appended");
+        let key = LogShipper::new(&e.cfg, None, None).sync(&store, false).await.expect("sync").key.expect("appended");
         assert_eq!(e.offset_file().as_deref(), Some("8"));
         e.write(b"three\n");
         let mut again = LogShipper::new(&e.cfg, None, None);
         assert_eq!(again.offset(), 8);
         again.sync(&store, true).await.expect("sync after restart");
-        assert_eq!(
-            messages(&read_object(&store, &key).await),
-            ["one", "two", "three"]
-        );
+        assert_eq!(messages(&read_object(&store, &key).await), ["one", "two", "three"]);
         // Garbage in the offset file: logged, shipping restarts at 0 (duplicates beat losses).
         std::fs::write(e.cfg.run_dir().join(".bot-log-offset"), "x").expect("write");
         assert_eq!(LogShipper::new(&e.cfg, None, None).offset(), 0);
@@ -199,19 +156,11 @@ async fn a_shrunken_bot_log_is_shipped_from_the_start() {
         let store = e.store();
         let mut s = LogShipper::new(&e.cfg, None, None);
         e.write(b"a long first line\n");
-        let key = s
-            .sync(&store, false)
-            .await
-            .expect("sync")
-            .key
-            .expect("appended");
+        let key = s.sync(&store, false).await.expect("sync").key.expect("appended");
         std::fs::write(&e.log, b"new\n").expect("recreate bot.log");
         let out = s.sync(&store, false).await.expect("sync");
         assert_eq!(out.shipped_bytes, 4);
-        assert_eq!(
-            messages(&read_object(&store, &key).await),
-            ["a long first line", "new"]
-        );
+        assert_eq!(messages(&read_object(&store, &key).await), ["a long first line", "new"]);
         assert_eq!(e.offset_file().as_deref(), Some("4"));
     })
     .await;
@@ -226,20 +175,12 @@ async fn store_failures_leave_the_offset_and_the_retry_ships_exactly_once() {
         let store = e.store();
         let mut s = LogShipper::new(&e.cfg, None, None);
         e.write(b"l1\nl2\n");
-        let err = s
-            .sync(&store, false)
-            .await
-            .expect_err("bucket cannot be created");
+        let err = s.sync(&store, false).await.expect_err("bucket cannot be created");
         assert!(matches!(err, LogSyncError::Bucket { .. }), "{err}");
         assert!(err.to_string().contains(BUCKET), "{err}");
         assert_eq!((s.offset(), e.offset_file()), (0, None));
         std::fs::remove_file(&e.store_root).expect("rm");
-        let key = s
-            .sync(&store, false)
-            .await
-            .expect("retry")
-            .key
-            .expect("appended");
+        let key = s.sync(&store, false).await.expect("retry").key.expect("appended");
         assert_eq!(messages(&read_object(&store, &key).await), ["l1", "l2"]);
 
         // The bucket exists now; make the append itself fail: `logs` is a file.
@@ -256,10 +197,7 @@ async fn store_failures_leave_the_offset_and_the_retry_ships_exactly_once() {
         std::fs::remove_file(&logs_dir).expect("rm");
         std::fs::rename(e.store_root.join("moved"), &logs_dir).expect("move back");
         s.sync(&store, false).await.expect("retry");
-        assert_eq!(
-            messages(&read_object(&store, &key).await),
-            ["l1", "l2", "l3", "l4"]
-        );
+        assert_eq!(messages(&read_object(&store, &key).await), ["l1", "l2", "l3", "l4"]);
         assert_eq!(s.offset(), 12);
     })
     .await;
@@ -272,11 +210,7 @@ fn big_lines(total: u64, line: usize) -> Vec<u8> {
 }
 
 fn count_lines(path: &Path) -> usize {
-    std::fs::read(path)
-        .expect("read")
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
+    std::fs::read(path).expect("read").iter().filter(|&&b| b == b'\n').count()
 }
 
 #[tokio::test]
@@ -296,10 +230,7 @@ async fn large_logs_take_several_syncs_and_are_truncated_once_shipped() {
             if !out.more {
                 break out;
             }
-            assert!(
-                !out.truncated && out.shipped_bytes > MAX_READ_PER_SYNC / 2,
-                "{out:?}"
-            );
+            assert!(!out.truncated && out.shipped_bytes > MAX_READ_PER_SYNC / 2, "{out:?}");
         };
         assert!(last.truncated, "{last:?}");
         assert_eq!(shipped, data.len() as u64);
@@ -339,11 +270,7 @@ async fn tiny_lines_are_bounded_by_the_output_cap() {
             }
             assert!(syncs < 10, "no progress");
         }
-        assert_eq!(
-            (shipped, syncs),
-            (5 * 1024 * 1024, 5),
-            "one 1 MiB chunk (26 MiB of NDJSON) per sync"
-        );
+        assert_eq!((shipped, syncs), (5 * 1024 * 1024, 5), "one 1 MiB chunk (26 MiB of NDJSON) per sync");
         let object = e.store_root.join(BUCKET).join(key.expect("appended"));
         assert_eq!(count_lines(&object), lines);
     })

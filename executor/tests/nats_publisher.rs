@@ -29,18 +29,14 @@ use tokio::time::{sleep, timeout, Instant};
 
 fn shared_nats_addr() -> String {
     let url = std::env::var("THE0_TEST_NATS_URL").unwrap_or_else(|_| {
-        panic!(
-            "THE0_TEST_NATS_URL is not set: run `eval \"$(scripts/test-services.sh start)\"` first"
-        )
+        panic!("THE0_TEST_NATS_URL is not set: run `eval \"$(scripts/test-services.sh start)\"` first")
     });
     url.trim_start_matches("nats://").to_string()
 }
 
 async fn bounded<F: Future<Output = ()>>(f: F) {
     the0_executor::log::set_level(the0_executor::log::Level::Error);
-    timeout(Duration::from_secs(90), f)
-        .await
-        .expect("test timed out");
+    timeout(Duration::from_secs(90), f).await.expect("test timed out");
 }
 
 /// Polls `cond` every 50 ms for up to 15 s.
@@ -61,15 +57,9 @@ struct Raw {
 
 impl Raw {
     async fn connect(addr: &str, connect: &str) -> Raw {
-        let stream = TcpStream::connect(addr)
-            .await
-            .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+        let stream = TcpStream::connect(addr).await.unwrap_or_else(|e| panic!("connect {addr}: {e}"));
         let (rd, wr) = stream.into_split();
-        let mut raw = Raw {
-            rd: BufReader::new(rd),
-            wr,
-            line: Vec::new(),
-        };
+        let mut raw = Raw { rd: BufReader::new(rd), wr, line: Vec::new() };
         assert!(raw.read_line().await.starts_with("INFO "));
         raw.send(format!("CONNECT {connect}\r\n").as_bytes()).await;
         raw.sync().await;
@@ -78,11 +68,7 @@ impl Raw {
 
     async fn read_line(&mut self) -> String {
         self.line.clear();
-        let n = self
-            .rd
-            .read_until(b'\n', &mut self.line)
-            .await
-            .expect("read");
+        let n = self.rd.read_until(b'\n', &mut self.line).await.expect("read");
         assert!(n > 0, "server closed the connection");
         String::from_utf8_lossy(&self.line).trim_end().to_string()
     }
@@ -105,8 +91,7 @@ impl Raw {
     }
 
     async fn sub(&mut self, subject: &str, sid: u32) {
-        self.send(format!("SUB {subject} {sid}\r\n").as_bytes())
-            .await;
+        self.send(format!("SUB {subject} {sid}\r\n").as_bytes()).await;
         self.sync().await;
     }
 
@@ -129,10 +114,7 @@ impl Raw {
                 continue;
             };
             let parts: Vec<&str> = rest.split_whitespace().collect();
-            let len: usize = parts
-                .last()
-                .and_then(|l| l.parse().ok())
-                .expect("MSG length");
+            let len: usize = parts.last().and_then(|l| l.parse().ok()).expect("MSG length");
             let mut payload = vec![0; len + 2];
             self.rd.read_exact(&mut payload).await.expect("payload");
             payload.truncate(len);
@@ -171,10 +153,7 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start nats-server (is it installed?): {e}"));
-        let server = Server {
-            child: Some(child),
-            port,
-        };
+        let server = Server { child: Some(child), port };
         wait_port(port).await;
         server
     }
@@ -211,10 +190,7 @@ impl Drop for Server {
 async fn wait_port(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(15);
     while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "nats-server did not listen on {port}"
-        );
+        assert!(Instant::now() < deadline, "nats-server did not listen on {port}");
         sleep(Duration::from_millis(50)).await;
     }
 }
@@ -238,10 +214,7 @@ async fn chunks_reach_a_subscriber_in_order() {
         let big = Bytes::from(vec![b'z'; 1024 * 1024]);
         publisher.publish("the0.bot.logs.order-test", Bytes::from_static(b"first\n"));
         publisher.publish("the0.bot.logs.order-test", big.clone());
-        publisher.publish(
-            "the0.bot.logs.order-test",
-            Bytes::from_static(b"a\r\nPUB x 1\r\n"),
-        );
+        publisher.publish("the0.bot.logs.order-test", Bytes::from_static(b"a\r\nPUB x 1\r\n"));
         publisher.publish("bad subject", Bytes::from_static(b"dropped"));
         let watch = publisher.clone();
         publisher.drain(Duration::from_secs(10)).await;
@@ -254,14 +227,7 @@ async fn chunks_reach_a_subscriber_in_order() {
                 got.push(payload);
             }
         }
-        assert_eq!(
-            got,
-            vec![
-                b"first\n".to_vec(),
-                big.to_vec(),
-                b"a\r\nPUB x 1\r\n".to_vec()
-            ]
-        );
+        assert_eq!(got, vec![b"first\n".to_vec(), big.to_vec(), b"a\r\nPUB x 1\r\n".to_vec()]);
         // After a drain, publishing is off for every clone.
         watch.publish("the0.bot.logs.order-test", Bytes::from_static(b"late"));
         assert_eq!(stats(&watch).dropped, 2);
@@ -278,13 +244,10 @@ async fn the_shipper_publishes_raw_chunks_once_on_the_sanitised_subject() {
         let dir = tempfile::tempdir().expect("tempdir");
         let logs = dir.path().join("run/logs");
         std::fs::create_dir_all(&logs).expect("mkdir");
-        let vars: HashMap<String, String> = [
-            ("BOT_ID", "bot.1 x*"),
-            ("LOGS_PATH", logs.to_str().expect("utf-8")),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+        let vars: HashMap<String, String> = [("BOT_ID", "bot.1 x*"), ("LOGS_PATH", logs.to_str().expect("utf-8"))]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let cfg = Config::from_vars(&vars, false).expect("config");
         let publisher = Publisher::start(&format!("nats://{addr}")).expect("start");
         let mut shipper = LogShipper::new(&cfg, None, Some(publisher.clone()));
@@ -292,27 +255,15 @@ async fn the_shipper_publishes_raw_chunks_once_on_the_sanitised_subject() {
         let store = Store::local(&root);
         let write = |b: &[u8]| {
             use std::io::Write;
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(cfg.bot_log_path())
-                .expect("open");
+            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(cfg.bot_log_path()).expect("open");
             f.write_all(b).expect("write");
         };
         std::fs::write(&root, b"not a directory").expect("block the store");
         write(b"a\nb\n");
-        shipper
-            .sync(&store, false)
-            .await
-            .expect_err("store is broken");
+        shipper.sync(&store, false).await.expect_err("store is broken");
         write(b"c\n");
         std::fs::remove_file(&root).expect("unblock");
-        let key = shipper
-            .sync(&store, false)
-            .await
-            .expect("retry")
-            .key
-            .expect("appended");
+        let key = shipper.sync(&store, false).await.expect("retry").key.expect("appended");
         write(b"d\npartial");
         shipper.sync(&store, false).await.expect("sync");
         shipper.sync(&store, true).await.expect("final sync");
@@ -329,9 +280,7 @@ async fn the_shipper_publishes_raw_chunks_once_on_the_sanitised_subject() {
                 }
             }
         };
-        timeout(Duration::from_secs(10), collect)
-            .await
-            .expect("chunks did not arrive");
+        timeout(Duration::from_secs(10), collect).await.expect("chunks did not arrive");
         assert_eq!(got, want);
         // Nothing else arrives: the retried append did not republish.
         let extra = timeout(Duration::from_millis(500), async {

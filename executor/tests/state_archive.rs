@@ -12,16 +12,14 @@ use the0_executor::state::{extract_tar_gz, write_tar_gz, Entry, Kind, Manifest};
 
 fn set_mtime(p: &Path, secs: u64) {
     let f = fs::File::open(p).unwrap();
-    f.set_modified(UNIX_EPOCH + Duration::from_secs(secs))
-        .unwrap();
+    f.set_modified(UNIX_EPOCH + Duration::from_secs(secs)).unwrap();
 }
 
 fn chmod(p: &Path, mode: u32) {
     fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
 }
 
-const LONG_DIR: &str =
-    "a-directory-name-that-is-quite-long-on-purpose-to-need-more-than-one-hundred-bytes";
+const LONG_DIR: &str = "a-directory-name-that-is-quite-long-on-purpose-to-need-more-than-one-hundred-bytes";
 
 /// A tree with nested and empty dirs, odd modes, fixed mtimes and names that need PAX.
 fn sample_tree() -> tempfile::TempDir {
@@ -30,16 +28,9 @@ fn sample_tree() -> tempfile::TempDir {
     fs::create_dir_all(r.join(".the0-state")).unwrap();
     fs::create_dir_all(r.join("nested/deeper/deepest")).unwrap();
     fs::create_dir_all(r.join("empty")).unwrap();
-    fs::write(
-        r.join(".the0-state/k.json"),
-        br#"{"v":12345678901234567890}"#,
-    )
-    .unwrap();
-    fs::write(
-        r.join("nested/deeper/deepest/data.bin"),
-        (0..70_000u32).map(|i| (i * 7) as u8).collect::<Vec<u8>>(),
-    )
-    .unwrap();
+    fs::write(r.join(".the0-state/k.json"), br#"{"v":12345678901234567890}"#).unwrap();
+    fs::write(r.join("nested/deeper/deepest/data.bin"), (0..70_000u32).map(|i| (i * 7) as u8).collect::<Vec<u8>>())
+        .unwrap();
     fs::write(r.join("secret"), b"s").unwrap();
     chmod(&r.join("secret"), 0o600);
     fs::write(r.join("tool.sh"), b"#!/bin/sh\n").unwrap();
@@ -68,18 +59,7 @@ fn archive_of(root: &Path) -> Vec<u8> {
 
 /// The manifest with mtimes cut to whole seconds (what tar keeps).
 fn seconds(m: &Manifest) -> Vec<(String, Entry)> {
-    m.entries()
-        .iter()
-        .map(|(p, e)| {
-            (
-                p.clone(),
-                Entry {
-                    mtime_ns: e.mtime_ns / 1_000_000_000,
-                    ..*e
-                },
-            )
-        })
-        .collect()
+    m.entries().iter().map(|(p, e)| (p.clone(), Entry { mtime_ns: e.mtime_ns / 1_000_000_000, ..*e })).collect()
 }
 
 fn assert_same_tree(a: &Path, b: &Path) {
@@ -87,11 +67,7 @@ fn assert_same_tree(a: &Path, b: &Path) {
     assert_eq!(seconds(&ma), seconds(&mb));
     for (p, e) in ma.entries() {
         if e.kind == Kind::File {
-            assert_eq!(
-                fs::read(a.join(p)).unwrap(),
-                fs::read(b.join(p)).unwrap(),
-                "content of {p}"
-            );
+            assert_eq!(fs::read(a.join(p)).unwrap(), fs::read(b.join(p)).unwrap(), "content of {p}");
         }
     }
 }
@@ -101,10 +77,7 @@ fn raw_entries(gz: &[u8]) -> Vec<(u8, String)> {
     let mut out = Vec::new();
     for e in ar.entries().unwrap().raw(true) {
         let e = e.unwrap();
-        out.push((
-            e.header().entry_type().as_byte(),
-            String::from_utf8_lossy(&e.path_bytes()).into_owned(),
-        ));
+        out.push((e.header().entry_type().as_byte(), String::from_utf8_lossy(&e.path_bytes()).into_owned()));
     }
     out
 }
@@ -125,30 +98,19 @@ fn names_order_and_pax_headers() {
     let src = sample_tree();
     let gz = archive_of(src.path());
     let entries = raw_entries(&gz);
-    assert!(
-        entries.iter().all(|(t, _)| *t != b'L' && *t != b'K'),
-        "no GNU long-name entries"
-    );
+    assert!(entries.iter().all(|(t, _)| *t != b'L' && *t != b'K'), "no GNU long-name entries");
     let pax: Vec<&(u8, String)> = entries.iter().filter(|(t, _)| *t == b'x').collect();
     assert_eq!(pax.len(), 1, "exactly one name needs PAX: {entries:?}");
     let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(gz.as_slice()));
-    let names: Vec<String> = ar
-        .entries()
-        .unwrap()
-        .map(|e| String::from_utf8_lossy(&e.unwrap().path_bytes()).into_owned())
-        .collect();
+    let names: Vec<String> =
+        ar.entries().unwrap().map(|e| String::from_utf8_lossy(&e.unwrap().path_bytes()).into_owned()).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     assert_eq!(names[0], ".the0-state");
     assert_eq!(names[1], ".the0-state/k.json");
-    assert!(names
-        .iter()
-        .all(|n| !n.starts_with("./") && !n.starts_with('/') && !n.is_empty()));
+    assert!(names.iter().all(|n| !n.starts_with("./") && !n.starts_with('/') && !n.is_empty()));
     for (i, n) in names.iter().enumerate() {
         if let Some((parent, _)) = n.rsplit_once('/') {
-            assert!(
-                names[..i].contains(&parent),
-                "{parent} must come before {n}"
-            );
+            assert!(names[..i].contains(&parent), "{parent} must come before {n}");
         }
     }
     assert!(names.contains(&format!("{LONG_DIR}/{}", "g".repeat(200)).as_str()));
@@ -162,21 +124,12 @@ fn gnu_tar_and_python_read_our_archives() {
     fs::write(&file, archive_of(src.path())).unwrap();
     let gnu = work.path().join("gnu");
     fs::create_dir(&gnu).unwrap();
-    let st = Command::new("tar")
-        .arg("-xzf")
-        .arg(&file)
-        .arg("-C")
-        .arg(&gnu)
-        .status()
-        .unwrap();
+    let st = Command::new("tar").arg("-xzf").arg(&file).arg("-C").arg(&gnu).status().unwrap();
     assert!(st.success());
     assert_same_tree(src.path(), &gnu);
     let py = work.path().join("py");
     let st = Command::new("python3")
-        .args([
-            "-c",
-            "import sys,tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])",
-        ])
+        .args(["-c", "import sys,tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])"])
         .arg(&file)
         .arg(&py)
         .status()
@@ -211,11 +164,7 @@ fn a_file_that_shrank_or_grew_still_gives_a_valid_archive() {
     assert_eq!(&shrank[..5], b"short");
     assert!(shrank[5..].iter().all(|&b| b == 0), "zero-padded");
     assert_eq!(fs::read(out.path().join("grew")).unwrap(), b"0123");
-    assert_eq!(
-        fs::read(out.path().join("z-after")).unwrap(),
-        b"still here",
-        "entries after stay aligned"
-    );
+    assert_eq!(fs::read(out.path().join("z-after")).unwrap(), b"still here", "entries after stay aligned");
 }
 
 #[test]

@@ -9,8 +9,7 @@ use the0_executor::state::{Kind, Manifest};
 
 fn set_mtime(p: &Path, secs: u64, nanos: u32) {
     let f = fs::File::options().write(true).open(p).unwrap();
-    f.set_modified(UNIX_EPOCH + Duration::new(secs, nanos))
-        .unwrap();
+    f.set_modified(UNIX_EPOCH + Duration::new(secs, nanos)).unwrap();
 }
 
 fn tree() -> tempfile::TempDir {
@@ -29,27 +28,11 @@ fn entries_are_relative_lexical_and_lstat() {
     symlink("/etc", d.path().join("zlink")).unwrap();
     let m = Manifest::scan(d.path()).unwrap();
     let names: Vec<&str> = m.entries().iter().map(|(p, _)| p.as_str()).collect();
-    assert_eq!(
-        names,
-        [
-            ".the0-state",
-            ".the0-state/k.json",
-            "big.bin",
-            "empty",
-            "zlink"
-        ]
-    );
+    assert_eq!(names, [".the0-state", ".the0-state/k.json", "big.bin", "empty", "zlink"]);
     assert_eq!(m.get(".the0-state").unwrap().kind, Kind::Dir);
-    assert_eq!(
-        m.get("zlink").unwrap().kind,
-        Kind::Symlink,
-        "symlinks are not followed"
-    );
+    assert_eq!(m.get("zlink").unwrap().kind, Kind::Symlink, "symlinks are not followed");
     let big = m.get("big.bin").unwrap();
-    assert_eq!(
-        (big.kind, big.size, big.mtime_ns),
-        (Kind::File, 5000, 1_700_000_000_000_000_005)
-    );
+    assert_eq!((big.kind, big.size, big.mtime_ns), (Kind::File, 5000, 1_700_000_000_000_000_005));
     assert_eq!(m.file_count(), 2);
     assert_eq!(m.total_file_size(), 5007);
     assert_eq!(m.largest_file(), Some(("big.bin", 5000)));
@@ -71,11 +54,7 @@ fn only_directories_means_no_files() {
 fn every_kind_of_change_is_seen() {
     let d = tree();
     let base = Manifest::scan(d.path()).unwrap();
-    assert_eq!(
-        base,
-        Manifest::scan(d.path()).unwrap(),
-        "a rescan of an untouched tree is equal"
-    );
+    assert_eq!(base, Manifest::scan(d.path()).unwrap(), "a rescan of an untouched tree is equal");
     let p = d.path().join("big.bin");
 
     // size (same mtime)
@@ -97,10 +76,7 @@ fn every_kind_of_change_is_seen() {
     fs::remove_file(d.path().join("new")).unwrap();
     let again = Manifest::scan(d.path()).unwrap();
     // The root's own mtime is not part of the manifest; only entries below it are.
-    assert_eq!(
-        base, again,
-        "removing the new file restores the fingerprint"
-    );
+    assert_eq!(base, again, "removing the new file restores the fingerprint");
 
     // removed file
     let k = d.path().join(".the0-state/k.json");
@@ -116,14 +92,7 @@ fn every_kind_of_change_is_seen() {
     assert_eq!(m2.get("big.bin").unwrap().kind, Kind::Dir);
     fs::remove_dir(&p).unwrap();
     symlink("elsewhere", &p).unwrap();
-    assert_eq!(
-        Manifest::scan(d.path())
-            .unwrap()
-            .get("big.bin")
-            .unwrap()
-            .kind,
-        Kind::Symlink
-    );
+    assert_eq!(Manifest::scan(d.path()).unwrap().get("big.bin").unwrap().kind, Kind::Symlink);
 
     // mode
     let m3 = Manifest::scan(d.path()).unwrap();

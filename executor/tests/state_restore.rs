@@ -7,9 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use the0_executor::config::Config;
-use the0_executor::state::{
-    restore_with, write_tar_gz, Manifest, RestoreError, RestoreOutcome, RetryPolicy,
-};
+use the0_executor::state::{restore_with, write_tar_gz, Manifest, RestoreError, RestoreOutcome, RetryPolicy};
 use the0_objstore::Store;
 
 const KEY: &str = "b1/state.tar.gz";
@@ -36,9 +34,7 @@ fn setup(extra: &[(&str, &str)]) -> (tempfile::TempDir, Config, Store) {
 }
 
 fn fast() -> RetryPolicy {
-    RetryPolicy {
-        delays: vec![Duration::from_millis(1); 3],
-    }
+    RetryPolicy { delays: vec![Duration::from_millis(1); 3] }
 }
 
 fn archive_of(root: &Path) -> Vec<u8> {
@@ -49,17 +45,12 @@ fn archive_of(root: &Path) -> Vec<u8> {
 
 async fn put(store: &Store, body: Vec<u8>) {
     store.ensure_bucket("bot-state").await.unwrap();
-    store
-        .put_bytes("bot-state", KEY, Bytes::from(body), "application/gzip")
-        .await
-        .unwrap();
+    store.put_bytes("bot-state", KEY, Bytes::from(body), "application/gzip").await.unwrap();
 }
 
 fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let mut v: Vec<String> =
+        fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     v.sort();
     v
 }
@@ -92,23 +83,10 @@ async fn restores_the_tree_and_seeds_the_manifest() {
     let RestoreOutcome::Restored(m) = restore_with(&store, &cfg, &fast()).await.unwrap() else {
         panic!("expected Restored");
     };
-    assert_eq!(
-        m,
-        Manifest::scan(&cfg.state_path).unwrap(),
-        "the seed is the restored tree"
-    );
-    assert_eq!(
-        names(&cfg.state_path),
-        [".the0-state", "local-only", "models"]
-    );
-    assert_eq!(
-        fs::read(cfg.state_path.join(".the0-state/k.json")).unwrap(),
-        b"{\"n\":1}"
-    );
-    assert_eq!(
-        fs::read(cfg.state_path.join("models/w.bin")).unwrap(),
-        vec![3u8; 300_000]
-    );
+    assert_eq!(m, Manifest::scan(&cfg.state_path).unwrap(), "the seed is the restored tree");
+    assert_eq!(names(&cfg.state_path), [".the0-state", "local-only", "models"]);
+    assert_eq!(fs::read(cfg.state_path.join(".the0-state/k.json")).unwrap(), b"{\"n\":1}");
+    assert_eq!(fs::read(cfg.state_path.join("models/w.bin")).unwrap(), vec![3u8; 300_000]);
     assert!(cfg.state_path.join("models/empty").is_dir());
     assert!(!cfg.state_path.join("models/stale").exists());
     assert!(cfg.run_dir().join("state-restored").exists());
@@ -125,10 +103,7 @@ async fn in_pod_restart_skips_restore() {
     fs::create_dir_all(&cfg.state_path).unwrap();
     fs::write(cfg.state_path.join("k"), b"newer local").unwrap();
 
-    assert_eq!(
-        restore_with(&store, &cfg, &fast()).await.unwrap(),
-        RestoreOutcome::Skipped
-    );
+    assert_eq!(restore_with(&store, &cfg, &fast()).await.unwrap(), RestoreOutcome::Skipped);
     assert_eq!(fs::read(cfg.state_path.join("k")).unwrap(), b"newer local");
 }
 
@@ -137,26 +112,14 @@ async fn assert_gives_up(cfg: &Config, store: &Store, body: &[u8]) -> RestoreErr
     fs::write(cfg.state_path.join("junk"), b"partial").unwrap();
     fs::create_dir_all(cfg.state_path.join(".the0-state")).unwrap();
 
-    let policy = RetryPolicy {
-        delays: vec![Duration::from_millis(20); 3],
-    };
+    let policy = RetryPolicy { delays: vec![Duration::from_millis(20); 3] };
     let start = Instant::now();
     let err = restore_with(store, cfg, &policy).await.unwrap_err();
-    assert!(
-        start.elapsed() >= Duration::from_millis(60),
-        "three pauses between four attempts"
-    );
-    assert!(
-        matches!(err, RestoreError::Failed { attempts: 4, .. }),
-        "{err}"
-    );
+    assert!(start.elapsed() >= Duration::from_millis(60), "three pauses between four attempts");
+    assert!(matches!(err, RestoreError::Failed { attempts: 4, .. }), "{err}");
 
     assert!(cfg.state_path.is_dir());
-    assert!(
-        names(&cfg.state_path).is_empty(),
-        "state emptied: {:?}",
-        names(&cfg.state_path)
-    );
+    assert!(names(&cfg.state_path).is_empty(), "state emptied: {:?}", names(&cfg.state_path));
     let marker = fs::read_to_string(cfg.run_dir().join("state-restore-failed")).unwrap();
     assert!(!marker.is_empty());
     assert!(!cfg.run_dir().join("state-restored").exists());
@@ -165,25 +128,11 @@ async fn assert_gives_up(cfg: &Config, store: &Store, body: &[u8]) -> RestoreErr
     assert_eq!(log.lines().count(), 1);
     let v: serde_json::Value = serde_json::from_str(log.trim_end()).unwrap();
     assert_eq!(v["level"], "error");
-    assert!(
-        v["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("State restore failed: "),
-        "{v}"
-    );
+    assert!(v["message"].as_str().unwrap().starts_with("State restore failed: "), "{v}");
     let ts = v["timestamp"].as_str().unwrap();
-    assert!(
-        ts.len() == 20 && ts.ends_with('Z') && ts.as_bytes()[10] == b'T',
-        "{ts}"
-    );
+    assert!(ts.len() == 20 && ts.ends_with('Z') && ts.as_bytes()[10] == b'T', "{ts}");
 
-    let remote = fs::read(
-        Path::new(&cfg_storage_root(cfg))
-            .join("bot-state")
-            .join(KEY),
-    )
-    .unwrap();
+    let remote = fs::read(Path::new(&cfg_storage_root(cfg)).join("bot-state").join(KEY)).unwrap();
     assert_eq!(remote, body, "the remote archive is untouched");
     err
 }
@@ -201,10 +150,7 @@ async fn corrupt_archive_fails_after_retries_and_blocks() {
     let garbage = b"\x1f\x8b this is not really a gzip stream".to_vec();
     put(&store, garbage.clone()).await;
     let err = assert_gives_up(&cfg, &store, &garbage).await;
-    assert!(
-        err.to_string().contains("bot-state/b1/state.tar.gz"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("bot-state/b1/state.tar.gz"), "{err}");
 }
 
 #[tokio::test]
@@ -226,10 +172,7 @@ async fn a_later_success_lifts_the_failure_marker() {
     let src = tempfile::tempdir().unwrap();
     fs::write(src.path().join("k"), b"v").unwrap();
     put(&store, archive_of(src.path())).await;
-    assert!(matches!(
-        restore_with(&store, &cfg, &fast()).await.unwrap(),
-        RestoreOutcome::Restored(_)
-    ));
+    assert!(matches!(restore_with(&store, &cfg, &fast()).await.unwrap(), RestoreOutcome::Restored(_)));
     assert!(!cfg.run_dir().join("state-restore-failed").exists());
     assert!(!cfg.state_path.join(".the0-restore-tmp").exists());
 }
@@ -242,9 +185,6 @@ async fn an_entry_named_like_the_temp_dir_cannot_wipe_the_restore() {
     fs::write(src.path().join(".the0-restore-tmp/x"), b"x").unwrap();
     fs::write(src.path().join("k"), b"v").unwrap();
     put(&store, archive_of(src.path())).await;
-    assert!(matches!(
-        restore_with(&store, &cfg, &fast()).await.unwrap(),
-        RestoreOutcome::Restored(_)
-    ));
+    assert!(matches!(restore_with(&store, &cfg, &fast()).await.unwrap(), RestoreOutcome::Restored(_)));
     assert_eq!(names(&cfg.state_path), ["k"]);
 }

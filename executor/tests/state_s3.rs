@@ -12,9 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use the0_executor::code::{fetch, FetchOutcome};
 use the0_executor::config::Config;
-use the0_executor::state::{
-    restore_with, Manifest, RestoreOutcome, RetryPolicy, StateSyncOutcome, StateSyncer,
-};
+use the0_executor::state::{restore_with, Manifest, RestoreOutcome, RetryPolicy, StateSyncOutcome, StateSyncer};
 use the0_objstore::{S3Settings, Store};
 
 fn endpoint() -> String {
@@ -38,10 +36,7 @@ fn store() -> Store {
 }
 
 fn unique(name: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_nanos();
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos();
     format!("t-{name}-{}-{nanos}", std::process::id())
 }
 
@@ -90,36 +85,23 @@ async fn multipart_state_upload_restores_in_a_new_container_then_clears() {
     fs::write(cfg.state_path.join("blob.bin"), noise(10 * 1024 * 1024)).unwrap();
 
     let mut syncer = StateSyncer::new(&cfg, None);
-    let StateSyncOutcome::Uploaded { bytes, files } = syncer.sync(&s3).await.unwrap() else {
-        panic!()
-    };
+    let StateSyncOutcome::Uploaded { bytes, files } = syncer.sync(&s3).await.unwrap() else { panic!() };
     assert_eq!(files, 2);
-    let meta = s3
-        .head(&bucket, "b1/state.tar.gz")
-        .await
-        .unwrap()
-        .expect("object");
+    let meta = s3.head(&bucket, "b1/state.tar.gz").await.unwrap().expect("object");
     assert_eq!(meta.size, bytes);
     assert_eq!(syncer.sync(&s3).await.unwrap(), StateSyncOutcome::Unchanged);
 
     // A new container of the same bot restores it.
     let b = tempfile::tempdir().unwrap();
     let cfg_b = config(b.path(), &[("MINIO_STATE_BUCKET", &bucket)]);
-    let policy = RetryPolicy {
-        delays: vec![Duration::from_millis(10); 3],
-    };
-    let RestoreOutcome::Restored(m) = restore_with(&s3, &cfg_b, &policy).await.unwrap() else {
-        panic!()
-    };
+    let policy = RetryPolicy { delays: vec![Duration::from_millis(10); 3] };
+    let RestoreOutcome::Restored(m) = restore_with(&s3, &cfg_b, &policy).await.unwrap() else { panic!() };
     assert_eq!(m.file_count(), 2);
     assert_eq!(
         fs::read(cfg_b.state_path.join("blob.bin")).unwrap(),
         fs::read(cfg.state_path.join("blob.bin")).unwrap()
     );
-    assert_eq!(
-        fs::read(cfg_b.state_path.join(".the0-state/k.json")).unwrap(),
-        b"{\"n\":1}"
-    );
+    assert_eq!(fs::read(cfg_b.state_path.join(".the0-state/k.json")).unwrap(), b"{\"n\":1}");
 
     // The restored container clears its state: the remote archive goes (D8).
     let mut syncer_b = StateSyncer::new(&cfg_b, Some(m));
@@ -131,14 +113,8 @@ async fn multipart_state_upload_restores_in_a_new_container_then_clears() {
     // A third container finds no archive: first run.
     let c = tempfile::tempdir().unwrap();
     let cfg_c = config(c.path(), &[("MINIO_STATE_BUCKET", &bucket)]);
-    assert_eq!(
-        restore_with(&s3, &cfg_c, &policy).await.unwrap(),
-        RestoreOutcome::FirstRun
-    );
-    assert_eq!(
-        Manifest::scan(&cfg_c.state_path).unwrap(),
-        Manifest::default()
-    );
+    assert_eq!(restore_with(&s3, &cfg_c, &policy).await.unwrap(), RestoreOutcome::FirstRun);
+    assert_eq!(Manifest::scan(&cfg_c.state_path).unwrap(), Manifest::default());
 }
 
 #[tokio::test]
@@ -146,9 +122,7 @@ async fn missing_state_bucket_is_a_first_run() {
     let s3 = store();
     let d = tempfile::tempdir().unwrap();
     let cfg = config(d.path(), &[("MINIO_STATE_BUCKET", &unique("nobucket"))]);
-    let out = restore_with(&s3, &cfg, &RetryPolicy { delays: vec![] })
-        .await
-        .unwrap();
+    let out = restore_with(&s3, &cfg, &RetryPolicy { delays: vec![] }).await.unwrap();
     assert_eq!(out, RestoreOutcome::FirstRun);
 }
 
@@ -158,34 +132,16 @@ async fn code_fetch_from_s3() {
     let bucket = unique("code");
     s3.ensure_bucket(&bucket).await.unwrap();
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    w.start_file("main.py", zip::write::SimpleFileOptions::default())
-        .unwrap();
+    w.start_file("main.py", zip::write::SimpleFileOptions::default()).unwrap();
     w.write_all(b"print('hi')").unwrap();
     let body = w.finish().unwrap().into_inner();
-    s3.put_bytes(&bucket, "u1/bot/1", Bytes::from(body), "application/zip")
-        .await
-        .unwrap();
+    s3.put_bytes(&bucket, "u1/bot/1", Bytes::from(body), "application/zip").await.unwrap();
 
     let d = tempfile::tempdir().unwrap();
-    let cfg = config(
-        d.path(),
-        &[("MINIO_CODE_BUCKET", &bucket), ("CODE_FILE", "u1/bot/1")],
-    );
-    assert!(matches!(
-        fetch(&s3, &cfg).await.unwrap(),
-        FetchOutcome::Extracted(_)
-    ));
-    assert_eq!(
-        fs::read(cfg.code_path.join("main.py")).unwrap(),
-        b"print('hi')"
-    );
-    let missing = config(
-        d.path(),
-        &[("MINIO_CODE_BUCKET", &bucket), ("CODE_FILE", "u1/bot/2")],
-    );
+    let cfg = config(d.path(), &[("MINIO_CODE_BUCKET", &bucket), ("CODE_FILE", "u1/bot/1")]);
+    assert!(matches!(fetch(&s3, &cfg).await.unwrap(), FetchOutcome::Extracted(_)));
+    assert_eq!(fs::read(cfg.code_path.join("main.py")).unwrap(), b"print('hi')");
+    let missing = config(d.path(), &[("MINIO_CODE_BUCKET", &bucket), ("CODE_FILE", "u1/bot/2")]);
     let err = fetch(&s3, &missing).await.unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        format!("code object {bucket}/u1/bot/2 not found")
-    );
+    assert_eq!(err.to_string(), format!("code object {bucket}/u1/bot/2 not found"));
 }

@@ -56,44 +56,21 @@ impl Env {
         let out = tempfile::tempdir().unwrap();
         let body = fs::File::open(self.object()).unwrap();
         extract_tar_gz(body, out.path(), &self.cfg.limits).unwrap();
-        assert_eq!(
-            secs(&Manifest::scan(out.path()).unwrap()),
-            secs(&Manifest::scan(&self.cfg.state_path).unwrap())
-        );
+        assert_eq!(secs(&Manifest::scan(out.path()).unwrap()), secs(&Manifest::scan(&self.cfg.state_path).unwrap()));
         for (p, e) in Manifest::scan(out.path()).unwrap().entries() {
             if e.kind == the0_executor::state::Kind::File {
-                assert_eq!(
-                    fs::read(out.path().join(p)).unwrap(),
-                    fs::read(self.state(p)).unwrap(),
-                    "{p}"
-                );
+                assert_eq!(fs::read(out.path().join(p)).unwrap(), fs::read(self.state(p)).unwrap(), "{p}");
             }
         }
     }
 }
 
 fn secs(m: &Manifest) -> Vec<(String, Entry)> {
-    m.entries()
-        .iter()
-        .map(|(p, e)| {
-            (
-                p.clone(),
-                Entry {
-                    mtime_ns: e.mtime_ns / 1_000_000_000,
-                    ..*e
-                },
-            )
-        })
-        .collect()
+    m.entries().iter().map(|(p, e)| (p.clone(), Entry { mtime_ns: e.mtime_ns / 1_000_000_000, ..*e })).collect()
 }
 
 fn touch(p: &Path, secs: u64) {
-    fs::File::options()
-        .write(true)
-        .open(p)
-        .unwrap()
-        .set_modified(UNIX_EPOCH + Duration::from_secs(secs))
-        .unwrap();
+    fs::File::options().write(true).open(p).unwrap().set_modified(UNIX_EPOCH + Duration::from_secs(secs)).unwrap();
 }
 
 #[tokio::test]
@@ -113,9 +90,7 @@ async fn uploads_on_change_only() {
     fs::create_dir_all(e.state("empty")).unwrap();
     let mut s = StateSyncer::new(&e.cfg, None);
 
-    let StateSyncOutcome::Uploaded { bytes, files } = s.sync(&e.store).await.unwrap() else {
-        panic!()
-    };
+    let StateSyncOutcome::Uploaded { bytes, files } = s.sync(&e.store).await.unwrap() else { panic!() };
     assert_eq!(files, 2);
     assert_eq!(bytes, fs::metadata(e.object()).unwrap().len());
     e.assert_object_matches_state();
@@ -127,17 +102,11 @@ async fn uploads_on_change_only() {
 
     // Same size, different mtime: a change (no hashing, D7).
     touch(&e.state(".the0-state/k.json"), 1_650_000_000);
-    assert!(matches!(
-        s.sync(&e.store).await.unwrap(),
-        StateSyncOutcome::Uploaded { files: 2, .. }
-    ));
+    assert!(matches!(s.sync(&e.store).await.unwrap(), StateSyncOutcome::Uploaded { files: 2, .. }));
     e.assert_object_matches_state();
 
     e.write(".the0-state/other.json", b"[]");
-    assert!(matches!(
-        s.sync(&e.store).await.unwrap(),
-        StateSyncOutcome::Uploaded { files: 3, .. }
-    ));
+    assert!(matches!(s.sync(&e.store).await.unwrap(), StateSyncOutcome::Uploaded { files: 3, .. }));
     e.assert_object_matches_state();
     assert_eq!(s.sync(&e.store).await.unwrap(), StateSyncOutcome::Unchanged);
 }
@@ -158,37 +127,21 @@ async fn caps_refuse_and_upload_nothing() {
     e.write("small", b"ok");
     e.write("dir/too-big.bin", &vec![0u8; 1024 * 1024 + 1]);
     let mut s = StateSyncer::new(&e.cfg, None);
-    let StateSyncOutcome::Refused { reason } = s.sync(&e.store).await.unwrap() else {
-        panic!()
-    };
-    assert!(
-        reason.contains("dir/too-big.bin") && reason.contains("1048577"),
-        "{reason}"
-    );
+    let StateSyncOutcome::Refused { reason } = s.sync(&e.store).await.unwrap() else { panic!() };
+    assert!(reason.contains("dir/too-big.bin") && reason.contains("1048577"), "{reason}");
     assert!(!e.object().exists());
-    assert!(
-        matches!(
-            s.sync(&e.store).await.unwrap(),
-            StateSyncOutcome::Refused { .. }
-        ),
-        "still refused"
-    );
+    assert!(matches!(s.sync(&e.store).await.unwrap(), StateSyncOutcome::Refused { .. }), "still refused");
 
     fs::remove_file(e.state("dir/too-big.bin")).unwrap();
     for i in 0..3 {
         e.write(&format!("part{i}"), &vec![1u8; 800 * 1024]);
     }
-    let StateSyncOutcome::Refused { reason } = s.sync(&e.store).await.unwrap() else {
-        panic!()
-    };
+    let StateSyncOutcome::Refused { reason } = s.sync(&e.store).await.unwrap() else { panic!() };
     assert!(reason.contains("total"), "{reason}");
     assert!(!e.object().exists());
 
     fs::remove_file(e.state("part2")).unwrap();
-    assert!(matches!(
-        s.sync(&e.store).await.unwrap(),
-        StateSyncOutcome::Uploaded { files: 3, .. }
-    ));
+    assert!(matches!(s.sync(&e.store).await.unwrap(), StateSyncOutcome::Uploaded { files: 3, .. }));
 }
 
 #[tokio::test]
@@ -196,10 +149,7 @@ async fn cleared_state_deletes_the_remote_archive_once() {
     let e = Env::new(&[]);
     e.write(".the0-state/k.json", b"1");
     let mut s = StateSyncer::new(&e.cfg, None);
-    assert!(matches!(
-        s.sync(&e.store).await.unwrap(),
-        StateSyncOutcome::Uploaded { .. }
-    ));
+    assert!(matches!(s.sync(&e.store).await.unwrap(), StateSyncOutcome::Uploaded { .. }));
     assert!(e.object().exists());
     fs::remove_file(e.state(".the0-state/k.json")).unwrap();
     assert_eq!(s.sync(&e.store).await.unwrap(), StateSyncOutcome::Deleted);
@@ -247,10 +197,7 @@ async fn a_failed_upload_is_retried_on_the_next_sync() {
     let err = s.sync(&e.store).await.unwrap_err();
     assert!(err.to_string().contains("bot-state"), "{err}");
     fs::remove_file(e.dir.path().join("objects/bot-state")).unwrap();
-    assert!(matches!(
-        s.sync(&e.store).await.unwrap(),
-        StateSyncOutcome::Uploaded { files: 1, .. }
-    ));
+    assert!(matches!(s.sync(&e.store).await.unwrap(), StateSyncOutcome::Uploaded { files: 1, .. }));
     e.assert_object_matches_state();
 }
 
@@ -269,15 +216,10 @@ async fn a_large_state_streams_through_the_pipe() {
         .collect();
     e.write("blob.bin", &data);
     for i in 0..200 {
-        e.write(
-            &format!("many/{i:03}.json"),
-            format!("{{\"i\":{i}}}").as_bytes(),
-        );
+        e.write(&format!("many/{i:03}.json"), format!("{{\"i\":{i}}}").as_bytes());
     }
     let mut s = StateSyncer::new(&e.cfg, None);
-    let StateSyncOutcome::Uploaded { bytes, files } = s.sync(&e.store).await.unwrap() else {
-        panic!()
-    };
+    let StateSyncOutcome::Uploaded { bytes, files } = s.sync(&e.store).await.unwrap() else { panic!() };
     assert_eq!(files, 201);
     assert!(bytes > 6 * 1024 * 1024, "{bytes}");
     e.assert_object_matches_state();

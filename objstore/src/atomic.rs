@@ -90,9 +90,7 @@ pub(crate) async fn make_dirs(dir: &Path) -> io::Result<()> {
         let mut b = tokio::fs::DirBuilder::new();
         b.mode(DIR_MODE);
         match b.create(d).await {
-            Ok(()) => {
-                tokio::fs::set_permissions(d, std::fs::Permissions::from_mode(DIR_MODE)).await?
-            }
+            Ok(()) => tokio::fs::set_permissions(d, std::fs::Permissions::from_mode(DIR_MODE)).await?,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e),
         }
@@ -102,26 +100,17 @@ pub(crate) async fn make_dirs(dir: &Path) -> io::Result<()> {
 
 /// Writes everything `reader` yields to `target` atomically (mode 0644), creating the parent
 /// directory if needed. Returns the byte count. On any error the target is untouched.
-pub(crate) async fn write_atomic<R: AsyncRead + Unpin + ?Sized>(
-    target: &Path,
-    reader: &mut R,
-) -> io::Result<u64> {
+pub(crate) async fn write_atomic<R: AsyncRead + Unpin + ?Sized>(target: &Path, reader: &mut R) -> io::Result<u64> {
     if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
         make_dirs(parent).await?;
     }
     let temp = temp_path(target)?;
-    let mut file = tokio::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(FILE_MODE)
-        .open(&temp)
-        .await?;
+    let mut file = tokio::fs::OpenOptions::new().write(true).create_new(true).mode(FILE_MODE).open(&temp).await?;
     let mut guard = TempGuard(Some(temp));
     let mut reader = BufReader::with_capacity(COPY_BUF, reader);
     let n = tokio::io::copy_buf(&mut reader, &mut file).await?;
     file.flush().await?;
-    file.set_permissions(std::fs::Permissions::from_mode(FILE_MODE))
-        .await?;
+    file.set_permissions(std::fs::Permissions::from_mode(FILE_MODE)).await?;
     file.sync_all().await?;
     drop(file);
     if let Some(temp) = guard.0.as_deref() {
@@ -142,14 +131,7 @@ mod tests {
         let name = p.file_name().and_then(|n| n.to_str()).expect("utf-8 name");
         assert!(name.starts_with(".state.tar.gz.tmp-"), "{name}");
         assert!(is_temp_name(name));
-        for not_temp in [
-            "state.tar.gz",
-            ".the0-state",
-            ".a.tmp-",
-            ".a.tmp-1-",
-            ".a.tmp-x-1",
-            "a.tmp-1-2",
-        ] {
+        for not_temp in ["state.tar.gz", ".the0-state", ".a.tmp-", ".a.tmp-1-", ".a.tmp-x-1", "a.tmp-1-2"] {
             assert!(!is_temp_name(not_temp), "{not_temp}");
         }
     }

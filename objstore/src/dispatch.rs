@@ -63,13 +63,7 @@ impl Store {
     }
 
     /// PUT of a complete in-memory body.
-    pub async fn put_bytes(
-        &self,
-        bucket: &str,
-        key: &str,
-        body: Bytes,
-        content_type: &str,
-    ) -> Result<()> {
+    pub async fn put_bytes(&self, bucket: &str, key: &str, body: Bytes, content_type: &str) -> Result<()> {
         match self {
             Store::S3(s) => s.put_bytes(bucket, key, body, content_type).await,
             Store::Local(l) => l.put_bytes(bucket, key, body).await,
@@ -77,13 +71,7 @@ impl Store {
     }
 
     /// PUT of a file, streamed with its known length (multipart above 64 MiB).
-    pub async fn put_file(
-        &self,
-        bucket: &str,
-        key: &str,
-        path: &Path,
-        content_type: &str,
-    ) -> Result<()> {
+    pub async fn put_file(&self, bucket: &str, key: &str, path: &Path, content_type: &str) -> Result<()> {
         match self {
             Store::S3(s) => s.put_file(bucket, key, path, content_type).await,
             Store::Local(l) => l.put_file(bucket, key, path).await,
@@ -111,13 +99,7 @@ impl Store {
     /// objects and no incomplete uploads left behind (D9). S3: below 5 MiB, GET (cached by ETag,
     /// re-fetched when HEAD shows a change) + PUT of old+new; from 5 MiB, a multipart upload of
     /// UploadPartCopy(old) + the new bytes. Local: an O_APPEND write.
-    pub async fn append(
-        &self,
-        bucket: &str,
-        key: &str,
-        data: Bytes,
-        content_type: &str,
-    ) -> Result<()> {
+    pub async fn append(&self, bucket: &str, key: &str, data: Bytes, content_type: &str) -> Result<()> {
         match self {
             Store::S3(s) => s.append(bucket, key, data, content_type).await,
             Store::Local(l) => l.append(bucket, key, data).await,

@@ -7,14 +7,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// The server answered with an error status.
     #[error("{op} {bucket}/{key}: server answered {status} {code}: {message}")]
-    Server {
-        op: &'static str,
-        bucket: String,
-        key: String,
-        status: u16,
-        code: String,
-        message: String,
-    },
+    Server { op: &'static str, bucket: String, key: String, status: u16, code: String, message: String },
     /// The request did not complete (connection refused, reset, TLS, ...).
     #[error("{op} {bucket}/{key}: {source}")]
     Transport {
@@ -26,12 +19,7 @@ pub enum Error {
     },
     /// The operation's deadline passed.
     #[error("{op} {bucket}/{key}: timed out after {after:?}")]
-    Timeout {
-        op: &'static str,
-        bucket: String,
-        key: String,
-        after: std::time::Duration,
-    },
+    Timeout { op: &'static str, bucket: String, key: String, after: std::time::Duration },
     /// Local file-system error.
     #[error("{op} {bucket}/{key}: {source}")]
     Io {
@@ -48,25 +36,10 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(op: &'static str, bucket: &str, key: &str, source: std::io::Error) -> Error {
-        Error::Io {
-            op,
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            source,
-        }
+        Error::Io { op, bucket: bucket.to_owned(), key: key.to_owned(), source }
     }
 
-    pub(crate) fn timeout(
-        op: &'static str,
-        bucket: &str,
-        key: &str,
-        after: std::time::Duration,
-    ) -> Error {
-        Error::Timeout {
-            op,
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            after,
-        }
+    pub(crate) fn timeout(op: &'static str, bucket: &str, key: &str, after: std::time::Duration) -> Error {
+        Error::Timeout { op, bucket: bucket.to_owned(), key: key.to_owned(), after }
     }
 }

@@ -73,10 +73,7 @@ pub struct StreamOptions {
 
 impl Default for StreamOptions {
     fn default() -> Self {
-        StreamOptions {
-            part_size: DEFAULT_PART_SIZE,
-            deadline: Duration::from_secs(180),
-        }
+        StreamOptions { part_size: DEFAULT_PART_SIZE, deadline: Duration::from_secs(180) }
     }
 }
 

@@ -23,10 +23,7 @@ pub struct LocalStore {
 
 /// Missing file, or a path component that is a file: the object does not exist.
 fn is_absent(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-    )
+    matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory)
 }
 
 /// Changes whenever the content is replaced (new inode) or modified in place (size, mtime).
@@ -36,10 +33,7 @@ fn etag(m: &std::fs::Metadata) -> String {
 }
 
 fn meta(m: &std::fs::Metadata) -> ObjectMeta {
-    ObjectMeta {
-        size: m.len(),
-        etag: etag(m),
-    }
+    ObjectMeta { size: m.len(), etag: etag(m) }
 }
 
 impl LocalStore {
@@ -73,9 +67,7 @@ impl LocalStore {
 
     pub(crate) async fn ensure_bucket(&self, bucket: &str) -> Result<()> {
         let dir = self.bucket_path("CreateBucket", bucket)?;
-        make_dirs(&dir)
-            .await
-            .map_err(|e| Error::io("CreateBucket", bucket, "", e))
+        make_dirs(&dir).await.map_err(|e| Error::io("CreateBucket", bucket, "", e))
     }
 
     pub(crate) async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>> {
@@ -100,17 +92,12 @@ impl LocalStore {
         if !m.is_file() {
             return Ok(None);
         }
-        Ok(Some(GetObject {
-            meta: meta(&m),
-            body: Box::pin(file),
-        }))
+        Ok(Some(GetObject { meta: meta(&m), body: Box::pin(file) }))
     }
 
     pub(crate) async fn put_bytes(&self, bucket: &str, key: &str, body: Bytes) -> Result<()> {
         let path = self.object_path("PutObject", bucket, key)?;
-        write_atomic(&path, &mut &body[..])
-            .await
-            .map_err(|e| Error::io("PutObject", bucket, key, e))?;
+        write_atomic(&path, &mut &body[..]).await.map_err(|e| Error::io("PutObject", bucket, key, e))?;
         Ok(())
     }
 
@@ -146,11 +133,7 @@ impl LocalStore {
         // down in one write_all on an O_APPEND descriptor.
         let write = move || -> io::Result<()> {
             use std::io::Write;
-            let mut f = std::fs::OpenOptions::new()
-                .append(true)
-                .create(true)
-                .mode(FILE_MODE)
-                .open(&path)?;
+            let mut f = std::fs::OpenOptions::new().append(true).create(true).mode(FILE_MODE).open(&path)?;
             f.write_all(&data)
         };
         match tokio::task::spawn_blocking(write).await {
@@ -183,12 +166,7 @@ impl LocalStore {
         };
         match tokio::task::spawn_blocking(walk).await {
             Ok(r) => r.map_err(|e| Error::io("ListObjectsV2", bucket, prefix, e)),
-            Err(join) => Err(Error::io(
-                "ListObjectsV2",
-                bucket,
-                prefix,
-                io::Error::other(join),
-            )),
+            Err(join) => Err(Error::io("ListObjectsV2", bucket, prefix, io::Error::other(join))),
         }
     }
 }
@@ -227,11 +205,7 @@ fn walk(dir: &Path, rel: &str, prefix: &str, out: &mut Vec<ObjectInfo>) -> io::R
         };
         if m.is_file() {
             let last_modified = m.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-            out.push(ObjectInfo {
-                key,
-                size: m.len(),
-                last_modified,
-            });
+            out.push(ObjectInfo { key, size: m.len(), last_modified });
         }
     }
     Ok(())

@@ -11,12 +11,7 @@ fn invalid(op: &str, bucket: &str, key: &str, why: &str) -> Error {
 /// A bucket is one non-empty path segment other than `.` / `..`, without NUL.
 pub(crate) fn check_bucket(op: &str, bucket: &str) -> Result<()> {
     if bucket.is_empty() || bucket == "." || bucket == ".." || bucket.contains(['/', '\0']) {
-        return Err(invalid(
-            op,
-            bucket,
-            "",
-            "bucket must be a single non-empty path segment",
-        ));
+        return Err(invalid(op, bucket, "", "bucket must be a single non-empty path segment"));
     }
     Ok(())
 }
@@ -41,17 +36,8 @@ pub(crate) fn check_key(op: &str, bucket: &str, key: &str) -> Result<()> {
             _ => {}
         }
     }
-    if key
-        .rsplit('/')
-        .next()
-        .is_some_and(crate::atomic::is_temp_name)
-    {
-        return Err(invalid(
-            op,
-            bucket,
-            key,
-            "key has the shape of a temp file name",
-        ));
+    if key.rsplit('/').next().is_some_and(crate::atomic::is_temp_name) {
+        return Err(invalid(op, bucket, key, "key has the shape of a temp file name"));
     }
     Ok(())
 }
@@ -71,42 +57,18 @@ mod tests {
 
     #[test]
     fn keys() {
-        for ok in [
-            "a",
-            "a/b.log",
-            "logs/bot 1/20250131.log",
-            "x+y/ü",
-            ".the0-state/k.json",
-            "a..b",
-        ] {
+        for ok in ["a", "a/b.log", "logs/bot 1/20250131.log", "x+y/ü", ".the0-state/k.json", "a..b"] {
             assert!(check_key("t", "b", ok).is_ok(), "{ok}");
         }
-        for bad in [
-            "",
-            "/etc/passwd",
-            "../x",
-            "a/../../x",
-            "a/..",
-            "./a",
-            "a//b",
-            "a/",
-            "a\0b",
-            ".x.tmp-1-2",
-        ] {
-            assert!(
-                matches!(check_key("t", "b", bad), Err(Error::Invalid(_))),
-                "{bad:?}"
-            );
+        for bad in ["", "/etc/passwd", "../x", "a/../../x", "a/..", "./a", "a//b", "a/", "a\0b", ".x.tmp-1-2"] {
+            assert!(matches!(check_key("t", "b", bad), Err(Error::Invalid(_))), "{bad:?}");
         }
     }
 
     #[test]
     fn buckets() {
         for bad in ["", ".", "..", "a/b", "a\0"] {
-            assert!(
-                matches!(check_bucket("t", bad), Err(Error::Invalid(_))),
-                "{bad:?}"
-            );
+            assert!(matches!(check_bucket("t", bad), Err(Error::Invalid(_))), "{bad:?}");
         }
         assert!(check_bucket("t", "bot-state").is_ok());
     }

@@ -49,29 +49,14 @@ fn meta_from(op: &'static str, bucket: &str, key: &str, headers: &HeaderMap) -> 
         .get(::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| {
-            bad_reply(
-                op,
-                bucket,
-                key,
-                "answer without a valid Content-Length".into(),
-            )
-        })?;
-    let etag = headers
-        .get(::http::header::ETAG)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+        .ok_or_else(|| bad_reply(op, bucket, key, "answer without a valid Content-Length".into()))?;
+    let etag = headers.get(::http::header::ETAG).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     Ok(ObjectMeta { size, etag })
 }
 
 impl S3Store {
     pub(crate) fn new(settings: S3Settings) -> Result<S3Store> {
-        Ok(S3Store {
-            http: Arc::new(Http::new(&settings)?),
-            buckets: Mutex::default(),
-            appended: Mutex::default(),
-        })
+        Ok(S3Store { http: Arc::new(Http::new(&settings)?), buckets: Mutex::default(), appended: Mutex::default() })
     }
 
     /// Forgets a bucket the server says is gone, so the next `ensure_bucket` recreates it.
@@ -86,10 +71,7 @@ impl S3Store {
 
     pub(crate) async fn bucket_exists(&self, bucket: &str) -> Result<bool> {
         check_bucket("HeadBucket", bucket)?;
-        let reply = self
-            .http
-            .call(Call::new("HeadBucket", Method::HEAD, bucket, ""))
-            .await?;
+        let reply = self.http.call(Call::new("HeadBucket", Method::HEAD, bucket, "")).await?;
         match reply.status {
             s if s.is_success() => Ok(true),
             StatusCode::NOT_FOUND => Ok(false),
@@ -110,9 +92,7 @@ impl S3Store {
                      <LocationConstraint>{}</LocationConstraint></CreateBucketConfiguration>",
                     xml::escape(self.http.region())
                 );
-                call = call
-                    .header("content-type", "application/xml")
-                    .bytes(Bytes::from(body));
+                call = call.header("content-type", "application/xml").bytes(Bytes::from(body));
             }
             let reply = self.http.call(call).await?;
             if !reply.status.is_success() {
@@ -130,10 +110,7 @@ impl S3Store {
 
     pub(crate) async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>> {
         check_key("HeadObject", bucket, key)?;
-        let reply = self
-            .http
-            .call(Call::new("HeadObject", Method::HEAD, bucket, key))
-            .await?;
+        let reply = self.http.call(Call::new("HeadObject", Method::HEAD, bucket, key)).await?;
         match reply.status {
             s if s.is_success() => Ok(Some(meta_from("HeadObject", bucket, key, &reply.headers)?)),
             StatusCode::NOT_FOUND => Ok(None),
@@ -143,18 +120,12 @@ impl S3Store {
 
     pub(crate) async fn get(&self, bucket: &str, key: &str) -> Result<Option<GetObject>> {
         check_key("GetObject", bucket, key)?;
-        let resp = self
-            .http
-            .send(Call::new("GetObject", Method::GET, bucket, key))
-            .await?;
+        let resp = self.http.send(Call::new("GetObject", Method::GET, bucket, key)).await?;
         let (head, body) = resp.into_parts();
         if head.status.is_success() {
             let meta = meta_from("GetObject", bucket, key, &head.headers)?;
             let what = format!("GetObject {bucket}/{key}");
-            return Ok(Some(GetObject {
-                meta,
-                body: Box::pin(BodyReader::new(body, BASE_TIMEOUT, what)),
-            }));
+            return Ok(Some(GetObject { meta, body: Box::pin(BodyReader::new(body, BASE_TIMEOUT, what)) }));
         }
         if head.status == StatusCode::NOT_FOUND {
             // NoSuchKey / NoSuchBucket; drain the small error body so the connection is reused.
@@ -186,25 +157,14 @@ impl S3Store {
         Ok(reply.header("etag").map(str::to_owned))
     }
 
-    pub(crate) async fn put_bytes(
-        &self,
-        bucket: &str,
-        key: &str,
-        body: Bytes,
-        content_type: &str,
-    ) -> Result<()> {
+    pub(crate) async fn put_bytes(&self, bucket: &str, key: &str, body: Bytes, content_type: &str) -> Result<()> {
         check_key("PutObject", bucket, key)?;
-        self.put_object("PutObject", bucket, key, body, content_type)
-            .await
-            .map(drop)
+        self.put_object("PutObject", bucket, key, body, content_type).await.map(drop)
     }
 
     pub(crate) async fn delete(&self, bucket: &str, key: &str) -> Result<()> {
         check_key("DeleteObject", bucket, key)?;
-        let reply = self
-            .http
-            .call(Call::new("DeleteObject", Method::DELETE, bucket, key))
-            .await?;
+        let reply = self.http.call(Call::new("DeleteObject", Method::DELETE, bucket, key)).await?;
         match reply.status {
             s if s.is_success() || s == StatusCode::NOT_FOUND => Ok(()),
             s => Err(server_error("DeleteObject", bucket, key, s, &reply.body)),
@@ -217,8 +177,7 @@ impl S3Store {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let mut call =
-                Call::new("ListObjectsV2", Method::GET, bucket, "").query("list-type", "2");
+            let mut call = Call::new("ListObjectsV2", Method::GET, bucket, "").query("list-type", "2");
             if !prefix.is_empty() {
                 call = call.query("prefix", prefix);
             }
@@ -229,20 +188,12 @@ impl S3Store {
             if reply.status == StatusCode::NOT_FOUND {
                 let err = server_error("ListObjectsV2", bucket, prefix, reply.status, &reply.body);
                 match err {
-                    Error::Server { ref code, .. } if code == "NoSuchBucket" => {
-                        return Ok(Vec::new())
-                    }
+                    Error::Server { ref code, .. } if code == "NoSuchBucket" => return Ok(Vec::new()),
                     err => return Err(err),
                 }
             }
             if !reply.status.is_success() {
-                return Err(server_error(
-                    "ListObjectsV2",
-                    bucket,
-                    prefix,
-                    reply.status,
-                    &reply.body,
-                ));
+                return Err(server_error("ListObjectsV2", bucket, prefix, reply.status, &reply.body));
             }
             let page = xml::list_page(&String::from_utf8_lossy(&reply.body))
                 .map_err(|m| bad_reply("ListObjectsV2", bucket, prefix, m))?;
@@ -280,12 +231,7 @@ impl S3Store {
             let next = |tag| xml::first(&text, tag).unwrap_or_default();
             let (key, id) = (next("NextKeyMarker"), next("NextUploadIdMarker"));
             if key.is_empty() && id.is_empty() {
-                return Err(bad_reply(
-                    LIST,
-                    bucket,
-                    prefix,
-                    "truncated listing without markers".into(),
-                ));
+                return Err(bad_reply(LIST, bucket, prefix, "truncated listing without markers".into()));
             }
             markers = Some((key, id));
         }

@@ -56,23 +56,12 @@ fn s3(store: &Store) -> &the0_objstore::s3::S3Store {
 /// A bucket name no other test (or earlier run) uses.
 fn bucket(name: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_nanos();
-    format!(
-        "t-{name}-{}-{nanos}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos();
+    format!("t-{name}-{}-{nanos}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
 
 async fn read_all(store: &Store, bucket: &str, key: &str) -> Vec<u8> {
-    let mut obj = store
-        .get(bucket, key)
-        .await
-        .expect("get")
-        .expect("object exists");
+    let mut obj = store.get(bucket, key).await.expect("get").expect("object exists");
     let mut v = Vec::new();
     obj.body.read_to_end(&mut v).await.expect("read body");
     assert_eq!(obj.meta.size, v.len() as u64);
@@ -90,29 +79,15 @@ struct Source {
 
 impl Source {
     fn new(len: usize, fail_at_end: bool) -> Source {
-        Source {
-            left: len,
-            fail_at_end,
-            state: 0x9E37_79B9_7F4A_7C15,
-            sha: Some(Sha::new(&SHA256)),
-        }
+        Source { left: len, fail_at_end, state: 0x9E37_79B9_7F4A_7C15, sha: Some(Sha::new(&SHA256)) }
     }
     fn digest(&mut self) -> Vec<u8> {
-        self.sha
-            .take()
-            .expect("digest once")
-            .finish()
-            .as_ref()
-            .to_vec()
+        self.sha.take().expect("digest once").finish().as_ref().to_vec()
     }
 }
 
 impl AsyncRead for Source {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         if self.left == 0 {
             if self.fail_at_end {
                 return Poll::Ready(Err(std::io::Error::other("source broke")));
@@ -146,18 +121,10 @@ async fn round_trip_with_awkward_keys() {
     assert!(!store.bucket_exists(&b).await.expect("bucket_exists"));
     store.ensure_bucket(&b).await.expect("ensure_bucket");
     assert!(store.bucket_exists(&b).await.expect("bucket_exists"));
-    let keys = [
-        "plain.txt",
-        "dir with space/a+b=c&d.txt",
-        "ünïcødé/日本語 ключ €.json",
-        "a/b/c/~tilde!'()*$.log",
-    ];
+    let keys = ["plain.txt", "dir with space/a+b=c&d.txt", "ünïcødé/日本語 ключ €.json", "a/b/c/~tilde!'()*$.log"];
     for (i, key) in keys.iter().enumerate() {
         let body = Bytes::from(format!("body {i} of {key}"));
-        store
-            .put_bytes(&b, key, body.clone(), "text/plain")
-            .await
-            .expect("put_bytes");
+        store.put_bytes(&b, key, body.clone(), "text/plain").await.expect("put_bytes");
         assert_eq!(read_all(&store, &b, key).await, body);
         let meta = store.head(&b, key).await.expect("head").expect("present");
         assert_eq!(meta.size, body.len() as u64);
@@ -166,47 +133,26 @@ async fn round_trip_with_awkward_keys() {
     let listed = store.list(&b, "").await.expect("list");
     let mut want: Vec<&str> = keys.to_vec();
     want.sort();
-    assert_eq!(
-        listed.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(),
-        want
-    );
+    assert_eq!(listed.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(), want);
     let now = SystemTime::now();
     for o in &listed {
         let age = now.duration_since(o.last_modified).unwrap_or_default();
         assert!(age < Duration::from_secs(600), "{o:?}");
     }
-    let sub = store
-        .list(&b, "dir with space/")
-        .await
-        .expect("list prefix");
+    let sub = store.list(&b, "dir with space/").await.expect("list prefix");
     assert_eq!(sub.len(), 1);
     assert_eq!(sub[0].key, keys[1]);
     assert_eq!(sub[0].size, format!("body 1 of {}", keys[1]).len() as u64);
 
     let dir = tempfile::tempdir().expect("tempdir");
     let dest = dir.path().join("dl/file");
-    let n = store
-        .get_to_file(&b, keys[2], &dest)
-        .await
-        .expect("get_to_file");
-    assert_eq!(
-        n,
-        Some(std::fs::read(&dest).expect("read dest").len() as u64)
-    );
-    assert_eq!(
-        std::fs::read_dir(dest.parent().expect("parent"))
-            .expect("ls")
-            .count(),
-        1,
-        "no temp left"
-    );
+    let n = store.get_to_file(&b, keys[2], &dest).await.expect("get_to_file");
+    assert_eq!(n, Some(std::fs::read(&dest).expect("read dest").len() as u64));
+    assert_eq!(std::fs::read_dir(dest.parent().expect("parent")).expect("ls").count(), 1, "no temp left");
 
     for key in keys {
         store.delete(&b, key).await.expect("delete");
-        store
-            .delete(&b, key)
-            .await
-            .expect("delete of a missing key");
+        store.delete(&b, key).await.expect("delete of a missing key");
         assert!(store.head(&b, key).await.expect("head").is_none());
     }
     assert!(store.list(&b, "").await.expect("list").is_empty());
@@ -216,40 +162,14 @@ async fn round_trip_with_awkward_keys() {
 async fn missing_key_and_bucket_are_none() {
     let store = store();
     let b = bucket("missing");
-    assert!(store
-        .get(&b, "k")
-        .await
-        .expect("get on missing bucket")
-        .is_none());
-    assert!(store
-        .head(&b, "k")
-        .await
-        .expect("head on missing bucket")
-        .is_none());
-    assert!(store
-        .list(&b, "")
-        .await
-        .expect("list on missing bucket")
-        .is_empty());
+    assert!(store.get(&b, "k").await.expect("get on missing bucket").is_none());
+    assert!(store.head(&b, "k").await.expect("head on missing bucket").is_none());
+    assert!(store.list(&b, "").await.expect("list on missing bucket").is_empty());
     let dir = tempfile::tempdir().expect("tempdir");
-    assert_eq!(
-        store
-            .get_to_file(&b, "k", &dir.path().join("x"))
-            .await
-            .expect("get_to_file"),
-        None
-    );
+    assert_eq!(store.get_to_file(&b, "k", &dir.path().join("x")).await.expect("get_to_file"), None);
     store.ensure_bucket(&b).await.expect("ensure_bucket");
-    assert!(store
-        .get(&b, "k")
-        .await
-        .expect("get on missing key")
-        .is_none());
-    assert!(store
-        .head(&b, "no/such/key")
-        .await
-        .expect("head on missing key")
-        .is_none());
+    assert!(store.get(&b, "k").await.expect("get on missing key").is_none());
+    assert!(store.head(&b, "no/such/key").await.expect("head on missing key").is_none());
     assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 0);
 }
 
@@ -261,20 +181,14 @@ async fn ensure_bucket_twice_and_list_pagination() {
     store.ensure_bucket(&b).await.expect("second ensure_bucket");
     // A second store that did not create it: the server says it exists already.
     let other = self::store();
-    other
-        .ensure_bucket(&b)
-        .await
-        .expect("ensure_bucket of an existing bucket");
+    other.ensure_bucket(&b).await.expect("ensure_bucket of an existing bucket");
 
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 0..8 {
         let (store, b) = (store.clone(), b.clone());
         tasks.spawn(async move {
             for i in (worker..1003).step_by(8) {
-                store
-                    .put_bytes(&b, &format!("k/{i:05}"), Bytes::from_static(b"x"), "")
-                    .await
-                    .expect("put");
+                store.put_bytes(&b, &format!("k/{i:05}"), Bytes::from_static(b"x"), "").await.expect("put");
             }
         });
     }
@@ -295,38 +209,20 @@ async fn server_down_is_a_quick_transport_error() {
     let store = Store::s3(settings(&format!("127.0.0.1:{port}"))).expect("store");
     let started = Instant::now();
     let err = store.head("b", "k").await.expect_err("nothing listens");
-    assert!(
-        matches!(
-            err,
-            Error::Transport {
-                op: "HeadObject",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, Error::Transport { op: "HeadObject", .. }), "{err}");
     let err = store.ensure_bucket("b").await.expect_err("nothing listens");
     assert!(matches!(err, Error::Transport { .. }), "{err}");
-    let err = store
-        .put_stream("b", "k", &b"data"[..], "", StreamOptions::default())
-        .await
-        .expect_err("nothing listens");
+    let err =
+        store.put_stream("b", "k", &b"data"[..], "", StreamOptions::default()).await.expect_err("nothing listens");
     assert!(matches!(err, Error::Transport { .. }), "{err}");
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
 }
 
 #[tokio::test]
 async fn invalid_keys_never_reach_the_server() {
     let store = store();
     for key in ["../x", "/abs", "a//b", "a\0b", ""] {
-        let err = store
-            .put_bytes("bucket", key, Bytes::from_static(b"x"), "")
-            .await
-            .expect_err(key);
+        let err = store.put_bytes("bucket", key, Bytes::from_static(b"x"), "").await.expect_err(key);
         assert!(matches!(err, Error::Invalid(_)), "{key:?}: {err}");
     }
 }

@@ -23,37 +23,21 @@ pub enum CodeError {
     #[error("opening code archive {path}: {source}")]
     Open { path: PathBuf, source: io::Error },
     #[error("reading code archive {path}: {source}")]
-    Zip {
-        path: PathBuf,
-        source: ::zip::result::ZipError,
-    },
-    #[error(
-        "code archive declares {declared} bytes uncompressed, above the limit of {limit} bytes"
-    )]
+    Zip { path: PathBuf, source: ::zip::result::ZipError },
+    #[error("code archive declares {declared} bytes uncompressed, above the limit of {limit} bytes")]
     DeclaredTooLarge { declared: u64, limit: u64 },
     #[error("code archive entry {entry}: uncompressed data exceeds the limit of {limit} bytes")]
     TooLarge { entry: String, limit: u64 },
     #[error("code archive entry {entry}: {source}")]
     Entry { entry: String, source: io::Error },
     #[error("code archive entry {entry}: {source}")]
-    BadEntry {
-        entry: String,
-        source: ::zip::result::ZipError,
-    },
+    BadEntry { entry: String, source: ::zip::result::ZipError },
     #[error("code object {bucket}/{key} not found")]
     NotFound { bucket: String, key: String },
     #[error("downloading the code object failed: {source}")]
-    Download {
-        bucket: String,
-        key: String,
-        source: Box<the0_objstore::Error>,
-    },
+    Download { bucket: String, key: String, source: Box<the0_objstore::Error> },
     #[error("{what} {path}: {source}")]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        source: io::Error,
-    },
+    Io { what: &'static str, path: PathBuf, source: io::Error },
     #[error("code extraction task failed: {0}")]
     Task(String),
 }
@@ -82,36 +66,19 @@ pub async fn fetch(store: &Store, cfg: &Config) -> Result<FetchOutcome, CodeErro
     let _ = tree::remove_any(&marker);
 
     let bucket = cfg.buckets.code.clone();
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let tmp = std::env::temp_dir().join(format!("the0-code-{}-{nanos}.zip", std::process::id()));
     let res = download_and_extract(store, cfg, &bucket, key, &tmp).await;
     if let Err(e) = std::fs::remove_file(&tmp) {
         if e.kind() != io::ErrorKind::NotFound {
-            crate::warn!(
-                "could not remove the downloaded code zip",
-                path = tmp.display(),
-                error = e
-            );
+            crate::warn!("could not remove the downloaded code zip", path = tmp.display(), error = e);
         }
     }
     let stats = res?;
-    crate::info!(
-        "code extracted",
-        key = key,
-        files = stats.files,
-        bytes = stats.bytes,
-        skipped = stats.skipped
-    );
-    let written = tree::mkdir_all(&run_dir, 0o755)
-        .and_then(|()| tree::write_atomic(&marker, key.as_bytes(), 0o644));
+    crate::info!("code extracted", key = key, files = stats.files, bytes = stats.bytes, skipped = stats.skipped);
+    let written = tree::mkdir_all(&run_dir, 0o755).and_then(|()| tree::write_atomic(&marker, key.as_bytes(), 0o644));
     if let Err(e) = written {
-        crate::warn!(
-            "could not record the extracted code key",
-            path = marker.display(),
-            error = e
-        );
+        crate::warn!("could not record the extracted code key", path = marker.display(), error = e);
     }
     Ok(FetchOutcome::Extracted(stats))
 }
@@ -123,25 +90,15 @@ async fn download_and_extract(
     key: &str,
     tmp: &std::path::Path,
 ) -> Result<ExtractStats, CodeError> {
-    let got = store
-        .get_to_file(bucket, key, tmp)
-        .await
-        .map_err(|source| CodeError::Download {
-            bucket: bucket.to_string(),
-            key: key.to_string(),
-            source: Box::new(source),
-        })?;
+    let got = store.get_to_file(bucket, key, tmp).await.map_err(|source| CodeError::Download {
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+        source: Box::new(source),
+    })?;
     if got.is_none() {
-        return Err(CodeError::NotFound {
-            bucket: bucket.to_string(),
-            key: key.to_string(),
-        });
+        return Err(CodeError::NotFound { bucket: bucket.to_string(), key: key.to_string() });
     }
-    let (zip_path, dest, limit) = (
-        tmp.to_path_buf(),
-        cfg.code_path.clone(),
-        cfg.limits.code_total,
-    );
+    let (zip_path, dest, limit) = (tmp.to_path_buf(), cfg.code_path.clone(), cfg.limits.code_total);
     tokio::task::spawn_blocking(move || extract_zip(&zip_path, &dest, limit))
         .await
         .map_err(|e| CodeError::Task(e.to_string()))?
@@ -157,18 +114,11 @@ pub fn chmod_entrypoints(cfg: &Config) {
     if !runtimes::COMPILED.contains(&cfg.runtime.as_str()) {
         return;
     }
-    let eps = [
-        Some(cfg.entrypoint.as_str()),
-        cfg.query_entrypoint.as_deref(),
-    ];
+    let eps = [Some(cfg.entrypoint.as_str()), cfg.query_entrypoint.as_deref()];
     for ep in eps.into_iter().flatten().filter(|ep| !ep.is_empty()) {
         let path = cfg.code_path.join(ep);
         if let Err(e) = tree::set_mode(&path, 0o755) {
-            crate::warn!(
-                "could not make the entrypoint executable",
-                path = path.display(),
-                error = e
-            );
+            crate::warn!("could not make the entrypoint executable", path = path.display(), error = e);
         }
     }
 }

@@ -87,10 +87,7 @@ fn link_stays_inside(dest: &Path, parent: &[String], target: &str) -> bool {
 }
 
 fn entry_io(entry: &str) -> impl FnOnce(io::Error) -> CodeError + '_ {
-    move |source| CodeError::Entry {
-        entry: entry.to_string(),
-        source,
-    }
+    move |source| CodeError::Entry { entry: entry.to_string(), source }
 }
 
 fn chain_err(entry: &str, e: ChainError) -> CodeError {
@@ -98,26 +95,13 @@ fn chain_err(entry: &str, e: ChainError) -> CodeError {
         ChainError::Symlink(p) => io::Error::other(format!("{} is a symlink", p.display())),
         ChainError::Io(p, e) => io::Error::new(e.kind(), format!("{}: {e}", p.display())),
     };
-    CodeError::Entry {
-        entry: entry.to_string(),
-        source,
-    }
+    CodeError::Entry { entry: entry.to_string(), source }
 }
 
 /// Extracts `zip_path` into `dest` (created 0755); see the module docs.
-pub fn extract_zip(
-    zip_path: &Path,
-    dest: &Path,
-    max_total: u64,
-) -> Result<ExtractStats, CodeError> {
-    let zip_err = |source| CodeError::Zip {
-        path: zip_path.to_path_buf(),
-        source,
-    };
-    let file = fs::File::open(zip_path).map_err(|source| CodeError::Open {
-        path: zip_path.to_path_buf(),
-        source,
-    })?;
+pub fn extract_zip(zip_path: &Path, dest: &Path, max_total: u64) -> Result<ExtractStats, CodeError> {
+    let zip_err = |source| CodeError::Zip { path: zip_path.to_path_buf(), source };
+    let file = fs::File::open(zip_path).map_err(|source| CodeError::Open { path: zip_path.to_path_buf(), source })?;
     let mut archive = zip::ZipArchive::new(BufReader::new(file)).map_err(zip_err)?;
 
     let mut declared: u64 = 0;
@@ -125,10 +109,7 @@ pub fn extract_zip(
         declared = declared.saturating_add(archive.by_index_raw(i).map_err(zip_err)?.size());
     }
     if declared > max_total {
-        return Err(CodeError::DeclaredTooLarge {
-            declared,
-            limit: max_total,
-        });
+        return Err(CodeError::DeclaredTooLarge { declared, limit: max_total });
     }
 
     tree::mkdir_all(dest, 0o755).map_err(|source| CodeError::Io {
@@ -142,16 +123,10 @@ pub fn extract_zip(
     let mut buf = vec![0u8; 256 * 1024];
     for i in 0..archive.len() {
         let shown = archive.name_for_index(i).unwrap_or_default().to_string();
-        let mut entry = archive.by_index(i).map_err(|source| CodeError::BadEntry {
-            entry: shown,
-            source,
-        })?;
+        let mut entry = archive.by_index(i).map_err(|source| CodeError::BadEntry { entry: shown, source })?;
         let name = entry.name().to_string();
         let Some(parts) = clean_entry_name(&name) else {
-            crate::warn!(
-                "code zip entry escapes the code directory; skipped",
-                entry = name
-            );
+            crate::warn!("code zip entry escapes the code directory; skipped", entry = name);
             stats.skipped += 1;
             continue;
         };
@@ -165,11 +140,7 @@ pub fn extract_zip(
         let perm = mode & 0o755;
         let is_dir = name.ends_with('/') || name.ends_with('\\') || kind == S_IFDIR;
         if !is_dir && kind != 0 && kind != S_IFREG && kind != S_IFLNK {
-            crate::warn!(
-                "code zip entry is a special file; skipped",
-                entry = name,
-                mode = format!("{mode:o}")
-            );
+            crate::warn!("code zip entry is a special file; skipped", entry = name, mode = format!("{mode:o}"));
             stats.skipped += 1;
             continue;
         }
@@ -209,10 +180,7 @@ pub fn extract_zip(
 
         if kind == S_IFLNK {
             let mut raw = Vec::new();
-            (&mut entry)
-                .take(MAX_LINK + 1)
-                .read_to_end(&mut raw)
-                .map_err(entry_io(&name))?;
+            (&mut entry).take(MAX_LINK + 1).read_to_end(&mut raw).map_err(entry_io(&name))?;
             stats.bytes += raw.len() as u64;
             let link_target = String::from_utf8_lossy(&raw).into_owned();
             if raw.is_empty()
@@ -229,10 +197,7 @@ pub fn extract_zip(
                 continue;
             }
             if fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
-                crate::warn!(
-                    "code zip symlink would replace a directory; skipped",
-                    entry = name
-                );
+                crate::warn!("code zip symlink would replace a directory; skipped", entry = name);
                 stats.skipped += 1;
                 continue;
             }
@@ -246,43 +211,26 @@ pub fn extract_zip(
         if fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
             return Err(CodeError::Entry {
                 entry: name,
-                source: io::Error::new(
-                    io::ErrorKind::AlreadyExists,
-                    format!("{} is a directory", target.display()),
-                ),
+                source: io::Error::new(io::ErrorKind::AlreadyExists, format!("{} is a directory", target.display())),
             });
         }
         let file_mode = if perm == 0 { 0o644 } else { perm };
         let tmp = parent.join(format!(".{last}.the0-tmp-{}-{i}", std::process::id()));
-        let res = write_entry(
-            &mut entry,
-            &tmp,
-            &mut buf,
-            max_total - stats.bytes.min(max_total),
-        );
+        let res = write_entry(&mut entry, &tmp, &mut buf, max_total - stats.bytes.min(max_total));
         let written = match res {
             Ok(n) => n,
             Err(e) => {
                 let _ = fs::remove_file(&tmp);
                 return Err(match e {
-                    WriteError::Limit => CodeError::TooLarge {
-                        entry: name,
-                        limit: max_total,
-                    },
-                    WriteError::Io(source) => CodeError::Entry {
-                        entry: name,
-                        source,
-                    },
+                    WriteError::Limit => CodeError::TooLarge { entry: name, limit: max_total },
+                    WriteError::Io(source) => CodeError::Entry { entry: name, source },
                 });
             }
         };
         let done = tree::set_mode(&tmp, file_mode).and_then(|()| fs::rename(&tmp, &target));
         if let Err(source) = done {
             let _ = fs::remove_file(&tmp);
-            return Err(CodeError::Entry {
-                entry: name,
-                source,
-            });
+            return Err(CodeError::Entry { entry: name, source });
         }
         stats.bytes += written;
         stats.files += 1;
@@ -322,12 +270,7 @@ enum WriteError {
 
 /// Copies `src` into a new file `tmp` (0600 until the caller sets its mode); fails as soon as
 /// more than `budget` bytes arrive.
-fn write_entry(
-    src: &mut impl Read,
-    tmp: &Path,
-    buf: &mut [u8],
-    budget: u64,
-) -> Result<u64, WriteError> {
+fn write_entry(src: &mut impl Read, tmp: &Path, buf: &mut [u8], budget: u64) -> Result<u64, WriteError> {
     let mut out = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -363,16 +306,7 @@ mod tests {
         assert_eq!(c("./a/./b/").as_deref(), Some("a/b"));
         assert_eq!(c("a/../b").as_deref(), Some("b"));
         assert_eq!(c("a\\b.py").as_deref(), Some("a/b.py"));
-        for bad in [
-            "../x",
-            "a/../../x",
-            "/etc/passwd",
-            "\\evil",
-            "..\\..\\x",
-            "C:\\x",
-            "c:x",
-            "a\0b",
-        ] {
+        for bad in ["../x", "a/../../x", "/etc/passwd", "\\evil", "..\\..\\x", "C:\\x", "c:x", "a\0b"] {
             assert_eq!(c(bad), None, "{bad:?}");
         }
     }

@@ -88,11 +88,7 @@ pub fn split(input: SplitInput<'_>) -> Split<'_> {
     if take > 0 {
         chunks.push(&rest[..take]);
     }
-    Split {
-        chunks,
-        consumed: pos + take,
-        tail,
-    }
+    Split { chunks, consumed: pos + take, tail }
 }
 
 #[cfg(test)]
@@ -108,20 +104,9 @@ mod tests {
         tail: Option<TailClock>,
         now: Instant,
     ) -> (Vec<usize>, usize, Option<TailClock>) {
-        let s = split(SplitInput {
-            data,
-            base: 100,
-            at_eof,
-            final_sync,
-            tail,
-            now,
-        });
+        let s = split(SplitInput { data, base: 100, at_eof, final_sync, tail, now });
         let lens: Vec<usize> = s.chunks.iter().map(|c| c.len()).collect();
-        assert_eq!(
-            lens.iter().sum::<usize>(),
-            s.consumed,
-            "chunks are consecutive"
-        );
+        assert_eq!(lens.iter().sum::<usize>(), s.consumed, "chunks are consecutive");
         assert!(lens.iter().all(|&l| l > 0 && l <= M), "{lens:?}");
         (lens, s.consumed, s.tail)
     }
@@ -143,62 +128,28 @@ mod tests {
     #[test]
     fn partial_tail_is_held_then_released() {
         let t0 = Instant::now();
-        let tail = |since| {
-            Some(TailClock {
-                start: 102,
-                first_seen: since,
-            })
-        };
+        let tail = |since| Some(TailClock { start: 102, first_seen: since });
         // First seen now: held; only the complete line goes.
         assert_eq!(run(b"a\nbc", true, false, None, t0), (vec![2], 2, tail(t0)));
         // Still pending after 4.9 s: held, and the clock keeps its first sighting.
         let t49 = t0 + Duration::from_millis(4900);
-        assert_eq!(
-            run(b"a\nbc", true, false, tail(t0), t49),
-            (vec![2], 2, tail(t0))
-        );
+        assert_eq!(run(b"a\nbc", true, false, tail(t0), t49), (vec![2], 2, tail(t0)));
         // Pending 5 s: released with the lines before it.
         let t5 = t0 + TAIL_HOLD;
-        assert_eq!(
-            run(b"a\nbcd", true, false, tail(t0), t5),
-            (vec![5], 5, tail(t0))
-        );
+        assert_eq!(run(b"a\nbcd", true, false, tail(t0), t5), (vec![5], 5, tail(t0)));
         // Final sync: released at once.
         assert_eq!(run(b"a\nbc", true, true, None, t0), (vec![4], 4, tail(t0)));
         // Only a partial line, young: nothing to ship.
-        assert_eq!(
-            run(b"abc", true, false, None, t0),
-            (
-                vec![],
-                0,
-                Some(TailClock {
-                    start: 100,
-                    first_seen: t0
-                })
-            )
-        );
+        assert_eq!(run(b"abc", true, false, None, t0), (vec![], 0, Some(TailClock { start: 100, first_seen: t0 })));
     }
 
     #[test]
     fn a_tail_elsewhere_restarts_the_clock() {
         let t0 = Instant::now();
-        let old = Some(TailClock {
-            start: 101,
-            first_seen: t0,
-        });
+        let old = Some(TailClock { start: 101, first_seen: t0 });
         let t9 = t0 + Duration::from_secs(9);
         // The old partial line got its `\n`; the new partial one starts at 102 and is young.
-        assert_eq!(
-            run(b"a\nb", true, false, old, t9),
-            (
-                vec![2],
-                2,
-                Some(TailClock {
-                    start: 102,
-                    first_seen: t9
-                })
-            )
-        );
+        assert_eq!(run(b"a\nb", true, false, old, t9), (vec![2], 2, Some(TailClock { start: 102, first_seen: t9 })));
         // A completed line clears the clock.
         assert_eq!(run(b"a\nb\n", true, false, old, t9), (vec![4], 4, None));
     }
@@ -214,14 +165,7 @@ mod tests {
         assert_eq!(&lens[..3], &[per, per, per]);
         assert_eq!(lens.len(), 4);
         assert!(tail.is_none());
-        let s = split(SplitInput {
-            data: &data,
-            base: 0,
-            at_eof: true,
-            final_sync: false,
-            tail: None,
-            now: t0,
-        });
+        let s = split(SplitInput { data: &data, base: 0, at_eof: true, final_sync: false, tail: None, now: t0 });
         assert!(s.chunks.iter().all(|c| c.ends_with(b"\n")));
     }
 
@@ -232,21 +176,12 @@ mod tests {
         let data = vec![b'y'; 2 * M + M / 2];
         let (lens, consumed, tail) = run(&data, true, false, None, t0);
         assert_eq!((lens, consumed), (vec![M, M], 2 * M));
-        assert_eq!(
-            tail,
-            Some(TailClock {
-                start: 100 + 2 * M as u64,
-                first_seen: t0
-            })
-        );
+        assert_eq!(tail, Some(TailClock { start: 100 + 2 * M as u64, first_seen: t0 }));
         // Final sync: the rest goes as is.
         let (lens, consumed, _) = run(&data, true, true, None, t0);
         assert_eq!((lens, consumed), (vec![M, M, M / 2], data.len()));
         // Exactly 1 MiB without `\n` is the final chunk: held unless final.
-        assert_eq!(
-            run(&data[..M], true, false, None, t0).0,
-            Vec::<usize>::new()
-        );
+        assert_eq!(run(&data[..M], true, false, None, t0).0, Vec::<usize>::new());
         assert_eq!(run(&data[..M], true, true, None, t0).0, vec![M]);
     }
 
@@ -268,16 +203,9 @@ mod tests {
         let mut data = lines(1500, 1000); // ~1.43 MiB of whole lines
         data.extend_from_slice(b"partial");
         let (lens, consumed, tail) = run(&data, false, true, None, t0);
-        assert_eq!(
-            consumed,
-            1500 * 1000,
-            "even a final sync leaves a line the read cut off"
-        );
+        assert_eq!(consumed, 1500 * 1000, "even a final sync leaves a line the read cut off");
         assert_eq!(lens.len(), 2);
-        assert!(
-            tail.is_none(),
-            "no clock for a line that is not at the end of the file"
-        );
+        assert!(tail.is_none(), "no clock for a line that is not at the end of the file");
         // Capped in the middle of a huge line: whole windows only.
         let data = vec![b'q'; M + 10];
         assert_eq!(run(&data, false, false, None, t0), (vec![M], M, None));

@@ -29,9 +29,7 @@ fn shape(line: &[u8]) -> Shape {
     // skipped without being converted, so huge numbers never fail. Duplicate keys are accepted.
     match serde_json::from_str::<HashMap<String, IgnoredAny>>(line) {
         Ok(members) if members.contains_key("timestamp") => Shape::Stamped,
-        Ok(members) => Shape::Unstamped {
-            empty: members.is_empty(),
-        },
+        Ok(members) => Shape::Unstamped { empty: members.is_empty() },
         Err(_) => Shape::Other,
     }
 }
@@ -76,11 +74,7 @@ pub fn trim_space(mut b: &[u8]) -> &[u8] {
 pub fn to_ndjson(chunk: &[u8], now: &str) -> Vec<u8> {
     let now_json = json_string(now);
     let mut out = Vec::with_capacity(chunk.len() + chunk.len() / 4 + 64);
-    for line in chunk
-        .split(|&b| b == b'\n')
-        .map(trim_space)
-        .filter(|l| !l.is_empty())
-    {
+    for line in chunk.split(|&b| b == b'\n').map(trim_space).filter(|l| !l.is_empty()) {
         match shape(line) {
             Shape::Stamped => out.extend_from_slice(line),
             Shape::Unstamped { empty } => {
@@ -168,12 +162,7 @@ mod tests {
             (b"bell\x07", "{\"timestamp\":\"2025-01-31T12:00:00Z\",\"message\":\"bell\\u0007\"}\n"),
         ];
         for (input, want) in cases {
-            assert_eq!(
-                conv(input),
-                *want,
-                "input {:?}",
-                String::from_utf8_lossy(input)
-            );
+            assert_eq!(conv(input), *want, "input {:?}", String::from_utf8_lossy(input));
         }
     }
 
@@ -194,10 +183,7 @@ mod tests {
         for depth in [300, 400_000] {
             let line = format!("{{\"d\":{}1{}}}", "[".repeat(depth), "]".repeat(depth));
             let out = conv(line.as_bytes());
-            assert!(
-                out.starts_with("{\"d\":[[[")
-                    && out.ends_with("]],\"timestamp\":\"2025-01-31T12:00:00Z\"}\n")
-            );
+            assert!(out.starts_with("{\"d\":[[[") && out.ends_with("]],\"timestamp\":\"2025-01-31T12:00:00Z\"}\n"));
             let unclosed = format!("{{\"d\":{}1", "[".repeat(depth));
             assert!(conv(unclosed.as_bytes()).starts_with("{\"timestamp\""));
         }
@@ -210,13 +196,8 @@ mod tests {
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 4);
         assert!(lines[0].contains("\"message\":\"starting\""));
-        assert!(
-            lines[1].starts_with("{\"level\":\"info\",\"message\":\"tick\",\"n\":1,\"timestamp\":")
-        );
-        assert_eq!(
-            lines[2],
-            "{\"_metric\":\"trade\",\"px\":1,\"timestamp\":\"2025-01-31T11:00:00Z\"}"
-        );
+        assert!(lines[1].starts_with("{\"level\":\"info\",\"message\":\"tick\",\"n\":1,\"timestamp\":"));
+        assert_eq!(lines[2], "{\"_metric\":\"trade\",\"px\":1,\"timestamp\":\"2025-01-31T11:00:00Z\"}");
         assert!(lines[3].contains("IMPORT_ERROR: no module"));
     }
 
@@ -226,10 +207,6 @@ mod tests {
         assert_eq!(trim_space(b" \t\r\n\x0b\x0c"), b"");
         assert_eq!(trim_space(b"\xff "), b"\xff");
         assert_eq!(trim_space(" \u{85}x\u{2029}".as_bytes()), b"x");
-        assert_eq!(
-            trim_space(b"\xc2"),
-            b"\xc2",
-            "a lone lead byte is not white space"
-        );
+        assert_eq!(trim_space(b"\xc2"), b"\xc2", "a lone lead byte is not white space");
     }
 }

@@ -26,9 +26,7 @@ pub struct OffsetFile {
 
 impl OffsetFile {
     pub fn in_run_dir(run_dir: &Path) -> OffsetFile {
-        OffsetFile {
-            path: run_dir.join(paths::BOT_LOG_OFFSET),
-        }
+        OffsetFile { path: run_dir.join(paths::BOT_LOG_OFFSET) }
     }
 
     pub fn path(&self) -> &Path {
@@ -63,10 +61,7 @@ impl OffsetFile {
 
     /// Replaces the file with `offset` (temp file beside it, then rename).
     pub fn store(&self, offset: u64) -> Result<(), OffsetError> {
-        let err = |source| OffsetError {
-            path: self.path.clone(),
-            source,
-        };
+        let err = |source| OffsetError { path: self.path.clone(), source };
         let mut tmp = self.path.clone().into_os_string();
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
@@ -125,10 +120,7 @@ mod tests {
         assert_eq!(f.load(), 4096);
         f.store(7).unwrap();
         assert_eq!(f.load(), 7);
-        let names: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, vec![std::ffi::OsString::from(".bot-log-offset")]);
     }
 

@@ -80,12 +80,7 @@ pub enum LogSyncError {
         source: the0_objstore::Error,
     },
     #[error("{op} {bucket}/{key} timed out after {after:?}")]
-    Timeout {
-        op: &'static str,
-        bucket: String,
-        key: String,
-        after: Duration,
-    },
+    Timeout { op: &'static str, bucket: String, key: String, after: Duration },
 }
 
 /// Ships one bot's `bot.log`; owned by the sync engine, which calls [`LogShipper::sync`] under
@@ -163,15 +158,8 @@ impl LogShipper {
 
     /// Ships what `bot.log` gained since the last successful sync. `final_sync` ships a trailing
     /// partial line too. On error nothing advanced; the next sync retries the same bytes.
-    pub async fn sync(
-        &mut self,
-        store: &Store,
-        final_sync: bool,
-    ) -> Result<LogSyncOutcome, LogSyncError> {
-        let read_err = |path: &Path, source| LogSyncError::Read {
-            path: path.to_path_buf(),
-            source,
-        };
+    pub async fn sync(&mut self, store: &Store, final_sync: bool) -> Result<LogSyncOutcome, LogSyncError> {
+        let read_err = |path: &Path, source| LogSyncError::Read { path: path.to_path_buf(), source };
         let size = match tokio::fs::metadata(&self.log_path).await {
             Ok(m) => m.len(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(LogSyncOutcome::default()),
@@ -193,30 +181,18 @@ impl LogShipper {
         let path = self.log_path.clone();
         let data = match tokio::task::spawn_blocking(move || read_range(&path, base, want)).await {
             Ok(Ok(data)) => data,
-            Ok(Err(e)) if e.kind() == io::ErrorKind::NotFound => {
-                return Ok(LogSyncOutcome::default())
-            }
+            Ok(Err(e)) if e.kind() == io::ErrorKind::NotFound => return Ok(LogSyncOutcome::default()),
             Ok(Err(e)) => return Err(read_err(&self.log_path, e)),
             Err(join) => return Err(read_err(&self.log_path, io::Error::other(join))),
         };
         let at_eof = base + data.len() as u64 >= size;
-        let split = chunk::split(SplitInput {
-            data: &data,
-            base,
-            at_eof,
-            final_sync,
-            tail: self.tail,
-            now: Instant::now(),
-        });
+        let split =
+            chunk::split(SplitInput { data: &data, base, at_eof, final_sync, tail: self.tail, now: Instant::now() });
         self.tail = split.tail;
         let (body, chunks, taken) = self.publish_and_convert(base, &split.chunks);
         let mut outcome = LogSyncOutcome {
             chunks,
-            held_bytes: if at_eof && taken == split.consumed {
-                (data.len() - taken) as u64
-            } else {
-                0
-            },
+            held_bytes: if at_eof && taken == split.consumed { (data.len() - taken) as u64 } else { 0 },
             more: !at_eof || taken < split.consumed,
             ..LogSyncOutcome::default()
         };
@@ -230,13 +206,7 @@ impl LogShipper {
             let append = store.append(&self.bucket, &key, Bytes::from(body), CONTENT_TYPE);
             match tokio::time::timeout(APPEND_TIMEOUT, append).await {
                 Ok(Ok(())) => {}
-                Ok(Err(source)) => {
-                    return Err(LogSyncError::Append {
-                        bucket: self.bucket.clone(),
-                        key,
-                        source,
-                    })
-                }
+                Ok(Err(source)) => return Err(LogSyncError::Append { bucket: self.bucket.clone(), key, source }),
                 Err(_) => {
                     return Err(LogSyncError::Timeout {
                         op: "AppendObject",
@@ -281,10 +251,7 @@ impl LogShipper {
             if let Some(nats) = &self.nats {
                 if end > self.published {
                     let skip = usize::try_from(self.published.saturating_sub(start)).unwrap_or(0);
-                    nats.publish(
-                        &self.subject,
-                        Bytes::copy_from_slice(&c[skip.min(c.len())..]),
-                    );
+                    nats.publish(&self.subject, Bytes::copy_from_slice(&c[skip.min(c.len())..]));
                 }
             }
             self.published = self.published.max(end);
@@ -306,12 +273,9 @@ impl LogShipper {
                 Ok(())
             }
             Ok(Err(source)) => Err(LogSyncError::Bucket { bucket, source }),
-            Err(_) => Err(LogSyncError::Timeout {
-                op: "CreateBucket",
-                bucket,
-                key: String::new(),
-                after: APPEND_TIMEOUT,
-            }),
+            Err(_) => {
+                Err(LogSyncError::Timeout { op: "CreateBucket", bucket, key: String::new(), after: APPEND_TIMEOUT })
+            }
         }
     }
 }

@@ -36,9 +36,7 @@ pub(super) async fn run(shared: Arc<Shared>, servers: Vec<ServerAddr>) {
             if !usable.contains(&true) {
                 st.disabled = true;
                 st.clear_queue("NATS log publishing disabled");
-                crate::error!(
-                    "NATS log publishing disabled: no usable server (TLS is not supported)"
-                );
+                crate::error!("NATS log publishing disabled: no usable server (TLS is not supported)");
                 return;
             }
         }
@@ -69,11 +67,7 @@ pub(super) async fn run(shared: Arc<Shared>, servers: Vec<ServerAddr>) {
                 failures += 1;
                 if last_warned.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
                     last_warned = Some(Instant::now());
-                    crate::warn!(
-                        "NATS connection failed or lost; retrying",
-                        error = e,
-                        attempts = failures
-                    );
+                    crate::warn!("NATS connection failed or lost; retrying", error = e, attempts = failures);
                 }
             }
         }
@@ -100,29 +94,18 @@ enum Event {
     Closed(NatsError),
 }
 
-async fn read_line(
-    rd: &mut BufReader<OwnedReadHalf>,
-    buf: &mut Vec<u8>,
-    server: &ServerAddr,
-) -> Result<(), NatsError> {
+async fn read_line(rd: &mut BufReader<OwnedReadHalf>, buf: &mut Vec<u8>, server: &ServerAddr) -> Result<(), NatsError> {
     buf.clear();
-    let n = (&mut *rd)
-        .take(MAX_LINE)
-        .read_until(b'\n', buf)
-        .await
-        .map_err(|source| NatsError::Io {
-            server: server.to_string(),
-            what: "read",
-            source,
-        })?;
+    let n = (&mut *rd).take(MAX_LINE).read_until(b'\n', buf).await.map_err(|source| NatsError::Io {
+        server: server.to_string(),
+        what: "read",
+        source,
+    })?;
     match n {
-        0 => Err(NatsError::Closed {
-            server: server.to_string(),
-        }),
-        _ if !buf.ends_with(b"\n") => Err(NatsError::Protocol {
-            server: server.to_string(),
-            detail: "server line too long".into(),
-        }),
+        0 => Err(NatsError::Closed { server: server.to_string() }),
+        _ if !buf.ends_with(b"\n") => {
+            Err(NatsError::Protocol { server: server.to_string(), detail: "server line too long".into() })
+        }
         _ => Ok(()),
     }
 }
@@ -132,43 +115,23 @@ async fn with_timeout<T>(
     what: &'static str,
     fut: impl std::future::Future<Output = Result<T, NatsError>>,
 ) -> Result<T, NatsError> {
-    tokio::time::timeout(IO_TIMEOUT, fut)
-        .await
-        .map_err(|_| NatsError::Timeout {
-            server: server.to_string(),
-            what,
-        })?
+    tokio::time::timeout(IO_TIMEOUT, fut).await.map_err(|_| NatsError::Timeout { server: server.to_string(), what })?
 }
 
-async fn write(
-    wr: &mut OwnedWriteHalf,
-    server: &ServerAddr,
-    bytes: &[u8],
-) -> Result<(), NatsError> {
-    let io = |source| NatsError::Io {
-        server: server.to_string(),
-        what: "write",
-        source,
-    };
-    with_timeout(server, "write", async {
-        wr.write_all(bytes).await.map_err(io)
-    })
-    .await
+async fn write(wr: &mut OwnedWriteHalf, server: &ServerAddr, bytes: &[u8]) -> Result<(), NatsError> {
+    let io = |source| NatsError::Io { server: server.to_string(), what: "write", source };
+    with_timeout(server, "write", async { wr.write_all(bytes).await.map_err(io) }).await
 }
 
 /// Connects and performs the handshake; returns the server's max payload.
-async fn handshake(
-    server: &ServerAddr,
-) -> Result<(BufReader<OwnedReadHalf>, OwnedWriteHalf, usize), NatsError> {
+async fn handshake(server: &ServerAddr) -> Result<(BufReader<OwnedReadHalf>, OwnedWriteHalf, usize), NatsError> {
     let name = server.to_string();
     let stream = with_timeout(server, "connect", async {
-        TcpStream::connect((server.host.as_str(), server.port))
-            .await
-            .map_err(|source| NatsError::Io {
-                server: name.clone(),
-                what: "connect",
-                source,
-            })
+        TcpStream::connect((server.host.as_str(), server.port)).await.map_err(|source| NatsError::Io {
+            server: name.clone(),
+            what: "connect",
+            source,
+        })
     })
     .await?;
     let _ = stream.set_nodelay(true);
@@ -180,10 +143,7 @@ async fn handshake(
         proto::ServerOp::Info(info) => info,
         _ => {
             let detail = format!("expected INFO, got {:?}", String::from_utf8_lossy(&line));
-            return Err(NatsError::Protocol {
-                server: name,
-                detail,
-            });
+            return Err(NatsError::Protocol { server: name, detail });
         }
     };
     if info.tls_required {
@@ -198,18 +158,11 @@ async fn handshake(
         match proto::parse_op(&line) {
             proto::ServerOp::Pong => break,
             proto::ServerOp::Ping => write(&mut wr, server, proto::PONG).await?,
-            proto::ServerOp::Err(message) => {
-                return Err(NatsError::Server {
-                    server: name,
-                    message,
-                })
-            }
+            proto::ServerOp::Err(message) => return Err(NatsError::Server { server: name, message }),
             _ => {}
         }
     }
-    let max_payload = info
-        .max_payload
-        .map_or(1024 * 1024, |m| usize::try_from(m).unwrap_or(usize::MAX));
+    let max_payload = info.max_payload.map_or(1024 * 1024, |m| usize::try_from(m).unwrap_or(usize::MAX));
     Ok((rd, wr, max_payload))
 }
 
@@ -252,14 +205,9 @@ async fn session(shared: &Shared, server: &ServerAddr) -> Result<(), NatsError> 
     {
         let mut st = shared.lock();
         st.connected = true;
-        crate::info!(
-            "connected to NATS",
-            server = server,
-            dropped_so_far = st.dropped
-        );
+        crate::info!("connected to NATS", server = server, dropped_so_far = st.dropped);
     }
-    let mut ping =
-        tokio::time::interval_at(tokio::time::Instant::now() + PING_INTERVAL, PING_INTERVAL);
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_INTERVAL, PING_INTERVAL);
     let mut unanswered = 0u32;
     let mut buf = Vec::new();
     loop {
@@ -281,9 +229,7 @@ async fn session(shared: &Shared, server: &ServerAddr) -> Result<(), NatsError> 
         };
         if batch > 0 {
             if let Err(e) = write(&mut wr, server, &buf).await {
-                shared
-                    .lock()
-                    .drop_msgs(batch, "connection lost while writing");
+                shared.lock().drop_msgs(batch, "connection lost while writing");
                 return Err(e);
             }
             let mut st = shared.lock();
@@ -299,11 +245,7 @@ async fn session(shared: &Shared, server: &ServerAddr) -> Result<(), NatsError> 
                     Some(Event::Pong) => break,
                     Some(Event::Ping) => write(&mut wr, server, proto::PONG).await?,
                     Some(Event::Closed(e)) => return Err(e),
-                    None => {
-                        return Err(NatsError::Closed {
-                            server: server.to_string(),
-                        })
-                    }
+                    None => return Err(NatsError::Closed { server: server.to_string() }),
                 }
             }
             let _ = wr.shutdown().await;

@@ -35,9 +35,7 @@ pub enum ServerOp<'a> {
 
 /// Parses one server line; operation names are case-insensitive, as the server's own parser.
 pub fn parse_op(line: &[u8]) -> ServerOp<'_> {
-    let line = std::str::from_utf8(line)
-        .unwrap_or("")
-        .trim_end_matches(['\r', '\n']);
+    let line = std::str::from_utf8(line).unwrap_or("").trim_end_matches(['\r', '\n']);
     let (op, rest) = match line.find([' ', '\t']) {
         Some(i) => (&line[..i], line[i..].trim()),
         None => (line, ""),
@@ -99,9 +97,7 @@ pub fn connect_line(auth: &Auth) -> Vec<u8> {
 /// A subject the server will accept in `PUB`: non-empty, no white space, no empty tokens.
 pub fn valid_subject(subject: &str) -> bool {
     !subject.is_empty()
-        && !subject
-            .bytes()
-            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+        && !subject.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
         && subject.split('.').all(|token| !token.is_empty())
 }
 
@@ -122,31 +118,18 @@ mod tests {
 
     #[test]
     fn parses_server_lines() {
-        let info =
-            br#"INFO {"server_id":"X","version":"2.9.10","max_payload":1048576,"headers":true}"#;
-        assert_eq!(
-            parse_op(info),
-            ServerOp::Info(Info {
-                max_payload: Some(1_048_576),
-                tls_required: false
-            })
-        );
+        let info = br#"INFO {"server_id":"X","version":"2.9.10","max_payload":1048576,"headers":true}"#;
+        assert_eq!(parse_op(info), ServerOp::Info(Info { max_payload: Some(1_048_576), tls_required: false }));
         assert_eq!(
             parse_op(b"INFO {\"tls_required\":true}\r\n"),
-            ServerOp::Info(Info {
-                max_payload: None,
-                tls_required: true
-            })
+            ServerOp::Info(Info { max_payload: None, tls_required: true })
         );
         assert_eq!(parse_op(b"INFO\t{}\r\n"), ServerOp::Info(Info::default()));
         assert_eq!(parse_op(b"PING\r\n"), ServerOp::Ping);
         assert_eq!(parse_op(b"ping"), ServerOp::Ping);
         assert_eq!(parse_op(b"PONG\r\n"), ServerOp::Pong);
         assert_eq!(parse_op(b"+OK\r\n"), ServerOp::Ok);
-        assert_eq!(
-            parse_op(b"-ERR 'Authorization Violation'\r\n"),
-            ServerOp::Err("Authorization Violation".into())
-        );
+        assert_eq!(parse_op(b"-ERR 'Authorization Violation'\r\n"), ServerOp::Err("Authorization Violation".into()));
         assert_eq!(parse_op(b"-ERR\r\n"), ServerOp::Err(String::new()));
         assert_eq!(parse_op(b"INFO {broken"), ServerOp::Unknown("INFO {broken"));
         assert_eq!(parse_op(b"MSG a 1 2"), ServerOp::Unknown("MSG a 1 2"));
@@ -168,14 +151,8 @@ mod tests {
         assert_eq!(v["version"], the0_contract::VERSION);
         assert_eq!(v["protocol"], 1);
         assert!(v.get("user").is_none() && v.get("auth_token").is_none());
-        let v = parse(&Auth::UserPass {
-            user: "u\"x".into(),
-            pass: "p w".into(),
-        });
-        assert_eq!(
-            (v["user"].as_str(), v["pass"].as_str()),
-            (Some("u\"x"), Some("p w"))
-        );
+        let v = parse(&Auth::UserPass { user: "u\"x".into(), pass: "p w".into() });
+        assert_eq!((v["user"].as_str(), v["pass"].as_str()), (Some("u\"x"), Some("p w")));
         assert!(v.get("auth_token").is_none());
         let v = parse(&Auth::Token("tok".into()));
         assert_eq!(v["auth_token"], "tok");
@@ -187,10 +164,7 @@ mod tests {
         let mut out = Vec::new();
         push_pub(&mut out, "the0.bot.logs.b1", b"a\nb\r\n");
         push_pub(&mut out, "s", b"");
-        assert_eq!(
-            out,
-            b"PUB the0.bot.logs.b1 5\r\na\nb\r\n\r\nPUB s 0\r\n\r\n"
-        );
+        assert_eq!(out, b"PUB the0.bot.logs.b1 5\r\na\nb\r\n\r\nPUB s 0\r\n\r\n");
     }
 
     #[test]

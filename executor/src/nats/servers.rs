@@ -82,24 +82,13 @@ fn percent_decode(s: &str) -> String {
 }
 
 fn parse_one(entry: &str) -> Result<ServerAddr, NatsError> {
-    let bad = |reason: &str| NatsError::BadServer {
-        server: masked(entry),
-        reason: reason.to_string(),
-    };
+    let bad = |reason: &str| NatsError::BadServer { server: masked(entry), reason: reason.to_string() };
     let rest = match entry.split_once("://") {
         None => entry,
         Some((scheme, rest)) => match scheme.to_ascii_lowercase().as_str() {
             "nats" => rest,
-            "tls" => {
-                return Err(NatsError::TlsUnsupported {
-                    server: masked(entry),
-                })
-            }
-            _ => {
-                return Err(bad(&format!(
-                    "unsupported scheme {scheme:?} (only nats:// is supported)"
-                )))
-            }
+            "tls" => return Err(NatsError::TlsUnsupported { server: masked(entry) }),
+            _ => return Err(bad(&format!("unsupported scheme {scheme:?} (only nats:// is supported)"))),
         },
     };
     // The authority ends at the first `/`, `?` or `#`; what follows is ignored, as in the Go client.
@@ -111,27 +100,16 @@ fn parse_one(entry: &str) -> Result<ServerAddr, NatsError> {
     let auth = match userinfo {
         None => Auth::None,
         Some(u) => match u.split_once(':') {
-            Some((user, pass)) => Auth::UserPass {
-                user: percent_decode(user),
-                pass: percent_decode(pass),
-            },
+            Some((user, pass)) => Auth::UserPass { user: percent_decode(user), pass: percent_decode(pass) },
             None if u.is_empty() => Auth::None,
             None => Auth::Token(percent_decode(u)),
         },
     };
     let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-        let (host, after) = v6
-            .split_once(']')
-            .ok_or_else(|| bad("unclosed '[' in IPv6 address"))?;
+        let (host, after) = v6.split_once(']').ok_or_else(|| bad("unclosed '[' in IPv6 address"))?;
         match after {
             "" => (host, None),
-            p => (
-                host,
-                Some(
-                    p.strip_prefix(':')
-                        .ok_or_else(|| bad("junk after IPv6 address"))?,
-                ),
-            ),
+            p => (host, Some(p.strip_prefix(':').ok_or_else(|| bad("junk after IPv6 address"))?)),
         }
     } else {
         match hostport.rsplit_once(':') {
@@ -152,21 +130,13 @@ fn parse_one(entry: &str) -> Result<ServerAddr, NatsError> {
             _ => return Err(bad(&format!("invalid port {p:?}"))),
         },
     };
-    Ok(ServerAddr {
-        host: host.to_string(),
-        port,
-        auth,
-    })
+    Ok(ServerAddr { host: host.to_string(), port, auth })
 }
 
 /// Parses the whole list; empty entries (stray commas, spaces) are skipped.
 pub fn parse_servers(list: &str) -> Result<Vec<ServerAddr>, NatsError> {
-    let servers = list
-        .split(',')
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .map(parse_one)
-        .collect::<Result<Vec<_>, _>>()?;
+    let servers =
+        list.split(',').map(str::trim).filter(|e| !e.is_empty()).map(parse_one).collect::<Result<Vec<_>, _>>()?;
     if servers.is_empty() {
         return Err(NatsError::NoServers);
     }
@@ -178,24 +148,14 @@ mod tests {
     use super::*;
 
     fn addr(host: &str, port: u16, auth: Auth) -> ServerAddr {
-        ServerAddr {
-            host: host.into(),
-            port,
-            auth,
-        }
+        ServerAddr { host: host.into(), port, auth }
     }
 
     #[test]
     fn accepted_shapes() {
-        let up = |u: &str, p: &str| Auth::UserPass {
-            user: u.into(),
-            pass: p.into(),
-        };
+        let up = |u: &str, p: &str| Auth::UserPass { user: u.into(), pass: p.into() };
         for (input, want) in [
-            (
-                "nats://127.0.0.1:4222",
-                vec![addr("127.0.0.1", 4222, Auth::None)],
-            ),
+            ("nats://127.0.0.1:4222", vec![addr("127.0.0.1", 4222, Auth::None)]),
             ("nats://nats", vec![addr("nats", 4222, Auth::None)]),
             ("nats:4223", vec![addr("nats", 4223, Auth::None)]),
             ("localhost", vec![addr("localhost", 4222, Auth::None)]),
@@ -203,25 +163,15 @@ mod tests {
             ("nats://h:", vec![addr("h", 4222, Auth::None)]),
             ("nats://u:p@h:5", vec![addr("h", 5, up("u", "p"))]),
             ("nats://u:@h", vec![addr("h", 4222, up("u", ""))]),
-            (
-                "nats://s3cr%40t@h",
-                vec![addr("h", 4222, Auth::Token("s3cr@t".into()))],
-            ),
-            (
-                "nats://u%3Ax:p%2Fw%zz@h",
-                vec![addr("h", 4222, up("u:x", "p/w%zz"))],
-            ),
+            ("nats://s3cr%40t@h", vec![addr("h", 4222, Auth::Token("s3cr@t".into()))]),
+            ("nats://u%3Ax:p%2Fw%zz@h", vec![addr("h", 4222, up("u:x", "p/w%zz"))]),
             ("nats://u:p@ss@h", vec![addr("h", 4222, up("u", "p@ss"))]),
             ("nats://@h", vec![addr("h", 4222, Auth::None)]),
             ("nats://[::1]:4333", vec![addr("::1", 4333, Auth::None)]),
             ("[fe80::1]", vec![addr("fe80::1", 4222, Auth::None)]),
             (
                 " nats://a:1 , ,b:2,nats://t@c ",
-                vec![
-                    addr("a", 1, Auth::None),
-                    addr("b", 2, Auth::None),
-                    addr("c", 4222, Auth::Token("t".into())),
-                ],
+                vec![addr("a", 1, Auth::None), addr("b", 2, Auth::None), addr("c", 4222, Auth::Token("t".into()))],
             ),
         ] {
             assert_eq!(parse_servers(input).unwrap(), want, "input {input:?}");
@@ -247,10 +197,7 @@ mod tests {
         ] {
             let err = parse_servers(input).unwrap_err().to_string();
             assert!(err.contains(fragment), "input {input:?}: {err}");
-            assert!(
-                !err.contains("hunter2") && !err.contains("pw@"),
-                "secret leaked: {err}"
-            );
+            assert!(!err.contains("hunter2") && !err.contains("pw@"), "secret leaked: {err}");
         }
     }
 

@@ -36,11 +36,7 @@ pub enum ArchiveError {
     #[error("state archive entry {entry}: total state size {total} bytes exceeds the limit of {cap} bytes")]
     TotalTooLarge { entry: String, total: u64, cap: u64 },
     #[error("extracting state archive entry {entry} to {path}: {source}")]
-    Extract {
-        entry: String,
-        path: PathBuf,
-        source: io::Error,
-    },
+    Extract { entry: String, path: PathBuf, source: io::Error },
 }
 
 /// What [`write_tar_gz`] put into the archive.
@@ -56,11 +52,7 @@ pub struct ArchiveStats {
 
 /// Writes gzip(tar) of the contents of `root`, entry by entry as listed in `manifest` (which
 /// must have been scanned from `root`), to `out`. Returns after the gzip trailer is flushed.
-pub fn write_tar_gz<W: Write>(
-    root: &Path,
-    manifest: &Manifest,
-    out: W,
-) -> Result<ArchiveStats, ArchiveError> {
+pub fn write_tar_gz<W: Write>(root: &Path, manifest: &Manifest, out: W) -> Result<ArchiveStats, ArchiveError> {
     let mut builder = tar::Builder::new(GzEncoder::new(out, Compression::default()));
     let mut stats = ArchiveStats::default();
     let mut buf = vec![0u8; COPY_BUF];
@@ -68,18 +60,8 @@ pub fn write_tar_gz<W: Write>(
         let mtime = u64::try_from(entry.mtime_ns.div_euclid(1_000_000_000)).unwrap_or(0);
         match entry.kind {
             Kind::Dir => {
-                let header = header_for(
-                    &mut builder,
-                    rel,
-                    EntryType::Directory,
-                    entry.mode,
-                    mtime,
-                    0,
-                )?;
-                builder
-                    .get_mut()
-                    .write_all(header.as_bytes())
-                    .map_err(ArchiveError::Write)?;
+                let header = header_for(&mut builder, rel, EntryType::Directory, entry.mode, mtime, 0)?;
+                builder.get_mut().write_all(header.as_bytes()).map_err(ArchiveError::Write)?;
                 stats.dirs += 1;
             }
             Kind::File => {
@@ -91,10 +73,7 @@ pub fn write_tar_gz<W: Write>(
                     .open(&path)
                 {
                     Ok(f) => f,
-                    Err(e)
-                        if e.kind() == io::ErrorKind::NotFound
-                            || e.raw_os_error() == Some(libc::ELOOP) =>
-                    {
+                    Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ELOOP) => {
                         crate::debug!("state file vanished before archiving; left out", file = rel);
                         stats.skipped += 1;
                         continue;
@@ -104,32 +83,18 @@ pub fn write_tar_gz<W: Write>(
                 match file.metadata() {
                     Ok(md) if md.is_file() => {}
                     Ok(_) => {
-                        crate::warn!(
-                            "state entry is no longer a regular file; left out",
-                            file = rel
-                        );
+                        crate::warn!("state entry is no longer a regular file; left out", file = rel);
                         stats.skipped += 1;
                         continue;
                     }
                     Err(source) => return Err(ArchiveError::ReadFile { path, source }),
                 }
                 let size = entry.size;
-                let header = header_for(
-                    &mut builder,
-                    rel,
-                    EntryType::Regular,
-                    entry.mode,
-                    mtime,
-                    size,
-                )?;
+                let header = header_for(&mut builder, rel, EntryType::Regular, entry.mode, mtime, size)?;
                 let w = builder.get_mut();
-                w.write_all(header.as_bytes())
-                    .map_err(ArchiveError::Write)?;
+                w.write_all(header.as_bytes()).map_err(ArchiveError::Write)?;
                 copy_exact(file, size, w, &mut buf).map_err(|e| match e {
-                    CopyError::Read(source) => ArchiveError::ReadFile {
-                        path: path.clone(),
-                        source,
-                    },
+                    CopyError::Read(source) => ArchiveError::ReadFile { path: path.clone(), source },
                     CopyError::Write(e) => ArchiveError::Write(e),
                 })?;
                 pad_block(w, size).map_err(ArchiveError::Write)?;
@@ -137,10 +102,7 @@ pub fn write_tar_gz<W: Write>(
                 stats.content_bytes += size;
             }
             Kind::Symlink | Kind::Other => {
-                crate::info!(
-                    "state entry is not a regular file or directory; left out of the archive",
-                    entry = rel
-                );
+                crate::info!("state entry is not a regular file or directory; left out of the archive", entry = rel);
                 stats.skipped += 1;
             }
         }
@@ -170,9 +132,7 @@ fn header_for<W: Write>(
     header.set_size(size);
     let size_text = size.to_string();
     let mut pax: Vec<(&str, &[u8])> = Vec::new();
-    let fits = header
-        .as_ustar_mut()
-        .is_some_and(|u| set_ustar_name(&mut u.name, &mut u.prefix, name.as_bytes()));
+    let fits = header.as_ustar_mut().is_some_and(|u| set_ustar_name(&mut u.name, &mut u.prefix, name.as_bytes()));
     if !fits {
         pax.push(("path", name.as_bytes()));
     }
@@ -180,9 +140,7 @@ fn header_for<W: Write>(
         pax.push(("size", size_text.as_bytes()));
     }
     if !pax.is_empty() {
-        builder
-            .append_pax_extensions(pax)
-            .map_err(ArchiveError::Write)?;
+        builder.append_pax_extensions(pax).map_err(ArchiveError::Write)?;
     }
     header.set_cksum();
     Ok(header)
@@ -218,12 +176,7 @@ enum CopyError {
 }
 
 /// Copies exactly `size` bytes: at most `size` from `src`, then zeros if it ended early.
-fn copy_exact(
-    mut src: fs::File,
-    size: u64,
-    dst: &mut impl Write,
-    buf: &mut [u8],
-) -> Result<(), CopyError> {
+fn copy_exact(mut src: fs::File, size: u64, dst: &mut impl Write, buf: &mut [u8]) -> Result<(), CopyError> {
     let mut left = size;
     while left > 0 {
         let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));

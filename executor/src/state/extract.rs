@@ -51,11 +51,7 @@ fn clean_name(raw: &[u8]) -> Option<Vec<&[u8]>> {
 /// Directories get their header mode and mtime (applied last, so a read-only directory can
 /// still be filled); files get theirs. A cap violation fails the whole extract; the caller
 /// discards the partial tree.
-pub fn extract_tar_gz<R: Read>(
-    input: R,
-    dest: &Path,
-    limits: &Limits,
-) -> Result<ExtractStats, ArchiveError> {
+pub fn extract_tar_gz<R: Read>(input: R, dest: &Path, limits: &Limits) -> Result<ExtractStats, ArchiveError> {
     let ex = |entry: &str, path: &Path, source: io::Error| ArchiveError::Extract {
         entry: entry.to_string(),
         path: path.to_path_buf(),
@@ -75,10 +71,7 @@ pub fn extract_tar_gz<R: Read>(
             continue;
         }
         let Some(parts) = clean_name(&raw) else {
-            crate::warn!(
-                "state archive entry escapes the state directory; skipped",
-                entry = shown
-            );
+            crate::warn!("state archive entry escapes the state directory; skipped", entry = shown);
             stats.skipped += 1;
             continue;
         };
@@ -96,30 +89,19 @@ pub fn extract_tar_gz<R: Read>(
             stats.skipped += 1;
             continue;
         }
-        let mode = entry
-            .header()
-            .mode()
-            .unwrap_or(if is_dir { 0o755 } else { 0o644 })
-            & 0o7777;
+        let mode = entry.header().mode().unwrap_or(if is_dir { 0o755 } else { 0o644 }) & 0o7777;
         let mtime = entry.header().mtime().unwrap_or(0);
-        let parents: Vec<&std::ffi::OsStr> = parents
-            .iter()
-            .map(|c| std::ffi::OsStr::from_bytes(c))
-            .collect();
+        let parents: Vec<&std::ffi::OsStr> = parents.iter().map(|c| std::ffi::OsStr::from_bytes(c)).collect();
         let parent = match tree::ensure_dirs(dest, &parents, 0o755) {
             Ok(p) => p,
-            Err(ChainError::Symlink(p)) => {
-                return Err(ex(&shown, &p, io::Error::other("is a symlink")))
-            }
+            Err(ChainError::Symlink(p)) => return Err(ex(&shown, &p, io::Error::other("is a symlink"))),
             Err(ChainError::Io(p, e)) => return Err(ex(&shown, &p, e)),
         };
         let path = parent.join(std::ffi::OsStr::from_bytes(last));
         if is_dir {
             match tree::ensure_dirs(&parent, &[std::ffi::OsStr::from_bytes(last)], 0o755) {
                 Ok(_) => {}
-                Err(ChainError::Symlink(p)) => {
-                    return Err(ex(&shown, &p, io::Error::other("is a symlink")))
-                }
+                Err(ChainError::Symlink(p)) => return Err(ex(&shown, &p, io::Error::other("is a symlink"))),
                 Err(ChainError::Io(p, e)) => return Err(ex(&shown, &p, e)),
             }
             dirs.push((path, mode, mtime));
@@ -128,11 +110,7 @@ pub fn extract_tar_gz<R: Read>(
         }
         let size = entry.size();
         if size > limits.state_file {
-            return Err(ArchiveError::FileTooLarge {
-                entry: shown,
-                size,
-                cap: limits.state_file,
-            });
+            return Err(ArchiveError::FileTooLarge { entry: shown, size, cap: limits.state_file });
         }
         if stats.bytes.saturating_add(size) > limits.state_total {
             return Err(ArchiveError::TotalTooLarge {
@@ -159,31 +137,19 @@ pub fn extract_tar_gz<R: Read>(
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     let _ = fs::remove_file(&path);
-                    return Err(ArchiveError::Corrupt(io::Error::new(
-                        e.kind(),
-                        format!("entry {shown}: {e}"),
-                    )));
+                    return Err(ArchiveError::Corrupt(io::Error::new(e.kind(), format!("entry {shown}: {e}"))));
                 }
             };
             written += n as u64;
             if written > cap || stats.bytes + written > limits.state_total {
                 let _ = fs::remove_file(&path);
                 return Err(if written > cap {
-                    ArchiveError::FileTooLarge {
-                        entry: shown,
-                        size: written,
-                        cap,
-                    }
+                    ArchiveError::FileTooLarge { entry: shown, size: written, cap }
                 } else {
-                    ArchiveError::TotalTooLarge {
-                        entry: shown,
-                        total: stats.bytes + written,
-                        cap: limits.state_total,
-                    }
+                    ArchiveError::TotalTooLarge { entry: shown, total: stats.bytes + written, cap: limits.state_total }
                 });
             }
-            file.write_all(&buf[..n])
-                .map_err(|e| ex(&shown, &path, e))?;
+            file.write_all(&buf[..n]).map_err(|e| ex(&shown, &path, e))?;
         }
         tree::set_mode(&path, mode).map_err(|e| ex(&shown, &path, e))?;
         let _ = file.set_modified(UNIX_EPOCH + Duration::from_secs(mtime));
@@ -208,17 +174,10 @@ mod tests {
     #[test]
     fn clean_name_rules() {
         let j = |raw: &str| {
-            clean_name(raw.as_bytes()).map(|p| {
-                p.iter()
-                    .map(|c| String::from_utf8_lossy(c).into_owned())
-                    .collect::<Vec<_>>()
-                    .join("/")
-            })
+            clean_name(raw.as_bytes())
+                .map(|p| p.iter().map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join("/"))
         };
-        assert_eq!(
-            j("./.the0-state/k.json").as_deref(),
-            Some(".the0-state/k.json")
-        );
+        assert_eq!(j("./.the0-state/k.json").as_deref(), Some(".the0-state/k.json"));
         assert_eq!(j(".the0-state/").as_deref(), Some(".the0-state"));
         assert_eq!(j("./").as_deref(), Some(""));
         assert_eq!(j("a//b/./c").as_deref(), Some("a/b/c"));

@@ -131,10 +131,7 @@ impl Manifest {
     }
 
     fn files(&self) -> impl Iterator<Item = (&str, u64)> {
-        self.entries
-            .iter()
-            .filter(|(_, e)| e.kind == Kind::File)
-            .map(|(p, e)| (p.as_str(), e.size))
+        self.entries.iter().filter(|(_, e)| e.kind == Kind::File).map(|(p, e)| (p.as_str(), e.size))
     }
 }
 
@@ -172,18 +169,9 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<(String, Entry)>) -> io::Result<
         let md = match de.metadata() {
             Ok(md) => md,
             Err(e) if vanished(&e) => continue,
-            Err(e) => {
-                return Err(io::Error::new(
-                    e.kind(),
-                    format!("{}: {e}", de.path().display()),
-                ))
-            }
+            Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", de.path().display()))),
         };
-        let rel = if prefix.is_empty() {
-            name
-        } else {
-            format!("{prefix}/{name}")
-        };
+        let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
         let entry = Entry::from_metadata(&md);
         if entry.kind == Kind::Dir {
             out.push((rel.clone(), entry));
@@ -201,17 +189,10 @@ mod tests {
 
     #[test]
     fn walk_order_puts_directories_before_siblings_with_longer_names() {
-        let m = Manifest::from_entries(["a-b", "a/x", "a", "b", "a/x/y", ".the0-state"].map(|p| {
-            (
-                p.to_string(),
-                Entry {
-                    kind: Kind::File,
-                    size: 1,
-                    mtime_ns: 0,
-                    mode: 0o644,
-                },
-            )
-        }));
+        let m = Manifest::from_entries(
+            ["a-b", "a/x", "a", "b", "a/x/y", ".the0-state"]
+                .map(|p| (p.to_string(), Entry { kind: Kind::File, size: 1, mtime_ns: 0, mode: 0o644 })),
+        );
         let names: Vec<&str> = m.entries().iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(names, [".the0-state", "a", "a/x", "a/x/y", "a-b", "b"]);
     }

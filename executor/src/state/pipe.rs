@@ -41,24 +41,11 @@ pub struct PipeReader {
 /// A bounded byte pipe from blocking code to an async reader.
 pub fn pipe_writer() -> (PipeWriter, PipeReader) {
     let (tx, rx) = mpsc::channel(DEPTH);
-    (
-        PipeWriter {
-            tx,
-            buf: BytesMut::with_capacity(CHUNK),
-        },
-        PipeReader {
-            rx,
-            cur: Bytes::new(),
-            done: false,
-        },
-    )
+    (PipeWriter { tx, buf: BytesMut::with_capacity(CHUNK) }, PipeReader { rx, cur: Bytes::new(), done: false })
 }
 
 fn closed() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::BrokenPipe,
-        "the reading side of the pipe is gone",
-    )
+    io::Error::new(io::ErrorKind::BrokenPipe, "the reading side of the pipe is gone")
 }
 
 impl PipeWriter {
@@ -68,16 +55,12 @@ impl PipeWriter {
         }
         let chunk = self.buf.split().freeze();
         self.buf.reserve(CHUNK);
-        self.tx
-            .blocking_send(Msg::Data(chunk))
-            .map_err(|_| closed())
+        self.tx.blocking_send(Msg::Data(chunk)).map_err(|_| closed())
     }
 
     /// A handle that can end the stream after the writer itself was consumed.
     pub fn closer(&self) -> PipeCloser {
-        PipeCloser {
-            tx: self.tx.clone(),
-        }
+        PipeCloser { tx: self.tx.clone() }
     }
 }
 
@@ -114,11 +97,7 @@ impl PipeCloser {
 }
 
 impl AsyncRead for PipeReader {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        out: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, out: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         loop {
             if !self.cur.is_empty() {
                 let n = self.cur.len().min(out.remaining());
@@ -133,9 +112,7 @@ impl AsyncRead for PipeReader {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Msg::Data(b))) => self.cur = b,
                 Poll::Ready(Some(Msg::End)) => self.done = true,
-                Poll::Ready(Some(Msg::Fail(reason))) => {
-                    return Poll::Ready(Err(io::Error::other(reason)))
-                }
+                Poll::Ready(Some(Msg::Fail(reason))) => return Poll::Ready(Err(io::Error::other(reason))),
                 Poll::Ready(None) => {
                     return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -173,10 +150,7 @@ pub fn async_to_sync(mut src: Pin<Box<dyn AsyncRead + Send>>) -> SyncReader {
             }
         }
     });
-    SyncReader {
-        rx,
-        cur: Bytes::new(),
-    }
+    SyncReader { rx, cur: Bytes::new() }
 }
 
 impl Read for SyncReader {

@@ -31,13 +31,7 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     /// D4: retry 3 times after 1, 2 and 4 seconds.
     fn default() -> Self {
-        RetryPolicy {
-            delays: vec![
-                Duration::from_secs(1),
-                Duration::from_secs(2),
-                Duration::from_secs(4),
-            ],
-        }
+        RetryPolicy { delays: vec![Duration::from_secs(1), Duration::from_secs(2), Duration::from_secs(4)] }
     }
 }
 
@@ -54,38 +48,19 @@ pub enum RestoreOutcome {
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
     #[error("state download failed: {source}")]
-    Download {
-        bucket: String,
-        key: String,
-        source: Box<the0_objstore::Error>,
-    },
+    Download { bucket: String, key: String, source: Box<the0_objstore::Error> },
     #[error("extracting {bucket}/{key}: {source}")]
-    Extract {
-        bucket: String,
-        key: String,
-        source: ArchiveError,
-    },
+    Extract { bucket: String, key: String, source: ArchiveError },
     #[error("{what} {path}: {source}")]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        source: io::Error,
-    },
+    Io { what: &'static str, path: PathBuf, source: io::Error },
     #[error("state restore task failed: {0}")]
     Task(String),
     #[error("state restore failed after {attempts} attempts: {last}")]
-    Failed {
-        attempts: usize,
-        last: Box<RestoreError>,
-    },
+    Failed { attempts: usize, last: Box<RestoreError> },
 }
 
 fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> RestoreError + 'a {
-    move |source| RestoreError::Io {
-        what,
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| RestoreError::Io { what, path: path.to_path_buf(), source }
 }
 
 /// [`restore_with`] the default retry policy.
@@ -94,11 +69,7 @@ pub async fn restore(store: &Store, cfg: &Config) -> Result<RestoreOutcome, Rest
 }
 
 /// Restores the state unless this pod already did; see the module docs.
-pub async fn restore_with(
-    store: &Store,
-    cfg: &Config,
-    policy: &RetryPolicy,
-) -> Result<RestoreOutcome, RestoreError> {
+pub async fn restore_with(store: &Store, cfg: &Config, policy: &RetryPolicy) -> Result<RestoreOutcome, RestoreError> {
     let run_dir = cfg.run_dir();
     if run_dir.join(paths::STATE_RESTORED).exists() {
         crate::info!(
@@ -152,14 +123,11 @@ async fn attempt(store: &Store, cfg: &Config) -> Result<Option<Manifest>, Restor
     let tmp = state.join(RESTORE_TMP);
     tree::remove_any(&tmp).map_err(io_err("removing", &tmp))?;
     let (bucket, key) = (cfg.buckets.state.clone(), keys::state_key(&cfg.bot_id));
-    let Some(obj) = store
-        .get(&bucket, &key)
-        .await
-        .map_err(|source| RestoreError::Download {
-            bucket: bucket.clone(),
-            key: key.clone(),
-            source: Box::new(source),
-        })?
+    let Some(obj) = store.get(&bucket, &key).await.map_err(|source| RestoreError::Download {
+        bucket: bucket.clone(),
+        key: key.clone(),
+        source: Box::new(source),
+    })?
     else {
         return Ok(None);
     };
@@ -168,18 +136,12 @@ async fn attempt(store: &Store, cfg: &Config) -> Result<Option<Manifest>, Restor
     let job = tokio::task::spawn_blocking(move || -> Result<Manifest, RestoreError> {
         if let Err(source) = extract_tar_gz(reader, &tmp, &limits) {
             let _ = tree::remove_any(&tmp);
-            return Err(RestoreError::Extract {
-                bucket,
-                key,
-                source,
-            });
+            return Err(RestoreError::Extract { bucket, key, source });
         }
         install(&tmp, &state)?;
         Manifest::scan(&state).map_err(io_err("scanning", &state))
     });
-    job.await
-        .map_err(|e| RestoreError::Task(e.to_string()))?
-        .map(Some)
+    job.await.map_err(|e| RestoreError::Task(e.to_string()))?.map(Some)
 }
 
 /// Moves each top-level entry of `tmp` over the same name in `state`, then removes `tmp`.
@@ -190,10 +152,7 @@ fn install(tmp: &Path, state: &Path) -> Result<(), RestoreError> {
         let de = de.map_err(io_err("reading", tmp))?;
         if de.file_name() == RESTORE_TMP {
             // Replacing it would delete the tree being installed.
-            crate::warn!(
-                "restored state holds an entry named like the restore temp dir; dropped",
-                name = RESTORE_TMP
-            );
+            crate::warn!("restored state holds an entry named like the restore temp dir; dropped", name = RESTORE_TMP);
             continue;
         }
         let target = state.join(de.file_name());
@@ -208,41 +167,24 @@ fn mark_restored(cfg: &Config) {
     let run_dir = cfg.run_dir();
     let _ = tree::remove_any(&run_dir.join(paths::STATE_RESTORE_FAILED));
     let marker = run_dir.join(paths::STATE_RESTORED);
-    let res =
-        tree::mkdir_all(&run_dir, 0o755).and_then(|()| tree::write_atomic(&marker, b"", 0o644));
+    let res = tree::mkdir_all(&run_dir, 0o755).and_then(|()| tree::write_atomic(&marker, b"", 0o644));
     if let Err(e) = res {
-        crate::warn!(
-            "could not create the state-restored marker",
-            path = marker.display(),
-            error = e
-        );
+        crate::warn!("could not create the state-restored marker", path = marker.display(), error = e);
     }
 }
 
 /// D4: empty the state, block syncers with the failure marker, tell the user in `bot.log`.
 fn give_up(cfg: &Config, attempts: usize, last: RestoreError) -> RestoreError {
-    crate::error!(
-        "state restore failed; the bot will not start",
-        attempts = attempts,
-        error = last
-    );
+    crate::error!("state restore failed; the bot will not start", attempts = attempts, error = last);
     if let Err(e) = tree::empty_dir(&cfg.state_path, &[]) {
-        crate::error!(
-            "could not empty the state directory",
-            path = cfg.state_path.display(),
-            error = e
-        );
+        crate::error!("could not empty the state directory", path = cfg.state_path.display(), error = e);
     }
     let run_dir = cfg.run_dir();
     let marker = run_dir.join(paths::STATE_RESTORE_FAILED);
-    let res = tree::mkdir_all(&run_dir, 0o755)
-        .and_then(|()| tree::write_atomic(&marker, last.to_string().as_bytes(), 0o644));
+    let res =
+        tree::mkdir_all(&run_dir, 0o755).and_then(|()| tree::write_atomic(&marker, last.to_string().as_bytes(), 0o644));
     if let Err(e) = res {
-        crate::error!(
-            "could not create the state-restore-failed marker",
-            path = marker.display(),
-            error = e
-        );
+        crate::error!("could not create the state-restore-failed marker", path = marker.display(), error = e);
     }
     let line = serde_json::json!({
         "level": "error",
@@ -252,14 +194,7 @@ fn give_up(cfg: &Config, attempts: usize, last: RestoreError) -> RestoreError {
     let res = crate::logs::botlog::BotLog::open(&cfg.bot_log_path())
         .and_then(|log| log.append(format!("{line}\n").as_bytes()));
     if let Err(e) = res {
-        crate::error!(
-            "could not write to bot.log",
-            path = cfg.bot_log_path().display(),
-            error = e
-        );
+        crate::error!("could not write to bot.log", path = cfg.bot_log_path().display(), error = e);
     }
-    RestoreError::Failed {
-        attempts,
-        last: Box::new(last),
-    }
+    RestoreError::Failed { attempts, last: Box::new(last) }
 }

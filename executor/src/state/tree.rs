@@ -28,11 +28,7 @@ impl std::fmt::Display for ChainError {
 
 /// Makes sure `dest/<components...>` exists as a chain of real directories, creating missing
 /// ones with `mode` (then `chmod`-ed, so the umask does not matter). Returns the full path.
-pub fn ensure_dirs(
-    dest: &Path,
-    components: &[&std::ffi::OsStr],
-    mode: u32,
-) -> Result<PathBuf, ChainError> {
+pub fn ensure_dirs(dest: &Path, components: &[&std::ffi::OsStr], mode: u32) -> Result<PathBuf, ChainError> {
     let mut path = dest.to_path_buf();
     for c in components {
         path.push(c);
@@ -42,10 +38,7 @@ pub fn ensure_dirs(
             Ok(_) => {
                 return Err(ChainError::Io(
                     path,
-                    io::Error::new(
-                        io::ErrorKind::AlreadyExists,
-                        "exists and is not a directory",
-                    ),
+                    io::Error::new(io::ErrorKind::AlreadyExists, "exists and is not a directory"),
                 ))
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -55,8 +48,7 @@ pub fn ensure_dirs(
             Ok(()) => set_mode(&path, mode).map_err(|e| ChainError::Io(path.clone(), e))?,
             // Lost a race with another creator: fine if it is a real directory.
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let md =
-                    fs::symlink_metadata(&path).map_err(|e| ChainError::Io(path.clone(), e))?;
+                let md = fs::symlink_metadata(&path).map_err(|e| ChainError::Io(path.clone(), e))?;
                 if !md.is_dir() {
                     return Err(ChainError::Io(path, e));
                 }
@@ -75,10 +67,7 @@ pub fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
 
 /// `mkdir -p` with `mode` for the directories it creates.
 pub fn mkdir_all(path: &Path, mode: u32) -> io::Result<()> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(mode)
-        .create(path)
+    fs::DirBuilder::new().recursive(true).mode(mode).create(path)
 }
 
 /// Removes one entry of any kind (a directory recursively, a symlink itself). Missing is fine.
@@ -107,26 +96,17 @@ pub fn empty_dir(dir: &Path, keep: &[&str]) -> io::Result<()> {
         if keep.iter().any(|k| de.file_name() == *k) {
             continue;
         }
-        remove_any(&de.path())
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", de.path().display())))?;
+        remove_any(&de.path()).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", de.path().display())))?;
     }
     Ok(())
 }
 
 /// Writes `contents` to `path` atomically: a temp file beside it (mode `mode`), then a rename.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
     let res = (|| {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
+        let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp)?;
         f.write_all(contents)?;
         f.sync_all()?;
         fs::rename(&tmp, path)
@@ -153,10 +133,7 @@ mod tests {
         let p = ensure_dirs(d.path(), &[OsStr::new("a"), OsStr::new("b")], 0o755).unwrap();
         assert!(p.is_dir());
         fs::write(d.path().join("f"), b"").unwrap();
-        assert!(matches!(
-            ensure_dirs(d.path(), &[OsStr::new("f"), OsStr::new("y")], 0o755),
-            Err(ChainError::Io(..))
-        ));
+        assert!(matches!(ensure_dirs(d.path(), &[OsStr::new("f"), OsStr::new("y")], 0o755), Err(ChainError::Io(..))));
     }
 
     #[test]
@@ -167,10 +144,7 @@ mod tests {
         fs::write(d.path().join("keep"), b"1").unwrap();
         std::os::unix::fs::symlink("/", d.path().join("l")).unwrap();
         empty_dir(d.path(), &["keep"]).unwrap();
-        let left: Vec<_> = fs::read_dir(d.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let left: Vec<_> = fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(left, ["keep"]);
         empty_dir(&d.path().join("missing"), &[]).unwrap();
     }

@@ -38,29 +38,15 @@ pub enum StateSyncOutcome {
 #[derive(Debug, thiserror::Error)]
 pub enum StateSyncError {
     #[error("scanning {path}: {source}")]
-    Scan {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Scan { path: PathBuf, source: std::io::Error },
     #[error("creating the state bucket failed: {source}")]
-    Bucket {
-        bucket: String,
-        source: Box<the0_objstore::Error>,
-    },
+    Bucket { bucket: String, source: Box<the0_objstore::Error> },
     #[error("archiving {path}: {source}")]
     Archive { path: PathBuf, source: ArchiveError },
     #[error("state upload failed: {source}")]
-    Upload {
-        bucket: String,
-        key: String,
-        source: Box<the0_objstore::Error>,
-    },
+    Upload { bucket: String, key: String, source: Box<the0_objstore::Error> },
     #[error("deleting the state archive failed: {source}")]
-    Delete {
-        bucket: String,
-        key: String,
-        source: Box<the0_objstore::Error>,
-    },
+    Delete { bucket: String, key: String, source: Box<the0_objstore::Error> },
     #[error("state sync task failed: {0}")]
     Task(String),
 }
@@ -107,27 +93,18 @@ impl StateSyncer {
         let manifest = tokio::task::spawn_blocking(move || Manifest::scan(&root))
             .await
             .map_err(|e| StateSyncError::Task(e.to_string()))?
-            .map_err(|source| StateSyncError::Scan {
-                path: self.state_path.clone(),
-                source,
-            })?;
+            .map_err(|source| StateSyncError::Scan { path: self.state_path.clone(), source })?;
 
         if !manifest.has_files() {
             if !self.had_files {
                 return Ok(StateSyncOutcome::Empty);
             }
-            store
-                .delete(&self.bucket, &self.key)
-                .await
-                .map_err(|source| StateSyncError::Delete {
-                    bucket: self.bucket.clone(),
-                    key: self.key.clone(),
-                    source: Box::new(source),
-                })?;
-            crate::info!(
-                "state is empty; deleted the remote state archive",
-                key = self.key
-            );
+            store.delete(&self.bucket, &self.key).await.map_err(|source| StateSyncError::Delete {
+                bucket: self.bucket.clone(),
+                key: self.key.clone(),
+                source: Box::new(source),
+            })?;
+            crate::info!("state is empty; deleted the remote state archive", key = self.key);
             self.had_files = false;
             self.last = Some(manifest);
             return Ok(StateSyncOutcome::Deleted);
@@ -148,42 +125,27 @@ impl StateSyncer {
             store
                 .ensure_bucket(&self.bucket)
                 .await
-                .map_err(|source| StateSyncError::Bucket {
-                    bucket: self.bucket.clone(),
-                    source: Box::new(source),
-                })?;
+                .map_err(|source| StateSyncError::Bucket { bucket: self.bucket.clone(), source: Box::new(source) })?;
             self.bucket_ready = true;
         }
         let bytes = self.upload(store, &manifest).await?;
         let files = manifest.file_count();
-        crate::debug!(
-            "state uploaded",
-            key = self.key,
-            bytes = bytes,
-            files = files
-        );
+        crate::debug!("state uploaded", key = self.key, bytes = bytes, files = files);
         self.had_files = true;
         self.last = Some(manifest);
         Ok(StateSyncOutcome::Uploaded { bytes, files })
     }
 
     fn over_cap(&self, manifest: &Manifest) -> Option<String> {
-        if let Some((path, size)) = manifest
-            .largest_file()
-            .filter(|(_, s)| *s > self.limits.state_file)
-        {
+        if let Some((path, size)) = manifest.largest_file().filter(|(_, s)| *s > self.limits.state_file) {
             return Some(format!(
                 "state file {path} is {size} bytes, above the per-file limit of {} bytes",
                 self.limits.state_file
             ));
         }
         let total = manifest.total_file_size();
-        (total > self.limits.state_total).then(|| {
-            format!(
-                "state holds {total} bytes, above the total limit of {} bytes",
-                self.limits.state_total
-            )
-        })
+        (total > self.limits.state_total)
+            .then(|| format!("state holds {total} bytes, above the total limit of {} bytes", self.limits.state_total))
     }
 
     /// Streams the archive of `manifest` to storage; returns the bytes uploaded.
@@ -201,32 +163,21 @@ impl StateSyncer {
             }
             res
         });
-        let opts = StreamOptions {
-            deadline: UPLOAD_DEADLINE,
-            ..StreamOptions::default()
-        };
-        let put = store
-            .put_stream(&self.bucket, &self.key, reader, "application/gzip", opts)
-            .await;
+        let opts = StreamOptions { deadline: UPLOAD_DEADLINE, ..StreamOptions::default() };
+        let put = store.put_stream(&self.bucket, &self.key, reader, "application/gzip", opts).await;
         let archived = job.await.map_err(|e| StateSyncError::Task(e.to_string()))?;
         match (put, archived) {
             (Ok(bytes), Ok(_)) => Ok(bytes),
             // The archive's own failure is the cause; a write error is only the upload going away.
             (_, Err(source)) if !matches!(source, ArchiveError::Write(_)) => {
-                Err(StateSyncError::Archive {
-                    path: self.state_path.clone(),
-                    source,
-                })
+                Err(StateSyncError::Archive { path: self.state_path.clone(), source })
             }
             (Err(source), _) => Err(StateSyncError::Upload {
                 bucket: self.bucket.clone(),
                 key: self.key.clone(),
                 source: Box::new(source),
             }),
-            (Ok(_), Err(source)) => Err(StateSyncError::Archive {
-                path: self.state_path.clone(),
-                source,
-            }),
+            (Ok(_), Err(source)) => Err(StateSyncError::Archive { path: self.state_path.clone(), source }),
         }
     }
 }

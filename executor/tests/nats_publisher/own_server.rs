@@ -15,12 +15,7 @@ async fn stream_payloads(port: u16, n: usize) -> Vec<Vec<u8>> {
     let mut c = Raw::connect(&format!("127.0.0.1:{port}"), r#"{"verbose":false}"#).await;
     c.sub("deliver.test", 2).await;
     let create = r#"{"stream_name":"LOGS","config":{"deliver_subject":"deliver.test","deliver_policy":"all","ack_policy":"none"}}"#;
-    c.publish(
-        "$JS.API.CONSUMER.CREATE.LOGS",
-        "_INBOX.consumer",
-        create.as_bytes(),
-    )
-    .await;
+    c.publish("$JS.API.CONSUMER.CREATE.LOGS", "_INBOX.consumer", create.as_bytes()).await;
     let mut got = Vec::new();
     while got.len() < n {
         let (subject, payload) = c.next_msg().await;
@@ -49,26 +44,19 @@ async fn connects_when_the_server_appears_and_reconnects_after_a_restart() {
         let server = Server::start(port, &js).await;
         let mut admin = Raw::connect(&format!("127.0.0.1:{port}"), r#"{"verbose":false}"#).await;
         admin
-            .js(
-                "$JS.API.STREAM.CREATE.LOGS",
-                r#"{"name":"LOGS","subjects":["the0.bot.logs.>"],"storage":"file"}"#,
-            )
+            .js("$JS.API.STREAM.CREATE.LOGS", r#"{"name":"LOGS","subjects":["the0.bot.logs.>"],"storage":"file"}"#)
             .await;
         drop(admin);
         server.stop().await;
 
-        let publisher = Publisher::start(&format!("nats://127.0.0.1:{port}"))
-            .expect("start never waits for a server");
+        let publisher = Publisher::start(&format!("nats://127.0.0.1:{port}")).expect("start never waits for a server");
         publisher.publish("the0.bot.logs.late", Bytes::from_static(b"early-1"));
         sleep(Duration::from_millis(1500)).await; // at least one failed attempt
         assert!(!stats(&publisher).connected);
         assert_eq!(stats(&publisher).queued, 1);
 
         let server = Server::start(port, &js).await;
-        wait_for("the first connection", || {
-            stats(&publisher).connected && stats(&publisher).published == 1
-        })
-        .await;
+        wait_for("the first connection", || stats(&publisher).connected && stats(&publisher).published == 1).await;
         publisher.publish("the0.bot.logs.late", Bytes::from_static(b"live-2"));
         wait_for("live-2 to be written", || stats(&publisher).published == 2).await;
         let deadline = Instant::now() + Duration::from_secs(15);
@@ -77,30 +65,16 @@ async fn connects_when_the_server_appears_and_reconnects_after_a_restart() {
             sleep(Duration::from_millis(50)).await;
         }
         server.stop().await;
-        wait_for("the disconnection to be noticed", || {
-            !stats(&publisher).connected
-        })
-        .await;
+        wait_for("the disconnection to be noticed", || !stats(&publisher).connected).await;
         publisher.publish("the0.bot.logs.late", Bytes::from_static(b"outage-3"));
 
         let server = Server::start(port, &js).await;
-        wait_for("the reconnection", || {
-            stats(&publisher).connected && stats(&publisher).published == 3
-        })
-        .await;
+        wait_for("the reconnection", || stats(&publisher).connected && stats(&publisher).published == 3).await;
         publisher.publish("the0.bot.logs.late", Bytes::from_static(b"after-4"));
         publisher.clone().drain(Duration::from_secs(10)).await;
         assert_eq!(stats(&publisher).dropped, 0);
         let got = stream_payloads(server.port, 4).await;
-        assert_eq!(
-            got,
-            vec![
-                b"early-1".to_vec(),
-                b"live-2".to_vec(),
-                b"outage-3".to_vec(),
-                b"after-4".to_vec()
-            ]
-        );
+        assert_eq!(got, vec![b"early-1".to_vec(), b"live-2".to_vec(), b"outage-3".to_vec(), b"after-4".to_vec()]);
         assert_eq!(stream_count(port).await, 4);
         server.stop().await;
     })
@@ -112,28 +86,18 @@ async fn credentials_from_the_url_are_sent() {
     bounded(async {
         let port = free_port();
         let _server = Server::start(port, &["--user", "bot", "--pass", "s3cr:t"]).await;
-        let mut sub = Raw::connect(
-            &format!("127.0.0.1:{port}"),
-            r#"{"verbose":false,"user":"bot","pass":"s3cr:t"}"#,
-        )
-        .await;
+        let mut sub =
+            Raw::connect(&format!("127.0.0.1:{port}"), r#"{"verbose":false,"user":"bot","pass":"s3cr:t"}"#).await;
         sub.sub("the0.bot.logs.>", 1).await;
         let wrong = Publisher::start(&format!("nats://bot:nope@127.0.0.1:{port}")).expect("start");
         // A list: the first entry is refused (nothing listens), the second has the credentials.
         let dead = free_port();
-        let right = Publisher::start(&format!(
-            "nats://127.0.0.1:{dead}, nats://bot:s3cr%3At@127.0.0.1:{port}"
-        ))
-        .expect("start");
+        let right =
+            Publisher::start(&format!("nats://127.0.0.1:{dead}, nats://bot:s3cr%3At@127.0.0.1:{port}")).expect("start");
         right.publish("the0.bot.logs.creds", Bytes::from_static(b"hello"));
         wrong.publish("the0.bot.logs.creds", Bytes::from_static(b"never"));
-        let (subject, payload) = timeout(Duration::from_secs(10), sub.next_msg())
-            .await
-            .expect("no message");
-        assert_eq!(
-            (subject.as_str(), payload.as_slice()),
-            ("the0.bot.logs.creds", &b"hello"[..])
-        );
+        let (subject, payload) = timeout(Duration::from_secs(10), sub.next_msg()).await.expect("no message");
+        assert_eq!((subject.as_str(), payload.as_slice()), ("the0.bot.logs.creds", &b"hello"[..]));
         assert!(!stats(&wrong).connected && stats(&wrong).queued == 1);
         right.drain(Duration::from_secs(5)).await;
         wrong.drain(Duration::from_millis(200)).await;
@@ -144,30 +108,22 @@ async fn credentials_from_the_url_are_sent() {
 #[tokio::test]
 async fn tls_is_refused_clearly() {
     bounded(async {
-        let err =
-            Publisher::start("nats://a:4222,tls://b:4443").expect_err("tls:// is unsupported");
+        let err = Publisher::start("nats://a:4222,tls://b:4443").expect_err("tls:// is unsupported");
         assert!(err.to_string().contains("TLS"), "{err}");
         // A server that demands TLS disables publishing instead of retrying forever.
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let fake = tokio::spawn(async move {
             loop {
                 let Ok((mut s, _)) = listener.accept().await else {
                     return;
                 };
-                let _ = s
-                    .write_all(b"INFO {\"server_id\":\"fake\",\"tls_required\":true}\r\n")
-                    .await;
+                let _ = s.write_all(b"INFO {\"server_id\":\"fake\",\"tls_required\":true}\r\n").await;
             }
         });
         let p = Publisher::start(&format!("127.0.0.1:{port}")).expect("start");
         p.publish("the0.bot.logs.tls", Bytes::from_static(b"x"));
-        wait_for("publishing to be disabled", || {
-            stats(&p).queued == 0 && stats(&p).dropped == 1
-        })
-        .await;
+        wait_for("publishing to be disabled", || stats(&p).queued == 0 && stats(&p).dropped == 1).await;
         p.publish("the0.bot.logs.tls", Bytes::from_static(b"y"));
         assert_eq!(stats(&p).dropped, 2);
         fake.abort();

@@ -37,25 +37,15 @@ fn copy_ranges(size: u64) -> Vec<Option<(u64, u64)>> {
     }
     let n = size.div_ceil(MAX_COPY_PART);
     let each = size.div_ceil(n);
-    (0..n)
-        .map(|i| Some((i * each, ((i + 1) * each).min(size) - 1)))
-        .collect()
+    (0..n).map(|i| Some((i * each, ((i + 1) * each).min(size) - 1))).collect()
 }
 
 impl S3Store {
-    pub(crate) async fn append(
-        &self,
-        bucket: &str,
-        key: &str,
-        data: Bytes,
-        content_type: &str,
-    ) -> Result<()> {
+    pub(crate) async fn append(&self, bucket: &str, key: &str, data: Bytes, content_type: &str) -> Result<()> {
         check_key(OP, bucket, key)?;
         let cache_key = format!("{bucket}/{key}");
         let Some(meta) = self.head(bucket, key).await? else {
-            let etag = self
-                .put_object(OP, bucket, key, data.clone(), content_type)
-                .await?;
+            let etag = self.put_object(OP, bucket, key, data.clone(), content_type).await?;
             self.remember(cache_key, etag, data);
             return Ok(());
         };
@@ -64,9 +54,7 @@ impl S3Store {
             if data.is_empty() {
                 return Ok(());
             }
-            return self
-                .append_by_copy(bucket, key, meta.size, data, content_type)
-                .await;
+            return self.append_by_copy(bucket, key, meta.size, data, content_type).await;
         }
         let cached = lock(&self.appended)
             .get(&cache_key)
@@ -80,13 +68,9 @@ impl S3Store {
         joined.extend_from_slice(&old);
         joined.extend_from_slice(&data);
         let joined = joined.freeze();
-        let put = self
-            .put_object(OP, bucket, key, joined.clone(), content_type)
-            .await;
+        let put = self.put_object(OP, bucket, key, joined.clone(), content_type).await;
         match &put {
-            Ok(etag) if (joined.len() as u64) < COPY_FROM => {
-                self.remember(cache_key, etag.clone(), joined)
-            }
+            Ok(etag) if (joined.len() as u64) < COPY_FROM => self.remember(cache_key, etag.clone(), joined),
             _ => drop(lock(&self.appended).remove(&cache_key)),
         }
         put.map(drop)
@@ -110,16 +94,12 @@ impl S3Store {
     /// The whole current body of a small object (empty if it vanished since the HEAD).
     async fn get_small(&self, bucket: &str, key: &str) -> Result<Bytes> {
         let fetch = async {
-            let resp = self
-                .http
-                .send(Call::new("GetObject", Method::GET, bucket, key))
-                .await?;
+            let resp = self.http.send(Call::new("GetObject", Method::GET, bucket, key)).await?;
             let (head, body) = resp.into_parts();
             // It may have grown since the HEAD. The read stays bounded: past the bound this append
             // fails, and the next one sees the size and copies server-side.
-            let body = read_body(body, 4 * COPY_FROM as usize)
-                .await
-                .map_err(|e| transport("GetObject", bucket, key, &*e))?;
+            let body =
+                read_body(body, 4 * COPY_FROM as usize).await.map_err(|e| transport("GetObject", bucket, key, &*e))?;
             match head.status {
                 s if s.is_success() => Ok(body),
                 StatusCode::NOT_FOUND => Ok(Bytes::new()),
@@ -131,14 +111,7 @@ impl S3Store {
             .unwrap_or_else(|_| Err(Error::timeout("GetObject", bucket, key, BASE_TIMEOUT * 2)))
     }
 
-    async fn append_by_copy(
-        &self,
-        bucket: &str,
-        key: &str,
-        size: u64,
-        data: Bytes,
-        content_type: &str,
-    ) -> Result<()> {
+    async fn append_by_copy(&self, bucket: &str, key: &str, size: u64, data: Bytes, content_type: &str) -> Result<()> {
         let slot = OnceLock::new();
         let work = async {
             let up = Upload::create(self, OP, bucket, key, content_type, &slot).await?;

@@ -27,11 +27,7 @@ pub(crate) struct ReaderBody<R> {
 impl<R> ReaderBody<R> {
     pub(crate) fn new(reader: R, len: u64) -> Self {
         let cap = usize::try_from(len).unwrap_or(CHUNK).min(CHUNK);
-        ReaderBody {
-            reader,
-            remaining: len,
-            buf: vec![0; cap],
-        }
+        ReaderBody { reader, remaining: len, buf: vec![0; cap] }
     }
 }
 
@@ -39,31 +35,21 @@ impl<R: AsyncRead + Unpin> Body for ReaderBody<R> {
     type Data = Bytes;
     type Error = io::Error;
 
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         let this = &mut *self;
         if this.remaining == 0 {
             return Poll::Ready(None);
         }
-        let want = usize::try_from(this.remaining)
-            .unwrap_or(usize::MAX)
-            .min(this.buf.len());
+        let want = usize::try_from(this.remaining).unwrap_or(usize::MAX).min(this.buf.len());
         let mut rb = ReadBuf::new(&mut this.buf[..want]);
         ready!(Pin::new(&mut this.reader).poll_read(cx, &mut rb))?;
         let n = rb.filled().len();
         if n == 0 {
-            let msg = format!(
-                "source ended {} bytes before its announced length",
-                this.remaining
-            );
+            let msg = format!("source ended {} bytes before its announced length", this.remaining);
             return Poll::Ready(Some(Err(io::Error::new(io::ErrorKind::UnexpectedEof, msg))));
         }
         this.remaining -= n as u64;
-        Poll::Ready(Some(Ok(Frame::data(Bytes::copy_from_slice(
-            &this.buf[..n],
-        )))))
+        Poll::Ready(Some(Ok(Frame::data(Bytes::copy_from_slice(&this.buf[..n])))))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -91,23 +77,12 @@ pub(crate) struct BodyReader {
 impl BodyReader {
     /// `what` names the object in error messages (`GetObject bucket/key`).
     pub(crate) fn new(body: Incoming, idle: Duration, what: String) -> Self {
-        BodyReader {
-            body,
-            chunk: Bytes::new(),
-            done: false,
-            idle,
-            timer: None,
-            what,
-        }
+        BodyReader { body, chunk: Bytes::new(), done: false, idle, timer: None, what }
     }
 }
 
 impl AsyncRead for BodyReader {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
         loop {
             if !this.chunk.is_empty() {
@@ -128,10 +103,7 @@ impl AsyncRead for BodyReader {
                 }
                 Poll::Ready(Some(Err(e))) => {
                     this.done = true;
-                    return Poll::Ready(Err(io::Error::other(format!(
-                        "{}: reading the body: {e}",
-                        this.what
-                    ))));
+                    return Poll::Ready(Err(io::Error::other(format!("{}: reading the body: {e}", this.what))));
                 }
                 Poll::Ready(None) => {
                     this.done = true;
@@ -139,9 +111,8 @@ impl AsyncRead for BodyReader {
                 }
                 Poll::Pending => {
                     let idle = this.idle;
-                    let timer = this.timer.get_or_insert_with(|| {
-                        Box::pin(tokio::time::sleep_until(Instant::now() + idle))
-                    });
+                    let timer =
+                        this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(Instant::now() + idle)));
                     if timer.as_mut().poll(cx).is_ready() {
                         this.done = true;
                         let msg = format!("{}: no body data for {:?}", this.what, this.idle);
@@ -171,10 +142,7 @@ mod tests {
     #[tokio::test]
     async fn reader_body_fails_on_short_source() {
         let data = vec![7u8; 1000];
-        let err = ReaderBody::new(&data[..], 2000)
-            .collect()
-            .await
-            .expect_err("short");
+        let err = ReaderBody::new(&data[..], 2000).collect().await.expect_err("short");
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
     }
 }

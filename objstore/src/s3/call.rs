@@ -95,33 +95,12 @@ impl Reply {
 }
 
 /// `Error::Server` from a status and an optional S3 XML error body.
-pub(crate) fn server_error(
-    op: &'static str,
-    bucket: &str,
-    key: &str,
-    status: StatusCode,
-    body: &[u8],
-) -> Error {
+pub(crate) fn server_error(op: &'static str, bucket: &str, key: &str, status: StatusCode, body: &[u8]) -> Error {
     let (code, message) = xml::error(&String::from_utf8_lossy(body)).unwrap_or_else(|| {
-        let reason = status
-            .canonical_reason()
-            .unwrap_or("HTTP error")
-            .replace(' ', "");
-        (
-            reason,
-            String::from_utf8_lossy(&body[..body.len().min(200)])
-                .trim()
-                .to_owned(),
-        )
+        let reason = status.canonical_reason().unwrap_or("HTTP error").replace(' ', "");
+        (reason, String::from_utf8_lossy(&body[..body.len().min(200)]).trim().to_owned())
     });
-    Error::Server {
-        op,
-        bucket: bucket.to_owned(),
-        key: key.to_owned(),
-        status: status.as_u16(),
-        code,
-        message,
-    }
+    Error::Server { op, bucket: bucket.to_owned(), key: key.to_owned(), status: status.as_u16(), code, message }
 }
 
 /// An answer that is not what S3 documents (missing header or element, malformed XML).
@@ -138,21 +117,9 @@ pub(crate) fn bad_reply(op: &'static str, bucket: &str, key: &str, message: Stri
 
 /// The `<Error>` S3 may put in a 200 answer to a long-running request (UploadPartCopy,
 /// CompleteMultipartUpload) when it failed after sending the status.
-pub(crate) fn embedded_error(
-    op: &'static str,
-    bucket: &str,
-    key: &str,
-    body: &str,
-) -> Option<Error> {
+pub(crate) fn embedded_error(op: &'static str, bucket: &str, key: &str, body: &str) -> Option<Error> {
     let (code, message) = xml::error(body)?;
-    Some(Error::Server {
-        op,
-        bucket: bucket.to_owned(),
-        key: key.to_owned(),
-        status: 200,
-        code,
-        message,
-    })
+    Some(Error::Server { op, bucket: bucket.to_owned(), key: key.to_owned(), status: 200, code, message })
 }
 
 /// The error and its causes on one line (hyper's top-level messages alone say little).
@@ -167,18 +134,8 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     s
 }
 
-pub(crate) fn transport(
-    op: &'static str,
-    bucket: &str,
-    key: &str,
-    e: &(dyn std::error::Error + 'static),
-) -> Error {
-    Error::Transport {
-        op,
-        bucket: bucket.to_owned(),
-        key: key.to_owned(),
-        source: chain(e).into(),
-    }
+pub(crate) fn transport(op: &'static str, bucket: &str, key: &str, e: &(dyn std::error::Error + 'static)) -> Error {
+    Error::Transport { op, bucket: bucket.to_owned(), key: key.to_owned(), source: chain(e).into() }
 }
 
 #[cfg(test)]
@@ -188,28 +145,20 @@ mod tests {
     #[test]
     fn budgets_grow_with_size() {
         assert_eq!(budget(0), BASE_TIMEOUT);
-        assert_eq!(
-            budget(16 * 1024 * 1024),
-            BASE_TIMEOUT + Duration::from_secs(32)
-        );
+        assert_eq!(budget(16 * 1024 * 1024), BASE_TIMEOUT + Duration::from_secs(32));
     }
 
     #[test]
     fn server_errors_from_xml_or_status() {
         let xml = b"<Error><Code>NoSuchBucket</Code><Message>gone</Message></Error>";
         match server_error("GetObject", "b", "k", StatusCode::NOT_FOUND, xml) {
-            Error::Server {
-                status: 404,
-                code,
-                message,
-                ..
-            } => assert_eq!((code.as_str(), message.as_str()), ("NoSuchBucket", "gone")),
+            Error::Server { status: 404, code, message, .. } => {
+                assert_eq!((code.as_str(), message.as_str()), ("NoSuchBucket", "gone"))
+            }
             e => panic!("{e}"),
         }
         match server_error("HeadObject", "b", "k", StatusCode::FORBIDDEN, b"") {
-            Error::Server {
-                status: 403, code, ..
-            } => assert_eq!(code, "Forbidden"),
+            Error::Server { status: 403, code, .. } => assert_eq!(code, "Forbidden"),
             e => panic!("{e}"),
         }
     }

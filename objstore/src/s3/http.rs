@@ -39,9 +39,7 @@ fn tls_config() -> Result<rustls::ClientConfig> {
         if let Ok(pem) = std::fs::read(&path) {
             let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
                 .collect::<std::result::Result<_, _>>()
-                .map_err(|e| {
-                    Error::Invalid(format!("SSL_CERT_FILE {}: {e}", path.to_string_lossy()))
-                })?;
+                .map_err(|e| Error::Invalid(format!("SSL_CERT_FILE {}: {e}", path.to_string_lossy())))?;
             roots.add_parsable_certificates(certs);
         }
     }
@@ -77,26 +75,16 @@ pub(crate) struct Http {
 
 impl Http {
     pub(crate) fn new(s: &S3Settings) -> Result<Http> {
-        if s.endpoint.is_empty()
-            || s.endpoint.contains("://")
-            || s.endpoint.contains(['/', '?', '#', ' '])
-        {
+        if s.endpoint.is_empty() || s.endpoint.contains("://") || s.endpoint.contains(['/', '?', '#', ' ']) {
             return Err(Error::Invalid(format!(
                 "S3 endpoint must be host:port without scheme or path, got {:?}",
                 s.endpoint
             )));
         }
         if HeaderValue::from_str(&s.endpoint).is_err() {
-            return Err(Error::Invalid(format!(
-                "S3 endpoint {:?} is not a valid host",
-                s.endpoint
-            )));
+            return Err(Error::Invalid(format!("S3 endpoint {:?} is not a valid host", s.endpoint)));
         }
-        let region = if s.region.is_empty() {
-            "us-east-1".to_owned()
-        } else {
-            s.region.clone()
-        };
+        let region = if s.region.is_empty() { "us-east-1".to_owned() } else { s.region.clone() };
         let mut http = HttpConnector::new();
         http.set_connect_timeout(Some(CONNECT_TIMEOUT));
         http.set_nodelay(true);
@@ -114,11 +102,7 @@ impl Http {
             client,
             scheme: if s.use_ssl { "https" } else { "http" },
             endpoint: s.endpoint.clone(),
-            signer: Signer {
-                access_key: s.access_key.clone(),
-                secret_key: s.secret_key.clone(),
-                region,
-            },
+            signer: Signer { access_key: s.access_key.clone(), secret_key: s.secret_key.clone(), region },
         })
     }
 
@@ -126,13 +110,7 @@ impl Http {
         &self.signer.region
     }
 
-    fn request(
-        &self,
-        call: &Call<'_>,
-        body: Body,
-        payload_hash: &str,
-        len: Option<u64>,
-    ) -> Result<Request<Body>> {
+    fn request(&self, call: &Call<'_>, body: Body, payload_hash: &str, len: Option<u64>) -> Result<Request<Body>> {
         let mut path = format!("/{}", uri_encode(call.bucket, true));
         if !call.key.is_empty() {
             path.push('/');
@@ -141,21 +119,12 @@ impl Http {
         let query: Vec<(&str, &str)> = call.query.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let query = canonical_query(&query);
         let date = amz_date(SystemTime::now());
-        let mut headers: Vec<(&str, &str)> = vec![
-            ("host", &self.endpoint),
-            ("x-amz-date", &date),
-            ("x-amz-content-sha256", payload_hash),
-        ];
+        let mut headers: Vec<(&str, &str)> =
+            vec![("host", &self.endpoint), ("x-amz-date", &date), ("x-amz-content-sha256", payload_hash)];
         headers.extend(call.headers.iter().map(|(k, v)| (*k, v.as_str())));
         let auth = self.signer.authorization(
             &date,
-            &Canonical {
-                method: call.method.as_str(),
-                path: &path,
-                query: &query,
-                headers: &headers,
-                payload_hash,
-            },
+            &Canonical { method: call.method.as_str(), path: &path, query: &query, headers: &headers, payload_hash },
         );
         let uri = if query.is_empty() {
             format!("{}://{}{path}", self.scheme, self.endpoint)
@@ -170,12 +139,8 @@ impl Http {
         if let Some(len) = len {
             b = b.header(CONTENT_LENGTH, len);
         }
-        b.body(body).map_err(|e| {
-            Error::Invalid(format!(
-                "{} {}/{}: cannot build request: {e}",
-                call.op, call.bucket, call.key
-            ))
-        })
+        b.body(body)
+            .map_err(|e| Error::Invalid(format!("{} {}/{}: cannot build request: {e}", call.op, call.bucket, call.key)))
     }
 
     /// Sends `call` and returns the response head with its unread body, whatever the status.
@@ -184,10 +149,7 @@ impl Http {
         let deadline = tokio::time::Instant::now() + call.timeout;
         let (bytes, hash, len) = match std::mem::replace(&mut call.payload, Payload::Empty) {
             Payload::Stream { body, len } => {
-                return self
-                    .attempt(&call, body, UNSIGNED_PAYLOAD, Some(len), deadline)
-                    .await
-                    .map_err(|f| f.error)
+                return self.attempt(&call, body, UNSIGNED_PAYLOAD, Some(len), deadline).await.map_err(|f| f.error)
             }
             Payload::Empty => (Bytes::new(), sha256_hex(b""), None),
             Payload::Bytes(b) if b.len() <= HASH_LIMIT => {
@@ -208,9 +170,7 @@ impl Http {
             let body = if bytes.is_empty() {
                 Empty::new().map_err(|never| match never {}).boxed()
             } else {
-                Full::new(bytes.clone())
-                    .map_err(|never| match never {})
-                    .boxed()
+                Full::new(bytes.clone()).map_err(|never| match never {}).boxed()
             };
             match self.attempt(&call, body, &hash, len, deadline).await {
                 Ok(resp) => return Ok(resp),
@@ -231,23 +191,12 @@ impl Http {
         len: Option<u64>,
         deadline: tokio::time::Instant,
     ) -> std::result::Result<Response<Incoming>, Failed> {
-        let req = self
-            .request(call, body, payload_hash, len)
-            .map_err(|error| Failed {
-                error,
-                retry: false,
-            })?;
+        let req = self.request(call, body, payload_hash, len).map_err(|error| Failed { error, retry: false })?;
         match tokio::time::timeout_at(deadline, self.client.request(req)).await {
             Ok(Ok(resp)) => Ok(resp),
             // A refused or timed-out connect is not retried: a down server must fail fast.
-            Ok(Err(e)) => Err(Failed {
-                retry: !e.is_connect(),
-                error: transport(call.op, call.bucket, call.key, &e),
-            }),
-            Err(_) => Err(Failed {
-                error: Error::timeout(call.op, call.bucket, call.key, call.timeout),
-                retry: false,
-            }),
+            Ok(Err(e)) => Err(Failed { retry: !e.is_connect(), error: transport(call.op, call.bucket, call.key, &e) }),
+            Err(_) => Err(Failed { error: Error::timeout(call.op, call.bucket, call.key, call.timeout), retry: false }),
         }
     }
 
@@ -257,14 +206,8 @@ impl Http {
         let exchange = async {
             let resp = self.send(call).await?;
             let (head, body) = resp.into_parts();
-            let body = read_body(body, MAX_REPLY)
-                .await
-                .map_err(|e| transport(op, bucket, key, &*e))?;
-            Ok(Reply {
-                status: head.status,
-                headers: head.headers,
-                body,
-            })
+            let body = read_body(body, MAX_REPLY).await.map_err(|e| transport(op, bucket, key, &*e))?;
+            Ok(Reply { status: head.status, headers: head.headers, body })
         };
         match tokio::time::timeout(timeout, exchange).await {
             Ok(r) => r,
@@ -300,19 +243,12 @@ mod tests {
         };
         assert!(Http::new(&s("127.0.0.1:9000")).is_ok());
         for bad in ["", "http://x:9000", "x:9000/path", "a b"] {
-            assert!(
-                matches!(Http::new(&s(bad)), Err(Error::Invalid(_))),
-                "{bad:?}"
-            );
+            assert!(matches!(Http::new(&s(bad)), Err(Error::Invalid(_))), "{bad:?}");
         }
 
         let dir = tempfile::tempdir().expect("tempdir");
         let bad = dir.path().join("bad.pem");
-        std::fs::write(
-            &bad,
-            "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n",
-        )
-        .expect("write");
+        std::fs::write(&bad, "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n").expect("write");
         std::env::set_var("SSL_CERT_FILE", &bad);
         let r = Http::new(&s("127.0.0.1:9000"));
         std::env::set_var("SSL_CERT_FILE", dir.path().join("missing.pem"));

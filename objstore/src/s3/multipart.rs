@@ -52,8 +52,7 @@ impl<'a> Upload<'a> {
         content_type: &str,
         slot: &'a OnceLock<String>,
     ) -> Result<Upload<'a>> {
-        let mut call =
-            Call::new("CreateMultipartUpload", Method::POST, bucket, key).query("uploads", "");
+        let mut call = Call::new("CreateMultipartUpload", Method::POST, bucket, key).query("uploads", "");
         if !content_type.is_empty() {
             call = call.header("content-type", content_type);
         }
@@ -62,22 +61,9 @@ impl<'a> Upload<'a> {
         let text = String::from_utf8_lossy(&reply.body);
         let id = xml::first(&text, "UploadId")
             .filter(|id| !id.is_empty())
-            .ok_or_else(|| {
-                bad_reply(
-                    "CreateMultipartUpload",
-                    bucket,
-                    key,
-                    "answer without <UploadId>".into(),
-                )
-            })?;
+            .ok_or_else(|| bad_reply("CreateMultipartUpload", bucket, key, "answer without <UploadId>".into()))?;
         let id = slot.get_or_init(|| id).as_str();
-        Ok(Upload {
-            store,
-            op,
-            bucket,
-            key,
-            id,
-        })
+        Ok(Upload { store, op, bucket, key, id })
     }
 
     fn call(&self, op: &'static str, method: Method) -> Call<'a> {
@@ -96,14 +82,10 @@ impl<'a> Upload<'a> {
 
     /// ETag of an UploadPart answer.
     fn etag(&self, reply: &Reply) -> Result<String> {
-        reply.header("etag").map(str::to_owned).ok_or_else(|| {
-            bad_reply(
-                "UploadPart",
-                self.bucket,
-                self.key,
-                "UploadPart answer without ETag".into(),
-            )
-        })
+        reply
+            .header("etag")
+            .map(str::to_owned)
+            .ok_or_else(|| bad_reply("UploadPart", self.bucket, self.key, "UploadPart answer without ETag".into()))
     }
 
     /// UploadPart of an in-memory part.
@@ -112,11 +94,7 @@ impl<'a> Upload<'a> {
         let reply = self
             .store
             .http
-            .call_ok(
-                self.call("UploadPart", Method::PUT)
-                    .query("partNumber", n.to_string())
-                    .bytes(data),
-            )
+            .call_ok(self.call("UploadPart", Method::PUT).query("partNumber", n.to_string()).bytes(data))
             .await?;
         self.etag(&reply)
     }
@@ -130,28 +108,17 @@ impl<'a> Upload<'a> {
     ) -> Result<String> {
         self.check_number(n)?;
         let body = ReaderBody::new(reader, len).boxed();
-        let call = self
-            .call("UploadPart", Method::PUT)
-            .query("partNumber", n.to_string())
-            .stream(body, len);
+        let call = self.call("UploadPart", Method::PUT).query("partNumber", n.to_string()).stream(body, len);
         let reply = self.store.http.call_ok(call).await?;
         self.etag(&reply)
     }
 
     /// UploadPartCopy of `range` (inclusive byte offsets; `None` = whole object) of this upload's
     /// own key, whose current size is `size`.
-    pub(crate) async fn part_copy(
-        &self,
-        n: u64,
-        range: Option<(u64, u64)>,
-        size: u64,
-    ) -> Result<String> {
+    pub(crate) async fn part_copy(&self, n: u64, range: Option<(u64, u64)>, size: u64) -> Result<String> {
         self.check_number(n)?;
-        let source = format!(
-            "/{}/{}",
-            super::sigv4::uri_encode(self.bucket, true),
-            super::sigv4::uri_encode(self.key, false)
-        );
+        let source =
+            format!("/{}/{}", super::sigv4::uri_encode(self.bucket, true), super::sigv4::uri_encode(self.key, false));
         let mut call = self
             .call("UploadPartCopy", Method::PUT)
             .query("partNumber", n.to_string())
@@ -165,22 +132,14 @@ impl<'a> Upload<'a> {
         if let Some(e) = embedded_error("UploadPartCopy", self.bucket, self.key, &text) {
             return Err(e);
         }
-        xml::first(&text, "ETag").ok_or_else(|| {
-            bad_reply(
-                "UploadPartCopy",
-                self.bucket,
-                self.key,
-                "answer without <ETag>".into(),
-            )
-        })
+        xml::first(&text, "ETag")
+            .ok_or_else(|| bad_reply("UploadPartCopy", self.bucket, self.key, "answer without <ETag>".into()))
     }
 
     /// CompleteMultipartUpload of parts `1..=etags.len()`. S3 may answer 200 and still report an
     /// `<Error>` in the body, which counts as failure.
     pub(crate) async fn complete(&self, etags: &[String]) -> Result<()> {
-        let mut body = String::from(
-            "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">",
-        );
+        let mut body = String::from("<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
         for (i, etag) in etags.iter().enumerate() {
             body.push_str(&format!(
                 "<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>",
@@ -224,8 +183,7 @@ fn file_part(n: u64, part: u64, len: u64) -> (u64, u64) {
 /// AbortMultipartUpload with its own 30 s. Its failure is not reported: the caller returns the
 /// error that made it abort, and a lifecycle rule is the backstop for what remains.
 async fn abort(http: &Http, bucket: &str, key: &str, id: &str) {
-    let mut call =
-        Call::new("AbortMultipartUpload", Method::DELETE, bucket, key).query("uploadId", id);
+    let mut call = Call::new("AbortMultipartUpload", Method::DELETE, bucket, key).query("uploadId", id);
     call.timeout = ABORT_TIMEOUT;
     let _ = http.call(call).await;
 }
@@ -248,12 +206,7 @@ impl Drop for AbortOnDrop<'_> {
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let (http, bucket, key, id) = (
-            self.http.clone(),
-            self.bucket.to_owned(),
-            self.key.to_owned(),
-            id.clone(),
-        );
+        let (http, bucket, key, id) = (self.http.clone(), self.bucket.to_owned(), self.key.to_owned(), id.clone());
         rt.spawn(async move { abort(&http, &bucket, &key, &id).await });
     }
 }
@@ -271,17 +224,9 @@ impl S3Store {
         slot: &OnceLock<String>,
         work: impl Future<Output = Result<T>>,
     ) -> Result<T> {
-        let mut guard = AbortOnDrop {
-            http: &self.http,
-            bucket,
-            key,
-            slot,
-            armed: true,
-        };
+        let mut guard = AbortOnDrop { http: &self.http, bucket, key, slot, armed: true };
         let r = match limit {
-            Some(d) => tokio::time::timeout(d, work)
-                .await
-                .unwrap_or_else(|_| Err(Error::timeout(op, bucket, key, d))),
+            Some(d) => tokio::time::timeout(d, work).await.unwrap_or_else(|_| Err(Error::timeout(op, bucket, key, d))),
             None => work.await,
         };
         if r.is_err() {
@@ -293,21 +238,14 @@ impl S3Store {
         r
     }
 
-    pub(crate) async fn put_file(
-        &self,
-        bucket: &str,
-        key: &str,
-        path: &Path,
-        content_type: &str,
-    ) -> Result<()> {
+    pub(crate) async fn put_file(&self, bucket: &str, key: &str, path: &Path, content_type: &str) -> Result<()> {
         const OP: &str = "PutObject";
         check_key(OP, bucket, key)?;
         let io = |e| Error::io(OP, bucket, key, e);
         let len = tokio::fs::metadata(path).await.map_err(io)?.len();
         if len <= SINGLE_PUT_MAX {
             let file = tokio::fs::File::open(path).await.map_err(io)?;
-            let mut call = Call::new(OP, Method::PUT, bucket, key)
-                .stream(ReaderBody::new(file, len).boxed(), len);
+            let mut call = Call::new(OP, Method::PUT, bucket, key).stream(ReaderBody::new(file, len).boxed(), len);
             if !content_type.is_empty() {
                 call = call.header("content-type", content_type);
             }
@@ -345,15 +283,11 @@ impl S3Store {
         let slot = OnceLock::new();
         let work = async {
             let first = read_part(&mut reader, size).await.map_err(read_err)?;
-            let second = if first.len() < size {
-                Vec::new()
-            } else {
-                read_part(&mut reader, size).await.map_err(read_err)?
-            };
+            let second =
+                if first.len() < size { Vec::new() } else { read_part(&mut reader, size).await.map_err(read_err)? };
             if second.is_empty() {
                 let n = first.len() as u64;
-                self.put_object(OP, bucket, key, Bytes::from(first), content_type)
-                    .await?;
+                self.put_object(OP, bucket, key, Bytes::from(first), content_type).await?;
                 return Ok(n);
             }
             let up = Upload::create(self, OP, bucket, key, content_type, &slot).await?;
@@ -379,8 +313,7 @@ impl S3Store {
             up.complete(&etags).await?;
             Ok(total)
         };
-        self.guarded(OP, bucket, key, Some(opts.deadline), &slot, work)
-            .await
+        self.guarded(OP, bucket, key, Some(opts.deadline), &slot, work).await
     }
 }
 

@@ -27,9 +27,7 @@ pub(crate) fn uri_encode(s: &str, encode_slash: bool) -> String {
     let mut out = String::with_capacity(s.len() + s.len() / 2);
     for &b in s.as_bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
             b'/' if !encode_slash => out.push('/'),
             _ => {
                 const HEX: &[u8; 16] = b"0123456789ABCDEF";
@@ -45,10 +43,8 @@ pub(crate) fn uri_encode(s: &str, encode_slash: bool) -> String {
 /// The canonical (and wire) query string: names and values encoded, sorted, `name=value`
 /// joined by `&` (a bare name gets `=`).
 pub(crate) fn canonical_query(query: &[(&str, &str)]) -> String {
-    let mut pairs: Vec<(String, String)> = query
-        .iter()
-        .map(|(k, v)| (uri_encode(k, true), uri_encode(v, true)))
-        .collect();
+    let mut pairs: Vec<(String, String)> =
+        query.iter().map(|(k, v)| (uri_encode(k, true), uri_encode(v, true))).collect();
     pairs.sort();
     let mut out = String::new();
     for (k, v) in pairs {
@@ -91,12 +87,7 @@ impl Signer {
         let mut headers: Vec<(String, String)> = req
             .headers
             .iter()
-            .map(|(n, v)| {
-                (
-                    n.to_ascii_lowercase(),
-                    v.split_whitespace().collect::<Vec<_>>().join(" "),
-                )
-            })
+            .map(|(n, v)| (n.to_ascii_lowercase(), v.split_whitespace().collect::<Vec<_>>().join(" ")))
             .collect();
         headers.sort();
         let signed: Vec<&str> = headers.iter().map(|(n, _)| n.as_str()).collect();
@@ -115,19 +106,13 @@ impl Signer {
 
         let date = amz_date.get(..8).unwrap_or(amz_date);
         let scope = format!("{date}/{}/s3/aws4_request", self.region);
-        let to_sign = format!(
-            "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-            sha256_hex(canonical.as_bytes())
-        );
+        let to_sign = format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", sha256_hex(canonical.as_bytes()));
         let k_date = hmac_sha256(format!("AWS4{}", self.secret_key).as_bytes(), date);
         let k_region = hmac_sha256(k_date.as_ref(), &self.region);
         let k_service = hmac_sha256(k_region.as_ref(), "s3");
         let k_signing = hmac_sha256(k_service.as_ref(), "aws4_request");
         let signature = hex(hmac_sha256(k_signing.as_ref(), &to_sign).as_ref());
-        format!(
-            "AWS4-HMAC-SHA256 Credential={}/{scope},SignedHeaders={signed},Signature={signature}",
-            self.access_key
-        )
+        format!("AWS4-HMAC-SHA256 Credential={}/{scope},SignedHeaders={signed},Signature={signature}", self.access_key)
     }
 }
 
@@ -147,30 +132,11 @@ mod tests {
         }
     }
 
-    fn sign(
-        method: &str,
-        path: &str,
-        query: &[(&str, &str)],
-        extra: &[(&str, &str)],
-        payload: &str,
-    ) -> String {
-        let mut headers = vec![
-            ("Host", HOST),
-            ("x-amz-content-sha256", payload),
-            ("x-amz-date", DATE),
-        ];
+    fn sign(method: &str, path: &str, query: &[(&str, &str)], extra: &[(&str, &str)], payload: &str) -> String {
+        let mut headers = vec![("Host", HOST), ("x-amz-content-sha256", payload), ("x-amz-date", DATE)];
         headers.extend_from_slice(extra);
         let q = canonical_query(query);
-        signer().authorization(
-            DATE,
-            &Canonical {
-                method,
-                path,
-                query: &q,
-                headers: &headers,
-                payload_hash: payload,
-            },
-        )
+        signer().authorization(DATE, &Canonical { method, path, query: &q, headers: &headers, payload_hash: payload })
     }
 
     // The four examples of "Signature Calculations for the Authorization Header" in the S3 API docs.
@@ -188,53 +154,24 @@ mod tests {
     #[test]
     fn aws_put_object_example() {
         let payload = sha256_hex(b"Welcome to Amazon S3.");
-        assert_eq!(
-            payload,
-            "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072"
-        );
+        assert_eq!(payload, "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072");
         let path = format!("/{}", uri_encode("test$file.text", false));
-        let extra = [
-            ("Date", "Fri, 24 May 2013 00:00:00 GMT"),
-            ("x-amz-storage-class", "REDUCED_REDUNDANCY"),
-        ];
+        let extra = [("Date", "Fri, 24 May 2013 00:00:00 GMT"), ("x-amz-storage-class", "REDUCED_REDUNDANCY")];
         let auth = sign("PUT", &path, &[], &extra, &payload);
-        assert!(auth.contains(
-            "SignedHeaders=date;host;x-amz-content-sha256;x-amz-date;x-amz-storage-class,"
-        ));
-        assert!(
-            auth.ends_with(
-                "Signature=98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd"
-            ),
-            "{auth}"
-        );
+        assert!(auth.contains("SignedHeaders=date;host;x-amz-content-sha256;x-amz-date;x-amz-storage-class,"));
+        assert!(auth.ends_with("Signature=98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd"), "{auth}");
     }
 
     #[test]
     fn aws_get_bucket_lifecycle_example() {
         let auth = sign("GET", "/", &[("lifecycle", "")], &[], EMPTY);
-        assert!(
-            auth.ends_with(
-                "Signature=fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543"
-            ),
-            "{auth}"
-        );
+        assert!(auth.ends_with("Signature=fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543"), "{auth}");
     }
 
     #[test]
     fn aws_list_objects_example() {
-        let auth = sign(
-            "GET",
-            "/",
-            &[("prefix", "J"), ("max-keys", "2")],
-            &[],
-            EMPTY,
-        );
-        assert!(
-            auth.ends_with(
-                "Signature=34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7"
-            ),
-            "{auth}"
-        );
+        let auth = sign("GET", "/", &[("prefix", "J"), ("max-keys", "2")], &[], EMPTY);
+        assert!(auth.ends_with("Signature=34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7"), "{auth}");
     }
 
     /// Path-style requests with awkward keys and multipart/list queries, as botocore 1.44.5's
@@ -242,10 +179,7 @@ mod tests {
     /// the PUT, `payload_signing_enabled=False`).
     #[test]
     fn matches_botocore_on_path_style_requests() {
-        let s = Signer {
-            region: "eu-west-3".into(),
-            ..signer()
-        };
+        let s = Signer { region: "eu-west-3".into(), ..signer() };
         let path = format!("/bot-logs/{}", uri_encode("logs/bot 1/a+b ü€.log", false));
         assert_eq!(path, "/bot-logs/logs/bot%201/a%2Bb%20%C3%BC%E2%82%AC.log");
         let query = canonical_query(&[("uploadId", "a/b+c=="), ("partNumber", "2")]);
@@ -256,48 +190,18 @@ mod tests {
             ("content-type", "text/plain"),
             ("x-amz-copy-source", "/bot-logs/logs/bot%201/x.log"),
         ];
-        let req = Canonical {
-            method: "PUT",
-            path: &path,
-            query: &query,
-            headers: &headers,
-            payload_hash: UNSIGNED_PAYLOAD,
-        };
+        let req =
+            Canonical { method: "PUT", path: &path, query: &query, headers: &headers, payload_hash: UNSIGNED_PAYLOAD };
         let auth = s.authorization(DATE, &req);
-        assert!(auth.contains(
-            "SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-copy-source;x-amz-date,"
-        ));
-        assert!(
-            auth.ends_with(
-                "Signature=784685ed38ac8b8c6dfe55937e72fe427c16d5dfa4ee21200a8093ec9464664e"
-            ),
-            "{auth}"
-        );
+        assert!(auth.contains("SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-copy-source;x-amz-date,"));
+        assert!(auth.ends_with("Signature=784685ed38ac8b8c6dfe55937e72fe427c16d5dfa4ee21200a8093ec9464664e"), "{auth}");
 
-        let query = canonical_query(&[
-            ("list-type", "2"),
-            ("prefix", "a b/"),
-            ("continuation-token", "x+y="),
-        ]);
-        let headers = [
-            ("host", "127.0.0.1:9000"),
-            ("x-amz-date", DATE),
-            ("x-amz-content-sha256", EMPTY),
-        ];
-        let req = Canonical {
-            method: "GET",
-            path: "/bot-state",
-            query: &query,
-            headers: &headers,
-            payload_hash: EMPTY,
-        };
+        let query = canonical_query(&[("list-type", "2"), ("prefix", "a b/"), ("continuation-token", "x+y=")]);
+        let headers = [("host", "127.0.0.1:9000"), ("x-amz-date", DATE), ("x-amz-content-sha256", EMPTY)];
+        let req =
+            Canonical { method: "GET", path: "/bot-state", query: &query, headers: &headers, payload_hash: EMPTY };
         let auth = s.authorization(DATE, &req);
-        assert!(
-            auth.ends_with(
-                "Signature=a3db8cd323e76525d148da2f199992d2e3cf9b5c0f443c934020fbcfec52f8be"
-            ),
-            "{auth}"
-        );
+        assert!(auth.ends_with("Signature=a3db8cd323e76525d148da2f199992d2e3cf9b5c0f443c934020fbcfec52f8be"), "{auth}");
     }
 
     #[test]
@@ -312,19 +216,11 @@ mod tests {
             ("=&?#", true, "%3D%26%3F%23"),
             ("!'()*$", false, "%21%27%28%29%2A%24"),
             ("ü", false, "%C3%BC"),
-            (
-                "logs/bot 1/ключ.log",
-                false,
-                "logs/bot%201/%D0%BA%D0%BB%D1%8E%D1%87.log",
-            ),
+            ("logs/bot 1/ключ.log", false, "logs/bot%201/%D0%BA%D0%BB%D1%8E%D1%87.log"),
             ("", true, ""),
         ];
         for (input, slash, want) in cases {
-            assert_eq!(
-                uri_encode(input, slash),
-                want,
-                "{input:?} encode_slash={slash}"
-            );
+            assert_eq!(uri_encode(input, slash), want, "{input:?} encode_slash={slash}");
         }
     }
 
@@ -337,11 +233,7 @@ mod tests {
             "partNumber=2&uploadId=a%2Fb%2Bc%3D%3D"
         );
         assert_eq!(
-            canonical_query(&[
-                ("prefix", "a b/"),
-                ("list-type", "2"),
-                ("continuation-token", "x+y")
-            ]),
+            canonical_query(&[("prefix", "a b/"), ("list-type", "2"), ("continuation-token", "x+y")]),
             "continuation-token=x%2By&list-type=2&prefix=a%20b%2F"
         );
     }

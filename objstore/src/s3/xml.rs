@@ -50,11 +50,7 @@ pub(crate) fn unescape(s: &str) -> String {
 
 /// Escapes text for an element body.
 pub(crate) fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&apos;")
 }
 
 /// Raw (still escaped) contents of every `<tag>` element, in order. `<tag attr="…">` and
@@ -102,10 +98,7 @@ pub(crate) fn first(xml: &str, tag: &str) -> Option<String> {
 /// `(Code, Message)` of an `<Error>` document (also found embedded in a 200 answer).
 pub(crate) fn error(xml: &str) -> Option<(String, String)> {
     let err = *elements(xml, "Error").first()?;
-    Some((
-        first(err, "Code").unwrap_or_default(),
-        first(err, "Message").unwrap_or_default(),
-    ))
+    Some((first(err, "Code").unwrap_or_default(), first(err, "Message").unwrap_or_default()))
 }
 
 /// One page of a ListObjectsV2 answer.
@@ -121,32 +114,19 @@ pub(crate) fn list_page(xml: &str) -> Result<ListPage, String> {
     for c in elements(xml, "Contents") {
         let key = first(c, "Key").ok_or("<Contents> without <Key>")?;
         let size = first(c, "Size").unwrap_or_default();
-        let size = size
-            .trim()
-            .parse()
-            .map_err(|_| format!("bad <Size> {size:?} of {key:?}"))?;
+        let size = size.trim().parse().map_err(|_| format!("bad <Size> {size:?} of {key:?}"))?;
         let lm = first(c, "LastModified").unwrap_or_default();
         let last_modified: SystemTime =
             parse_rfc3339(&lm).ok_or_else(|| format!("bad <LastModified> {lm:?} of {key:?}"))?;
-        objects.push(ObjectInfo {
-            key,
-            size,
-            last_modified,
-        });
+        objects.push(ObjectInfo { key, size, last_modified });
     }
     let truncated = first(xml, "IsTruncated").is_some_and(|t| t.trim() == "true");
     let next_token = if truncated {
-        Some(
-            first(xml, "NextContinuationToken")
-                .ok_or("truncated listing without <NextContinuationToken>")?,
-        )
+        Some(first(xml, "NextContinuationToken").ok_or("truncated listing without <NextContinuationToken>")?)
     } else {
         None
     };
-    Ok(ListPage {
-        objects,
-        next_token,
-    })
+    Ok(ListPage { objects, next_token })
 }
 
 #[cfg(test)]
@@ -192,21 +172,9 @@ mod tests {
     fn error_documents() {
         let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
 <Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message><Key>a&amp;b</Key></Error>"#;
-        assert_eq!(
-            error(xml),
-            Some((
-                "NoSuchKey".into(),
-                "The specified key does not exist.".into()
-            ))
-        );
-        assert_eq!(
-            error("<CompleteMultipartUploadResult><ETag>x</ETag></CompleteMultipartUploadResult>"),
-            None
-        );
-        assert_eq!(
-            error("<Error><Code>InternalError</Code></Error>"),
-            Some(("InternalError".into(), String::new()))
-        );
+        assert_eq!(error(xml), Some(("NoSuchKey".into(), "The specified key does not exist.".into())));
+        assert_eq!(error("<CompleteMultipartUploadResult><ETag>x</ETag></CompleteMultipartUploadResult>"), None);
+        assert_eq!(error("<Error><Code>InternalError</Code></Error>"), Some(("InternalError".into(), String::new())));
     }
 
     #[test]
@@ -225,35 +193,18 @@ mod tests {
             page,
             ListPage {
                 objects: vec![
-                    ObjectInfo {
-                        key: "a & b/<c>".into(),
-                        size: 12,
-                        last_modified: t0
-                    },
-                    ObjectInfo {
-                        key: "ü+x".into(),
-                        size: 0,
-                        last_modified: t0 + Duration::from_secs(1)
-                    },
+                    ObjectInfo { key: "a & b/<c>".into(), size: 12, last_modified: t0 },
+                    ObjectInfo { key: "ü+x".into(), size: 0, last_modified: t0 + Duration::from_secs(1) },
                 ],
                 next_token: Some("1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=".into()),
             }
         );
-        let last =
-            list_page("<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>")
-                .expect("parses");
-        assert_eq!(
-            last,
-            ListPage {
-                objects: vec![],
-                next_token: None
-            }
-        );
+        let last = list_page("<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>").expect("parses");
+        assert_eq!(last, ListPage { objects: vec![], next_token: None });
         assert!(list_page("<Contents><Key>k</Key><Size>x</Size></Contents>").is_err());
-        assert!(list_page(
-            "<Contents><Key>k</Key><Size>1</Size><LastModified>yesterday</LastModified></Contents>"
-        )
-        .is_err());
+        assert!(
+            list_page("<Contents><Key>k</Key><Size>1</Size><LastModified>yesterday</LastModified></Contents>").is_err()
+        );
         assert!(list_page("<IsTruncated>true</IsTruncated>").is_err());
     }
 }

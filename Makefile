@@ -1,0 +1,30 @@
+# the0 runtime. `make run` runs a sample bot; `make test` runs every test against real servers.
+.PHONY: all executor test-image test lint bench run deps clean
+
+all: executor
+
+deps:                ## install toolchain target, test servers and peers (Debian + PyPI)
+	scripts/install-deps.sh
+
+executor:            ## static, stripped executor -> dist/runtime
+	scripts/build-executor.sh
+
+test-image: executor ## scratch test image the0-test/executor:dev
+	scripts/build-test-image.sh
+
+test: deps           ## every test: unit, process, S3 (moto), NATS, Docker
+	scripts/test.sh
+
+lint:                ## formatting, lints, one TLS provider
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	scripts/check-deps.sh
+
+bench: deps executor ## benchmarks, printed as a table
+	scripts/bench.sh
+
+run: deps executor   ## run the sample bot with local-directory storage
+	scripts/run-sample.sh
+
+clean:
+	rm -rf dist target/test-services

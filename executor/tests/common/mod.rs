@@ -1,0 +1,280 @@
+//! Shared harness of the executor's integration tests: a sandbox of directories standing in for a
+//! container's `/bot`, `/state` and `/var/the0`, real storage (a local object directory, or the real
+//! S3 server that `make test` starts), code zips, and the built `runtime` binary run as a process.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub mod proxy;
+
+use the0_objstore::{S3Settings, Store};
+
+pub fn runtime_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_runtime"))
+}
+
+pub fn s3_endpoint() -> String {
+    std::env::var("THE0_TEST_S3_ENDPOINT").expect(
+        "THE0_TEST_S3_ENDPOINT is not set: run the tests with `make test` (scripts/test.sh starts the S3 server)",
+    )
+}
+
+pub fn wrappers_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../runtime-images/wrappers")
+}
+
+/// A unique lowercase name for buckets and ids.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    format!("{prefix}-{}-{}-{nanos}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Where the sandbox's objects live.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Local(PathBuf),
+    S3 { endpoint: String, suffix: String },
+}
+
+impl Backend {
+    pub fn store(&self) -> Store {
+        match self {
+            Backend::Local(root) => Store::local(root.clone()),
+            Backend::S3 { endpoint, .. } => Store::s3(S3Settings {
+                endpoint: endpoint.clone(),
+                access_key: "test".into(),
+                secret_key: "test".into(),
+                use_ssl: false,
+                region: "us-east-1".into(),
+            })
+            .expect("s3 store"),
+        }
+    }
+
+    /// Bucket names: the defaults locally, unique ones on the shared S3 server.
+    pub fn bucket(&self, default: &str) -> String {
+        match self {
+            Backend::Local(_) => default.to_string(),
+            Backend::S3 { suffix, .. } => format!("{default}-{suffix}"),
+        }
+    }
+
+    pub fn env(&self) -> Vec<(String, String)> {
+        match self {
+            Backend::Local(root) => vec![("THE0_STORAGE_DIR".into(), root.display().to_string())],
+            Backend::S3 { endpoint, .. } => vec![
+                ("MINIO_ENDPOINT".into(), endpoint.clone()),
+                ("MINIO_ACCESS_KEY".into(), "test".into()),
+                ("MINIO_SECRET_KEY".into(), "test".into()),
+                ("MINIO_CODE_BUCKET".into(), self.bucket("custom-bots")),
+                ("MINIO_STATE_BUCKET".into(), self.bucket("bot-state")),
+                ("MINIO_LOGS_BUCKET".into(), self.bucket("bot-logs")),
+                ("MINIO_QUERY_RESULTS_BUCKET".into(), self.bucket("query-results")),
+            ],
+        }
+    }
+}
+
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+    pub bot_id: String,
+    pub backend: Backend,
+    pub env: BTreeMap<String, String>,
+}
+
+impl Sandbox {
+    pub fn local() -> Sandbox {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let backend = Backend::Local(dir.path().join("objects"));
+        Sandbox::with(dir, backend)
+    }
+
+    pub fn s3() -> Sandbox {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let backend = Backend::S3 { endpoint: s3_endpoint(), suffix: unique("t") };
+        Sandbox::with(dir, backend)
+    }
+
+    /// A sandbox whose storage is reached through `endpoint` (e.g. a fault-injecting proxy).
+    pub fn s3_via(endpoint: String) -> Sandbox {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Sandbox::with(dir, Backend::S3 { endpoint, suffix: unique("t") })
+    }
+
+    fn with(dir: tempfile::TempDir, backend: Backend) -> Sandbox {
+        let bot_id = unique("bot");
+        let mut sb = Sandbox { dir, bot_id, backend, env: BTreeMap::new() };
+        let p = |s: &str| sb.dir.path().join(s).display().to_string();
+        let base = [
+            ("BOT_ID", sb.bot_id.clone()),
+            ("RUNTIME", "gcc13".to_string()),
+            ("ENTRYPOINT", "bot.sh".to_string()),
+            ("CODE_PATH", p("bot")),
+            ("STATE_PATH", p("state")),
+            ("LOGS_PATH", p("the0/logs")),
+            ("THE0_DONE_FILE", p("the0/done")),
+            ("THE0_QUERY_DIR", p("query")),
+            ("THE0_WRAPPERS_DIR", wrappers_dir().display().to_string()),
+            ("THE0_STOP_GRACE_SEC", "3".to_string()),
+            ("LOG_LEVEL", "DEBUG".to_string()),
+            ("PATH", std::env::var("PATH").unwrap_or_default()),
+        ];
+        for (k, v) in base {
+            sb.env.insert(k.into(), v);
+        }
+        for (k, v) in sb.backend.env() {
+            sb.env.insert(k, v);
+        }
+        sb
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn set(&mut self, k: &str, v: &str) -> &mut Self {
+        self.env.insert(k.into(), v.into());
+        self
+    }
+
+    pub fn unset(&mut self, k: &str) -> &mut Self {
+        self.env.remove(k);
+        self
+    }
+
+    pub fn store(&self) -> Store {
+        self.backend.store()
+    }
+
+    /// Zips `files` (name, content, mode) and stores it as the bot's code object; sets CODE_FILE.
+    pub async fn upload_code(&mut self, files: &[(&str, &str, u32)]) {
+        let bytes = zip_bytes(files);
+        let key = format!("user/{}/1.0.0", self.bot_id);
+        let bucket = self.backend.bucket("custom-bots");
+        let store = self.store();
+        store.ensure_bucket(&bucket).await.expect("code bucket");
+        store.put_bytes(&bucket, &key, bytes.into(), "application/zip").await.expect("upload code");
+        self.set("CODE_FILE", &key);
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(runtime_bin());
+        cmd.args(args).env_clear().envs(&self.env).stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `execute` to completion (bounded) and returns its output.
+    pub fn execute(&self) -> Output {
+        let child =
+            self.command(&["execute"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn runtime");
+        wait_output(child, Duration::from_secs(60))
+    }
+
+    pub fn spawn(&self) -> Child {
+        self.command(&["execute"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn runtime")
+    }
+
+    pub async fn get_object(&self, bucket_default: &str, key: &str) -> Option<Vec<u8>> {
+        let store = self.store();
+        let bucket = self.backend.bucket(bucket_default);
+        let mut obj = store.get(&bucket, key).await.expect("get")?;
+        let mut out = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut obj.body, &mut out).await.expect("read body");
+        Some(out)
+    }
+
+    /// The NDJSON records shipped today for this bot.
+    pub async fn shipped_logs(&self) -> Vec<serde_json::Value> {
+        let day = the0_contract::timefmt::yyyymmdd(std::time::SystemTime::now());
+        let key = the0_contract::keys::log_key(&self.bot_id, &day);
+        let Some(bytes) = self.get_object("bot-logs", &key).await else { return Vec::new() };
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not NDJSON: {l:?}: {e}")))
+            .collect()
+    }
+
+    /// The shipped state archive, extracted into a fresh directory.
+    pub async fn shipped_state(&self) -> Option<tempfile::TempDir> {
+        let bytes = self.get_object("bot-state", &the0_contract::keys::state_key(&self.bot_id)).await?;
+        let out = tempfile::tempdir().expect("tempdir");
+        let status = Command::new("tar")
+            .arg("-xzf")
+            .arg("-")
+            .arg("-C")
+            .arg(out.path())
+            .stdin(Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                c.stdin.take().expect("stdin").write_all(&bytes)?;
+                c.wait()
+            })
+            .expect("tar");
+        assert!(status.success(), "shipped state is not a valid tar.gz");
+        Some(out)
+    }
+}
+
+pub fn zip_bytes(files: &[(&str, &str, u32)]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, content, mode) in files {
+        let opts = zip::write::SimpleFileOptions::default().unix_permissions(*mode);
+        w.start_file(*name, opts).expect("zip entry");
+        w.write_all(content.as_bytes()).expect("zip write");
+    }
+    w.finish().expect("zip finish").into_inner()
+}
+
+/// Waits for a child with a bound, killing it if the bound passes.
+pub fn wait_output(mut child: Child, bound: Duration) -> Output {
+    let deadline = Instant::now() + bound;
+    loop {
+        match child.try_wait().expect("try_wait") {
+            Some(_) => return child.wait_with_output().expect("output"),
+            None if Instant::now() > deadline => {
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("output");
+                panic!(
+                    "runtime did not exit within {bound:?}\nstdout:\n{}\nstderr:\n{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+/// Polls `f` until it returns Some, up to `bound`.
+pub fn eventually<T>(bound: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + bound;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn text(out: &Output) -> String {
+    format!("stdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+pub fn send_signal(child: &Child, sig: i32) {
+    // SAFETY: plain kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, sig) };
+}
+
+pub fn is_dir_empty(p: &Path) -> bool {
+    std::fs::read_dir(p).map(|mut d| d.next().is_none()).unwrap_or(true)
+}
