@@ -109,7 +109,7 @@ async fn python_bot_through_the_wrapper_s3() {
     }
     let logs = sb.shipped_logs().await;
     assert!(logs.iter().any(|r| r["message"] == format!("hello from {}", sb.bot_id)), "{logs:?}");
-    assert_eq!(logs.iter().filter(|r| r["_metric"] == "price").count(), 2);
+    assert_eq!(logs.iter().filter(|r| r["_metric"] == "price").count(), 2, "{logs:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

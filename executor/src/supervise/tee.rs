@@ -34,15 +34,16 @@ impl Tee {
                     Err(_) => break,
                 };
                 let chunk = &buf[..n];
-                let _ = match stream {
-                    Stream::Stdout => std::io::stdout().lock().write_all(chunk),
-                    Stream::Stderr => std::io::stderr().lock().write_all(chunk),
-                };
+                // bot.log first: it is what gets shipped, and a slow container log must not hold it back.
                 if let Some(log) = &botlog {
                     if let Err(e) = log.append(chunk) {
                         crate::warn!("cannot write bot.log", error = e);
                     }
                 }
+                let _ = match stream {
+                    Stream::Stdout => std::io::stdout().lock().write_all(chunk),
+                    Stream::Stderr => std::io::stderr().lock().write_all(chunk),
+                };
             }
             let _ = tx.send(());
         });

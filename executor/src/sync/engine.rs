@@ -11,6 +11,9 @@ use super::debounce::Dirty;
 use crate::logs::shipper::LogShipper;
 use crate::state::upload::StateSyncer;
 
+/// Bound on back-to-back log rounds in one sync (each ships up to 32 MiB of `bot.log`).
+const MAX_LOG_ROUNDS: usize = 64;
+
 pub struct SyncEngine {
     store: Arc<Store>,
     parts: Mutex<Parts>,
@@ -47,9 +50,20 @@ impl SyncEngine {
             }
         }
         if what.logs {
-            match parts.logs.sync(&self.store, final_sync).await {
-                Ok(outcome) => crate::debug!("log sync", outcome = format!("{outcome:?}")),
-                Err(e) => crate::warn!("log sync failed; will retry", error = e),
+            // One append per round (D9); a backlog bigger than one round takes several, at once.
+            for _ in 0..MAX_LOG_ROUNDS {
+                match parts.logs.sync(&self.store, final_sync).await {
+                    Ok(outcome) => {
+                        crate::debug!("log sync", outcome = format!("{outcome:?}"));
+                        if !outcome.more {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        crate::warn!("log sync failed; will retry", error = e);
+                        break;
+                    }
+                }
             }
         }
     }

@@ -40,15 +40,20 @@ pub fn unique(prefix: &str) -> String {
 #[derive(Debug, Clone)]
 pub enum Backend {
     Local(PathBuf),
-    S3 { endpoint: String, suffix: String },
+    /// `endpoint` is what the executor uses; `direct` is what the test itself reads through.
+    S3 {
+        endpoint: String,
+        direct: String,
+        suffix: String,
+    },
 }
 
 impl Backend {
     pub fn store(&self) -> Store {
         match self {
             Backend::Local(root) => Store::local(root.clone()),
-            Backend::S3 { endpoint, .. } => Store::s3(S3Settings {
-                endpoint: endpoint.clone(),
+            Backend::S3 { direct, .. } => Store::s3(S3Settings {
+                endpoint: direct.clone(),
                 access_key: "test".into(),
                 secret_key: "test".into(),
                 use_ssl: false,
@@ -98,14 +103,14 @@ impl Sandbox {
 
     pub fn s3() -> Sandbox {
         let dir = tempfile::tempdir().expect("tempdir");
-        let backend = Backend::S3 { endpoint: s3_endpoint(), suffix: unique("t") };
+        let backend = Backend::S3 { endpoint: s3_endpoint(), direct: s3_endpoint(), suffix: unique("t") };
         Sandbox::with(dir, backend)
     }
 
     /// A sandbox whose storage is reached through `endpoint` (e.g. a fault-injecting proxy).
     pub fn s3_via(endpoint: String) -> Sandbox {
         let dir = tempfile::tempdir().expect("tempdir");
-        Sandbox::with(dir, Backend::S3 { endpoint, suffix: unique("t") })
+        Sandbox::with(dir, Backend::S3 { endpoint, direct: s3_endpoint(), suffix: unique("t") })
     }
 
     fn with(dir: tempfile::TempDir, backend: Backend) -> Sandbox {
@@ -232,22 +237,21 @@ pub fn zip_bytes(files: &[(&str, &str, u32)]) -> Vec<u8> {
     w.finish().expect("zip finish").into_inner()
 }
 
-/// Waits for a child with a bound, killing it if the bound passes.
-pub fn wait_output(mut child: Child, bound: Duration) -> Output {
-    let deadline = Instant::now() + bound;
-    loop {
-        match child.try_wait().expect("try_wait") {
-            Some(_) => return child.wait_with_output().expect("output"),
-            None if Instant::now() > deadline => {
-                let _ = child.kill();
-                let out = child.wait_with_output().expect("output");
-                panic!(
-                    "runtime did not exit within {bound:?}\nstdout:\n{}\nstderr:\n{}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            None => std::thread::sleep(Duration::from_millis(20)),
+/// Waits for a child with a bound, reading its output all along (a full pipe must not stall it),
+/// killing it if the bound passes.
+pub fn wait_output(child: Child, bound: Duration) -> Output {
+    let pid = child.id() as i32;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(bound) {
+        Ok(out) => out.expect("output"),
+        Err(_) => {
+            // SAFETY: plain kill(2) of our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let out = rx.recv().expect("child reaped").expect("output");
+            panic!("runtime did not exit within {bound:?}\n{}", text(&out));
         }
     }
 }
