@@ -10,6 +10,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod nats_sub;
 pub mod proxy;
 
 use the0_objstore::{S3Settings, Store};
