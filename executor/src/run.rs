@@ -76,10 +76,7 @@ struct Prepared {
 /// Steps 2–5: code, chmod, state, logs dir. Any error means the bot must not start.
 async fn prepare(cfg: &Config) -> anyhow::Result<Prepared> {
     let store = Arc::new(storage::open(cfg.storage()?).context("cannot open object storage")?);
-    match code::fetch(&store, cfg).await.context("cannot fetch the bot's code")? {
-        code::FetchOutcome::Extracted(stats) => crate::info!("code extracted", stats = format!("{stats:?}")),
-        other => crate::debug!("code", outcome = format!("{other:?}")),
-    }
+    code::fetch(&store, cfg).await.context("cannot fetch the bot's code")?;
     code::chmod_entrypoints(cfg);
     let seed = match restore::restore(&store, cfg).await.context("cannot restore state")? {
         RestoreOutcome::Restored(m) => Some(m),
