@@ -1,6 +1,7 @@
 //! Code fetch against a local object store (D16) and the entrypoint chmod (CONTRACT §2.5).
 
-use std::collections::HashMap;
+mod common;
+
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -12,21 +13,7 @@ use the0_executor::config::Config;
 use the0_objstore::Store;
 
 fn config(root: &Path, extra: &[(&str, &str)]) -> Config {
-    let r = root.display().to_string();
-    let mut v: HashMap<String, String> = [
-        ("BOT_ID", "b1".to_string()),
-        ("RUNTIME", "python3.11".into()),
-        ("ENTRYPOINT", "main.py".into()),
-        ("CODE_PATH", format!("{r}/bot")),
-        ("STATE_PATH", format!("{r}/state")),
-        ("LOGS_PATH", format!("{r}/run/logs")),
-        ("THE0_STORAGE_DIR", format!("{r}/objects")),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    v.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    Config::from_vars(&v, true).unwrap()
+    common::local_config(root, extra)
 }
 
 fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {

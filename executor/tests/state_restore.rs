@@ -1,6 +1,7 @@
 //! State restore against a local object store: first run, success, D5 skip, D4 failure.
 
-use std::collections::HashMap;
+mod common;
+
 use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -14,21 +15,7 @@ const KEY: &str = "b1/state.tar.gz";
 
 fn setup(extra: &[(&str, &str)]) -> (tempfile::TempDir, Config, Store) {
     let d = tempfile::tempdir().unwrap();
-    let r = d.path().display().to_string();
-    let mut v: HashMap<String, String> = [
-        ("BOT_ID", "b1".to_string()),
-        ("RUNTIME", "python3.11".into()),
-        ("ENTRYPOINT", "main.py".into()),
-        ("STATE_PATH", format!("{r}/state")),
-        ("LOGS_PATH", format!("{r}/run/logs")),
-        ("CODE_PATH", format!("{r}/code")),
-        ("THE0_STORAGE_DIR", format!("{r}/objects")),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    v.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let cfg = Config::from_vars(&v, true).unwrap();
+    let cfg = common::local_config(d.path(), extra);
     let store = Store::local(d.path().join("objects"));
     (d, cfg, store)
 }

@@ -1,6 +1,7 @@
 //! State upload against a local object store: change detection, caps, D8 delete, D4 block.
 
-use std::collections::HashMap;
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
@@ -18,20 +19,7 @@ struct Env {
 impl Env {
     fn new(extra: &[(&str, &str)]) -> Env {
         let dir = tempfile::tempdir().unwrap();
-        let r = dir.path().display().to_string();
-        let mut v: HashMap<String, String> = [
-            ("BOT_ID", "b1".to_string()),
-            ("RUNTIME", "python3.11".into()),
-            ("ENTRYPOINT", "main.py".into()),
-            ("STATE_PATH", format!("{r}/state")),
-            ("LOGS_PATH", format!("{r}/run/logs")),
-            ("THE0_STORAGE_DIR", format!("{r}/objects")),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        v.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let cfg = Config::from_vars(&v, true).unwrap();
+        let cfg = common::local_config(dir.path(), extra);
         fs::create_dir_all(&cfg.state_path).unwrap();
         let store = Store::local(dir.path().join("objects"));
         Env { dir, cfg, store }

@@ -228,6 +228,26 @@ impl Sandbox {
     }
 }
 
+/// A `Config` for library-level tests: a bot `b1` whose code, state, run dir and local objects
+/// live under `root` (`bot/`, `state/`, `run/logs`, `objects/`), plus `extra` variables.
+pub fn local_config(root: &Path, extra: &[(&str, &str)]) -> the0_executor::config::Config {
+    let r = root.display().to_string();
+    let mut v: std::collections::HashMap<String, String> = [
+        ("BOT_ID", "b1".to_string()),
+        ("RUNTIME", "python3.11".into()),
+        ("ENTRYPOINT", "main.py".into()),
+        ("CODE_PATH", format!("{r}/bot")),
+        ("STATE_PATH", format!("{r}/state")),
+        ("LOGS_PATH", format!("{r}/run/logs")),
+        ("THE0_STORAGE_DIR", format!("{r}/objects")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    v.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    the0_executor::config::Config::from_vars(&v, true).expect("test config")
+}
+
 pub fn zip_bytes(files: &[(&str, &str, u32)]) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for (name, content, mode) in files {
