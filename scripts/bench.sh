@@ -23,7 +23,7 @@ mkdir -p "$out"
 work=$(mktemp -d "${BENCH_TMP:-${TMPDIR:-/tmp}}/the0-bench.XXXXXX")
 # Our own services directory, so a `make test` in this tree keeps its servers.
 export THE0_SERVICES_DIR=$out/services
-export THE0_VENV=$venv
+export THE0_VENV=$venv PYTHONDONTWRITEBYTECODE=1
 cleanup() {
   scripts/test-services.sh stop || true
   rm -rf "$work"
@@ -37,4 +37,4 @@ if [ "$quick" = 1 ]; then bound=110; mode=--quick; else bound=840; mode=; fi
 # The whole run is bounded: the driver gets SIGTERM (and kills what it started) after $bound s.
 timeout --foreground -k 10 "$bound" "$venv/bin/python3" scripts/bench/run.py $mode \
   --runtime "$runtime" --tini "$(command -v tini-static)" --work "$work" \
-  --out "$out/results.md" --s3 "$THE0_TEST_S3_ENDPOINT"
+  --out "$out/results.md" --s3 "$THE0_TEST_S3_ENDPOINT" --services-dir "$THE0_SERVICES_DIR"

@@ -5,7 +5,6 @@ the driver, including the SIGTERM of the time bound) ends exactly what the bench
 """
 import os
 import signal
-import subprocess
 import time
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -81,6 +80,19 @@ def timed_run(argv, env, timeout=None, stdout=None, stderr=None):
     return time.perf_counter() - t0, code, ru
 
 
+def inotify_close_ms(path):
+    """How long closing an inotify descriptor that watched `path` takes: the kernel waits for an
+    SRCU grace period there, and every process that used inotify pays it at exit."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.inotify_init1(os.O_CLOEXEC)
+    if fd < 0 or libc.inotify_add_watch(fd, path.encode(), 0x2 | 0x100) < 0:  # IN_MODIFY | IN_CREATE
+        raise OSError(ctypes.get_errno(), "inotify")
+    t0 = time.perf_counter()
+    os.close(fd)
+    return (time.perf_counter() - t0) * 1000.0
+
+
 def kill_group(pid, sig):
     try:
         os.killpg(pid, sig)
@@ -114,19 +126,74 @@ def status_kib(pid, name):
     raise KeyError(name)
 
 
-def machine_snapshot():
-    """Load average and the processes using the CPU right now (the noise we run under)."""
+def _proc_cpu():
+    """{pid: (comm, cpu seconds)} of every process now."""
+    out = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    raw = f.read()
+            except OSError:
+                continue
+            comm = raw[raw.index("(") + 1:raw.rindex(")")]
+            fields = raw.rsplit(")", 1)[1].split()
+            out[int(d)] = (comm, (int(fields[11]) + int(fields[12])) / CLK_TCK)
+    return out
+
+
+def machine_snapshot(own_pids=(), sample=1.0):
+    """Load average and who else used the CPU during a `sample`-second look (our own processes,
+    `own_pids` and this driver's children, left out): the noise the figures were taken under."""
     with open("/proc/loadavg") as f:
         load = " ".join(f.read().split()[:3])
-    out = subprocess.run(["ps", "-eo", "pcpu,comm", "--sort=-pcpu", "--no-headers"],
-                         capture_output=True, text=True).stdout.split("\n")
+    a = _proc_cpu()
+    time.sleep(sample)
+    b = _proc_cpu()
+    mine = set(own_pids) | set(_children) | {os.getpid()}
     busy = {}
-    for line in out:
-        parts = line.split(None, 1)
-        if len(parts) == 2 and float(parts[0]) >= 5.0:
-            busy[parts[1]] = busy.get(parts[1], 0) + 1
-    procs = ", ".join("%s×%d" % (k, v) for k, v in sorted(busy.items(), key=lambda kv: -kv[1])) or "none"
-    return "load %s; busy (≥5%% CPU): %s" % (load, procs)
+    for pid, (comm, cpu) in b.items():
+        if pid in mine or pid not in a:
+            continue
+        share = (cpu - a[pid][1]) / sample
+        if share > 0:
+            busy[comm] = busy.get(comm, 0.0) + share
+    top = sorted(((v, k) for k, v in busy.items() if v >= 0.05), reverse=True)
+    others = sum(busy.values())
+    procs = ", ".join("%s %.0f%%" % (k, 100 * v) for v, k in top[:6]) or "nothing"
+    return "load %s; others used %.2f of %d cores (%s)" % (load, others, os.cpu_count(), procs)
+
+
+class CpuAccount:
+    """Machine-wide busy CPU over a span, split into ours (this driver, its reaped children and the
+    given server pids) and everyone else's."""
+
+    def __init__(self, server_pids):
+        self.server_pids = list(server_pids)
+        self.start = self._read()
+
+    def _read(self):
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        busy = (sum(v[:8]) - v[3] - v[4]) / CLK_TCK  # all but idle and iowait
+        import resource
+        ours = sum(getattr(resource.getrusage(w), k) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+                   for k in ("ru_utime", "ru_stime"))
+        for pid in self.server_pids:
+            try:
+                ours += cpu_seconds(pid)
+            except OSError:
+                pass
+        return time.monotonic(), busy, ours
+
+    def summary(self):
+        t1, busy1, ours1 = self._read()
+        t0, busy0, ours0 = self.start
+        wall = t1 - t0
+        busy, ours = busy1 - busy0, ours1 - ours0
+        return ("over the whole run (%.0f s) the machine was busy %.2f of %d cores: ours (driver, executor, "
+                "peers, moto) %.2f, everyone else %.2f" % (wall, busy / wall, os.cpu_count(), ours / wall,
+                                                          max(0.0, busy - ours) / wall))
 
 
 # ---------------------------------------------------------------- S3

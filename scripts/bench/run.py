@@ -2,7 +2,9 @@
 """Runs the executor's benchmarks (issue #2) and prints one table; see scripts/bench.sh.
 
 Every figure is taken against a peer in the same session, paired or interleaved, because the
-machine is shared: absolute times move with the load, differences and ratios much less.
+machine is shared: absolute times move with the load, differences and ratios much less. A
+benchmark that fails (or is cut by the time bound) becomes a row saying so; the table is written
+in every case.
 """
 import argparse
 import atexit
@@ -11,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import exec_overhead  # noqa: E402
@@ -18,11 +21,16 @@ import lib  # noqa: E402
 import state_sync  # noqa: E402
 
 MIB = 1024 * 1024
-FULL = {"files": 10_000, "bytes": 1 << 30, "pairs": 300, "idle": 60, "interval": 10, "reps": 3}
-QUICK = {"files": 300, "bytes": 24 * MIB, "pairs": 30, "idle": 10, "interval": 2, "reps": 3}
+FULL = {"files": 10_000, "bytes": 1 << 30, "sets": 300, "idle": 60, "interval": 10, "reps": 3}
+QUICK = {"files": 300, "bytes": 24 * MIB, "sets": 30, "idle": 10, "interval": 2, "reps": 3}
+HEAD = ("benchmark", "ours", "peer", "ratio/diff", "goal", "met?")
 
 
-def fmt_ms(x):
+class Interrupted(Exception):
+    pass
+
+
+def ms(x):
     return "%.1f ms" % x
 
 
@@ -30,85 +38,68 @@ def met(ok):
     return "yes" if ok else "**no**"
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--runtime", required=True)
-    ap.add_argument("--tini", default="/usr/bin/tini-static")
-    ap.add_argument("--work", required=True, help="scratch directory (emptied by the caller)")
-    ap.add_argument("--out", required=True, help="results file (Markdown)")
-    ap.add_argument("--s3", required=True, help="host:port of the S3 server")
-    ap.add_argument("--quick", action="store_true")
-    a = ap.parse_args()
-    cfg = QUICK if a.quick else FULL
-    atexit.register(lib.kill_all)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    started = time.monotonic()
-    noise = [("start", lib.machine_snapshot())]
-    rows, notes = [], []
+def bench_size(a, cfg, rows, notes):
+    size, tini = os.path.getsize(a.runtime), os.path.getsize(a.tini)
+    rows.append(("1. size of dist/runtime", "%.2f MiB" % (size / MIB), "%.2f MiB (tini-static)" % (tini / MIB),
+                 "×%.1f" % (size / tini), "≤ 4 MiB", met(size <= 4 * MIB)))
 
-    def step(msg):
-        print("[%5.0f s] %s" % (time.monotonic() - started, msg), file=sys.stderr, flush=True)
 
-    # 1. size
-    size, tini_size = os.path.getsize(a.runtime), os.path.getsize(a.tini)
-    rows.append(("1. size of dist/runtime", "%.2f MiB" % (size / MIB), "%.2f MiB (tini-static)" % (tini_size / MIB),
-                 "×%.1f" % (size / tini_size), "≤ 4 MiB", met(size <= 4 * MIB)))
+def bench_execute(a, cfg, rows, notes):
+    r = exec_overhead.run(a.runtime, a.tini, a.work, cfg["sets"])
+    d = r["diff"]
+    rows.append(("2. execute overhead, no-op bot, local storage (%d paired sets)" % len(d),
+                 "median %s" % ms(lib.median(r["ours"])), "median %s (tini-static)" % ms(lib.median(r["peer"])),
+                 "%+.1f ms median, %+.1f ms p90" % (lib.median(d), lib.quantile(d, 0.9)), "≤ +5 ms",
+                 met(lib.median(d) <= 5.0)))
+    notes.append("2 (noise): per-set difference p10–p90 %.1f–%.1f ms; ours p10–p90 %.1f–%.1f ms (CV %.0f %%), "
+                 "tini-static %.1f–%.1f ms (CV %.0f %%)" % (*lib.spread(d), *lib.spread(r["ours"]), lib.cv(r["ours"]),
+                                                          *lib.spread(r["peer"]), lib.cv(r["peer"])))
+    notes.append("2 (where it goes): `execute --skip-sync` (no watcher, no final sync) in the same sets: %+.1f ms "
+                 "median, %+.1f ms p90 over tini-static; closing an inotify descriptor that watched one directory "
+                 "(kernel only, paid by every watcher at exit) took median %.1f ms, p90 %.1f ms"
+                 % (lib.median(r["nosync_diff"]), lib.quantile(r["nosync_diff"], 0.9),
+                    lib.median(r["inotify_close"]), lib.quantile(r["inotify_close"], 0.9)))
 
-    # 2. execute overhead
-    step("2. execute vs tini-static: %d pairs" % cfg["pairs"])
-    r = exec_overhead.run(a.runtime, a.tini, a.work, cfg["pairs"])
-    d_med, d_p90 = lib.median(r["diff"]), lib.quantile(r["diff"], 0.9)
-    d10, d90 = lib.spread(r["diff"])
-    rows.append(("2. execute overhead, no-op bot, local storage (%d pairs)" % cfg["pairs"],
-                 "median %s" % fmt_ms(lib.median(r["ours"])), "median %s (tini-static)" % fmt_ms(lib.median(r["peer"])),
-                 "+%s median, +%s p90" % (fmt_ms(d_med), fmt_ms(d_p90)), "≤ +5 ms", met(d_med <= 5.0)))
-    notes.append("2: per-pair difference p10–p90 %.1f–%.1f ms; ours p10–p90 %.1f–%.1f ms (CV %.0f %%), "
-                 "tini %.1f–%.1f ms (CV %.0f %%)" % (d10, d90, *lib.spread(r["ours"]), lib.cv(r["ours"]),
-                                                   *lib.spread(r["peer"]), lib.cv(r["peer"])))
-    noise.append(("after 2", lib.machine_snapshot()))
 
-    # 3. state on a large tree
+def bench_state(a, cfg, rows, notes, step):
     state = os.path.join(a.work, "state")
-    step("3. generating %d files, %d MiB" % (cfg["files"], cfg["bytes"] // MIB))
-    subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "gen_state.py"), state,
+    label = "%d files, %s" % (cfg["files"], "1 GiB" if cfg["bytes"] == 1 << 30 else "%d MiB" % (cfg["bytes"] // MIB))
+    step("3. generating the state tree: %s" % label)
+    subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "gen_state.py"), state,
                     "--files", str(cfg["files"]), "--bytes", str(cfg["bytes"])], check=True, stdout=subprocess.DEVNULL)
     warm(state)
-    label = "%d files, %s" % (cfg["files"], "1 GiB" if cfg["bytes"] == 1 << 30 else "%d MiB" % (cfg["bytes"] // MIB))
-    step("3a–d. daemon sync on %s (idle %d s, then %d reps each)" % (label, cfg["idle"], cfg["reps"]))
-    log = os.path.join(os.path.dirname(a.out), "state_sync.log")
+    step("3a–d. daemon sync: idle %d s, then %d interleaved reps each of ours and tar|rclone"
+         % (cfg["idle"], cfg["reps"]))
+    log = os.path.join(os.path.dirname(os.path.abspath(a.out)), "state_sync.log")
     open(log, "w").close()
     s = state_sync.run(a.runtime, a.work, state, a.s3, cfg["idle"], cfg["interval"], cfg["reps"], log)
-    noise.append(("after 3", lib.machine_snapshot()))
 
     rows.append(("3a. syncer CPU, %s unchanged, %d s" % (label, s["window"]),
                  "%.2f %% of a core" % s["idle_cpu_pct"], "—", "%.2f s CPU in %d s" % (s["idle_cpu_s"], s["window"]),
                  "< 1 %", met(s["idle_cpu_pct"] < 1.0 and not s["idle_uploaded"])))
     notes.append("3a: periodic tick shortened to %d s (production: 60 s), so %d full rescans fell in the window; "
                  "uploads during the idle window: %s" % (s["interval"], s["window"] // s["interval"],
-                                                         "YES (bug)" if s["idle_uploaded"] else "none"))
-    lat = s["ours"]
-    rows.append(("3b. one-file change → archive complete in S3 (%d reps)" % len(lat),
-                 "median %.2f s (max %.2f s)" % (lib.median(lat), max(lat)), "—", "—",
-                 "≤ 1.2 s (0.2 s settle + 1 s)", met(max(lat) <= 1.2)))
-    hwm = s["hwm_kib"] / 1024
-    peer_rss = max(s["peer_rss_kib"]) / 1024
+                                                         "YES (a bug)" if s["idle_uploaded"] else "none"))
+    ours, peer = s["ours"], s["peer"]
+    rows.append(("3b. one-file change → new archive complete in S3 (%d reps)" % len(ours),
+                 "median %.2f s, max %.2f s" % (lib.median(ours), max(ours)), "—", "—",
+                 "≤ 1.2 s (0.2 s settle + 1 s)", met(max(ours) <= 1.2)))
+    hwm, peer_rss = s["hwm_kib"] / 1024, max(s["peer_rss_kib"]) / 1024
     rows.append(("3c. peak RSS during the upload", "%.1f MiB (VmHWM)" % hwm,
-                 "%.1f MiB (max RSS of tar|gzip|rclone)" % peer_rss, "×%.2f" % (hwm / peer_rss), "≤ 64 MiB",
+                 "%.1f MiB (largest of tar, gzip, rclone)" % peer_rss, "×%.2f" % (hwm / peer_rss), "≤ 64 MiB",
                  met(hwm <= 64)))
-    notes.append("3c: VmHWM while idle (before any upload) %.1f MiB" % (s["hwm_idle_kib"] / 1024))
-    ratios = [o / p for o, p in zip(s["ours"], s["peer"])]
-    rows.append(("3d. snapshot+upload wall time, gzip -6 (%d interleaved reps each)" % len(lat),
-                 "median %.1f s" % lib.median(s["ours"]), "median %.1f s (tar -cz | rclone rcat)" % lib.median(s["peer"]),
-                 "×%.2f median (pairs ×%.2f–×%.2f)" % (lib.median(ratios), min(ratios), max(ratios)),
+    notes.append("3c: VmHWM while idle, before any upload: %.1f MiB" % (s["hwm_idle_kib"] / 1024))
+    ratios = [o / p for o, p in zip(ours, peer)]
+    rows.append(("3d. snapshot+upload wall time, gzip -6 (%d interleaved reps each)" % len(ours),
+                 "median %.1f s" % lib.median(ours), "median %.1f s (tar -cz | rclone rcat)" % lib.median(peer),
+                 "×%.2f median (reps ×%.2f–×%.2f)" % (lib.median(ratios), min(ratios), max(ratios)),
                  "≤ ×1.2", met(lib.median(ratios) <= 1.2)))
-    notes.append("3b/3d: ours is timed from the end of the write to the first HEAD that finds the object "
-                 "(includes the 0.2 s debounce and ≤%d ms of polling); ours %s, peer %s; archive sizes: "
-                 "ours %.1f MiB, peer %.1f MiB; daemon exit code at SIGTERM: %s"
-                 % (state_sync.POLL * 1000, ", ".join("%.2f s" % x for x in s["ours"]),
-                    ", ".join("%.2f s" % x for x in s["peer"]), s["sizes"]["ours"] / MIB,
-                    s["sizes"]["peer"] / MIB, s["exit"]))
-
-    report(a, cfg, rows, notes, noise, time.monotonic() - started)
+    notes.append("3b/3d: ours is timed from the end of the write to the first HEAD that finds the object (so it "
+                 "includes the 0.2 s debounce and ≤%d ms of polling); ours %s; peer %s; archive sizes: ours %.1f MiB, "
+                 "peer %.1f MiB; daemon exit code after SIGTERM: %s"
+                 % (state_sync.POLL * 1000, ", ".join("%.2f s" % x for x in ours),
+                    ", ".join("%.2f s" % x for x in peer), s["sizes"]["ours"] / MIB, s["sizes"]["peer"] / MIB,
+                    s["exit"]))
 
 
 def warm(state):
@@ -121,23 +112,76 @@ def warm(state):
                     pass
 
 
-def report(a, cfg, rows, notes, noise, elapsed):
-    head = ("benchmark", "ours", "peer", "ratio/diff", "goal", "met?")
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runtime", required=True)
+    ap.add_argument("--tini", default="/usr/bin/tini-static")
+    ap.add_argument("--work", required=True, help="scratch directory (removed by the caller)")
+    ap.add_argument("--out", required=True, help="results file (Markdown)")
+    ap.add_argument("--s3", required=True, help="host:port of the S3 server")
+    ap.add_argument("--services-dir", help="where test-services.sh keeps its pid files")
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args()
+    cfg = QUICK if a.quick else FULL
+    atexit.register(lib.kill_all)
+
+    def on_term(*_):
+        raise Interrupted("stopped by the time bound (SIGTERM)")
+
+    signal.signal(signal.SIGTERM, on_term)
+    started = time.monotonic()
+
+    def step(msg):
+        print("[%5.0f s] %s" % (time.monotonic() - started, msg), file=sys.stderr, flush=True)
+
+    servers = []
+    for name in ("moto", "nats"):
+        try:
+            with open(os.path.join(a.services_dir or "", name + ".pid")) as f:
+                servers.append(int(f.read()))
+        except (OSError, ValueError):
+            pass
+    account = lib.CpuAccount(servers)
+    noise = [("start", lib.machine_snapshot(servers))]
+    rows, notes, failed = [], [], False
+    benches = [
+        ("1", "1. size", lambda: bench_size(a, cfg, rows, notes)),
+        ("2", "2. execute vs tini-static, %d sets" % cfg["sets"], lambda: bench_execute(a, cfg, rows, notes)),
+        ("3", "3. state sync", lambda: bench_state(a, cfg, rows, notes, step)),
+    ]
+    for key, title, fn in benches:
+        step(title)
+        try:
+            fn()
+        except (Exception, Interrupted) as e:
+            failed = True
+            traceback.print_exc()
+            rows.append((title, "error: %s" % str(e).replace("|", "/"), "—", "—", "—", "**no**"))
+            lib.kill_all()
+            if isinstance(e, Interrupted):
+                break
+        noise.append(("after %s" % key, lib.machine_snapshot(servers)))
+    noise.append(("whole run", account.summary()))
+    report(a, rows, notes, noise, time.monotonic() - started)
+    sys.exit(1 if failed else 0)
+
+
+def report(a, rows, notes, noise, elapsed):
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True).stdout.strip()
+    mode = "Quick (BENCH_QUICK=1: small data, few repetitions; the goals are for the full size)" if a.quick else "Full"
     text = ["# Executor benchmarks", "",
-            "%s mode, commit %s%s, %s, %d cores, %.0f s" % (
-                "Quick (BENCH_QUICK=1, small data: goals are for the full size)" if a.quick else "Full",
-                commit or "?", " (dirty)" if dirty else "", time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-                os.cpu_count(), elapsed),
-            ""] + lines + ["", "Notes:", ""] + ["- " + n for n in notes] + \
-        ["", "Machine noise (other work on the shared machine):", ""] + \
-        ["- %s: %s" % (k, v) for k, v in noise] + [""]
+            "%s mode, commit %s%s, %s, %d cores, %.0f s." % (mode, commit or "?", " (dirty)" if dirty else "",
+                                                             time.strftime("%Y-%m-%d %H:%M:%S %Z"), os.cpu_count(),
+                                                             elapsed),
+            "", "| " + " | ".join(HEAD) + " |", "|" + "---|" * len(HEAD)]
+    text += ["| " + " | ".join(r) + " |" for r in rows]
+    text += ["", "Notes:", ""] + ["- " + n for n in notes]
+    text += ["", "Machine noise (other work on the shared machine; ours excluded):", ""]
+    text += ["- %s: %s" % (k, v) for k, v in noise] + [""]
     with open(a.out, "w") as f:
         f.write("\n".join(text))
-    print("\n".join(text))
+    print("\n".join(text), flush=True)
 
 
 if __name__ == "__main__":
