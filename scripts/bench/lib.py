@@ -5,6 +5,7 @@ the driver, including the SIGTERM of the time bound) ends exactly what the bench
 """
 import os
 import signal
+import threading
 import time
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -57,18 +58,20 @@ def spawn(argv, env, stdout=None, stderr=None):
 
 
 def wait(pid, timeout=None):
-    """Waits for pid (killing its group after `timeout` s). Returns (exit code or -signal, rusage)."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        flags = 0 if deadline is None else os.WNOHANG
-        got, status, ru = os.wait4(pid, flags)
-        if got == pid:
-            _children.discard(pid)
-            return os.waitstatus_to_exitcode(status), ru
-        if time.monotonic() > deadline:
-            kill_group(pid, signal.SIGKILL)
-            deadline = None
-        time.sleep(0.01)
+    """Waits for pid (a blocking wait4, so the reap is seen at once; a watchdog kills the group
+    after `timeout` s). Returns (exit code or -signal, rusage)."""
+    watchdog = None
+    if timeout is not None:
+        watchdog = threading.Timer(timeout, kill_group, (pid, signal.SIGKILL))
+        watchdog.daemon = True
+        watchdog.start()
+    try:
+        _, status, ru = os.wait4(pid, 0)
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
+    _children.discard(pid)
+    return os.waitstatus_to_exitcode(status), ru
 
 
 def timed_run(argv, env, timeout=None, stdout=None, stderr=None):

@@ -95,10 +95,12 @@ def bench_state(a, cfg, rows, notes, step):
                  "×%.2f median (reps ×%.2f–×%.2f)" % (lib.median(ratios), min(ratios), max(ratios)),
                  "≤ ×1.2", met(lib.median(ratios) <= 1.2)))
     notes.append("3b/3d: ours is timed from the end of the write to the first HEAD that finds the object (so it "
-                 "includes the 0.2 s debounce and ≤%d ms of polling); ours %s; peer %s; archive sizes: ours %.1f MiB, "
-                 "peer %.1f MiB; daemon exit code after SIGTERM: %s"
-                 % (state_sync.POLL * 1000, ", ".join("%.2f s" % x for x in ours),
+                 "includes the 0.2 s debounce and up to max(%d ms, %d %%) of polling); ours %s; peer %s; archive sizes: ours %.1f MiB, "
+                 "peer %.1f MiB; CPU used per upload (all threads/processes): ours %s, peer %s; daemon exit "
+                 "code after SIGTERM: %s"
+                 % (state_sync.POLL * 1000, state_sync.POLL_SHARE * 100, ", ".join("%.2f s" % x for x in ours),
                     ", ".join("%.2f s" % x for x in peer), s["sizes"]["ours"] / MIB, s["sizes"]["peer"] / MIB,
+                    ", ".join("%.1f s" % x for x in s["ours_cpu"]), ", ".join("%.1f s" % x for x in s["peer_cpu"]),
                     s["exit"]))
 
 

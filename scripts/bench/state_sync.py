@@ -25,6 +25,7 @@ import lib
 BUCKET = "bench-state"
 OURS_ID, PEER_ID = "bench-daemon", "bench-peer"
 POLL = 0.02
+POLL_SHARE = 0.01
 UPLOAD_BOUND = 240.0  # the executor's own upload deadline is 180 s
 
 
@@ -62,13 +63,17 @@ def write_one_file(state, n):
     os.rename(tmp, os.path.join(d, "bench-tick.json"))
 
 
-def wait_object(s3, key, bound):
+def wait_object(s3, key, bound, since):
+    """Polls HEAD until the object exists. The pause grows with the time waited (POLL, at most
+    POLL_SHARE of it): fine-grained for short latencies, while a 1-minute upload is not slowed by
+    thousands of HEADs competing with it for the CPU (and moto) on a loaded 2-core machine."""
     deadline = time.monotonic() + bound
     while time.monotonic() < deadline:
         h = s3.head(BUCKET, key)
+        now = time.perf_counter()
         if h is not None:
-            return time.perf_counter(), h
-        time.sleep(POLL)
+            return now, h
+        time.sleep(max(POLL, POLL_SHARE * (now - since)))
     raise RuntimeError("no object %s/%s within %.0f s" % (BUCKET, key, bound))
 
 
@@ -113,14 +118,16 @@ def run(runtime, work, state, endpoint, idle_window, interval, reps, log):
         out["idle_uploaded"] = s3.head(BUCKET, ours_key) is not None
         out["hwm_idle_kib"] = lib.status_kib(pid, "VmHWM")
         # b./d. change latency and snapshot+upload, interleaved with the peer
-        ours, peer, peer_rss, sizes = [], [], [], {}
+        ours, peer, peer_rss, sizes, ours_cpu, peer_cpu = [], [], [], {}, [], []
         for n in range(reps):
             for arm in (("ours", "peer") if n % 2 == 0 else ("peer", "ours")):
                 if arm == "ours":
+                    c0 = lib.cpu_seconds(pid)
                     write_one_file(state, n)
                     tw = time.perf_counter()
-                    td, (size, _) = wait_object(s3, ours_key, UPLOAD_BOUND)
+                    td, (size, _) = wait_object(s3, ours_key, UPLOAD_BOUND, tw)
                     ours.append(td - tw)
+                    ours_cpu.append(lib.cpu_seconds(pid) - c0)
                     sizes["ours"] = size
                     s3.delete(BUCKET, ours_key)
                 else:
@@ -132,6 +139,7 @@ def run(runtime, work, state, endpoint, idle_window, interval, reps, log):
                     if h is None:
                         raise RuntimeError("peer pipeline left no object")
                     peer.append(wall)
+                    peer_cpu.append(ru.ru_utime + ru.ru_stime)
                     peer_rss.append(ru.ru_maxrss)
                     sizes["peer"] = h[0]
                     s3.delete(BUCKET, peer_key)
@@ -139,7 +147,7 @@ def run(runtime, work, state, endpoint, idle_window, interval, reps, log):
                         raise RuntimeError("ours uploaded again while only the peer read the tree")
                 log_progress(log, "rep %d %s done" % (n, arm))
         out["hwm_kib"] = lib.status_kib(pid, "VmHWM")
-        out.update(ours=ours, peer=peer, peer_rss_kib=peer_rss, sizes=sizes)
+        out.update(ours=ours, peer=peer, peer_rss_kib=peer_rss, sizes=sizes, ours_cpu=ours_cpu, peer_cpu=peer_cpu)
         # stop: SIGTERM = final sync (nothing changed since the last upload) and exit 0
         os.kill(pid, signal.SIGTERM)
         code, _ = lib.wait(pid, timeout=60)
