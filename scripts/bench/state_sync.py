@@ -53,14 +53,18 @@ def wait_ready(port, pid, bound=30.0):
     raise RuntimeError("daemon sync not ready within %.0f s" % bound)
 
 
+TICK_DIR, TICK = ".the0-state", "bench-tick.json"
+
+
 def write_one_file(state, n):
-    """One small state change, written as the SDKs write a key: temp file + rename."""
-    d = os.path.join(state, ".the0-state")
-    os.makedirs(d, exist_ok=True)
+    """One small state change, written as the SDKs write a key: temp file + rename. In the
+    archive's lexical walk this is the first file (`.the0-state` sorts before `d00`), so the
+    archiver opening it marks the start of the snapshot."""
+    d = os.path.join(state, TICK_DIR)
     tmp = os.path.join(d, ".bench-tick.json.tmp")
     with open(tmp, "w") as f:
         json.dump({"tick": n, "at": time.time()}, f)
-    os.rename(tmp, os.path.join(d, "bench-tick.json"))
+    os.rename(tmp, os.path.join(d, TICK))
 
 
 def wait_object(s3, key, bound, since):
@@ -84,6 +88,7 @@ def run(runtime, work, state, endpoint, idle_window, interval, reps, log):
     ours_key, peer_key = OURS_ID + "/state.tar.gz", PEER_ID + "/state.tar.gz"
     run_dir = os.path.join(work, "run")
     os.makedirs(os.path.join(run_dir, "logs"), exist_ok=True)
+    os.makedirs(os.path.join(state, TICK_DIR), exist_ok=True)
     open(os.path.join(run_dir, "state-restored"), "w").close()
     path = os.environ.get("PATH", "/usr/bin:/bin")
     ours_env = {
@@ -118,15 +123,20 @@ def run(runtime, work, state, endpoint, idle_window, interval, reps, log):
         out["idle_uploaded"] = s3.head(BUCKET, ours_key) is not None
         out["hwm_idle_kib"] = lib.status_kib(pid, "VmHWM")
         # b./d. change latency and snapshot+upload, interleaved with the peer
-        ours, peer, peer_rss, sizes, ours_cpu, peer_cpu = [], [], [], {}, [], []
+        ours, peer, peer_rss, sizes, ours_cpu, peer_cpu, trigger = [], [], [], {}, [], [], []
         for n in range(reps):
             for arm in (("ours", "peer") if n % 2 == 0 else ("peer", "ours")):
                 if arm == "ours":
                     c0 = lib.cpu_seconds(pid)
+                    opened = lib.OpenWatch(os.path.join(state, TICK_DIR), TICK)
                     write_one_file(state, n)
                     tw = time.perf_counter()
-                    td, (size, _) = wait_object(s3, ours_key, UPLOAD_BOUND, tw)
+                    try:
+                        td, (size, _) = wait_object(s3, ours_key, UPLOAD_BOUND, tw)
+                    finally:
+                        opened.close()
                     ours.append(td - tw)
+                    trigger.append(opened.opened - tw if opened.opened else float("nan"))
                     ours_cpu.append(lib.cpu_seconds(pid) - c0)
                     sizes["ours"] = size
                     s3.delete(BUCKET, ours_key)
@@ -147,7 +157,8 @@ def run(runtime, work, state, endpoint, idle_window, interval, reps, log):
                         raise RuntimeError("ours uploaded again while only the peer read the tree")
                 log_progress(log, "rep %d %s done" % (n, arm))
         out["hwm_kib"] = lib.status_kib(pid, "VmHWM")
-        out.update(ours=ours, peer=peer, peer_rss_kib=peer_rss, sizes=sizes, ours_cpu=ours_cpu, peer_cpu=peer_cpu)
+        out.update(ours=ours, peer=peer, peer_rss_kib=peer_rss, sizes=sizes, ours_cpu=ours_cpu, peer_cpu=peer_cpu,
+                   trigger=trigger)
         # stop: SIGTERM = final sync (nothing changed since the last upload) and exit 0
         os.kill(pid, signal.SIGTERM)
         code, _ = lib.wait(pid, timeout=60)
