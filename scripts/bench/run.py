@@ -158,12 +158,15 @@ def main():
         step(title)
         try:
             fn()
-        except (Exception, Interrupted) as e:
+        except (Exception, KeyboardInterrupt) as e:
             failed = True
-            traceback.print_exc()
-            rows.append((title, "error: %s" % str(e).replace("|", "/"), "—", "—", "—", "**no**"))
+            stop = isinstance(e, (Interrupted, KeyboardInterrupt))
+            if not stop:
+                traceback.print_exc()
+            why = "interrupted (Ctrl-C)" if isinstance(e, KeyboardInterrupt) else str(e).replace("|", "/")
+            rows.append((title, "error: %s" % why, "—", "—", "—", "**no**"))
             lib.kill_all()
-            if isinstance(e, Interrupted):
+            if stop:
                 break
         noise.append(("after %s" % key, lib.machine_snapshot(servers)))
     noise.append(("whole run", account.summary()))
