@@ -1,0 +1,177 @@
+"""Benchmark 3: the state syncer on a large tree, against the real S3 server (moto).
+
+One `runtime daemon sync` process watches the generated tree for the whole benchmark (the
+`state-restored` marker exists before it starts, so its change detection is seeded with the tree
+and nothing is uploaded until something changes):
+
+  a. idle: CPU (utime+stime from /proc/<pid>/stat) over a window with no change, with the periodic
+     tick shortened to `interval` so several full rescans fall inside the window;
+  b./d. reps, alternating which goes first: *ours* = write one small file (atomically, as the SDKs
+     do), then poll HEAD until the new archive is complete in storage (the time from the write to
+     the object is both the change latency (b) and our snapshot+upload time (d)); *peer* =
+     `tar -cz -C tree . | rclone rcat` of the same tree to the same server (gzip -6 both);
+     every uploaded object is deleted after it was checked (moto keeps objects in memory);
+  c. VmHWM (peak RSS) of the daemon after all uploads; the peer's is the largest max-RSS of its
+     pipeline (rusage of the reaped shell covers tar, gzip and rclone).
+"""
+import json
+import os
+import signal
+import time
+import urllib.request
+
+import lib
+
+BUCKET = "bench-state"
+OURS_ID, PEER_ID = "bench-daemon", "bench-peer"
+POLL = 0.02
+POLL_SHARE = 0.01
+UPLOAD_BOUND = 240.0  # the executor's own upload deadline is 180 s
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_ready(port, pid, bound=30.0):
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            raise RuntimeError("daemon sync exited before it was ready")
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/readyz" % port, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError("daemon sync not ready within %.0f s" % bound)
+
+
+TICK_DIR, TICK = ".the0-state", "bench-tick.json"
+
+
+def write_one_file(state, n):
+    """One small state change, written as the SDKs write a key: temp file + rename. In the
+    archive's lexical walk this is the first file (`.the0-state` sorts before `d00`), so the
+    archiver opening it marks the start of the snapshot."""
+    d = os.path.join(state, TICK_DIR)
+    tmp = os.path.join(d, ".bench-tick.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump({"tick": n, "at": time.time()}, f)
+    os.rename(tmp, os.path.join(d, TICK))
+
+
+def wait_object(s3, key, bound, since):
+    """Polls HEAD until the object exists. The pause grows with the time waited (POLL, at most
+    POLL_SHARE of it): fine-grained for short latencies, while a 1-minute upload is not slowed by
+    thousands of HEADs competing with it for the CPU (and moto) on a loaded 2-core machine."""
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        h = s3.head(BUCKET, key)
+        now = time.perf_counter()
+        if h is not None:
+            return now, h
+        time.sleep(max(POLL, POLL_SHARE * (now - since)))
+    raise RuntimeError("no object %s/%s within %.0f s" % (BUCKET, key, bound))
+
+
+def run(runtime, work, state, endpoint, idle_window, interval, reps, log):
+    s3 = lib.S3(endpoint)
+    s3.ensure_bucket(BUCKET)
+    s3.clear(BUCKET)
+    ours_key, peer_key = OURS_ID + "/state.tar.gz", PEER_ID + "/state.tar.gz"
+    run_dir = os.path.join(work, "run")
+    os.makedirs(os.path.join(run_dir, "logs"), exist_ok=True)
+    os.makedirs(os.path.join(state, TICK_DIR), exist_ok=True)
+    open(os.path.join(run_dir, "state-restored"), "w").close()
+    path = os.environ.get("PATH", "/usr/bin:/bin")
+    ours_env = {
+        "PATH": path, "LOG_LEVEL": "INFO", "MINIO_ENDPOINT": endpoint,
+        "MINIO_ACCESS_KEY": s3.access_key, "MINIO_SECRET_KEY": s3.secret_key,
+        "MINIO_STATE_BUCKET": BUCKET, "MINIO_LOGS_BUCKET": "bench-logs",
+    }
+    rclone_env = {
+        "PATH": path, "RCLONE_CONFIG_BENCH_TYPE": "s3", "RCLONE_CONFIG_BENCH_PROVIDER": "Other",
+        "RCLONE_CONFIG_BENCH_ENDPOINT": "http://" + endpoint,
+        "RCLONE_CONFIG_BENCH_ACCESS_KEY_ID": s3.access_key,
+        "RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY": s3.secret_key,
+        "RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE": "true",
+    }
+    peer_cmd = ("set -o pipefail; tar -cz -C \"$0\" . | rclone --config /dev/null --s3-no-check-bucket -q rcat bench:%s/%s"
+                % (BUCKET, peer_key))
+    port = free_port()
+    argv = [runtime, "daemon", "sync", "--bot-id", OURS_ID, "--state-path", state,
+            "--logs-path", os.path.join(run_dir, "logs"), "--interval", "%ds" % interval,
+            "--readiness-port", str(port)]
+    pid = lib.spawn(argv, ours_env, stdout=log, stderr=log)
+    out = {"interval": interval, "window": idle_window}
+    try:
+        wait_ready(port, pid)
+        time.sleep(1.0)
+        # a. idle CPU
+        c0, t0 = lib.cpu_seconds(pid), time.monotonic()
+        time.sleep(idle_window)
+        c1, t1 = lib.cpu_seconds(pid), time.monotonic()
+        out["idle_cpu_pct"] = 100.0 * (c1 - c0) / (t1 - t0)
+        out["idle_cpu_s"] = c1 - c0
+        out["idle_uploaded"] = s3.head(BUCKET, ours_key) is not None
+        out["hwm_idle_kib"] = lib.status_kib(pid, "VmHWM")
+        # b./d. change latency and snapshot+upload, interleaved with the peer
+        ours, peer, peer_rss, sizes, ours_cpu, peer_cpu, trigger = [], [], [], {}, [], [], []
+        for n in range(reps):
+            for arm in (("ours", "peer") if n % 2 == 0 else ("peer", "ours")):
+                if arm == "ours":
+                    c0 = lib.cpu_seconds(pid)
+                    opened = lib.OpenWatch(os.path.join(state, TICK_DIR), TICK)
+                    write_one_file(state, n)
+                    tw = time.perf_counter()
+                    try:
+                        td, (size, _) = wait_object(s3, ours_key, UPLOAD_BOUND, tw)
+                    finally:
+                        opened.close()
+                    ours.append(td - tw)
+                    trigger.append(opened.opened - tw if opened.opened else float("nan"))
+                    ours_cpu.append(lib.cpu_seconds(pid) - c0)
+                    sizes["ours"] = size
+                    s3.delete(BUCKET, ours_key)
+                else:
+                    wall, code, ru = lib.timed_run(["/bin/bash", "-c", peer_cmd, state], rclone_env,
+                                                   timeout=UPLOAD_BOUND, stdout=log, stderr=log)
+                    if code != 0:
+                        raise RuntimeError("peer pipeline exited %d (see %s)" % (code, log))
+                    h = s3.head(BUCKET, peer_key)
+                    if h is None:
+                        raise RuntimeError("peer pipeline left no object")
+                    peer.append(wall)
+                    peer_cpu.append(ru.ru_utime + ru.ru_stime)
+                    peer_rss.append(ru.ru_maxrss)
+                    sizes["peer"] = h[0]
+                    s3.delete(BUCKET, peer_key)
+                    if s3.head(BUCKET, ours_key) is not None:
+                        raise RuntimeError("ours uploaded again while only the peer read the tree")
+                log_progress(log, "rep %d %s done" % (n, arm))
+        out["hwm_kib"] = lib.status_kib(pid, "VmHWM")
+        out.update(ours=ours, peer=peer, peer_rss_kib=peer_rss, sizes=sizes, ours_cpu=ours_cpu, peer_cpu=peer_cpu,
+                   trigger=trigger)
+        # stop: SIGTERM = final sync (nothing changed since the last upload) and exit 0
+        os.kill(pid, signal.SIGTERM)
+        code, _ = lib.wait(pid, timeout=60)
+        out["exit"] = code
+    finally:
+        lib.kill_group(pid, signal.SIGKILL)
+        try:
+            s3.clear(BUCKET)
+        except Exception:  # the server may be gone already (Ctrl-C reaches it too)
+            pass
+    return out
+
+
+def log_progress(log, msg):
+    with open(log, "a") as f:
+        f.write("bench: %s\n" % msg)
