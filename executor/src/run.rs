@@ -30,8 +30,10 @@ use crate::sync::debounce::Dirty;
 use crate::sync::{SyncEngine, Triggers};
 use crate::{code, nats, storage};
 
-/// How long the startup waits for the syncer to be watching (CONTRACT §2.7 step 6).
-const SYNC_READY_WAIT: Duration = Duration::from_secs(10);
+/// The periodic sync of a normal run (CONTRACT §2.8).
+const SYNC_INTERVAL: Duration = Duration::from_secs(60);
+/// When the change watch starts after the bot (see `Triggers::start_after`).
+const WATCH_AFTER: Duration = Duration::from_secs(1);
 /// How long output may keep flowing after the bot's group is gone (escaped grandchildren).
 const TEE_DRAIN: Duration = Duration::from_secs(2);
 /// Bound on draining queued NATS messages at exit.
@@ -145,21 +147,8 @@ pub async fn normal_run(cfg: Config, opts: &ExecuteOpts, mut signals_rx: mpsc::U
     });
     let shipper = LogShipper::new(&cfg, Some(botlog.clone()), nats.clone());
     let engine = SyncEngine::new(store.clone(), Some(StateSyncer::new(&cfg, seed)), shipper);
-    let triggers = if opts.skip_sync {
-        None
-    } else {
-        let start = tokio::time::timeout(SYNC_READY_WAIT, async {
-            Triggers::start(engine.clone(), &cfg.state_path, &cfg.logs_path, Duration::from_secs(60))
-        });
-        match start.await {
-            Ok(Ok(t)) => Some(t),
-            Ok(Err(e)) => {
-                crate::warn!("file watching unavailable; syncing on the 60 s tick only", error = e);
-                None
-            }
-            Err(_) => None,
-        }
-    };
+    let triggers = (!opts.skip_sync)
+        .then(|| Triggers::start_after(engine.clone(), &cfg.state_path, &cfg.logs_path, SYNC_INTERVAL, WATCH_AFTER));
 
     // Step 7: the query child (started once, as the original does; the :9476 front replaces it).
     let query_pid = start_query_child(&cfg, opts, &reaper);

@@ -92,7 +92,12 @@ sleep 1
     let log = sb.path("the0/logs/bot.log");
     eventually(Duration::from_secs(20), || std::fs::read_to_string(&log).ok().filter(|s| s.contains("ready")))
         .expect("ready");
-    std::thread::sleep(Duration::from_millis(1500)); // the "ready" line is shipped
+    let shipped_ready = eventually(Duration::from_secs(20), || {
+        let rt = tokio::runtime::Handle::current();
+        let logs = std::thread::scope(|s| s.spawn(|| rt.block_on(sb.shipped_logs())).join().expect("join"));
+        logs.iter().any(|r| r["message"] == "ready").then_some(())
+    });
+    assert!(shipped_ready.is_some(), "the ready line is shipped before the outage");
     proxy.set_up(false);
     std::fs::write(&go1, "").unwrap();
     std::thread::sleep(Duration::from_secs(3)); // syncs fail meanwhile
