@@ -133,6 +133,11 @@ async fn fill(stream: &mut TcpStream, buf: &mut BytesMut, deadline: Instant) -> 
     }
 }
 
+/// The length of the complete head at the start of `buf` (0 if incomplete).
+fn head_len(buf: &[u8]) -> usize {
+    parse_head(buf).ok().flatten().map_or(0, |(_, n)| n)
+}
+
 enum HeadRead {
     Got(Head),
     /// The client went away or stayed idle: close without a word.
@@ -154,6 +159,9 @@ async fn read_head(stream: &mut TcpStream, buf: &mut BytesMut, shared: &Shared, 
     let deadline = Instant::now() + limits.head_timeout;
     loop {
         match parse_head(buf) {
+            Ok(Some(_)) if buf.len() > limits.max_head && head_len(buf) > limits.max_head => {
+                return HeadRead::Refuse(Refusal::HeadersTooLarge.into())
+            }
             Ok(Some((head, n))) => {
                 consume(buf, n);
                 return HeadRead::Got(head);

@@ -97,7 +97,8 @@ pub async fn exchange(port: u16, req: &Request<'_>) -> Result<Reply, UpstreamErr
         }
         let n = match stream.read(&mut chunk).await {
             Ok(n) => n,
-            Err(e) if !buf.is_empty() && is_reset(&e) => 0,
+            Err(e) if is_reset(&e) && buf.is_empty() => return Err(UpstreamError::NoReply),
+            Err(e) if is_reset(&e) => 0,
             Err(e) => return Err(UpstreamError::Io(e)),
         };
         if n == 0 {
