@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore, SemaphorePermit};
 use tokio::time::{timeout, timeout_at, Instant};
 
 use super::http::{consume, decode_chunked, parse_head, write_response, Chunked, Framing, Head};
@@ -39,6 +39,9 @@ pub struct Limits {
     pub max_connections: usize,
     /// Queries waiting for the program beyond this are answered 503.
     pub max_queued: usize,
+    /// Request bodies held in memory at once, in bytes, over all connections (503 above): the
+    /// front lives in the bot's memory limit and must not take the bot down with it.
+    pub body_budget: usize,
 }
 
 impl Default for Limits {
@@ -52,6 +55,7 @@ impl Default for Limits {
             query_timeout: Duration::from_secs(30),
             max_connections: 512,
             max_queued: 256,
+            body_budget: 32 * 1024 * 1024,
         }
     }
 }
@@ -67,6 +71,8 @@ pub struct Shared {
     gate: Semaphore,
     queued: AtomicUsize,
     connections: Arc<Semaphore>,
+    /// [`Limits::body_budget`] in KiB.
+    body_kib: Semaphore,
 }
 
 impl Shared {
@@ -84,6 +90,7 @@ impl Shared {
             gate: Semaphore::new(1),
             queued: AtomicUsize::new(0),
             connections: Arc::new(Semaphore::new(limits.max_connections)),
+            body_kib: Semaphore::new(limits.body_budget / 1024),
         }
     }
 }
@@ -179,16 +186,36 @@ async fn read_head(stream: &mut TcpStream, buf: &mut BytesMut, shared: &Shared, 
     }
 }
 
-async fn read_body(stream: &mut TcpStream, buf: &mut BytesMut, head: &Head, limits: &Limits) -> Result<Vec<u8>, Reply> {
+async fn read_body<'a>(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    head: &Head,
+    shared: &'a Shared,
+) -> Result<(Vec<u8>, Option<SemaphorePermit<'a>>), Reply> {
+    let limits = &shared.limits;
     let framing = head.framing()?;
-    if let Framing::Length(n) = framing {
-        if n > limits.max_body as u64 {
-            return Err(Refusal::BodyTooLarge(limits.max_body).into());
-        }
-    }
-    if framing == Framing::None {
-        return Ok(Vec::new());
-    }
+    let reserve = match framing {
+        Framing::None => return Ok((Vec::new(), None)),
+        Framing::Length(n) if n > limits.max_body as u64 => return Err(Refusal::BodyTooLarge(limits.max_body).into()),
+        Framing::Length(n) => n as usize,
+        Framing::Chunked => limits.max_body,
+    };
+    let kib = u32::try_from(reserve.div_ceil(1024)).unwrap_or(u32::MAX);
+    let permit = match timeout(limits.body_timeout, shared.body_kib.acquire_many(kib)).await {
+        Ok(Ok(p)) => p,
+        _ => return Err(Refusal::Busy.into()),
+    };
+    let body = read_body_bytes(stream, buf, head, framing, limits).await?;
+    Ok((body, Some(permit)))
+}
+
+async fn read_body_bytes(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    head: &Head,
+    framing: Framing,
+    limits: &Limits,
+) -> Result<Vec<u8>, Reply> {
     if head.expects_continue() {
         let _ = timeout(limits.body_timeout, stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")).await;
     }
@@ -233,7 +260,7 @@ async fn connection(mut stream: TcpStream, shared: &Shared) {
         };
         first = false;
         let head_only = head.method.eq_ignore_ascii_case("HEAD");
-        let body = match read_body(&mut stream, &mut buf, &head, &shared.limits).await {
+        let (body, _budget) = match read_body(&mut stream, &mut buf, &head, shared).await {
             Ok(b) => b,
             Err(reply) => return refuse(stream, reply, shared.limits.body_timeout).await,
         };
@@ -298,6 +325,7 @@ pub async fn answer(shared: &Shared, head: &Head, body: &[u8]) -> Reply {
 
     let target = merge_target(&target, body);
     let req = upstream::Request { method: &head.method, target: &target, headers: &head.headers, body };
+    let sent = Instant::now();
     match timeout_at(deadline, upstream::exchange(port, &req)).await {
         Ok(Ok(reply)) => reply,
         Ok(Err(upstream::UpstreamError::Connect(_))) if health => Reply::own_health(Phase::Restarting.name()),
@@ -306,9 +334,13 @@ pub async fn answer(shared: &Shared, head: &Head, body: &[u8]) -> Reply {
             e.refusal().into()
         }
         Err(_) => {
-            // A single-threaded program stuck on this query can answer no other: have it restarted.
-            crate::warn!("query timed out", path = path_of(&target), timeout = format!("{:?}", limits.query_timeout));
-            let _ = shared.hung.send(generation);
+            // A single-threaded program stuck on a query can answer no other: have it restarted,
+            // once it held this one for half the timeout (not merely the tail of a long queue wait).
+            let held = sent.elapsed();
+            crate::warn!("query timed out", path = path_of(&target), program_held_it = format!("{held:?}"));
+            if held >= limits.query_timeout / 2 {
+                let _ = shared.hung.send(generation);
+            }
             Refusal::Timeout(limits.query_timeout).into()
         }
     }
