@@ -1,6 +1,6 @@
 //! The :9476 front (CONTRACT §4.1): accepts every connection, reads each request within bounds,
 //! answers by itself when it must (bad request, no program, program starting, too slow) and
-//! otherwise proxies the request to the query program, one at a time and in arrival order (SDK
+//! otherwise proxies the request to the query program, a few at a time and in arrival order (SDK
 //! servers are single-threaded), with the JSON-body parameters added to the URL query string.
 //! Nothing a client or the program does can hang it: every read, write and query has a deadline.
 
@@ -39,6 +39,9 @@ pub struct Limits {
     pub max_connections: usize,
     /// Queries waiting for the program beyond this are answered 503.
     pub max_queued: usize,
+    /// Queries handed to the program at once. SDK servers are serial: the extra ones wait in its
+    /// listen backlog (Python's is 5), so the next query is there the moment one is answered.
+    pub max_in_flight: usize,
     /// Request bodies held in memory at once, in bytes, over all connections (503 above): the
     /// front lives in the bot's memory limit and must not take the bot down with it.
     pub body_budget: usize,
@@ -55,6 +58,7 @@ impl Default for Limits {
             query_timeout: Duration::from_secs(30),
             max_connections: 512,
             max_queued: 256,
+            max_in_flight: 4,
             body_budget: 32 * 1024 * 1024,
         }
     }
@@ -67,7 +71,8 @@ pub struct Shared {
     /// Generations seen hanging, for the lifecycle to restart.
     pub hung: mpsc::UnboundedSender<u64>,
     pub shutdown: watch::Receiver<bool>,
-    /// One query at a time toward the program; tokio's semaphore is FIFO, so queueing is fair.
+    /// [`Limits::max_in_flight`] queries toward the program; tokio's semaphore is FIFO, so
+    /// queueing is fair.
     gate: Semaphore,
     queued: AtomicUsize,
     connections: Arc<Semaphore>,
@@ -87,7 +92,7 @@ impl Shared {
             phase,
             hung,
             shutdown,
-            gate: Semaphore::new(1),
+            gate: Semaphore::new(limits.max_in_flight.max(1)),
             queued: AtomicUsize::new(0),
             connections: Arc::new(Semaphore::new(limits.max_connections)),
             body_kib: Semaphore::new(limits.body_budget / 1024),
@@ -132,7 +137,9 @@ async fn refuse(mut stream: TcpStream, reply: Reply, bound: Duration) {
 
 /// Reads more bytes into `buf`, bounded by `deadline`. `Ok(false)` at EOF.
 async fn fill(stream: &mut TcpStream, buf: &mut BytesMut, deadline: Instant) -> Result<bool, ()> {
-    buf.reserve(8 * 1024);
+    if buf.capacity() - buf.len() < 1024 {
+        buf.reserve(buf.len().max(2048));
+    }
     match timeout_at(deadline, stream.read_buf(buf)).await {
         Ok(Ok(0)) => Ok(false),
         Ok(Ok(_)) => Ok(true),
@@ -249,8 +256,8 @@ async fn read_body_bytes(
 }
 
 async fn connection(mut stream: TcpStream, shared: &Shared) {
-    let mut buf = BytesMut::with_capacity(8 * 1024);
-    let mut out = BytesMut::with_capacity(8 * 1024);
+    let mut buf = BytesMut::with_capacity(2048);
+    let mut out = BytesMut::with_capacity(1024);
     let mut first = true;
     loop {
         let head = match read_head(&mut stream, &mut buf, shared, first).await {

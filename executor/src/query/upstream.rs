@@ -84,18 +84,21 @@ pub fn encode_request(req: &Request<'_>, port: u16) -> Vec<u8> {
 /// Sends `req` to the program on `port` and returns its reply, ready to pass on.
 /// Unbounded in time: the caller applies the query timeout.
 pub async fn exchange(port: u16, req: &Request<'_>) -> Result<Reply, UpstreamError> {
+    // Small buffers and no extra socket options: this is the per-query hot path (a static musl
+    // binary returns freed large blocks to the kernel, so big scratch buffers cost mmap/munmap).
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await.map_err(UpstreamError::Connect)?;
-    let _ = stream.set_nodelay(true);
     // A server that replies without reading may close early; its reply is still worth reading.
     let _ = stream.write_all(&encode_request(req, port)).await;
     let head_only = req.method.eq_ignore_ascii_case("HEAD");
-    let mut buf = Vec::with_capacity(4096);
-    let mut chunk = vec![0u8; 16 * 1024];
+    let mut buf: Vec<u8> = Vec::with_capacity(2048);
     loop {
         if let Some(reply) = parse_reply(&buf, false, head_only)? {
             return validate(reply, head_only);
         }
-        let n = match stream.read(&mut chunk).await {
+        if buf.capacity() - buf.len() < 1024 {
+            buf.reserve(buf.len().max(2048));
+        }
+        let n = match stream.read_buf(&mut buf).await {
             Ok(n) => n,
             Err(e) if is_reset(&e) && buf.is_empty() => return Err(UpstreamError::NoReply),
             Err(e) if is_reset(&e) => 0,
@@ -108,10 +111,9 @@ pub async fn exchange(port: u16, req: &Request<'_>) -> Result<Reply, UpstreamErr
             let reply = parse_reply(&buf, true, head_only)?.ok_or(UpstreamError::Truncated)?;
             return validate(reply, head_only);
         }
-        if buf.len() + n > MAX_REPLY {
+        if buf.len() > MAX_REPLY {
             return Err(UpstreamError::TooLarge(MAX_REPLY));
         }
-        buf.extend_from_slice(&chunk[..n]);
     }
 }
 
