@@ -72,6 +72,9 @@ async fn huge_bodies_get_a_413_envelope() {
     // Just under the limit is fine.
     let big = format!(r#"{{"k":"{}"}}"#, "x".repeat(1000));
     assert_eq!(post(port, "/echo", &big).status, 200);
+    // Parameters too long for a request line once merged into the URL.
+    let long = format!(r#"{{"k":"{}"}}"#, "x".repeat(9000));
+    assert!(post(port, "/echo", &long).assert_envelope(414).contains("8192"));
     // Many headers.
     let many: String = (0..100).map(|i| format!("X-H{i}: v\r\n")).collect();
     raw(port, format!("GET /ping HTTP/1.1\r\n{many}\r\n").as_bytes()).assert_envelope(431);

@@ -42,6 +42,9 @@ pub struct Limits {
     /// Queries handed to the program at once. SDK servers are serial: the extra ones wait in its
     /// listen backlog (Python's is 5), so the next query is there the moment one is answered.
     pub max_in_flight: usize,
+    /// Longest request target sent to the program, body parameters included (414 above): SDK
+    /// servers refuse long request lines (Node's whole head is limited to 16 KiB).
+    pub max_target: usize,
     /// Request bodies held in memory at once, in bytes, over all connections (503 above): the
     /// front lives in the bot's memory limit and must not take the bot down with it.
     pub body_budget: usize,
@@ -59,6 +62,7 @@ impl Default for Limits {
             max_connections: 512,
             max_queued: 256,
             max_in_flight: 4,
+            max_target: 8 * 1024,
             body_budget: 32 * 1024 * 1024,
         }
     }
@@ -298,6 +302,10 @@ pub async fn answer(shared: &Shared, head: &Head, body: &[u8]) -> Reply {
         Err(e) => return Refusal::BadPath(e.to_string()).into(),
     };
     let health = path_of(&target) == "/health";
+    let target = merge_target(&target, body);
+    if target.len() > shared.limits.max_target {
+        return Refusal::TargetTooLong(shared.limits.max_target).into();
+    }
     // While the program cannot answer, the front answers: /health for itself, the rest refused.
     let not_ready = |phase: &Phase| -> Reply {
         if health {
@@ -330,7 +338,6 @@ pub async fn answer(shared: &Shared, head: &Head, body: &[u8]) -> Reply {
     let phase = shared.phase.borrow().clone();
     let Phase::Ready { port, generation } = phase else { return not_ready(&phase) };
 
-    let target = merge_target(&target, body);
     let req = upstream::Request { method: &head.method, target: &target, headers: &head.headers, body };
     let sent = Instant::now();
     match timeout_at(deadline, upstream::exchange(port, &req)).await {

@@ -39,6 +39,8 @@ pub enum Refusal {
     ClientTimeout,
     BodyTooLarge(usize),
     HeadersTooLarge,
+    /// The target with the body's parameters merged in is longer than SDK servers accept.
+    TargetTooLong(usize),
     /// The query did not complete within `THE0_QUERY_TIMEOUT_SEC`.
     Timeout(Duration),
     /// The program closed the connection, or replied with something that is not HTTP or not JSON.
@@ -59,6 +61,9 @@ impl Refusal {
             Refusal::ClientTimeout => (408, "request not received in time".into()),
             Refusal::BodyTooLarge(limit) => (413, format!("request body larger than {limit} bytes")),
             Refusal::HeadersTooLarge => (431, "request headers too large".into()),
+            Refusal::TargetTooLong(limit) => {
+                (414, format!("query path and parameters longer than {limit} bytes once merged into the URL"))
+            }
             Refusal::Timeout(t) => (504, format!("query timed out after {}s", t.as_secs_f64())),
             Refusal::BadGateway(m) => (502, m.clone()),
         }
@@ -123,6 +128,7 @@ mod tests {
             (Refusal::NoEntrypoint, 404),
             (Refusal::ClientTimeout, 408),
             (Refusal::BodyTooLarge(10), 413),
+            (Refusal::TargetTooLong(10), 414),
             (Refusal::HeadersTooLarge, 431),
             (Refusal::BadGateway("x".into()), 502),
             (Refusal::Starting, 503),
