@@ -119,3 +119,26 @@ pub async fn run(cfg: Config, mut signals_rx: mpsc::UnboundedReceiver<libc::c_in
     server.stop().await;
     0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_file_waited_for_is_the_entrypoint_or_the_scala_jar() {
+        for (runtime, entry, want) in [
+            ("python3.11", "query.py", "/bot/query.py"),
+            ("scala3", "query.jar:com.x.Query", "/bot/query.jar"),
+            ("scala3", "query.jar", "/bot/query.jar"),
+            ("gcc13", "bin/a:b", "/bot/bin/a:b"),
+        ] {
+            let vars: std::collections::HashMap<String, String> =
+                [("BOT_ID", "b"), ("RUNTIME", runtime), ("ENTRYPOINT", "main")]
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+            let cfg = Config::from_vars(&vars, true).unwrap();
+            assert_eq!(entry_file(&cfg, entry), PathBuf::from(want), "{runtime} {entry}");
+        }
+    }
+}
