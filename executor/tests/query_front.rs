@@ -58,6 +58,9 @@ async fn body_params_reach_the_handler_and_replies_pass_through() {
     assert!(rt.output().contains("Query server started on port"), "program output reaches the container log");
     rt.wait_for("bot running");
     assert_eq!(rt.stop(), Some(0), "{}", rt.output());
+    let botlog = std::fs::read_to_string(sb.path("the0/logs/bot.log")).unwrap_or_default();
+    assert!(botlog.contains("bot running"), "{botlog}");
+    assert!(!botlog.contains("Query server started"), "query program output stays out of bot.log: {botlog}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
