@@ -132,12 +132,30 @@ pub async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
+/// Answers and closes. The client may still be sending (a refused body): what it sends is read
+/// and dropped for a moment, since closing with unread bytes resets the connection and the
+/// client could lose the answer.
 async fn refuse(mut stream: TcpStream, reply: Reply, bound: Duration) {
     let mut out = BytesMut::new();
     write_response(&reply, false, false, &mut out);
-    let _ = timeout(bound, stream.write_all(&out)).await;
+    if timeout(bound, stream.write_all(&out)).await.is_err() {
+        return;
+    }
     let _ = timeout(bound, stream.shutdown()).await;
+    let linger = Instant::now() + LINGER;
+    let mut sink = [0u8; 4096];
+    let mut drained = 0usize;
+    while drained < LINGER_BYTES {
+        match timeout_at(linger, stream.read(&mut sink)).await {
+            Ok(Ok(n)) if n > 0 => drained += n,
+            _ => break,
+        }
+    }
 }
+
+/// How long, and how much, a refused client's remaining bytes are drained before closing.
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 4 * 1024 * 1024;
 
 /// Reads more bytes into `buf`, bounded by `deadline`. `Ok(false)` at EOF.
 async fn fill(stream: &mut TcpStream, buf: &mut BytesMut, deadline: Instant) -> Result<bool, ()> {
@@ -149,11 +167,6 @@ async fn fill(stream: &mut TcpStream, buf: &mut BytesMut, deadline: Instant) -> 
         Ok(Ok(_)) => Ok(true),
         Ok(Err(_)) | Err(_) => Err(()),
     }
-}
-
-/// The length of the complete head at the start of `buf` (0 if incomplete).
-fn head_len(buf: &[u8]) -> usize {
-    parse_head(buf).ok().flatten().map_or(0, |(_, n)| n)
 }
 
 enum HeadRead {
@@ -177,9 +190,7 @@ async fn read_head(stream: &mut TcpStream, buf: &mut BytesMut, shared: &Shared, 
     let deadline = Instant::now() + limits.head_timeout;
     loop {
         match parse_head(buf) {
-            Ok(Some(_)) if buf.len() > limits.max_head && head_len(buf) > limits.max_head => {
-                return HeadRead::Refuse(Refusal::HeadersTooLarge.into())
-            }
+            Ok(Some((_, n))) if n > limits.max_head => return HeadRead::Refuse(Refusal::HeadersTooLarge.into()),
             Ok(Some((head, n))) => {
                 consume(buf, n);
                 return HeadRead::Got(head);
