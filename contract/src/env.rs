@@ -59,6 +59,8 @@ pub const THE0_SCRUB_CHILD_ENV: &str = "THE0_SCRUB_CHILD_ENV";
 pub const THE0_DONE_FILE: &str = "THE0_DONE_FILE";
 pub const THE0_QUERY_DIR: &str = "THE0_QUERY_DIR";
 pub const THE0_QUERY_TIMEOUT_SEC: &str = "THE0_QUERY_TIMEOUT_SEC";
+/// How long the query sidecar waits for the bot container's code and `state-restored` marker (60).
+pub const THE0_QUERY_WAIT_SEC: &str = "THE0_QUERY_WAIT_SEC";
 /// Test seam: where `python_bot.py` and `node_bot.js` live (default `/app/wrappers`).
 pub const THE0_WRAPPERS_DIR: &str = "THE0_WRAPPERS_DIR";
 

@@ -96,6 +96,10 @@ pub struct Config {
     pub done_file: PathBuf,
     pub query_dir: PathBuf,
     pub query_timeout: Duration,
+    /// `THE0_QUERY_PORT`: where the :9476 front listens (0: any free port).
+    pub query_port: u16,
+    /// `THE0_QUERY_WAIT_SEC` (60): the sidecar's wait for code and for `state-restored` (D16).
+    pub query_wait: Duration,
     storage: Result<StorageConfig, ConfigError>,
 }
 
@@ -216,6 +220,14 @@ impl Config {
             done_file: dir(vars, env::THE0_DONE_FILE, paths::DONE_FILE),
             query_dir: dir(vars, env::THE0_QUERY_DIR, paths::QUERY_DIR),
             query_timeout: secs(vars, env::THE0_QUERY_TIMEOUT_SEC, 30)?,
+            query_port: match get(vars, env::THE0_QUERY_PORT) {
+                None => the0_contract::query::CONTAINER_PORT,
+                Some(v) => v.trim().parse::<u16>().map_err(|_| ConfigError::Invalid {
+                    var: env::THE0_QUERY_PORT,
+                    reason: format!("{v:?} is not a port number"),
+                })?,
+            },
+            query_wait: secs(vars, env::THE0_QUERY_WAIT_SEC, 60)?,
             storage: storage_from(vars),
         })
     }
@@ -299,6 +311,9 @@ mod tests {
         assert!(!c.is_scheduled);
         assert_eq!(c.done_file, PathBuf::from("/var/the0/done"));
         assert_eq!(c.query_dir, PathBuf::from("/query"));
+        assert_eq!(c.query_port, 9476);
+        assert_eq!(c.query_timeout, Duration::from_secs(30));
+        assert_eq!(c.query_wait, Duration::from_secs(60));
         assert_eq!(c.storage(), Err(ConfigError::Missing(env::MINIO_ENDPOINT)));
     }
 
@@ -363,5 +378,10 @@ mod tests {
         let c = Config::from_vars(&v, true).unwrap();
         assert_eq!(c.stop_grace, Duration::from_secs(3));
         assert!(!c.scrub_child_env);
+        v.insert("THE0_QUERY_PORT".into(), "70000".into());
+        let err = Config::from_vars(&v, true).unwrap_err();
+        assert!(err.to_string().contains("THE0_QUERY_PORT"), "{err}");
+        v.insert("THE0_QUERY_PORT".into(), "0".into());
+        assert_eq!(Config::from_vars(&v, true).unwrap().query_port, 0);
     }
 }

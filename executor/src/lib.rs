@@ -20,6 +20,7 @@ pub mod state;
 
 pub mod daemon;
 pub mod health;
+pub mod query;
 pub mod run;
 pub mod supervise;
 pub mod sync;

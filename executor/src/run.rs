@@ -96,7 +96,7 @@ async fn prepare(cfg: &Config) -> anyhow::Result<Prepared> {
 }
 
 /// Waits for the first stop signal; other signals before the bot exists are dropped.
-async fn first_stop_signal(rx: &mut mpsc::UnboundedReceiver<libc::c_int>) -> libc::c_int {
+pub(crate) async fn first_stop_signal(rx: &mut mpsc::UnboundedReceiver<libc::c_int>) -> libc::c_int {
     loop {
         match rx.recv().await {
             Some(sig) if signals::is_stop(sig) => return sig,
@@ -150,17 +150,21 @@ pub async fn normal_run(cfg: Config, opts: &ExecuteOpts, mut signals_rx: mpsc::U
     let triggers = (!opts.skip_sync)
         .then(|| Triggers::start_after(engine.clone(), &cfg.state_path, &cfg.logs_path, SYNC_INTERVAL, WATCH_AFTER));
 
-    // Step 7: the query child (started once, as the original does; the :9476 front replaces it).
-    let query_pid = start_query_child(&cfg, opts, &reaper);
+    // Step 7: the :9476 front and the query program behind it (D16, D20).
+    let query = if opts.skip_query_server || cfg.bot_type.as_deref() != Some(the0_contract::labels::TYPE_REALTIME) {
+        None
+    } else {
+        crate::query::start_for_bot(&cfg, &reaper).await
+    };
 
     // Step 8: the bot.
     let ended = run_bot(&cfg, &reaper, &botlog, &mut signals_rx).await;
     let code = ended.status.code();
     crate::info!("bot ended", status = ended.status, exit_code = code);
 
-    // Step 9: stop the query child, done file, final sync, exit.
-    if let Some(pid) = query_pid {
-        stop::stop_group(&reaper, pid, cfg.stop_grace.min(Duration::from_secs(5))).await;
+    // Step 9: stop the query server, done file, final sync, exit.
+    if let Some(q) = query {
+        q.stop().await;
     }
     if cfg.is_scheduled {
         if let Err(e) = write_done_file(&cfg.done_file, code) {
@@ -177,22 +181,6 @@ pub async fn normal_run(cfg: Config, opts: &ExecuteOpts, mut signals_rx: mpsc::U
         n.drain(NATS_DRAIN).await;
     }
     code
-}
-
-fn start_query_child(cfg: &Config, opts: &ExecuteOpts, reaper: &Reaper) -> Option<i32> {
-    let entry = cfg.query_entrypoint.as_deref()?;
-    if opts.skip_query_server || cfg.bot_type.as_deref() != Some(the0_contract::labels::TYPE_REALTIME) {
-        return None;
-    }
-    let launch = launch::command(&cfg.runtime, entry, &cfg.code_path, &wrappers_dir(), Role::Query);
-    let env = childenv::build(std::env::vars_os(), cfg, ChildKind::default());
-    match child::spawn(reaper, &launch, &cfg.code_path, &env, Output::Inherit) {
-        Ok(s) => Some(s.pid),
-        Err(e) => {
-            crate::warn!("cannot start the query server", error = e);
-            None
-        }
-    }
 }
 
 async fn run_bot(

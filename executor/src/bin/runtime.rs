@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use the0_executor::cli::{self, Command};
 use the0_executor::config::Config;
 use the0_executor::supervise::signals;
-use the0_executor::{daemon, error, run};
+use the0_executor::{daemon, error, query, run};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -69,8 +69,11 @@ async fn execute(
     if let Some(q) = &opts.query {
         cfg.query_path = Some(q.clone());
     }
-    if opts.query_server_only || cfg.is_query_mode() {
-        anyhow::bail!("query modes (--query, QUERY_PATH, --query-server-only) are not available in this build yet");
+    if opts.query_server_only {
+        return Ok(query::sidecar::run(cfg, signals_rx).await);
+    }
+    if cfg.is_query_mode() {
+        return Ok(query::oneshot::run(cfg, signals_rx).await);
     }
     Ok(run::normal_run(cfg, &opts, signals_rx).await)
 }

@@ -14,5 +14,5 @@ pub mod upload;
 
 pub use archive::{extract_tar_gz, write_tar_gz, ArchiveError, ArchiveStats, ExtractStats};
 pub use fingerprint::{Entry, Kind, Manifest};
-pub use restore::{restore, restore_with, RestoreError, RestoreOutcome, RetryPolicy};
+pub use restore::{restore, restore_read_only, restore_with, RestoreError, RestoreOutcome, RetryPolicy};
 pub use upload::{StateSyncError, StateSyncOutcome, StateSyncer};

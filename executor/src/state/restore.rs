@@ -70,6 +70,23 @@ pub async fn restore(store: &Store, cfg: &Config) -> Result<RestoreOutcome, Rest
 
 /// Restores the state unless this pod already did; see the module docs.
 pub async fn restore_with(store: &Store, cfg: &Config, policy: &RetryPolicy) -> Result<RestoreOutcome, RestoreError> {
+    restore_inner(store, cfg, policy, true).await
+}
+
+/// The restore of a one-shot query, whose state is read-only: the same download, retries and
+/// atomic install, but no marker is written either way (`state-restored` would let a later run in
+/// this pod skip its restore and upload whatever the query left), no `bot.log` line and no
+/// emptying of the state on failure: nothing of this mode may ever reach remote state.
+pub async fn restore_read_only(store: &Store, cfg: &Config) -> Result<RestoreOutcome, RestoreError> {
+    restore_inner(store, cfg, &RetryPolicy::default(), false).await
+}
+
+async fn restore_inner(
+    store: &Store,
+    cfg: &Config,
+    policy: &RetryPolicy,
+    mark: bool,
+) -> Result<RestoreOutcome, RestoreError> {
     let run_dir = cfg.run_dir();
     if run_dir.join(paths::STATE_RESTORED).exists() {
         crate::info!(
@@ -83,7 +100,9 @@ pub async fn restore_with(store: &Store, cfg: &Config, policy: &RetryPolicy) -> 
         attempts += 1;
         match attempt(store, cfg).await {
             Ok(found) => {
-                mark_restored(cfg);
+                if mark {
+                    mark_restored(cfg);
+                }
                 return Ok(match found {
                     Some(manifest) => {
                         crate::info!(
@@ -113,6 +132,10 @@ pub async fn restore_with(store: &Store, cfg: &Config, policy: &RetryPolicy) -> 
             },
         }
     };
+    if !mark {
+        crate::error!("state restore failed", attempts = attempts, error = last);
+        return Err(RestoreError::Failed { attempts, last: Box::new(last) });
+    }
     Err(give_up(cfg, attempts, last))
 }
 

@@ -1,0 +1,165 @@
+//! The :9476 front inside a real, hardened container (scratch image with busybox, built by
+//! `scripts/build-test-image.sh`): read-only rootfs, uid 1000, no capabilities, the contract's
+//! tmpfs mounts, port 9476 published on the host's loopback and queried from the host. The query
+//! program is busybox `httpd` with a CGI script (the image has no Python): it shows the front's
+//! proxying, D20's parameters, path checks and the restart of a killed program.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+fn image() -> String {
+    std::env::var("THE0_TEST_IMAGE")
+        .expect("THE0_TEST_IMAGE is not set: run the tests with `make test` (it builds the scratch test image)")
+}
+
+struct Container {
+    name: String,
+    _objects: tempfile::TempDir,
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rm", "-f", &self.name]).output();
+    }
+}
+
+fn docker(args: &[&str]) -> std::process::Output {
+    Command::new("docker").args(args).output().expect("docker CLI")
+}
+
+impl Container {
+    fn logs(&self) -> String {
+        let out = docker(&["logs", &self.name]);
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    }
+}
+
+const BOT: &str = "#!/bin/sh\ntrap 'exit 0' TERM\necho ready\nwhile true; do sleep 0.1; done\n";
+const QUERY: &str = "#!/bin/sh\nexec httpd -f -p \"127.0.0.1:$THE0_QUERY_PORT\" -h /bot/www\n";
+const ECHO_CGI: &str = "#!/bin/sh\nprintf 'Content-Type: application/json\\r\\n\\r\\n'\n\
+printf '{\"status\":\"ok\",\"data\":{\"query\":\"%s\",\"method\":\"%s\",\"uid\":\"%s\"}}' \"$QUERY_STRING\" \"$REQUEST_METHOD\" \"$(id -u)\"\n";
+
+async fn start() -> Container {
+    let objects = tempfile::tempdir().unwrap();
+    let bot_id = unique("dockq");
+    let store = the0_objstore::Store::local(objects.path().to_path_buf());
+    let key = format!("user/{bot_id}/1");
+    let zip = zip_bytes(&[("bot.sh", BOT, 0o755), ("query.sh", QUERY, 0o755), ("www/cgi-bin/echo", ECHO_CGI, 0o755)]);
+    store.put_bytes("custom-bots", &key, zip.into(), "application/zip").await.unwrap();
+    let st = Command::new("chmod").args(["-R", "a+rwX"]).arg(objects.path()).status().unwrap();
+    assert!(st.success());
+    let name = unique("the0-query-test");
+    let mut args: Vec<String> = [
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--read-only",
+        "--user",
+        "1000:1000",
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges:true",
+        "-p",
+        "127.0.0.1::9476",
+        "--tmpfs",
+        "/bot:rw,exec,nosuid,nodev,uid=1000,gid=1000",
+        "--tmpfs",
+        "/state:rw,nosuid,nodev,uid=1000,gid=1000",
+        "--tmpfs",
+        "/query:rw,nosuid,nodev,uid=1000,gid=1000",
+        "--tmpfs",
+        "/var/the0:rw,nosuid,nodev,uid=1000,gid=1000",
+        "--tmpfs",
+        "/tmp:rw,nosuid,nodev,uid=1000,gid=1000,mode=1777",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.push("-v".into());
+    args.push(format!("{}:/objects", objects.path().display()));
+    for (k, v) in [
+        ("BOT_ID", bot_id.as_str()),
+        ("RUNTIME", "gcc13"),
+        ("ENTRYPOINT", "bot.sh"),
+        ("QUERY_ENTRYPOINT", "query.sh"),
+        ("CODE_FILE", &key),
+        ("THE0_STORAGE_DIR", "/objects"),
+        ("BOT_TYPE", "realtime"),
+        ("THE0_QUERY_TIMEOUT_SEC", "5"),
+    ] {
+        args.push("-e".into());
+        args.push(format!("{k}={v}"));
+    }
+    args.push(image());
+    let out = Command::new("docker").args(&args).output().expect("docker run");
+    assert!(out.status.success(), "docker run failed: {}", String::from_utf8_lossy(&out.stderr));
+    Container { name, _objects: objects }
+}
+
+/// The host port Docker published for the container's 9476.
+fn host_port(c: &Container) -> u16 {
+    let out = docker(&["port", &c.name, "9476/tcp"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.trim().rsplit(':').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no published port: {text}\n{}", c.logs()))
+}
+
+fn request(port: u16, raw: &str) -> Option<(u16, serde_json::Value)> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
+    s.write_all(raw.as_bytes()).ok()?;
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).to_string();
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    Some((status, serde_json::from_str(body).ok()?))
+}
+
+fn post(port: u16, target: &str, body: &str) -> Option<(u16, serde_json::Value)> {
+    request(
+        port,
+        &format!(
+            "POST {target} HTTP/1.1\r\nHost: c\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_front_answers_from_a_hardened_container() {
+    let c = start().await;
+    let port = host_port(&c);
+    let body = r#"{"symbol":"BTC/USD","n":5}"#;
+    let ok = eventually(Duration::from_secs(30), || post(port, "/cgi-bin/echo?a=1", body).filter(|(s, _)| *s == 200))
+        .unwrap_or_else(|| panic!("the front never answered 200:\n{}", c.logs()));
+    assert_eq!(ok.1["data"]["query"], "a=1&n=5&symbol=BTC%2FUSD", "{}", ok.1);
+    assert_eq!(ok.1["data"]["method"], "POST");
+    assert_eq!(ok.1["data"]["uid"], "1000");
+    // Bad paths never reach the program.
+    let (status, v) = request(port, "GET /cgi-bin/../etc/passwd HTTP/1.1\r\nConnection: close\r\n\r\n").unwrap();
+    assert_eq!((status, v["status"].as_str()), (400, Some("error")), "{v}");
+
+    // Kill the query program inside the container: the front restarts it, the bot runs on.
+    let out = docker(&["exec", &c.name, "sh", "-c", "kill $(pidof httpd)"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    eventually(Duration::from_secs(10), || c.logs().contains("query program exited").then_some(()))
+        .unwrap_or_else(|| panic!("no exit noticed:\n{}", c.logs()));
+    eventually(Duration::from_secs(30), || post(port, "/cgi-bin/echo", "{}").filter(|(s, _)| *s == 200))
+        .unwrap_or_else(|| panic!("answers did not resume:\n{}", c.logs()));
+    assert!(c.logs().contains("ready"), "the bot ran: {}", c.logs());
+
+    let out = docker(&["stop", "-t", "20", &c.name]);
+    assert!(out.status.success());
+    let code = docker(&["inspect", "-f", "{{.State.ExitCode}}", &c.name]);
+    assert_eq!(String::from_utf8_lossy(&code.stdout).trim(), "0", "{}", c.logs());
+    assert!(c.logs().contains("query front stopped"), "{}", c.logs());
+}
