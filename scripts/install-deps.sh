@@ -25,3 +25,5 @@ if [ ! -x "$venv/bin/moto_server" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q 'moto[server]'
 fi
+
+"$here/scripts/ensure-docker.sh"
