@@ -58,6 +58,15 @@ impl Snapshot {
         let m = self.containers.read().unwrap_or_else(|p| p.into_inner());
         m.get(bot).and_then(|cs| cs.first().cloned())
     }
+    /// Records what an action did, so readers see it before the next pass.
+    fn record(&self, bot: &str, gone: &[String], started: Option<Observed>) {
+        let mut m = self.containers.write().unwrap_or_else(|p| p.into_inner());
+        let cs = m.entry(bot.to_string()).or_default();
+        cs.retain(|c| !gone.contains(&c.container));
+        if let Some(o) = started {
+            cs.insert(0, o);
+        }
+    }
     pub fn is_in_flight(&self, bot: &str) -> bool {
         self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).contains(bot)
     }
@@ -273,9 +282,27 @@ impl Reconciler {
             s.backoff_until = None;
             self.save(bot, &s);
         }
-        let Some(l) = &a.start else { return a.exit.is_some() || !a.stop.is_empty() || !a.remove.is_empty() };
+        let gone: Vec<String> = a.stop.iter().chain(&a.remove).cloned().collect();
+        let Some(l) = &a.start else {
+            self.snapshot.record(bot, &gone, None);
+            return a.exit.is_some() || !a.stop.is_empty() || !a.remove.is_empty();
+        };
         match self.start(l).await {
             Ok(id) => {
+                let now = now_ms();
+                let o = Observed {
+                    container: id.clone(),
+                    name: crate::spec::container_name(bot, self.host.instance.as_deref()),
+                    bot_id: bot.to_string(),
+                    state: State::Running,
+                    hash: Some(l.hash.clone()),
+                    created_ms: now,
+                    started_ms: Some(now),
+                    finished_ms: None,
+                    exit_code: None,
+                    oom: false,
+                };
+                self.snapshot.record(bot, &gone, Some(o));
                 Metrics::inc(&self.metrics.starts);
                 log::info("bot started", &[("bot_id", &bot), ("container", &short(&id))]);
                 if let Some(mut s) = self.status(bot) {
@@ -291,6 +318,7 @@ impl Reconciler {
                 })
             }
             Err(reason) => {
+                self.snapshot.record(bot, &gone, None);
                 Metrics::inc(&self.metrics.start_failures);
                 let mut s = self.status(bot).unwrap_or_default();
                 s.consecutive = s.consecutive.saturating_add(1);
