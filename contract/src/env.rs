@@ -88,3 +88,5 @@ pub const THE0_INSTANCE: &str = "THE0_INSTANCE";
 pub const THE0_MAX_PARALLEL: &str = "THE0_MAX_PARALLEL";
 /// First crash-loop delay (Go duration, default `10s`).
 pub const THE0_CRASH_BACKOFF: &str = "THE0_CRASH_BACKOFF";
+/// `IfNotPresent` (pull a missing image, the default) or `Never`.
+pub const RUNTIME_IMAGE_PULL_POLICY: &str = "RUNTIME_IMAGE_PULL_POLICY";

@@ -59,6 +59,7 @@ flags (env):
   --max-parallel N           (THE0_MAX_PARALLEL, 8)
   --instance NAME            (THE0_INSTANCE) manage only containers labelled runtime.instance=NAME
   --runtime-image IMAGE      (RUNTIME_IMAGE, ghcr.io/alexanderwanyoike/the0/runtime:latest)
+  --runtime-image-pull-policy P (RUNTIME_IMAGE_PULL_POLICY, IfNotPresent) or Never
   --crash-backoff D          (THE0_CRASH_BACKOFF, 10s) first crash-loop delay, doubling to 5m
   --stop-bots-on-shutdown    (STOP_BOTS_ON_SHUTDOWN=true)
   --mongo-uri URI            (MONGO_URI) accepted and ignored
@@ -112,6 +113,7 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Str
                 "instance",
                 "runtime-image",
                 "crash-backoff",
+                "runtime-image-pull-policy",
                 "id",
             ];
             if !KNOWN.contains(&name) {
@@ -209,6 +211,12 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Str
         instance,
         storage,
         buckets,
+        pull: match flag("runtime-image-pull-policy").or(get(env::RUNTIME_IMAGE_PULL_POLICY)).unwrap_or("IfNotPresent")
+        {
+            "IfNotPresent" | "Always" => true,
+            "Never" => false,
+            other => return Err(format!("--runtime-image-pull-policy {other:?}: IfNotPresent or Never")),
+        },
     };
     let stop_env = get(env::STOP_BOTS_ON_SHUTDOWN).map(|v| parse_bool(v).unwrap_or(false)).unwrap_or(false);
     let max_parallel = num("--max-parallel", flag("max-parallel").or(get(env::THE0_MAX_PARALLEL)), 8)?;

@@ -245,6 +245,9 @@ impl Docker {
         let id = loop {
             match self.create(spec).await {
                 Ok(id) => break id,
+                Err(DockerError::Api(e)) if status_of(&e) == Some(404) && !spec.pull => {
+                    return Err(DockerError::NoImage(spec.image.clone(), format!("{e} (pull policy Never)")));
+                }
                 Err(DockerError::Api(e)) if status_of(&e) == Some(404) && !pulled => {
                     pulled = true;
                     self.pull(&spec.image).await?;

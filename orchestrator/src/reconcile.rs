@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -51,6 +51,8 @@ pub struct Snapshot {
     pub containers: RwLock<HashMap<String, Vec<Observed>>>,
     pub in_flight: Mutex<HashSet<String>>,
     pub docker_ok: AtomicBool,
+    /// Docker events seen; an action that overlapped one asks for another pass when it ends.
+    pub events: AtomicU64,
 }
 
 impl Snapshot {
@@ -213,9 +215,11 @@ impl Reconciler {
         tokio::spawn(async move {
             let Ok(_permit) = me.permits.clone().acquire_owned().await else { return };
             let bot = a.bot_id.clone();
+            let events = me.snapshot.events.load(Relaxed);
             let follow_up = me.execute(a).await;
             me.snapshot.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&bot);
-            if follow_up {
+            // A die/destroy seen while this bot was in flight may be this bot's: look again.
+            if follow_up || me.snapshot.events.load(Relaxed) != events {
                 me.trigger();
             }
         });
@@ -357,7 +361,19 @@ impl Reconciler {
             let mut s = Box::pin(self.docker.events());
             while let Some(ev) = s.next().await {
                 match ev {
-                    Ok(action) if action != "start" => self.trigger(),
+                    Ok(action) if action != "start" => {
+                        log::debug("docker event", &[("action", &action)]);
+                        self.snapshot.events.fetch_add(1, Relaxed);
+                        self.trigger();
+                        // Docker sends `die` before its listing shows the container exited.
+                        let me = self.clone();
+                        tokio::spawn(async move {
+                            for ms in [150, 600] {
+                                tokio::time::sleep(Duration::from_millis(ms)).await;
+                                me.trigger();
+                            }
+                        });
+                    }
                     Ok(_) => {}
                     Err(e) => {
                         log::debug("docker event stream broke", &[("error", &e)]);

@@ -57,6 +57,8 @@ pub struct HostSettings {
     pub instance: Option<String>,
     pub storage: Storage,
     pub buckets: Buckets,
+    /// Pull the image when absent (`RUNTIME_IMAGE_PULL_POLICY` ≠ `Never`).
+    pub pull: bool,
 }
 
 impl Default for HostSettings {
@@ -71,6 +73,7 @@ impl Default for HostSettings {
             instance: None,
             storage: Storage::Local { root: PathBuf::from("the0-data/objects") },
             buckets: Buckets::default(),
+            pull: true,
         }
     }
 }
@@ -86,6 +89,7 @@ pub struct ContainerSpec {
     pub memory_bytes: i64,
     pub cpu_shares: i64,
     pub network: String,
+    pub pull: bool,
 }
 
 /// Label marking containers of one `--instance`.
@@ -185,6 +189,7 @@ pub fn build(l: &Launch, h: &HostSettings) -> ContainerSpec {
         memory_bytes: h.memory_mb.saturating_mul(1024 * 1024),
         cpu_shares: h.cpu_shares,
         network: h.network.clone(),
+        pull: h.pull,
     }
 }
 

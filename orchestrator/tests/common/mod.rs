@@ -129,6 +129,9 @@ pub fn test_cli(data_dir: &Path, instance: &str, extra: &[&str], env: &[(&str, &
         image(),
         "--crash-backoff".into(),
         "1s".into(),
+        // No registry traffic from tests.
+        "--runtime-image-pull-policy".into(),
+        "Never".into(),
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
     let mut vars: HashMap<String, String> = [("BOT_STOP_TIMEOUT_SEC", "5"), ("DOCKER_NETWORK", "none")]
