@@ -151,7 +151,7 @@ pub async fn remove(cli: &Cli, id: &str) -> Result<Value, CliError> {
 /// Writes the bot's output to `out`: from its container (followed with `follow`), else every
 /// stored daily log object in order.
 pub async fn logs(cli: &Cli, id: &str, follow: bool, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
-    let docker = Docker::connect(cli.host.instance.clone(), Arc::new(Metrics::default()))
+    let docker = Docker::connect(&cli.docker_host, cli.host.instance.clone(), Arc::new(Metrics::default()))
         .map_err(|e| CliError::Other(e.to_string()))?;
     let name = container_name(id, cli.host.instance.as_deref());
     let mut s = Box::pin(docker.logs(&name, follow, None));
@@ -199,7 +199,7 @@ async fn stored_logs(cli: &Cli, id: &str, out: &mut (dyn Write + Send)) -> Resul
 }
 
 pub async fn stop_all(cli: &Cli) -> Result<usize, CliError> {
-    let docker = Docker::connect(cli.host.instance.clone(), Arc::new(Metrics::default()))
+    let docker = Docker::connect(&cli.docker_host, cli.host.instance.clone(), Arc::new(Metrics::default()))
         .map_err(|e| CliError::Other(e.to_string()))?;
     reconcile::stop_all(&docker, cli.reconcile.stop_grace).await.map_err(CliError::Other)
 }

@@ -36,6 +36,8 @@ pub struct Cli {
     pub host: HostSettings,
     pub reconcile: Options,
     pub log_level: String,
+    /// `DOCKER_HOST` (unix sockets only).
+    pub docker_host: String,
 }
 
 pub const USAGE: &str = "usage: orchestrator [COMMAND] [FLAGS]
@@ -249,6 +251,11 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Str
         host,
         reconcile,
         log_level: get(env::LOG_LEVEL).unwrap_or("INFO").to_string(),
+        docker_host: match get("DOCKER_HOST") {
+            None => "unix:///var/run/docker.sock".to_string(),
+            Some(h) if h.starts_with("unix://") => h.to_string(),
+            Some(h) => return Err(format!("DOCKER_HOST {h:?}: only unix:// sockets are supported")),
+        },
     })
 }
 

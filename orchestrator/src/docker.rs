@@ -32,6 +32,8 @@ pub enum DockerError {
     Api(#[from] bollard::errors::Error),
     #[error("docker: {what} timed out after {after:?}")]
     Timeout { what: &'static str, after: Duration },
+    #[error("docker: no socket at {0} (is the engine running? set DOCKER_HOST=unix:///path)")]
+    NoSocket(String),
     #[error("image {0:?} does not exist and could not be pulled: {1}")]
     NoImage(String, String),
 }
@@ -98,12 +100,19 @@ fn state_of(s: Option<&ContainerSummaryStateEnum>) -> Option<State> {
 }
 
 impl Docker {
-    /// Connects to `DOCKER_HOST` (a `unix://` path) or `/var/run/docker.sock`; lazy, never fails
-    /// because the engine is down (readiness reports that).
-    pub fn connect(instance: Option<String>, metrics: Arc<Metrics>) -> Result<Docker> {
-        let host = std::env::var("DOCKER_HOST").ok().filter(|h| h.starts_with("unix://"));
-        let path = host.as_deref().unwrap_or("unix:///var/run/docker.sock");
-        let client = Client::connect_with_unix(path, CALL_TIMEOUT.as_secs(), &API_VERSION)?;
+    /// A client of the engine at `host` (`unix:///var/run/docker.sock`). Connections are made per
+    /// call, so an engine that is down (or whose socket is gone) only fails calls, and readiness
+    /// reports it.
+    pub fn connect(host: &str, instance: Option<String>, metrics: Arc<Metrics>) -> Result<Docker> {
+        let path = host.strip_prefix("unix://").unwrap_or(host);
+        // bollard refuses a missing socket at construction; create the client as if present.
+        let client = match Client::connect_with_unix(path, CALL_TIMEOUT.as_secs(), &API_VERSION) {
+            Ok(c) => c,
+            Err(bollard::errors::Error::SocketNotFoundError(_)) => {
+                return Err(DockerError::NoSocket(path.to_string()));
+            }
+            Err(e) => return Err(e.into()),
+        };
         Ok(Docker { client, instance, metrics })
     }
 

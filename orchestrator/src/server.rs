@@ -58,7 +58,7 @@ impl Server {
             std::fs::create_dir_all(root).map_err(|e| ServeError::Storage(format!("{}: {e}", root.display())))?;
         }
         let metrics = Arc::new(Metrics::default());
-        let docker = Docker::connect(cli.host.instance.clone(), metrics.clone())?;
+        let docker = Docker::connect(&cli.docker_host, cli.host.instance.clone(), metrics.clone())?;
         let objects = Arc::new(storage::open(&cli.host, &cli.region).map_err(ServeError::Storage)?);
         let reconciler =
             Reconciler::new(store.clone(), docker, objects, Arc::new(cli.host.clone()), metrics, cli.reconcile.clone());
