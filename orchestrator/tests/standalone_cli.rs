@@ -47,8 +47,7 @@ impl Env {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        let out = self.cmd(args).output().expect("run orchestrator");
-        out
+        self.cmd(args).output().expect("run orchestrator")
     }
 }
 
