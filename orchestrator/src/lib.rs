@@ -18,6 +18,7 @@ pub mod model;
 pub mod plan;
 pub mod reconcile;
 pub mod server;
+pub mod snapshot;
 pub mod spec;
 pub mod storage;
 pub mod store;

@@ -4,10 +4,10 @@
 //! action that needs a follow-up, and the earliest backoff expiry. Docker being down makes passes
 //! fail and be retried every 2 s; readiness reports it; nothing else stops.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -19,6 +19,7 @@ use crate::model::{is_enabled, validate, Launch};
 use crate::plan::{plan, Action, BotStatus, Desired, Observed, State};
 use crate::spec::{build, HostSettings};
 use crate::store::{now_ms, Store};
+pub use crate::snapshot::Snapshot;
 use crate::{backoff, log, storage};
 
 #[derive(Debug, Clone)]
@@ -41,36 +42,6 @@ impl Default for Options {
             backoff_base: Duration::from_secs(10),
             stop_bots_on_shutdown: false,
         }
-    }
-}
-
-/// What the last pass saw, for the admin API and readiness.
-#[derive(Default)]
-pub struct Snapshot {
-    /// Per bot: its containers as last observed (running first).
-    pub containers: RwLock<HashMap<String, Vec<Observed>>>,
-    pub in_flight: Mutex<HashSet<String>>,
-    pub docker_ok: AtomicBool,
-    /// Docker events seen; an action that overlapped one asks for another pass when it ends.
-    pub events: AtomicU64,
-}
-
-impl Snapshot {
-    pub fn primary(&self, bot: &str) -> Option<Observed> {
-        let m = self.containers.read().unwrap_or_else(|p| p.into_inner());
-        m.get(bot).and_then(|cs| cs.first().cloned())
-    }
-    /// Records what an action did, so readers see it before the next pass.
-    fn record(&self, bot: &str, gone: &[String], started: Option<Observed>) {
-        let mut m = self.containers.write().unwrap_or_else(|p| p.into_inner());
-        let cs = m.entry(bot.to_string()).or_default();
-        cs.retain(|c| !gone.contains(&c.container));
-        if let Some(o) = started {
-            cs.insert(0, o);
-        }
-    }
-    pub fn is_in_flight(&self, bot: &str) -> bool {
-        self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).contains(bot)
     }
 }
 
