@@ -17,9 +17,9 @@ use crate::docker::Docker;
 use crate::metrics::Metrics;
 use crate::model::{is_enabled, validate, Launch};
 use crate::plan::{plan, Action, BotStatus, Desired, Observed, State};
+pub use crate::snapshot::Snapshot;
 use crate::spec::{build, HostSettings};
 use crate::store::{now_ms, Store};
-pub use crate::snapshot::Snapshot;
 use crate::{backoff, log, storage};
 
 #[derive(Debug, Clone)]
