@@ -1,13 +1,16 @@
 # the0 runtime. `make run` runs a sample bot; `make test` runs every test against real servers.
-.PHONY: all executor test-image test lint bench run deps clean
+.PHONY: all executor orchestrator test-image test lint bench bench-orchestrator run deps clean
 
-all: executor
+all: executor orchestrator
 
 deps:                ## install toolchain target, test servers and peers (Debian + PyPI)
 	scripts/install-deps.sh
 
 executor:            ## static, stripped executor -> dist/runtime
 	scripts/build-executor.sh
+
+orchestrator:        ## host binary -> dist/orchestrator (THE0_PROFILE=debug for a debug build)
+	scripts/build-orchestrator.sh
 
 test-image: executor ## scratch test image the0-test/executor:dev
 	scripts/build-test-image.sh
@@ -22,6 +25,9 @@ lint:                ## formatting, lints, one TLS provider
 
 bench: deps executor ## benchmarks, printed as a table
 	scripts/bench.sh
+
+bench-orchestrator: deps test-image ## orchestrator: converge 200 bots vs xargs -P8 docker run, RSS/CPU, latencies
+	scripts/bench-orchestrator.sh
 
 run: deps executor   ## run the sample bot with local-directory storage
 	scripts/run-sample.sh

@@ -66,3 +66,29 @@ pub const THE0_WRAPPERS_DIR: &str = "THE0_WRAPPERS_DIR";
 
 /// Secrets that children never see unless `THE0_SCRUB_CHILD_ENV=false` (D12).
 pub const CHILD_SECRETS: &[&str] = &[MINIO_ACCESS_KEY, MINIO_SECRET_KEY, NATS_URL, MONGO_URI];
+
+// Host side (CONTRACT §5.4, §5.6, §7) and the orchestrator's own knobs.
+pub const RUNTIME_IMAGE: &str = "RUNTIME_IMAGE";
+pub const MINIO_CONTAINER_ENDPOINT: &str = "MINIO_CONTAINER_ENDPOINT";
+/// Alternative spelling of `MINIO_USE_SSL` read by Docker hosts.
+pub const MINIO_SSL: &str = "MINIO_SSL";
+pub const BOT_MEMORY_LIMIT_MB: &str = "BOT_MEMORY_LIMIT_MB";
+pub const BOT_CPU_SHARES: &str = "BOT_CPU_SHARES";
+pub const DOCKER_NETWORK: &str = "DOCKER_NETWORK";
+pub const DEV_RUNTIME_PATH: &str = "DEV_RUNTIME_PATH";
+pub const STOP_BOTS_ON_SHUTDOWN: &str = "STOP_BOTS_ON_SHUTDOWN";
+pub const BOT_STOP_TIMEOUT_SEC: &str = "BOT_STOP_TIMEOUT_SEC";
+/// Embedded store and local objects (`--data-dir`).
+pub const THE0_DATA_DIR: &str = "THE0_DATA_DIR";
+/// Admin API listen address (`--admin-addr`) and its optional bearer token.
+pub const THE0_ADMIN_ADDR: &str = "THE0_ADMIN_ADDR";
+pub const THE0_ADMIN_TOKEN: &str = "THE0_ADMIN_TOKEN";
+/// Health server listen address (`--health-addr`, default `0.0.0.0:8080`).
+pub const THE0_HEALTH_ADDR: &str = "THE0_HEALTH_ADDR";
+/// Opt-in instance label: the orchestrator only sees containers labelled with it.
+pub const THE0_INSTANCE: &str = "THE0_INSTANCE";
+pub const THE0_MAX_PARALLEL: &str = "THE0_MAX_PARALLEL";
+/// First crash-loop delay (Go duration, default `10s`).
+pub const THE0_CRASH_BACKOFF: &str = "THE0_CRASH_BACKOFF";
+/// `IfNotPresent` (pull a missing image, the default) or `Never`.
+pub const RUNTIME_IMAGE_PULL_POLICY: &str = "RUNTIME_IMAGE_PULL_POLICY";

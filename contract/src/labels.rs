@@ -8,3 +8,5 @@ pub const CONFIG_HASH: &str = "runtime.config-hash";
 
 pub const TYPE_REALTIME: &str = "realtime";
 pub const TYPE_SCHEDULED: &str = "scheduled";
+/// Opt-in: containers of one orchestrator `--instance`.
+pub const INSTANCE: &str = "runtime.instance";

@@ -1,0 +1,205 @@
+//! The standalone commands that talk to a running `orchestrator serve`: `deploy`, `list`,
+//! `remove` (through the admin API, with the bearer token) and `logs`, `stop-all` (straight to
+//! Docker, and to stored logs when the bot has no container). A tiny HTTP/1 client is enough here.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+
+use crate::config::Cli;
+use crate::docker::Docker;
+use crate::metrics::Metrics;
+use crate::spec::container_name;
+use crate::{deploy, reconcile, storage};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("cannot reach the orchestrator at {addr} ({err}): start it with `orchestrator serve`")]
+    Unreachable { addr: String, err: String },
+    #[error("orchestrator answered {status}: {body}")]
+    Status { status: u16, body: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// One request to the admin API; returns the status and body.
+pub async fn admin_request(
+    cli: &Cli,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Result<(u16, Bytes), CliError> {
+    let addr = cli.admin_addr.clone();
+    let unreachable = |err: String| CliError::Unreachable { addr: addr.clone(), err };
+    let connect = tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(&addr));
+    let stream = connect.await.map_err(|_| unreachable("timed out".into()))?.map_err(|e| unreachable(e.to_string()))?;
+    let (mut send, conn) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| unreachable(e.to_string()))?;
+    tokio::spawn(conn);
+    let mut req = Request::builder().method(method).uri(path).header("host", addr.as_str());
+    if let Some(t) = &cli.admin_token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let body = body.map_or_else(Bytes::new, |b| Bytes::from(b.to_string()));
+    let req = req
+        .header("content-type", "application/json")
+        .body(Full::new(body))
+        .map_err(|e| CliError::Other(e.to_string()))?;
+    let exchange = async {
+        let resp = send.send_request(req).await.map_err(|e| unreachable(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await.map_err(|e| CliError::Other(e.to_string()))?.to_bytes();
+        Ok::<_, CliError>((status, body))
+    };
+    tokio::time::timeout(Duration::from_secs(30), exchange).await.map_err(|_| unreachable("timed out".into()))?
+}
+
+fn ok(status: u16, body: Bytes) -> Result<Value, CliError> {
+    if !(200..300).contains(&status) {
+        return Err(CliError::Status { status, body: String::from_utf8_lossy(&body).into_owned() });
+    }
+    serde_json::from_slice(&body).map_err(|e| CliError::Other(format!("bad reply: {e}")))
+}
+
+/// `deploy <dir>`: zip, store the code object, register the bot. Returns the bot's view.
+pub async fn deploy(cli: &Cli, dir: &std::path::Path, id: Option<&str>) -> Result<Value, CliError> {
+    let other = |e: deploy::DeployError| CliError::Other(e.to_string());
+    let text = std::fs::read_to_string(dir.join("bot-config.yaml"))
+        .map_err(|e| CliError::Other(format!("{}: {e}", dir.join("bot-config.yaml").display())))?;
+    let manifest = deploy::parse_manifest(&text).map_err(other)?;
+    let config = deploy::read_config(dir, &manifest).map_err(other)?;
+    let id = match id {
+        Some(i) => i.to_string(),
+        None => deploy::id_from(config.get("name").and_then(Value::as_str).unwrap_or(&manifest.name)),
+    };
+    if !crate::model::is_safe_id(&id) {
+        return Err(CliError::Other(format!("bot id {id:?} is not a safe name; pass --id")));
+    }
+    // Fail early, before uploading anything, if the server is not there.
+    admin_request(cli, Method::GET, "/bots", None).await?;
+    let tmp = tempfile_in(&cli.data_dir)?;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(|e| CliError::Other(format!("{}: {e}", tmp.display())))?;
+    let zipped = deploy::zip_dir(dir, &mut f).map_err(other);
+    drop(f);
+    let result = async {
+        let sha = zipped?;
+        let key = deploy::code_key(&id, &manifest.version, &sha);
+        let store = storage::open(&cli.host, &cli.region).map_err(CliError::Other)?;
+        let bucket = &cli.host.buckets.code;
+        store.ensure_bucket(bucket).await.map_err(|e| CliError::Other(e.to_string()))?;
+        store.put_file(bucket, &key, &tmp, "application/zip").await.map_err(|e| CliError::Other(e.to_string()))?;
+        let now = the0_contract::timefmt::rfc3339_seconds(std::time::SystemTime::now());
+        let body = deploy::payload(&id, &manifest, config, &key, &now);
+        let (status, body) = admin_request(cli, Method::PUT, &format!("/bots/{id}"), Some(body)).await?;
+        ok(status, body)
+    }
+    .await;
+    let _ = std::fs::remove_file(&tmp);
+    result
+}
+
+fn tempfile_in(dir: &std::path::Path) -> Result<std::path::PathBuf, CliError> {
+    std::fs::create_dir_all(dir).map_err(|e| CliError::Other(format!("{}: {e}", dir.display())))?;
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    Ok(dir.join(format!(".deploy-{}-{nanos}.zip", std::process::id())))
+}
+
+pub async fn list(cli: &Cli) -> Result<Vec<Value>, CliError> {
+    let (s, b) = admin_request(cli, Method::GET, "/bots", None).await?;
+    match ok(s, b)? {
+        Value::Array(a) => Ok(a),
+        _ => Err(CliError::Other("bad reply: not a list".into())),
+    }
+}
+
+/// The `list` table.
+pub fn render_list(bots: &[Value]) -> String {
+    let mut out = format!("{:<36} {:<12} {:>8} {:<40} {}\n", "ID", "STATE", "RESTARTS", "CONTAINER", "REASON");
+    for b in bots {
+        let s = &b["status"];
+        let f =
+            |v: &Value| v.as_str().map_or_else(|| if v.is_null() { "-".into() } else { v.to_string() }, str::to_string);
+        out.push_str(&format!(
+            "{:<36} {:<12} {:>8} {:<40} {}\n",
+            f(&b["id"]),
+            f(&s["state"]),
+            f(&s["restarts"]),
+            f(&s["container"]),
+            f(&s["failure_reason"])
+        ));
+    }
+    out
+}
+
+pub async fn remove(cli: &Cli, id: &str) -> Result<Value, CliError> {
+    let (s, b) = admin_request(cli, Method::DELETE, &format!("/bots/{id}"), None).await?;
+    ok(s, b)
+}
+
+/// Writes the bot's output to `out`: from its container (followed with `follow`), else every
+/// stored daily log object in order.
+pub async fn logs(cli: &Cli, id: &str, follow: bool, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
+    let docker = Docker::connect(&cli.docker_host, cli.host.instance.clone(), Arc::new(Metrics::default()))
+        .map_err(|e| CliError::Other(e.to_string()))?;
+    let name = container_name(id, cli.host.instance.as_deref());
+    let mut s = Box::pin(docker.logs(&name, follow, None));
+    let mut any = false;
+    while let Some(chunk) = s.next().await {
+        match chunk {
+            Ok(b) => {
+                any = true;
+                out.write_all(&b).map_err(|e| CliError::Other(e.to_string()))?;
+                let _ = out.flush();
+            }
+            Err(e) if !any && e.to_string().contains("404") => return stored_logs(cli, id, out).await,
+            Err(e) if !any => {
+                let msg = e.to_string();
+                if msg.contains("No such container") {
+                    return stored_logs(cli, id, out).await;
+                }
+                return Err(CliError::Other(msg));
+            }
+            Err(_) => break,
+        }
+    }
+    Ok(())
+}
+
+async fn stored_logs(cli: &Cli, id: &str, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
+    let store = storage::open(&cli.host, &cli.region).map_err(CliError::Other)?;
+    let bucket = &cli.host.buckets.logs;
+    let mut objs =
+        store.list(bucket, &the0_contract::keys::log_prefix(id)).await.map_err(|e| CliError::Other(e.to_string()))?;
+    objs.sort_by(|a, b| a.key.cmp(&b.key));
+    if objs.is_empty() {
+        return Err(CliError::Other(format!("bot {id:?} has no container and no stored logs")));
+    }
+    for o in objs {
+        if let Some(mut g) = store.get(bucket, &o.key).await.map_err(|e| CliError::Other(e.to_string()))? {
+            let mut buf = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut g.body, &mut buf)
+                .await
+                .map_err(|e| CliError::Other(e.to_string()))?;
+            out.write_all(&buf).map_err(|e| CliError::Other(e.to_string()))?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn stop_all(cli: &Cli) -> Result<usize, CliError> {
+    let docker = Docker::connect(&cli.docker_host, cli.host.instance.clone(), Arc::new(Metrics::default()))
+        .map_err(|e| CliError::Other(e.to_string()))?;
+    reconcile::stop_all(&docker, cli.reconcile.stop_grace).await.map_err(CliError::Other)
+}

@@ -1,0 +1,273 @@
+//! Command line and environment, parsed once by a pure function into [`Cli`]: the command, its
+//! positional arguments and every setting, each flag falling back to its `THE0_*`/contract
+//! variable and then to its default. Errors name the flag or variable that was wrong.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use the0_contract::{duration, env};
+
+use crate::reconcile::Options;
+use crate::spec::{Buckets, HostSettings, Storage, DEFAULT_IMAGE};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Serve,
+    BotRunner,
+    Version,
+    Deploy { dir: PathBuf, id: Option<String> },
+    List,
+    Remove { id: String },
+    Logs { id: String, follow: bool },
+    StopAll,
+    Help,
+}
+
+#[derive(Debug, Clone)]
+pub struct Cli {
+    pub command: Command,
+    pub data_dir: PathBuf,
+    pub admin_addr: String,
+    pub admin_token: Option<String>,
+    pub health_addr: String,
+    pub nats_url: Option<String>,
+    pub region: String,
+    pub host: HostSettings,
+    pub reconcile: Options,
+    pub log_level: String,
+    /// `DOCKER_HOST` (unix sockets only).
+    pub docker_host: String,
+}
+
+pub const USAGE: &str = "usage: orchestrator [COMMAND] [FLAGS]
+
+commands:
+  serve              all host roles in one process (default)
+  bot-runner         live bots only
+  version            print the version
+  deploy DIR [--id ID]  zip DIR, store its code, register the bot with the running server
+  list               bots and their status
+  remove ID          delete a bot (its state and logs are kept)
+  logs ID [-f]       the bot's output (from its container, else from stored logs)
+  stop-all           stop and remove every managed container
+
+flags (env):
+  --data-dir DIR             (THE0_DATA_DIR, ./the0-data) store and local objects
+  --admin-addr ADDR          (THE0_ADMIN_ADDR, 127.0.0.1:9478) admin API; token: THE0_ADMIN_TOKEN
+  --health-addr ADDR         (THE0_HEALTH_ADDR, 0.0.0.0:8080) /healthz /readyz /metrics
+  --nats-url URL             (NATS_URL) ingest the0's events from JetStream
+  --reconcile-interval D     (30s)
+  --max-parallel N           (THE0_MAX_PARALLEL, 8)
+  --instance NAME            (THE0_INSTANCE) manage only containers labelled runtime.instance=NAME
+  --runtime-image IMAGE      (RUNTIME_IMAGE, ghcr.io/alexanderwanyoike/the0/runtime:latest)
+  --runtime-image-pull-policy P (RUNTIME_IMAGE_PULL_POLICY, IfNotPresent) or Never
+  --crash-backoff D          (THE0_CRASH_BACKOFF, 10s) first crash-loop delay, doubling to 5m
+  --stop-bots-on-shutdown    (STOP_BOTS_ON_SHUTDOWN=true)
+  --mongo-uri URI            (MONGO_URI) accepted and ignored
+storage: MINIO_ENDPOINT, MINIO_ACCESS_KEY, MINIO_SECRET_KEY, MINIO_USE_SSL, MINIO_CONTAINER_ENDPOINT,
+  MINIO_{CODE,STATE,LOGS,QUERY_RESULTS}_BUCKET; without MINIO_ENDPOINT objects live in DATA_DIR/objects.
+containers: BOT_MEMORY_LIMIT_MB (512), BOT_CPU_SHARES (512), DOCKER_NETWORK (bridge), DEV_RUNTIME_PATH,
+  BOT_STOP_TIMEOUT_SEC (30). Logs: LOG_LEVEL.";
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "t" | "true" | "yes" | "y" | "on" => Some(true),
+        "0" | "f" | "false" | "no" | "n" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// Parses `args` (without the program name) and the environment.
+pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, String> {
+    let get = |k: &str| vars.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    let mut flags: HashMap<String, String> = HashMap::new();
+    let mut bools: Vec<String> = Vec::new();
+    let mut pos: Vec<String> = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "-f" || a == "--follow" {
+            bools.push("follow".into());
+        } else if a == "-h" || a == "--help" {
+            bools.push("help".into());
+        } else if let Some(f) = a.strip_prefix("--") {
+            let (name, inline) = match f.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_string())),
+                None => (f, None),
+            };
+            if name == "stop-bots-on-shutdown" {
+                match inline.as_deref().map(parse_bool) {
+                    None => bools.push(name.into()),
+                    Some(Some(true)) => bools.push(name.into()),
+                    Some(Some(false)) => {}
+                    Some(None) => return Err(format!("--{name}: not a boolean")),
+                }
+                continue;
+            }
+            const KNOWN: &[&str] = &[
+                "data-dir",
+                "admin-addr",
+                "health-addr",
+                "nats-url",
+                "mongo-uri",
+                "reconcile-interval",
+                "max-parallel",
+                "instance",
+                "runtime-image",
+                "crash-backoff",
+                "runtime-image-pull-policy",
+                "id",
+            ];
+            if !KNOWN.contains(&name) {
+                return Err(format!("unknown flag --{name}"));
+            }
+            let v = match inline {
+                Some(v) => v,
+                None => it.next().cloned().ok_or_else(|| format!("flag --{name} needs a value"))?,
+            };
+            flags.insert(name.into(), v);
+        } else {
+            pos.push(a.clone());
+        }
+    }
+    let flag = |k: &str| flags.get(k).map(String::as_str);
+    let dur = |name: &str, v: Option<&str>, default: Duration| -> Result<Duration, String> {
+        v.map_or(Ok(default), |v| duration::parse(v).map_err(|e| format!("{name}: {e}")))
+    };
+    let num = |name: &str, v: Option<&str>, default: i64| -> Result<i64, String> {
+        v.map_or(Ok(default), |v| v.trim().parse::<i64>().map_err(|_| format!("{name}: {v:?} is not a whole number")))
+    };
+    let mut pos = pos.into_iter();
+    let cmd = pos.next();
+    let command = if bools.iter().any(|b| b == "help") {
+        Command::Help
+    } else {
+        match cmd.as_deref() {
+            None | Some("serve") => Command::Serve,
+            Some("bot-runner") => Command::BotRunner,
+            Some("version") => Command::Version,
+            Some("deploy") => Command::Deploy {
+                dir: PathBuf::from(pos.next().ok_or("deploy needs a directory")?),
+                id: flag("id").map(str::to_string),
+            },
+            Some("list") => Command::List,
+            Some("remove") => Command::Remove { id: pos.next().ok_or("remove needs a bot id")? },
+            Some("logs") => Command::Logs {
+                id: pos.next().ok_or("logs needs a bot id")?,
+                follow: bools.iter().any(|b| b == "follow"),
+            },
+            Some("stop-all") => Command::StopAll,
+            Some("help") => Command::Help,
+            Some(other) => return Err(format!("unknown command {other:?}")),
+        }
+    };
+    if let Some(extra) = pos.next() {
+        return Err(format!("unexpected argument {extra:?}"));
+    }
+    let data_dir = PathBuf::from(flag("data-dir").or(get(env::THE0_DATA_DIR)).unwrap_or("./the0-data"));
+    let mut buckets = Buckets::default();
+    for (var, slot) in [
+        (env::MINIO_CODE_BUCKET, &mut buckets.code),
+        (env::MINIO_STATE_BUCKET, &mut buckets.state),
+        (env::MINIO_LOGS_BUCKET, &mut buckets.logs),
+        (env::MINIO_QUERY_RESULTS_BUCKET, &mut buckets.query_results),
+    ] {
+        if let Some(v) = get(var) {
+            *slot = v.to_string();
+        }
+    }
+    for var in [env::MINIO_CODE_BUCKET, env::MINIO_STATE_BUCKET, env::MINIO_LOGS_BUCKET] {
+        if let Some(v) = get(var) {
+            buckets.overrides.push((var, v.to_string()));
+        }
+    }
+    let storage = match get(env::MINIO_ENDPOINT) {
+        Some(ep) => {
+            let ssl = get(env::MINIO_USE_SSL).or(get(env::MINIO_SSL)).map_or(Ok(false), |v| {
+                parse_bool(v).ok_or_else(|| format!("{}: {v:?} is not a boolean", env::MINIO_USE_SSL))
+            })?;
+            Storage::S3 {
+                endpoint: ep.to_string(),
+                container_endpoint: get(env::MINIO_CONTAINER_ENDPOINT).unwrap_or(ep).to_string(),
+                access_key: get(env::MINIO_ACCESS_KEY).unwrap_or("").to_string(),
+                secret_key: get(env::MINIO_SECRET_KEY).unwrap_or("").to_string(),
+                use_ssl: ssl,
+            }
+        }
+        None => Storage::Local { root: absolute(&data_dir).join("objects") },
+    };
+    let nats_url = flag("nats-url").or(get(env::NATS_URL)).map(str::to_string);
+    let instance = flag("instance").or(get(env::THE0_INSTANCE)).map(str::to_string);
+    if let Some(i) = &instance {
+        if !crate::model::is_safe_id(i) || i.len() > 32 {
+            return Err(format!("--instance {i:?}: use up to 32 characters of [A-Za-z0-9_.-]"));
+        }
+    }
+    let host = HostSettings {
+        image: flag("runtime-image").or(get(env::RUNTIME_IMAGE)).unwrap_or(DEFAULT_IMAGE).to_string(),
+        network: get(env::DOCKER_NETWORK).unwrap_or("bridge").to_string(),
+        memory_mb: num(env::BOT_MEMORY_LIMIT_MB, get(env::BOT_MEMORY_LIMIT_MB), 512)?,
+        cpu_shares: num(env::BOT_CPU_SHARES, get(env::BOT_CPU_SHARES), 512)?,
+        dev_runtime_path: get(env::DEV_RUNTIME_PATH).map(str::to_string),
+        nats_url: nats_url.clone(),
+        instance,
+        storage,
+        buckets,
+        pull: match flag("runtime-image-pull-policy").or(get(env::RUNTIME_IMAGE_PULL_POLICY)).unwrap_or("IfNotPresent")
+        {
+            "IfNotPresent" | "Always" => true,
+            "Never" => false,
+            other => return Err(format!("--runtime-image-pull-policy {other:?}: IfNotPresent or Never")),
+        },
+    };
+    let stop_env = get(env::STOP_BOTS_ON_SHUTDOWN).map(|v| parse_bool(v).unwrap_or(false)).unwrap_or(false);
+    let max_parallel = num("--max-parallel", flag("max-parallel").or(get(env::THE0_MAX_PARALLEL)), 8)?;
+    if !(1..=256).contains(&max_parallel) {
+        return Err(format!("--max-parallel {max_parallel}: must be 1..=256"));
+    }
+    let reconcile = Options {
+        interval: dur("--reconcile-interval", flag("reconcile-interval"), Duration::from_secs(30))?
+            .max(Duration::from_millis(100)),
+        max_parallel: max_parallel as usize,
+        stop_grace: Duration::from_secs(
+            num(env::BOT_STOP_TIMEOUT_SEC, get(env::BOT_STOP_TIMEOUT_SEC), 30)?.max(0) as u64
+        ),
+        backoff_base: dur(
+            "--crash-backoff",
+            flag("crash-backoff").or(get(env::THE0_CRASH_BACKOFF)),
+            Duration::from_secs(10),
+        )?
+        .max(Duration::from_millis(100)),
+        stop_bots_on_shutdown: bools.iter().any(|b| b == "stop-bots-on-shutdown") || stop_env,
+    };
+    Ok(Cli {
+        command,
+        data_dir,
+        admin_addr: flag("admin-addr").or(get(env::THE0_ADMIN_ADDR)).unwrap_or("127.0.0.1:9478").to_string(),
+        admin_token: get(env::THE0_ADMIN_TOKEN).map(str::to_string),
+        health_addr: flag("health-addr").or(get(env::THE0_HEALTH_ADDR)).unwrap_or("0.0.0.0:8080").to_string(),
+        nats_url,
+        region: get(env::MINIO_REGION).unwrap_or("us-east-1").to_string(),
+        host,
+        reconcile,
+        log_level: get(env::LOG_LEVEL).unwrap_or("INFO").to_string(),
+        docker_host: match get("DOCKER_HOST") {
+            None => "unix:///var/run/docker.sock".to_string(),
+            Some(h) if h.starts_with("unix://") => h.to_string(),
+            Some(h) => return Err(format!("DOCKER_HOST {h:?}: only unix:// sockets are supported")),
+        },
+    })
+}
+
+/// Bind mounts need absolute host paths.
+fn absolute(p: &std::path::Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().map_or_else(|_| p.to_path_buf(), |d| d.join(p))
+    }
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

@@ -1,0 +1,68 @@
+//! The health server (`--health-addr`, the contract's fixed :8080): `/healthz` 200 `ok` while the
+//! process runs; `/readyz` 200 `ok` only when the store, Docker and storage answer, else 503
+//! `not ready`; `/metrics` in Prometheus text. Plain text, 5 s budget per check (§5.6).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+
+use crate::docker::Docker;
+use crate::http::{self, Resp};
+use crate::metrics::Metrics;
+use crate::spec::HostSettings;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct Health {
+    pub store: Store,
+    pub docker: Docker,
+    pub objects: Arc<the0_objstore::Store>,
+    pub host: Arc<HostSettings>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Health {
+    /// Which dependencies do not answer (empty = ready).
+    pub async fn not_ready(&self) -> Vec<&'static str> {
+        let mut bad = Vec::new();
+        if self.store.ping().is_err() {
+            bad.push("store");
+        }
+        if tokio::time::timeout(Duration::from_secs(5), self.docker.ping()).await.map_or(true, |r| r.is_err()) {
+            bad.push("docker");
+        }
+        if !crate::storage::ready(&self.objects, &self.host).await {
+            bad.push("storage");
+        }
+        bad
+    }
+
+    pub async fn handle(self, req: Request<Incoming>) -> Resp {
+        match req.uri().path() {
+            "/healthz" => http::text(StatusCode::OK, "ok"),
+            "/readyz" => {
+                let bad = self.not_ready().await;
+                if bad.is_empty() {
+                    http::text(StatusCode::OK, "ok")
+                } else {
+                    let mut r = http::text(StatusCode::SERVICE_UNAVAILABLE, "not ready");
+                    if let Ok(v) = ::http::HeaderValue::from_str(&bad.join(", ")) {
+                        r.headers_mut().insert("x-not-ready", v);
+                    }
+                    r
+                }
+            }
+            "/metrics" => {
+                let mut r = http::text(StatusCode::OK, &self.metrics.render());
+                r.headers_mut().insert(
+                    ::http::header::CONTENT_TYPE,
+                    ::http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                );
+                r
+            }
+            _ => http::text(StatusCode::NOT_FOUND, "not found"),
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! The0's host orchestrator: turns desired bots (from the0's JetStream events or the admin API)
+//! into running containers, and nothing else. Pure core (model, planner, spec, backoff, config)
+//! with thin edges (SQLite store, Docker driver, HTTP servers, NATS ingest); the binary in
+//! `src/bin/orchestrator.rs` only parses the command line and calls in here.
+
+pub mod admin;
+pub mod backoff;
+pub mod cli;
+pub mod config;
+pub mod deploy;
+pub mod docker;
+pub mod health;
+pub mod http;
+pub mod ingest;
+pub mod log;
+pub mod metrics;
+pub mod model;
+pub mod plan;
+pub mod reconcile;
+pub mod server;
+pub mod snapshot;
+pub mod spec;
+pub mod storage;
+pub mod store;

@@ -1,0 +1,233 @@
+//! The desired-state model: what a bot is (the event payload's `id`, `config`, `custom`, root
+//! `enabled`), how payloads are parsed (direct, wrapped, deleted; CONTRACT §5.1), the enabled rule
+//! (§5.2, D30), the spec hash (D24) and the validation that turns a stored record into something a
+//! container can be made from. All pure, so every rule is table-tested.
+
+use serde_json::Value;
+use the0_contract::runtimes;
+
+/// One stored bot, exactly as the payload gave it (values kept raw so a wrong type is reported, not lost).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BotRecord {
+    pub id: String,
+    pub config: Value,
+    pub custom: Value,
+    /// Root `enabled`, if the payload had one.
+    pub enabled: Option<Value>,
+}
+
+/// What an incoming payload asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    Upsert(BotRecord),
+    Delete(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadError {
+    #[error("payload is not JSON: {0}")]
+    NotJson(String),
+    #[error("payload is not a JSON object")]
+    NotObject,
+    #[error("field `{0}` is missing or empty")]
+    Missing(&'static str),
+    #[error("field `{field}` must be {want}, got {got}")]
+    WrongType { field: &'static str, want: &'static str, got: &'static str },
+}
+
+pub fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn id_of(obj: &serde_json::Map<String, Value>, key: &str, field: &'static str) -> Result<String, PayloadError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Err(PayloadError::Missing(field)),
+        Some(Value::String(s)) if s.is_empty() => Err(PayloadError::Missing(field)),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(v) => Err(PayloadError::WrongType { field, want: "a string", got: type_name(v) }),
+    }
+}
+
+fn record_from(obj: &serde_json::Map<String, Value>, id: String) -> BotRecord {
+    BotRecord {
+        id,
+        config: obj.get("config").cloned().unwrap_or(Value::Null),
+        custom: obj.get("custom").cloned().unwrap_or(Value::Null),
+        enabled: obj.get("enabled").cloned(),
+    }
+}
+
+/// Parses a `the0.bot.created|updated|deleted` payload: direct `{"id","config","custom"}` first,
+/// else the legacy wrapped `{"type","entity_id","data":{…}}` (CONTRACT §5.1). Only the envelope
+/// (a usable `id`) is checked here; the fields are validated by [`validate`] so that a bot with a
+/// bad field is stored and shown as failed rather than silently dropped.
+pub fn parse_payload(bytes: &[u8], deleted: bool) -> Result<Change, PayloadError> {
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| PayloadError::NotJson(e.to_string()))?;
+    let Value::Object(obj) = v else { return Err(PayloadError::NotObject) };
+    let direct = id_of(&obj, "id", "id");
+    let (obj, id) = match direct {
+        Ok(id) => (obj, id),
+        Err(direct_err) => match obj.get("data") {
+            Some(Value::Object(data)) => {
+                let id = id_of(data, "id", "data.id").or_else(|e| match id_of(&obj, "entity_id", "entity_id") {
+                    Ok(id) => Ok(id),
+                    Err(_) => Err(e),
+                })?;
+                (data.clone(), id)
+            }
+            _ => return Err(direct_err),
+        },
+    };
+    if deleted {
+        return Ok(Change::Delete(id));
+    }
+    Ok(Change::Upsert(record_from(&obj, id)))
+}
+
+/// `config.enabled`-style values: bool as is; `"false"`, `"0"`, numeric 0 → false; anything else true.
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::String(s) => !(s == "false" || s == "0"),
+        Value::Number(n) => n.as_f64() != Some(0.0),
+        _ => true,
+    }
+}
+
+/// The bot-runner rule, used everywhere (CONTRACT §5.2, D30): the store filter (root `enabled` ≠
+/// false and `config.enabled` ≠ false), then a boolean root `enabled` wins, else `config.enabled`.
+pub fn is_enabled(root: Option<&Value>, config: &Value) -> bool {
+    let cfg = config.get("enabled");
+    if root == Some(&Value::Bool(false)) || cfg == Some(&Value::Bool(false)) {
+        return false;
+    }
+    if let Some(Value::Bool(b)) = root {
+        return *b;
+    }
+    cfg.is_none_or(truthy)
+}
+
+/// Docker's container-name rule, narrowed to what is also a safe single path segment.
+pub fn is_safe_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    !b.is_empty()
+        && b.len() <= 128
+        && b[0].is_ascii_alphanumeric()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}
+
+/// A code key is safe if every `/`-separated segment is a plain name (no `.`/`..`, no empty segment).
+pub fn is_safe_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.split('/').all(|s| {
+            !s.is_empty()
+                && s != "."
+                && s != ".."
+                && s.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-' | b'@' | b'+'))
+        })
+}
+
+/// Everything a container is made from, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    pub id: String,
+    /// `custom.filePath`: the code object key.
+    pub code_file: String,
+    pub runtime: String,
+    pub entrypoint: String,
+    pub query_entrypoint: Option<String>,
+    /// `config` as compact JSON (`null` if nil), for `CONFIG`.
+    pub config_json: String,
+    /// Spec hash for the `runtime.config-hash` label (D24).
+    pub hash: String,
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str], field: &'static str) -> Result<Option<&'a str>, String> {
+    let mut cur = v;
+    for p in path {
+        match cur {
+            Value::Object(m) => match m.get(*p) {
+                Some(next) => cur = next,
+                None => return Ok(None),
+            },
+            Value::Null => return Ok(None),
+            other => return Err(format!("field `{field}` must be inside an object, got {}", type_name(other))),
+        }
+    }
+    match cur {
+        Value::Null => Ok(None),
+        Value::String(s) if s.is_empty() => Ok(None),
+        Value::String(s) => Ok(Some(s)),
+        other => Err(format!("field `{field}` must be a string, got {}", type_name(other))),
+    }
+}
+
+/// Checks a stored record and derives its [`Launch`]; the error is a sentence the user can act on.
+pub fn validate(rec: &BotRecord) -> Result<Launch, String> {
+    if !is_safe_id(&rec.id) {
+        return Err(format!(
+            "bot id {:?} is not a safe name (1-128 characters of [A-Za-z0-9_.-], starting with a letter or digit)",
+            rec.id
+        ));
+    }
+    match &rec.config {
+        Value::Object(_) | Value::Null => {}
+        v => return Err(format!("field `config` must be an object, got {}", type_name(v))),
+    }
+    if let Some(v) = &rec.enabled {
+        if !matches!(v, Value::Bool(_) | Value::Null) {
+            return Err(format!("field `enabled` must be a boolean, got {}", type_name(v)));
+        }
+    }
+    match &rec.custom {
+        Value::Object(_) => {}
+        Value::Null => return Err("field `custom` is missing: the bot has no code".into()),
+        v => return Err(format!("field `custom` must be an object, got {}", type_name(v))),
+    }
+    let code_file = str_at(&rec.custom, &["filePath"], "custom.filePath")?
+        .ok_or("field `custom.filePath` is missing: the bot has no code object")?;
+    if !is_safe_key(code_file) {
+        return Err(format!("field `custom.filePath` {code_file:?} is not a safe object key"));
+    }
+    let runtime = str_at(&rec.custom, &["config", "runtime"], "custom.config.runtime")?
+        .ok_or("field `custom.config.runtime` is missing")?;
+    if !runtimes::is_known(runtime) {
+        return Err(format!("unknown runtime {runtime:?} (known: {})", runtimes::ALL.join(", ")));
+    }
+    let entrypoint = str_at(&rec.custom, &["config", "entrypoints", "bot"], "custom.config.entrypoints.bot")?
+        .ok_or("missing entrypoint: field `custom.config.entrypoints.bot` is missing or empty")?;
+    let query = str_at(&rec.custom, &["config", "entrypoints", "query"], "custom.config.entrypoints.query")?;
+    let config_json = rec.config.to_string();
+    let hash = spec_hash(&rec.config, code_file, runtime, entrypoint, query);
+    Ok(Launch {
+        id: rec.id.clone(),
+        code_file: code_file.into(),
+        runtime: runtime.into(),
+        entrypoint: entrypoint.into(),
+        query_entrypoint: query.map(str::to_string),
+        config_json,
+        hash,
+    })
+}
+
+/// First 16 hex digits of SHA-256 over what the container is made of: the JSON `config` (sorted
+/// keys; nil → `nil` as in the original), the code key, runtime and entrypoints. The original
+/// hashes `config` only; including the code inputs makes a re-deploy of new code (same config)
+/// replace the container too.
+pub fn spec_hash(config: &Value, code_file: &str, runtime: &str, entry: &str, query: Option<&str>) -> String {
+    let cfg = if config.is_null() { "nil".to_string() } else { config.to_string() };
+    let input = format!("{cfg}\n{code_file}\n{runtime}\n{entry}\n{}", query.unwrap_or(""));
+    let d = ring::digest::digest(&ring::digest::SHA256, input.as_bytes());
+    d.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+#[path = "model_tests.rs"]
+mod tests;

@@ -1,0 +1,130 @@
+//! Table tests of payload parsing, the enabled rule and validation.
+
+use super::*;
+use serde_json::json;
+
+pub fn payload(id: &str, runtime: &str, entry: &str) -> Value {
+    json!({"id": id, "config": {"name": "n", "type": "realtime/n", "version": "1.0.0", "x": 1},
+           "custom": {"filePath": format!("u/{id}/1"), "version": "1.0.0",
+                      "config": {"runtime": runtime, "entrypoints": {"bot": entry}}}})
+}
+
+#[test]
+fn payload_shapes() {
+    let direct = payload("b1", "gcc13", "bot.sh");
+    let Change::Upsert(r) = parse_payload(direct.to_string().as_bytes(), false).unwrap() else { panic!() };
+    assert_eq!(r.id, "b1");
+    assert_eq!(r.config["x"], 1);
+    let wrapped = json!({"type": "bot.created", "entity_id": "b2", "data": direct, "timestamp": "t"});
+    let mut w = wrapped.clone();
+    w["data"]["id"] = json!("b2");
+    let Change::Upsert(r) = parse_payload(w.to_string().as_bytes(), false).unwrap() else { panic!() };
+    assert_eq!((r.id.as_str(), r.custom["filePath"].as_str()), ("b2", Some("u/b1/1")));
+    let mut w = wrapped;
+    w["data"].as_object_mut().unwrap().remove("id");
+    assert_eq!(parse_payload(w.to_string().as_bytes(), true).unwrap(), Change::Delete("b2".into()));
+    assert_eq!(parse_payload(br#"{"id":"b3","config":{}}"#, true).unwrap(), Change::Delete("b3".into()));
+    for (input, err) in [
+        (&b"nope"[..], "not JSON"),
+        (b"[1]", "not a JSON object"),
+        (b"{}", "`id` is missing"),
+        (br#"{"id":""}"#, "`id` is missing"),
+        (br#"{"id":7}"#, "`id` must be a string, got a number"),
+        (br#"{"data":{"id":[]}}"#, "`data.id` must be a string, got an array"),
+    ] {
+        let e = parse_payload(input, false).unwrap_err().to_string();
+        assert!(e.contains(err), "{:?}: {e}", String::from_utf8_lossy(input));
+    }
+}
+
+#[test]
+fn enabled_rule() {
+    let t = Some(json!(true));
+    let f = Some(json!(false));
+    for (root, cfg, want) in [
+        (None, json!({}), true),
+        (None, Value::Null, true),
+        (None, json!({"enabled": true}), true),
+        (None, json!({"enabled": false}), false),
+        (None, json!({"enabled": "false"}), false),
+        (None, json!({"enabled": "0"}), false),
+        (None, json!({"enabled": 0}), false),
+        (None, json!({"enabled": 0.0}), false),
+        (None, json!({"enabled": "no"}), true),
+        (None, json!({"enabled": 1}), true),
+        (None, json!({"enabled": null}), true),
+        (t.clone(), json!({"enabled": "false"}), true),
+        (t.clone(), json!({"enabled": false}), false),
+        (f.clone(), json!({"enabled": true}), false),
+        (Some(json!("false")), json!({}), true),
+        (Some(json!("x")), json!({"enabled": 0}), false),
+    ] {
+        assert_eq!(is_enabled(root.as_ref(), &cfg), want, "root {root:?} config {cfg}");
+    }
+}
+
+#[test]
+fn ids_and_keys() {
+    for (id, ok) in [("b1", true), ("0a-b_c.d", true), ("", false), ("-x", false), ("a/b", false), ("a b", false)] {
+        assert_eq!(is_safe_id(id), ok, "{id}");
+    }
+    assert!(!is_safe_id(&"a".repeat(129)));
+    for (k, ok) in [("u/b/1.0.0", true), ("u/../x", false), ("/u", false), ("u//x", false), ("u/b c", false)] {
+        assert_eq!(is_safe_key(k), ok, "{k}");
+    }
+}
+
+fn rec(v: Value) -> BotRecord {
+    match parse_payload(v.to_string().as_bytes(), false).unwrap() {
+        Change::Upsert(r) => r,
+        Change::Delete(_) => unreachable!(),
+    }
+}
+
+#[test]
+fn validation_errors_name_the_field() {
+    let ok = validate(&rec(payload("b1", "gcc13", "bot.sh"))).unwrap();
+    assert_eq!((ok.code_file.as_str(), ok.runtime.as_str(), ok.entrypoint.as_str()), ("u/b1/1", "gcc13", "bot.sh"));
+    assert_eq!(ok.hash.len(), 16);
+    let cases: Vec<(Value, &str)> = vec![
+        (payload("b1", "cobol", "bot.sh"), "unknown runtime \"cobol\""),
+        (payload("b1", "gcc13", ""), "missing entrypoint"),
+        (payload("bad id", "gcc13", "bot.sh"), "not a safe name"),
+        (json!({"id": "b1", "config": "x", "custom": {}}), "`config` must be an object, got a string"),
+        (json!({"id": "b1", "config": {}, "custom": 3}), "`custom` must be an object, got a number"),
+        (json!({"id": "b1", "config": {}}), "`custom` is missing"),
+        (json!({"id": "b1", "custom": {"filePath": 1}}), "`custom.filePath` must be a string, got a number"),
+        (json!({"id": "b1", "custom": {"filePath": "a/../b"}}), "not a safe object key"),
+        (
+            json!({"id": "b1", "custom": {"filePath": "a", "config": {"runtime": true}}}),
+            "`custom.config.runtime` must be a string, got a boolean",
+        ),
+        (
+            json!({"id": "b1", "custom": {"filePath": "a", "config": []}}),
+            "`custom.config.runtime` must be inside an object, got an array",
+        ),
+        (
+            json!({"id": "b1", "custom": {"filePath": "a", "config": {"runtime": "gcc13", "entrypoints": {"bot": 5}}}}),
+            "`custom.config.entrypoints.bot` must be a string",
+        ),
+        (json!({"id": "b1", "enabled": "yes", "custom": {}}), "`enabled` must be a boolean"),
+    ];
+    for (v, want) in cases {
+        let e = validate(&rec(v.clone())).unwrap_err();
+        assert!(e.contains(want), "{v}: {e}");
+    }
+}
+
+#[test]
+fn hash_changes_with_config_and_code_only() {
+    let a = validate(&rec(payload("b1", "gcc13", "bot.sh"))).unwrap().hash;
+    let mut p = payload("b1", "gcc13", "bot.sh");
+    p["custom"]["config"]["description"] = json!("other");
+    assert_eq!(validate(&rec(p.clone())).unwrap().hash, a, "unrelated custom fields do not restart");
+    p["config"]["x"] = json!(2);
+    assert_ne!(validate(&rec(p)).unwrap().hash, a);
+    let mut p = payload("b1", "gcc13", "bot.sh");
+    p["custom"]["filePath"] = json!("u/b1/2");
+    assert_ne!(validate(&rec(p)).unwrap().hash, a);
+    assert_eq!(spec_hash(&Value::Null, "k", "r", "e", None), spec_hash(&Value::Null, "k", "r", "e", None));
+}

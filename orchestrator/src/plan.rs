@@ -1,0 +1,262 @@
+//! The pure planner: `plan(desired, observed, in_flight, now) → actions` (CONTRACT §5.3, D23–D26).
+//!
+//! Level-triggered and idempotent: it looks only at what is stored and what Docker shows, and at
+//! most one [`Action`] per bot comes out of one pass, so the runner can key its in-flight guard by
+//! bot id. Times are Unix milliseconds. Every rule is a table test in `plan_tests.rs`.
+
+use std::collections::{BTreeMap, HashSet};
+
+use crate::backoff;
+use crate::model::Launch;
+
+/// The reconciler's per-bot bookkeeping, kept in the store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BotStatus {
+    /// Every restart after an unrequested exit or a failed start.
+    pub restarts: u32,
+    /// Consecutive failures (exits or failed starts) since the bot was last up for 10 minutes.
+    pub consecutive: u32,
+    pub last_exit_code: Option<i64>,
+    pub last_exit_at: Option<i64>,
+    pub backoff_until: Option<i64>,
+    pub failure_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Desired {
+    pub id: String,
+    pub enabled: bool,
+    pub launch: Result<Launch, String>,
+    pub status: BotStatus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Running,
+    Created,
+    Exited,
+    Dead,
+    Paused,
+    Restarting,
+    Removing,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Running => "running",
+            State::Created => "created",
+            State::Exited => "exited",
+            State::Dead => "dead",
+            State::Paused => "paused",
+            State::Restarting => "restarting",
+            State::Removing => "removing",
+        }
+    }
+    /// States that hold a live process: kept, or stopped before removal.
+    fn is_live(self) -> bool {
+        matches!(self, State::Running | State::Paused | State::Restarting)
+    }
+}
+
+/// A managed container as Docker shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    pub container: String,
+    pub name: String,
+    pub bot_id: String,
+    pub state: State,
+    /// `runtime.config-hash` label; `None` for containers the original created (adopted as is).
+    pub hash: Option<String>,
+    pub created_ms: i64,
+    pub started_ms: Option<i64>,
+    pub finished_ms: Option<i64>,
+    pub exit_code: Option<i64>,
+    pub oom: bool,
+}
+
+/// An unrequested exit, to be counted before the container is removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExitRecord {
+    pub container: String,
+    pub code: Option<i64>,
+    pub finished_ms: i64,
+    pub oom: bool,
+    /// The bot's status after counting this exit.
+    pub status: BotStatus,
+}
+
+/// Everything to do for one bot in one pass, executed in this order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Action {
+    pub bot_id: String,
+    /// Live containers to stop (SIGTERM, grace) and then remove.
+    pub stop: Vec<String>,
+    /// Dead containers (exited, created, dead) to remove.
+    pub remove: Vec<String>,
+    pub exit: Option<ExitRecord>,
+    /// Permanently failed: the stored spec cannot be run until it changes.
+    pub fail: Option<String>,
+    /// The bot has been up for 10 minutes: forget its crash history.
+    pub reset_backoff: bool,
+    pub start: Option<Launch>,
+}
+
+impl Action {
+    fn new(bot_id: &str) -> Action {
+        Action { bot_id: bot_id.to_string(), ..Default::default() }
+    }
+    fn is_empty(&self) -> bool {
+        self.stop.is_empty()
+            && self.remove.is_empty()
+            && self.exit.is_none()
+            && self.fail.is_none()
+            && !self.reset_backoff
+            && self.start.is_none()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Plan {
+    pub actions: Vec<Action>,
+    /// When the next pass is needed even if nothing happens (earliest backoff expiry, reset).
+    pub wake_at: Option<i64>,
+}
+
+/// Uptime after which a bot's crash history is forgotten (D23).
+pub const RESET_AFTER_MS: i64 = 10 * 60 * 1000;
+
+fn wake(plan: &mut Plan, at: i64) {
+    plan.wake_at = Some(plan.wake_at.map_or(at, |w| w.min(at)));
+}
+
+/// Splits a bot's containers: all live ones to stop, all dead ones to remove.
+fn clear_all(a: &mut Action, cs: &[&Observed]) {
+    for c in cs {
+        if c.state.is_live() {
+            a.stop.push(c.container.clone());
+        } else if c.state != State::Removing {
+            a.remove.push(c.container.clone());
+        }
+    }
+}
+
+/// The pass. `base_ms` is the first crash-loop delay (10 s by default).
+pub fn plan(desired: &[Desired], observed: &[Observed], in_flight: &HashSet<String>, now: i64, base_ms: i64) -> Plan {
+    let mut by_bot: BTreeMap<&str, Vec<&Observed>> = BTreeMap::new();
+    for o in observed {
+        by_bot.entry(o.bot_id.as_str()).or_default().push(o);
+    }
+    let mut out = Plan::default();
+    for d in desired {
+        let cs = by_bot.remove(d.id.as_str()).unwrap_or_default();
+        if in_flight.contains(&d.id) {
+            continue;
+        }
+        let a = plan_bot(d, cs, now, base_ms, &mut out);
+        if !a.is_empty() {
+            out.actions.push(a);
+        }
+    }
+    // Containers of bots that are not stored at all.
+    for (bot, cs) in by_bot {
+        if in_flight.contains(bot) {
+            continue;
+        }
+        let mut a = Action::new(bot);
+        clear_all(&mut a, &cs);
+        if !a.is_empty() {
+            out.actions.push(a);
+        }
+    }
+    out
+}
+
+fn plan_bot(d: &Desired, mut cs: Vec<&Observed>, now: i64, base_ms: i64, out: &mut Plan) -> Action {
+    let mut a = Action::new(&d.id);
+    if !d.enabled {
+        clear_all(&mut a, &cs);
+        return a;
+    }
+    let launch = match &d.launch {
+        Ok(l) => l,
+        Err(reason) => {
+            clear_all(&mut a, &cs);
+            if d.status.failure_reason.as_deref() != Some(reason) || d.status.backoff_until.is_some() {
+                a.fail = Some(reason.clone());
+            }
+            return a;
+        }
+    };
+    // Newest first: the one to keep when several run (§5.3).
+    cs.sort_by(|x, y| y.created_ms.cmp(&x.created_ms).then_with(|| x.container.cmp(&y.container)));
+    let mut kept: Option<&Observed> = None;
+    let mut newest_exit: Option<&Observed> = None;
+    for c in &cs {
+        match c.state {
+            s if s.is_live() && kept.is_none() => kept = Some(c),
+            s if s.is_live() => a.stop.push(c.container.clone()),
+            State::Exited if newest_exit.is_none() => {
+                newest_exit = Some(c);
+                a.remove.push(c.container.clone());
+            }
+            State::Removing => {}
+            _ => a.remove.push(c.container.clone()),
+        }
+    }
+    if let Some(k) = kept {
+        match &k.hash {
+            Some(h) if *h != launch.hash => {
+                // Spec changed (D24): replace, once.
+                a.stop.push(k.container.clone());
+                a.start = Some(launch.clone());
+            }
+            _ => {
+                let up_since = k.started_ms.unwrap_or(k.created_ms);
+                if d.status.consecutive > 0 || d.status.backoff_until.is_some() {
+                    if now - up_since >= RESET_AFTER_MS {
+                        a.reset_backoff = true;
+                    } else {
+                        wake(out, up_since + RESET_AFTER_MS);
+                    }
+                }
+            }
+        }
+        return a;
+    }
+    let mut status = d.status.clone();
+    if let Some(e) = newest_exit {
+        let finished = e.finished_ms.unwrap_or(now);
+        if status.last_exit_at != Some(finished) {
+            // An unrequested exit is a crash (D23), whatever its code.
+            let ran = e.started_ms.map_or(0, |s| finished - s);
+            status.consecutive = if ran >= RESET_AFTER_MS { 1 } else { status.consecutive.saturating_add(1) };
+            status.restarts = status.restarts.saturating_add(1);
+            status.last_exit_code = e.exit_code;
+            status.last_exit_at = Some(finished);
+            let delay = backoff::delay_ms(status.consecutive, base_ms, &d.id);
+            status.backoff_until = Some(finished + delay);
+            status.failure_reason = Some(match e.exit_code {
+                _ if e.oom => "container was killed for exceeding its memory limit (OOM)".to_string(),
+                Some(c) => format!("bot exited with code {c}"),
+                None => "bot exited".to_string(),
+            });
+            a.exit = Some(ExitRecord {
+                container: e.container.clone(),
+                code: e.exit_code,
+                finished_ms: finished,
+                oom: e.oom,
+                status: status.clone(),
+            });
+        }
+    }
+    match status.backoff_until {
+        Some(until) if until > now => wake(out, until),
+        _ => a.start = Some(launch.clone()),
+    }
+    a
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

@@ -1,0 +1,213 @@
+//! One table row per rule of CONTRACT §5.3 and D23–D26.
+
+use super::*;
+use crate::model::{validate, BotRecord};
+use serde_json::json;
+
+const NOW: i64 = 1_000_000_000;
+const BASE: i64 = 10_000;
+
+fn launch(id: &str, v: i64) -> Launch {
+    let rec = BotRecord {
+        id: id.into(),
+        config: json!({"v": v}),
+        custom: json!({"filePath": "u/b/1", "config": {"runtime": "gcc13", "entrypoints": {"bot": "bot.sh"}}}),
+        enabled: None,
+    };
+    validate(&rec).unwrap()
+}
+
+fn want(id: &str) -> Desired {
+    Desired { id: id.into(), enabled: true, launch: Ok(launch(id, 1)), status: BotStatus::default() }
+}
+
+fn c(name: &str, bot: &str, state: State, hash: Option<&str>, created: i64) -> Observed {
+    Observed {
+        container: name.into(),
+        name: name.into(),
+        bot_id: bot.into(),
+        state,
+        hash: hash.map(str::to_string),
+        created_ms: created,
+        started_ms: Some(created),
+        finished_ms: None,
+        exit_code: None,
+        oom: false,
+    }
+}
+
+fn run(d: &[Desired], o: &[Observed]) -> Plan {
+    plan(d, o, &HashSet::new(), NOW, BASE)
+}
+
+fn one(p: &Plan) -> &Action {
+    assert_eq!(p.actions.len(), 1, "{p:#?}");
+    &p.actions[0]
+}
+
+#[test]
+fn missing_container_is_started() {
+    let p = run(&[want("a")], &[]);
+    assert_eq!(one(&p).start.as_ref().map(|l| l.id.as_str()), Some("a"));
+    assert!(one(&p).stop.is_empty() && one(&p).remove.is_empty());
+}
+
+#[test]
+fn running_with_same_hash_is_left_alone_and_unlabelled_is_adopted() {
+    let h = launch("a", 1).hash;
+    assert!(run(&[want("a")], &[c("c1", "a", State::Running, Some(&h), 1)]).actions.is_empty());
+    assert!(run(&[want("a")], &[c("c1", "a", State::Running, None, 1)]).actions.is_empty(), "D24: unlabelled adopt");
+    assert!(run(&[want("a")], &[c("c1", "a", State::Paused, Some(&h), 1)]).actions.is_empty());
+}
+
+#[test]
+fn changed_spec_replaces_once() {
+    let old = launch("a", 0).hash;
+    let p = run(&[want("a")], &[c("c1", "a", State::Running, Some(&old), 1)]);
+    let a = one(&p);
+    assert_eq!(a.stop, vec!["c1".to_string()]);
+    assert!(a.start.is_some());
+}
+
+#[test]
+fn several_running_keep_the_newest() {
+    let h = launch("a", 1).hash;
+    let p =
+        run(&[want("a")], &[c("old", "a", State::Running, Some(&h), 1), c("new", "a", State::Running, Some(&h), 5)]);
+    let a = one(&p);
+    assert_eq!(a.stop, vec!["old".to_string()]);
+    assert!(a.start.is_none());
+}
+
+#[test]
+fn exit_is_a_crash_with_backoff() {
+    let mut e = c("c1", "a", State::Exited, None, NOW - 5_000);
+    e.finished_ms = Some(NOW - 1_000);
+    e.exit_code = Some(3);
+    let p = run(&[want("a")], &[e.clone()]);
+    let a = one(&p);
+    assert_eq!(a.remove, vec!["c1".to_string()]);
+    assert!(a.start.is_none(), "not restarted before the backoff");
+    let x = a.exit.as_ref().unwrap();
+    assert_eq!((x.code, x.status.restarts, x.status.consecutive), (Some(3), 1, 1));
+    let until = x.status.backoff_until.unwrap();
+    assert!((NOW - 1_000 + BASE..=NOW - 1_000 + BASE + BASE / 10).contains(&until));
+    assert_eq!(p.wake_at, Some(until));
+    assert_eq!(x.status.failure_reason.as_deref(), Some("bot exited with code 3"));
+
+    // Second crash in a row doubles; an exit after 10 minutes up counts as the first again.
+    let mut d = want("a");
+    d.status = BotStatus { restarts: 1, consecutive: 1, ..Default::default() };
+    let x = run(&[d.clone()], &[e.clone()]).actions[0].exit.clone().unwrap();
+    assert_eq!(x.status.consecutive, 2);
+    assert!(x.status.backoff_until.unwrap() >= NOW - 1_000 + 2 * BASE);
+    let mut long = e.clone();
+    long.started_ms = Some(NOW - RESET_AFTER_MS - 2_000);
+    let x = run(&[d], &[long]).actions[0].exit.clone().unwrap();
+    assert_eq!((x.status.consecutive, x.status.restarts), (1, 2));
+
+    // Exit code 0 is still an unrequested exit; OOM is named.
+    let mut oom = e.clone();
+    oom.exit_code = Some(137);
+    oom.oom = true;
+    let x = run(&[want("a")], &[oom]).actions[0].exit.clone().unwrap();
+    assert!(x.status.failure_reason.unwrap().contains("OOM"));
+}
+
+#[test]
+fn an_exit_already_counted_is_only_removed_and_an_old_one_restarts_at_once() {
+    let mut e = c("c1", "a", State::Exited, None, NOW - 100_000);
+    e.finished_ms = Some(NOW - 60_000);
+    let mut d = want("a");
+    d.status = BotStatus { last_exit_at: Some(NOW - 60_000), backoff_until: Some(NOW - 50_000), ..Default::default() };
+    let a = run(&[d], &[e.clone()]).actions[0].clone();
+    assert!(a.exit.is_none());
+    assert_eq!(a.remove, vec!["c1".to_string()]);
+    assert!(a.start.is_some());
+    // A crash long ago (orchestrator was down): backoff already over, restart in the same pass.
+    let a = run(&[want("a")], &[e]).actions[0].clone();
+    assert!(a.exit.is_some() && a.start.is_some());
+}
+
+#[test]
+fn backoff_in_force_waits_and_wakes() {
+    let mut d = want("a");
+    d.status.backoff_until = Some(NOW + 7_000);
+    let p = run(&[d.clone()], &[]);
+    assert!(p.actions.is_empty());
+    assert_eq!(p.wake_at, Some(NOW + 7_000));
+    d.status.backoff_until = Some(NOW);
+    assert!(one(&run(&[d], &[])).start.is_some(), "expired backoff starts");
+}
+
+#[test]
+fn ten_minutes_up_resets_the_crash_history() {
+    let h = launch("a", 1).hash;
+    let mut d = want("a");
+    d.status = BotStatus { consecutive: 4, backoff_until: Some(NOW - RESET_AFTER_MS), ..Default::default() };
+    let mut up = c("c1", "a", State::Running, Some(&h), 0);
+    up.started_ms = Some(NOW - RESET_AFTER_MS);
+    assert!(one(&run(&[d.clone()], &[up.clone()])).reset_backoff);
+    up.started_ms = Some(NOW - 1_000);
+    let p = run(&[d], &[up]);
+    assert!(p.actions.is_empty());
+    assert_eq!(p.wake_at, Some(NOW - 1_000 + RESET_AFTER_MS));
+}
+
+#[test]
+fn disabled_and_deleted_bots_are_stopped_and_removed() {
+    let h = launch("a", 1).hash;
+    let mut d = want("a");
+    d.enabled = false;
+    let cs = [c("c1", "a", State::Running, Some(&h), 1), c("c2", "a", State::Exited, Some(&h), 0)];
+    let a = one(&run(&[d], &cs)).clone();
+    assert_eq!((a.stop, a.remove, a.start), (vec!["c1".to_string()], vec!["c2".to_string()], None));
+    let a = one(&run(&[], &cs)).clone();
+    assert_eq!((a.bot_id.as_str(), a.stop.len(), a.remove.len(), a.exit), ("a", 1, 1, None), "no crash for undesired");
+}
+
+#[test]
+fn invalid_spec_is_marked_failed_once_and_never_started() {
+    let mut d = want("a");
+    d.launch = Err("unknown runtime \"x\"".into());
+    let h = launch("a", 1).hash;
+    let a = one(&run(&[d.clone()], &[c("c1", "a", State::Running, Some(&h), 1)])).clone();
+    assert_eq!(a.fail.as_deref(), Some("unknown runtime \"x\""));
+    assert_eq!(a.stop, vec!["c1".to_string()]);
+    assert!(a.start.is_none());
+    d.status.failure_reason = Some("unknown runtime \"x\"".into());
+    assert!(run(&[d], &[]).actions.is_empty(), "no tight loop: nothing to do once marked");
+}
+
+#[test]
+fn created_and_dead_leftovers_are_removed_and_the_bot_started() {
+    let h = launch("a", 1).hash;
+    let cs = [c("cr", "a", State::Created, Some(&h), 1), c("dd", "a", State::Dead, Some(&h), 2)];
+    let a = one(&run(&[want("a")], &cs)).clone();
+    assert_eq!(a.remove.len(), 2);
+    assert!(a.start.is_some());
+    assert!(a.exit.is_none(), "a container that never ran is not a crash");
+    let mut with_running = cs.to_vec();
+    with_running.push(c("run", "a", State::Running, Some(&h), 3));
+    let a = one(&run(&[want("a")], &with_running)).clone();
+    assert_eq!((a.remove.len(), a.start.is_none()), (2, true));
+    assert!(run(&[want("a")], &[c("rm", "a", State::Removing, Some(&h), 1), c("r", "a", State::Running, Some(&h), 2)])
+        .actions
+        .is_empty());
+}
+
+#[test]
+fn bots_in_flight_are_never_planned_twice() {
+    let inflight: HashSet<String> = ["a".to_string(), "z".to_string()].into();
+    let p = plan(&[want("a"), want("b")], &[c("cz", "z", State::Running, None, 1)], &inflight, NOW, BASE);
+    assert_eq!(p.actions.iter().map(|a| a.bot_id.as_str()).collect::<Vec<_>>(), vec!["b"]);
+}
+
+#[test]
+fn one_bad_bot_does_not_affect_the_others() {
+    let mut bad = want("bad");
+    bad.launch = Err("missing entrypoint".into());
+    let p = run(&[want("a"), bad, want("b")], &[]);
+    let starts: Vec<_> = p.actions.iter().filter(|a| a.start.is_some()).map(|a| a.bot_id.as_str()).collect();
+    assert_eq!(starts, vec!["a", "b"]);
+}

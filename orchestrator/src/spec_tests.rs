@@ -1,0 +1,103 @@
+//! The container spec, field by field.
+
+use super::*;
+use crate::model::{validate, BotRecord};
+use serde_json::json;
+
+fn launch() -> Launch {
+    validate(&BotRecord {
+        id: "b1".into(),
+        config: json!({"a": 1}),
+        custom: json!({"filePath": "u/b/1", "config": {"runtime": "gcc13", "entrypoints": {"bot": "bot.sh", "query": "q.sh"}}}),
+        enabled: None,
+    })
+    .unwrap()
+}
+
+#[test]
+fn s3_spec_has_the_contract_env_in_order_and_labels() {
+    let h = HostSettings {
+        storage: Storage::S3 {
+            endpoint: "minio:9000".into(),
+            container_endpoint: "host.docker.internal:9000".into(),
+            access_key: "ak".into(),
+            secret_key: "sk".into(),
+            use_ssl: false,
+        },
+        nats_url: Some("nats://n:4222".into()),
+        buckets: Buckets { overrides: vec![("MINIO_LOGS_BUCKET", "lg".into())], ..Default::default() },
+        ..Default::default()
+    };
+    let s = build(&launch(), &h);
+    let l = launch();
+    assert_eq!(s.name, "the0-bot-b1");
+    assert_eq!(
+        s.env,
+        vec![
+            "PYTHONDONTWRITEBYTECODE=1",
+            "ID=b1",
+            "CONFIG={\"a\":1}",
+            "ENTRYPOINT_TYPE=bot",
+            "CODE_MOUNT_DIR=bot",
+            "STATE_DIR=/state/.the0-state",
+            "MINIO_ENDPOINT=host.docker.internal:9000",
+            "MINIO_ACCESS_KEY=ak",
+            "MINIO_SECRET_KEY=sk",
+            "MINIO_USE_SSL=false",
+            "MINIO_QUERY_RESULTS_BUCKET=query-results",
+            "BOT_ID=b1",
+            "CODE_FILE=u/b/1",
+            "RUNTIME=gcc13",
+            "ENTRYPOINT=bot.sh",
+            "BOT_CONFIG={\"a\":1}",
+            "IS_SCHEDULED=false",
+            "QUERY_ENTRYPOINT=q.sh",
+            "BOT_TYPE=realtime",
+            "NATS_URL=nats://n:4222",
+            "MINIO_LOGS_BUCKET=lg",
+        ]
+    );
+    let want: BTreeMap<String, String> = [
+        ("runtime.managed", "true"),
+        ("runtime.id", "b1"),
+        ("runtime.type", "realtime"),
+        ("runtime.entrypoint", "bot.sh"),
+        ("runtime.config-hash", l.hash.as_str()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(s.labels, want);
+    assert!(s.binds.is_empty());
+    assert_eq!((s.memory_bytes, s.cpu_shares, s.network.as_str()), (512 << 20, 512, "bridge"));
+    assert_eq!(s.tmpfs["/bot"], "rw,exec,nosuid,nodev,uid=1000,gid=1000");
+    assert_eq!(s.tmpfs["/tmp"], "rw,nosuid,nodev,uid=1000,gid=1000,mode=1777");
+    assert_eq!(s.tmpfs.len(), 5);
+}
+
+#[test]
+fn local_spec_mounts_only_this_bots_objects() {
+    let h = HostSettings {
+        storage: Storage::Local { root: PathBuf::from("/data/objects") },
+        instance: Some("t1".into()),
+        dev_runtime_path: Some("/dev/rt".into()),
+        ..Default::default()
+    };
+    let mut l = launch();
+    l.config_json = "null".into();
+    let s = build(&l, &h);
+    assert_eq!(s.name, "the0-bot-b1-t1");
+    assert_eq!(s.labels["runtime.instance"], "t1");
+    assert_eq!(
+        s.binds,
+        vec![
+            "/data/objects/custom-bots/u/b/1:/objects/custom-bots/u/b/1:ro",
+            "/data/objects/bot-state/b1:/objects/bot-state/b1",
+            "/data/objects/bot-logs/logs/b1:/objects/bot-logs/logs/b1",
+            "/dev/rt:/app/runtime:ro",
+        ]
+    );
+    assert!(s.env.contains(&"THE0_STORAGE_DIR=/objects".to_string()));
+    assert!(s.env.contains(&"CONFIG=null".to_string()) && s.env.contains(&"BOT_CONFIG={}".to_string()));
+    assert!(!s.env.iter().any(|e| e.starts_with("MINIO_ACCESS_KEY") || e.starts_with("NATS_URL")));
+}

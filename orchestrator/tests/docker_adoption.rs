@@ -1,0 +1,135 @@
+//! Restarts and outages against the real Docker engine: bots keep running when the orchestrator
+//! stops and are adopted, not restarted, when it comes back; a spec changed meanwhile is applied
+//! after adoption; Docker going away turns readiness off without stopping health, and the
+//! orchestrator resumes by itself when it comes back.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+use tokio::net::{UnixListener, UnixStream};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bots_survive_a_restart_and_are_adopted_then_updated() {
+    let inst = unique("ad");
+    let _guard = Cleanup(inst.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let o = Orch::start(dir.path(), &inst, &[], &[]).await;
+    o.put_code("u/a/1", LOOP_BOT);
+    for id in ["a1", "a2"] {
+        o.put(bot_payload(id, "u/a/1", json!({"v": 1}))).await;
+    }
+    o.wait_state("a1", "running", Duration::from_secs(10)).await;
+    o.wait_state("a2", "running", Duration::from_secs(10)).await;
+    let a1 = running_container(&inst, "a1");
+    let a2 = running_container(&inst, "a2");
+    o.stop().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!((running_container(&inst, "a1"), running_container(&inst, "a2")), (a1.clone(), a2.clone()), "D25");
+
+    // While it is down, a2's spec changes (written straight into its store).
+    {
+        let store = the0_orchestrator::store::Store::open(dir.path()).unwrap();
+        let rec = match the0_orchestrator::model::parse_payload(
+            bot_payload("a2", "u/a/1", json!({"v": 2})).to_string().as_bytes(),
+            false,
+        )
+        .unwrap()
+        {
+            the0_orchestrator::model::Change::Upsert(r) => r,
+            _ => unreachable!(),
+        };
+        store.apply(&the0_orchestrator::model::Change::Upsert(rec), the0_orchestrator::store::Mode::Put, None).unwrap();
+    }
+    let o = Orch::start(dir.path(), &inst, &[], &[]).await;
+    let new_a2 = eventually(Duration::from_secs(15), || {
+        let c = running_container(&inst, "a2");
+        (c.len() == 1 && c != a2).then_some(c)
+    })
+    .expect("changed spec applied after adoption");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(running_container(&inst, "a1"), a1, "adopted, not restarted");
+    assert_eq!(running_container(&inst, "a2"), new_a2);
+    let st = o.wait_state("a1", "running", Duration::from_secs(5)).await;
+    assert_eq!(st["restarts"], 0);
+    assert_eq!(containers(&inst, None).len(), 2, "nothing duplicated");
+    o.stop().await;
+}
+
+/// A unix-socket proxy to the real engine that can be taken down and brought back.
+struct Proxy {
+    path: PathBuf,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Proxy {
+    fn up(path: PathBuf) -> Proxy {
+        let _ = std::fs::remove_file(&path);
+        let l = UnixListener::bind(&path).expect("bind proxy socket");
+        let task = tokio::spawn(async move {
+            while let Ok((mut c, _)) = l.accept().await {
+                tokio::spawn(async move {
+                    if let Ok(mut d) = UnixStream::connect("/var/run/docker.sock").await {
+                        let _ = tokio::io::copy_bidirectional(&mut c, &mut d).await;
+                    }
+                });
+            }
+        });
+        Proxy { path, task: Some(task) }
+    }
+
+    fn down(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_going_away_turns_readiness_off_and_work_resumes_by_itself() {
+    let inst = unique("dk");
+    let _guard = Cleanup(inst.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("docker.sock");
+    let mut proxy = Proxy::up(sock.clone());
+    let host = format!("unix://{}", sock.display());
+    let o = Orch::start(dir.path(), &inst, &["--reconcile-interval", "1s"], &[("DOCKER_HOST", &host)]).await;
+    eventually_async(Duration::from_secs(10), || async {
+        (http_get(&o.health, "/readyz").await.0 == 200).then_some(())
+    })
+    .await
+    .expect("ready with Docker up");
+    proxy.down();
+    eventually_async(Duration::from_secs(15), || async {
+        let (s, b) = http_get(&o.health, "/readyz").await;
+        (s == 503 && b == "not ready").then_some(())
+    })
+    .await
+    .expect("not ready without Docker");
+    assert_eq!(o.get_text("/healthz").await, (200, "ok".to_string()), "health keeps serving");
+    // A bot registered while Docker is away starts once it is back.
+    o.put_code("u/d/1", LOOP_BOT);
+    o.put(bot_payload("d1", "u/d/1", json!({}))).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(running_container(&inst, "d1").is_empty());
+    let _proxy = Proxy::up(sock.clone());
+    o.wait_state("d1", "running", Duration::from_secs(15)).await;
+    eventually_async(Duration::from_secs(10), || async {
+        (http_get(&o.health, "/readyz").await.0 == 200).then_some(())
+    })
+    .await
+    .expect("ready again");
+    let (_, m) = o.get_text("/metrics").await;
+    assert!(m.lines().any(|l| l.starts_with("the0_docker_errors_total ") && !l.ends_with(" 0")), "{m}");
+    o.stop().await;
+}
