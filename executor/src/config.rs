@@ -389,6 +389,7 @@ mod tests {
         v.insert("THE0_QUERY_PORT".into(), "70000".into());
         let err = Config::from_vars(&v, true).unwrap_err();
         assert!(err.to_string().contains("THE0_QUERY_PORT"), "{err}");
+        v.insert("THE0_QUERY_PORT".into(), "0".into());
         v.insert("THE0_QUERY_TIMEOUT_SEC".into(), "0".into());
         let err = Config::from_vars(&v, true).unwrap_err();
         assert!(err.to_string().contains("THE0_QUERY_TIMEOUT_SEC"), "{err}");
