@@ -87,11 +87,15 @@ async fn a_crash_is_followed_by_a_restart_and_answers_resume() {
     let r = get(port, "/crash");
     let msg = r.assert_envelope(502);
     assert!(msg.contains("closed the connection"), "{msg}");
-    // Restarting: envelopes until the program answers again (backoff starts at 1 s).
+    // Restarting: envelopes until the program answers again (backoff starts at 1 s). Right after
+    // the crash a query may still reach the dying process's listen backlog (502).
     let r = get(port, "/ping");
-    assert!(matches!(r.status, 200 | 503), "{r:?}");
+    assert!(matches!(r.status, 200 | 502 | 503), "{r:?}");
+    if r.status != 200 {
+        r.assert_envelope(r.status);
+    }
     if r.status == 503 {
-        assert!(r.assert_envelope(503).contains("restarting") || r.body.contains("starting"), "{r:?}");
+        assert!(r.body.contains("restarting") || r.body.contains("starting"), "{r:?}");
         let h = get(port, "/health");
         assert_eq!(h.status, 200, "the front answers /health while the program is down: {h:?}");
     }
