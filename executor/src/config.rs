@@ -219,7 +219,15 @@ impl Config {
             },
             done_file: dir(vars, env::THE0_DONE_FILE, paths::DONE_FILE),
             query_dir: dir(vars, env::THE0_QUERY_DIR, paths::QUERY_DIR),
-            query_timeout: secs(vars, env::THE0_QUERY_TIMEOUT_SEC, 30)?,
+            query_timeout: match secs(vars, env::THE0_QUERY_TIMEOUT_SEC, 30)? {
+                t if t.is_zero() => {
+                    return Err(ConfigError::Invalid {
+                        var: env::THE0_QUERY_TIMEOUT_SEC,
+                        reason: "must be at least 1 second".into(),
+                    })
+                }
+                t => t,
+            },
             query_port: match get(vars, env::THE0_QUERY_PORT) {
                 None => the0_contract::query::CONTAINER_PORT,
                 Some(v) => v.trim().parse::<u16>().map_err(|_| ConfigError::Invalid {
@@ -381,6 +389,12 @@ mod tests {
         v.insert("THE0_QUERY_PORT".into(), "70000".into());
         let err = Config::from_vars(&v, true).unwrap_err();
         assert!(err.to_string().contains("THE0_QUERY_PORT"), "{err}");
+        v.insert("THE0_QUERY_PORT".into(), "0".into());
+        v.insert("THE0_QUERY_TIMEOUT_SEC".into(), "0".into());
+        let err = Config::from_vars(&v, true).unwrap_err();
+        assert!(err.to_string().contains("THE0_QUERY_TIMEOUT_SEC"), "{err}");
+        v.insert("THE0_QUERY_TIMEOUT_SEC".into(), "7".into());
+        assert_eq!(Config::from_vars(&v, true).unwrap().query_timeout, Duration::from_secs(7));
         v.insert("THE0_QUERY_PORT".into(), "0".into());
         assert_eq!(Config::from_vars(&v, true).unwrap().query_port, 0);
     }

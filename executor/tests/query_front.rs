@@ -87,11 +87,15 @@ async fn a_crash_is_followed_by_a_restart_and_answers_resume() {
     let r = get(port, "/crash");
     let msg = r.assert_envelope(502);
     assert!(msg.contains("closed the connection"), "{msg}");
-    // Restarting: envelopes until the program answers again (backoff starts at 1 s).
+    // Restarting: envelopes until the program answers again (backoff starts at 1 s). Right after
+    // the crash a query may still reach the dying process's listen backlog (502).
     let r = get(port, "/ping");
-    assert!(matches!(r.status, 200 | 503), "{r:?}");
+    assert!(matches!(r.status, 200 | 502 | 503), "{r:?}");
+    if r.status != 200 {
+        r.assert_envelope(r.status);
+    }
     if r.status == 503 {
-        assert!(r.assert_envelope(503).contains("restarting") || r.body.contains("starting"), "{r:?}");
+        assert!(r.body.contains("restarting") || r.body.contains("starting"), "{r:?}");
         let h = get(port, "/health");
         assert_eq!(h.status, 200, "the front answers /health while the program is down: {h:?}");
     }
@@ -122,13 +126,13 @@ async fn a_query_that_outlives_the_timeout_gets_504_and_the_program_is_restarted
     let took = t0.elapsed();
     let msg = r.assert_envelope(504);
     assert!(msg.contains("timed out after 2s"), "{msg}");
-    assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(5), "{took:?}");
+    assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(8), "{took:?}");
     // It was either still queued in the front (504), or already waiting in the program's listen
     // backlog when the hung program was killed (502), or arrived during the restart (503).
     let (q, at) = queued.join().unwrap();
     assert!(matches!(q.status, 502..=504), "{q:?}");
     q.assert_envelope(q.status);
-    assert!(at - t0 < Duration::from_secs(6));
+    assert!(at - t0 < Duration::from_secs(10));
     let second = until_ok(port, "/pid", READY, &rt).json()["data"]["pid"].as_i64().unwrap();
     assert_ne!(first, second, "the hung program was replaced");
     assert!(rt.output().contains("hangs on a query"), "{}", rt.output());

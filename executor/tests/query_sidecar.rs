@@ -101,7 +101,7 @@ async fn sigterm_stops_the_sidecar_and_its_program() {
     let pid = until_ok(port, "/pid", READY, &rt).json()["data"]["pid"].as_i64().unwrap() as i32;
     let t0 = Instant::now();
     assert_eq!(rt.stop(), Some(0), "{}", rt.output());
-    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    assert!(t0.elapsed() < Duration::from_secs(8), "{:?}", t0.elapsed());
     assert!(!alive(pid), "the query program is stopped");
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
 }
@@ -113,5 +113,5 @@ async fn sigterm_while_waiting_exits_at_once() {
     eventually(Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).ok()).expect("front up");
     let t0 = Instant::now();
     assert_eq!(rt.stop(), Some(0), "{}", rt.output());
-    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
 }
