@@ -189,7 +189,10 @@ for fam in "${families[@]}"; do
   esac
   want=$(for f in "${files[@]}"; do echo "755 root $f"; done)
   got=$(in_image "$img" stat -c '%a %U %n' "${files[@]}")
-  if [ "$got" = "$want" ]; then pass "$img: ${files[*]} 0755 root"; else fail "$img: file modes: $got"; fi
+  if [ "$got" = "$want" ]; then pass "$img: ${files[*]} 0755 root"; else
+    fail "$img: file modes (want 0755 root: ${files[*]})"
+    sed 's/^/      | /' <<<"$got"
+  fi
   check "$img: id" '^uid=1000' "$(in_image "$img" id)"
 
   case "$fam" in python | universal)
