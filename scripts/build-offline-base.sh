@@ -9,7 +9,8 @@
 #   * suite : VERSION_CODENAME from /etc/os-release (override: THE0_DEBIAN_SUITE)
 #   * mirror: the URI serving that suite of Debian `main` in the machine's own apt configuration
 #             (deb822 /etc/apt/sources.list.d/*.sources, then one-line /etc/apt/sources.list and
-#             /etc/apt/sources.list.d/*.list; override: THE0_DEBIAN_MIRROR)
+#             /etc/apt/sources.list.d/*.list; override: THE0_DEBIAN_MIRROR); the updates and
+#             security suites come from the same configuration and are applied after debootstrap
 # Downloaded .debs are cached in target/debootstrap-cache, shared by every family.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,9 +39,9 @@ if [ "${THE0_REBUILD_BASES:-0}" != 1 ] && docker image inspect "$image" >/dev/nu
   exit 0
 fi
 
-# The mirror serving "$suite" of Debian main, from the machine's apt configuration.
+# The URI serving suite $1 of Debian main, from the machine's apt configuration.
 find_mirror() {
-  local f
+  local f suite=$1
   # deb822 stanzas: Types/URIs/Suites/Components, separated by blank lines.
   for f in /etc/apt/sources.list.d/*.sources; do
     [ -f "$f" ] || continue
@@ -79,7 +80,7 @@ find_mirror() {
     ' "$f"
   done
 }
-mirror=${THE0_DEBIAN_MIRROR:-$(find_mirror | head -n1)}
+mirror=${THE0_DEBIAN_MIRROR:-$(find_mirror "$suite" | head -n1)}
 [ -n "$mirror" ] || {
   echo "error: no apt source for '$suite' (Debian main) in /etc/apt; set THE0_DEBIAN_MIRROR" >&2
   exit 1
@@ -96,7 +97,7 @@ mkdir -p "$cache" "$here/target"
 root=$(mktemp -d "$here/target/rootfs-$family.XXXXXX")
 cleanup() {
   # debootstrap mounts /proc and /sys in the target; never delete through a mount.
-  for m in proc sys dev/pts; do umount -l "$root/$m" 2>/dev/null || true; done
+  for m in proc sys dev/pts var/cache/apt/archives; do umount -l "$root/$m" 2>/dev/null || true; done
   rm -rf --one-file-system "$root"
 }
 trap cleanup EXIT
@@ -112,13 +113,42 @@ if ! debootstrap --variant=minbase --cache-dir="$cache" --include="${pkgs// /,}"
 fi
 rm -f "$root.log"
 
+# debootstrap installs the release as published; add the point-release and security updates the
+# machine's apt configuration serves (<suite>-updates, <suite>-security), like the official images.
+# THE0_BASE_UPDATES=0 skips this.
+if [ "${THE0_BASE_UPDATES:-1}" = 1 ]; then
+  {
+    echo "deb $mirror $suite main"
+    for s in "$suite-updates" "$suite-security"; do
+      u=$(find_mirror "$s" | head -n1)
+      if [ -n "$u" ]; then echo "deb $u $s main"; else echo "  (no $s in the apt configuration: not applied)" >&2; fi
+    done
+  } >"$root/etc/apt/sources.list"
+  # The machine's own index files seed the update (only changes are fetched); the downloaded
+  # .debs are shared by every family through the cache.
+  cp -p /var/lib/apt/lists/*_dists_* "$root/var/lib/apt/lists/" 2>/dev/null || true
+  mkdir -p "$cache/archives/partial"
+  mount -t proc proc "$root/proc"
+  mount --bind "$cache/archives" "$root/var/cache/apt/archives"
+  upgrade='apt-get -q -o Acquire::Languages=none update && DEBIAN_FRONTEND=noninteractive apt-get -q -y upgrade'
+  if ! chroot "$root" sh -c "$upgrade" >"$root.log" 2>&1; then
+    umount -l "$root/proc" "$root/var/cache/apt/archives"
+    tail -n 30 "$root.log" >&2
+    echo "error: applying updates failed for $family (log: $root.log)" >&2
+    exit 1
+  fi
+  umount -l "$root/proc" "$root/var/cache/apt/archives"
+  echo "$image: $(grep -Eo '^[0-9]+ upgraded' "$root.log" || echo '0 upgraded') from $suite-updates/$suite-security"
+  rm -f "$root.log"
+fi
+
 # Trim what no bot needs: apt lists and caches, docs, man pages, locales, logs.
 rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/* "$root"/var/cache/debconf/*-old \
   "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/info/* \
   "$root"/usr/share/lintian "$root"/usr/share/linda "$root"/var/log/* "$root"/tmp/* "$root"/root/.cache
 find "$root/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} + 2>/dev/null || true
-# No mirror from the build machine stays in the image.
-rm -f "$root/etc/apt/sources.list"
+# Nothing of the build machine stays in the image: no mirror, no resolver, no host name.
+rm -f "$root/etc/apt/sources.list" "$root/etc/resolv.conf" "$root/etc/hostname"
 
 tar --numeric-owner -C "$root" -c . | docker import \
   --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
