@@ -209,8 +209,11 @@ for fam in "${families[@]}"; do
     if [ $have_java = 1 ]; then run_bot "$fam" "$img" java scala3 bot.jar; else skip "$img: java bot (no javac/jar on the host)"; fi ;;
   esac
   case "$fam" in native | dotnet | universal)
-    libs=("${native_libs[@]}")
-    [ "$fam" = native ] || libs+=(libicuuc.so.72)
+    case "$fam" in
+      native) libs=("${native_libs[@]}") ;;
+      universal) libs=("${native_libs[@]}" libicuuc.so.72) ;;
+      dotnet) libs=(libstdc++.so.6 libgcc_s.so.1 libz.so.1 libssl.so.3 libicuuc.so.72) ;; # .NET's own
+    esac
     libs_check "$img" "${libs[@]}"
     check "$img: CA certificates" 'ca-certificates.crt' "$(in_image "$img" ls /etc/ssl/certs/ca-certificates.crt)"
     if [ $have_cpp = 1 ]; then run_bot "$fam" "$img" cpp cpp-gcc13 bot; else skip "$img: C++ bot (no g++ on the host)"; fi ;;
