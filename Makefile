@@ -15,6 +15,10 @@ orchestrator:        ## host binary -> dist/orchestrator (THE0_PROFILE=debug for
 test-image: executor ## scratch test image the0-test/executor:dev
 	scripts/build-test-image.sh
 
+.PHONY: images
+images: executor     ## the0/runtime:latest (universal) + slim the0/runtime:<family>; offline bases if no pull
+	scripts/build-images.sh
+
 test: deps           ## every test: unit, process, S3 (moto), NATS, Docker
 	scripts/test.sh
 
