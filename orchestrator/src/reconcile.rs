@@ -363,20 +363,25 @@ fn short(id: &str) -> String {
     id.chars().take(12).collect()
 }
 
+/// How many containers `stop_all` stops at once.
+const STOP_ALL_PARALLEL: usize = 8;
+
 /// Stops and removes every managed container (of this instance), concurrently (D25, D26).
 pub async fn stop_all(docker: &Docker, grace: Duration) -> Result<usize, String> {
     let all = docker.observe().await.map_err(|e| e.to_string())?;
     let n = all.len();
-    let jobs = all.iter().map(|o| async move {
+    let jobs = all.into_iter().map(|o| async move {
         if o.state == State::Running || o.state == State::Paused || o.state == State::Restarting {
             docker.stop_and_remove(&o.container, grace).await
         } else {
             docker.remove(&o.container).await
         }
     });
-    let results = tokio::time::timeout(grace + Duration::from_secs(90), futures_util::future::join_all(jobs))
-        .await
-        .map_err(|_| "stopping every bot timed out".to_string())?;
+    // Concurrent (D26) but bounded: removing many containers at once can deadlock dockerd 20.10.
+    let all_done = futures_util::stream::iter(jobs).buffer_unordered(STOP_ALL_PARALLEL).collect::<Vec<_>>();
+    let budget = grace * (n.div_ceil(STOP_ALL_PARALLEL) as u32).max(1) + Duration::from_secs(90);
+    let results =
+        tokio::time::timeout(budget, all_done).await.map_err(|_| "stopping every bot timed out".to_string())?;
     for r in results {
         r.map_err(|e| e.to_string())?;
     }
