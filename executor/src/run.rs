@@ -25,7 +25,7 @@ use crate::supervise::child::{self, Output};
 use crate::supervise::signals;
 use crate::supervise::stop::{self, Ended};
 use crate::supervise::tee::{Stream, Tee};
-use crate::supervise::{sys, ExitStatus, Reaper};
+use crate::supervise::{ExitStatus, Reaper};
 use crate::sync::debounce::Dirty;
 use crate::sync::{SyncEngine, Triggers};
 use crate::{code, nats, storage};
@@ -108,18 +108,9 @@ pub(crate) async fn first_stop_signal(rx: &mut mpsc::UnboundedReceiver<libc::c_i
 
 /// `execute` without query flags: returns the process exit code.
 pub async fn normal_run(cfg: Config, opts: &ExecuteOpts, mut signals_rx: mpsc::UnboundedReceiver<libc::c_int>) -> i32 {
-    let reaper = match Reaper::start() {
-        Ok(r) => r,
-        Err(e) => {
-            crate::error!("cannot install the reaper", error = e);
-            return 1;
-        }
+    let Some(reaper) = crate::supervise::start_init() else {
+        return 1;
     };
-    if !sys::is_pid1() {
-        if let Err(e) = sys::become_subreaper() {
-            crate::warn!("cannot become a subreaper; orphans will not be reaped", error = e);
-        }
-    }
 
     // Steps 2–5, abandoned at once if the container is stopped meanwhile.
     let prepared = tokio::select! {

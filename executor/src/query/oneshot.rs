@@ -20,7 +20,7 @@ use crate::launch::{self, Role};
 use crate::state::restore::{self, RestoreOutcome};
 use crate::supervise::child::{self, Output};
 use crate::supervise::stop::{self, signal_group};
-use crate::supervise::{sys, ExitStatus, Reaper};
+use crate::supervise::{ExitStatus, Reaper};
 use crate::{code, storage};
 
 /// Bound on uploading the result.
@@ -68,18 +68,9 @@ pub async fn run(cfg: Config, mut signals_rx: mpsc::UnboundedReceiver<libc::c_in
         crate::error!("one-shot query mode without a query path");
         return 1;
     };
-    let reaper = match Reaper::start() {
-        Ok(r) => r,
-        Err(e) => {
-            crate::error!("cannot install the reaper", error = e);
-            return 1;
-        }
+    let Some(reaper) = crate::supervise::start_init() else {
+        return 1;
     };
-    if !sys::is_pid1() {
-        if let Err(e) = sys::become_subreaper() {
-            crate::warn!("cannot become a subreaper; orphans will not be reaped", error = e);
-        }
-    }
     let prepared = tokio::select! {
         p = prepare(&cfg) => p,
         sig = crate::run::first_stop_signal(&mut signals_rx) => {

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use super::{Limits, ProgramSpec, QueryServer, Timing};
 use crate::config::Config;
 use crate::launch::scala_class_split;
-use crate::supervise::{signals, sys, Reaper};
+use crate::supervise::signals;
 use crate::{code, storage};
 
 #[derive(Debug, thiserror::Error)]
@@ -80,18 +80,9 @@ pub async fn run(cfg: Config, mut signals_rx: mpsc::UnboundedReceiver<libc::c_in
         crate::error!("--query-server-only needs QUERY_ENTRYPOINT");
         return 1;
     };
-    let reaper = match Reaper::start() {
-        Ok(r) => r,
-        Err(e) => {
-            crate::error!("cannot install the reaper", error = e);
-            return 1;
-        }
+    let Some(reaper) = crate::supervise::start_init() else {
+        return 1;
     };
-    if !sys::is_pid1() {
-        if let Err(e) = sys::become_subreaper() {
-            crate::warn!("cannot become a subreaper; orphans will not be reaped", error = e);
-        }
-    }
     let limits = Limits { query_timeout: cfg.query_timeout, ..Limits::default() };
     let mut server = match QueryServer::bind(cfg.query_port, limits, true).await {
         Ok(s) => s,

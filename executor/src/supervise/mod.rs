@@ -14,3 +14,21 @@ pub mod tee;
 
 pub use reaper::Reaper;
 pub use status::ExitStatus;
+
+/// Starts the one reaper and, unless this process is PID 1, makes it the subreaper of its
+/// descendants (D3). `None` (logged) when the reaper cannot be installed: nothing may be spawned.
+pub fn start_init() -> Option<Reaper> {
+    let reaper = match Reaper::start() {
+        Ok(r) => r,
+        Err(e) => {
+            crate::error!("cannot install the reaper", error = e);
+            return None;
+        }
+    };
+    if !sys::is_pid1() {
+        if let Err(e) = sys::become_subreaper() {
+            crate::warn!("cannot become a subreaper; orphans will not be reaped", error = e);
+        }
+    }
+    Some(reaper)
+}
