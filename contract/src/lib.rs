@@ -10,6 +10,7 @@ pub mod duration;
 pub mod env;
 pub mod keys;
 pub mod labels;
+pub mod logline;
 pub mod paths;
 pub mod query;
 pub mod runtimes;
