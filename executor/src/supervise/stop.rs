@@ -57,18 +57,3 @@ pub async fn supervise(
         }
     }
 }
-
-/// Stops a process group that is not the main bot (the query child): TERM, up to `grace`, KILL.
-pub async fn stop_group(reaper: &Reaper, pid: i32, grace: Duration) -> ExitStatus {
-    if let Some(status) = reaper.try_status(pid) {
-        return status;
-    }
-    signal_group(reaper, pid, libc::SIGTERM);
-    match tokio::time::timeout(grace, reaper.wait(pid)).await {
-        Ok(status) => status,
-        Err(_) => {
-            signal_group(reaper, pid, libc::SIGKILL);
-            reaper.wait(pid).await
-        }
-    }
-}
