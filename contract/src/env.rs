@@ -78,6 +78,9 @@ pub const DOCKER_NETWORK: &str = "DOCKER_NETWORK";
 pub const DEV_RUNTIME_PATH: &str = "DEV_RUNTIME_PATH";
 pub const STOP_BOTS_ON_SHUTDOWN: &str = "STOP_BOTS_ON_SHUTDOWN";
 pub const BOT_STOP_TIMEOUT_SEC: &str = "BOT_STOP_TIMEOUT_SEC";
+/// Scheduler knobs (D28): runs at once (0 = unlimited) and the per-run deadline (0 = none).
+pub const SCHEDULE_MAX_CONCURRENT: &str = "SCHEDULE_MAX_CONCURRENT";
+pub const SCHEDULE_EXECUTION_TIMEOUT: &str = "SCHEDULE_EXECUTION_TIMEOUT";
 /// Embedded store and local objects (`--data-dir`).
 pub const THE0_DATA_DIR: &str = "THE0_DATA_DIR";
 /// Admin API listen address (`--admin-addr`) and its optional bearer token.
@@ -88,6 +91,12 @@ pub const THE0_HEALTH_ADDR: &str = "THE0_HEALTH_ADDR";
 /// Opt-in instance label: the orchestrator only sees containers labelled with it.
 pub const THE0_INSTANCE: &str = "THE0_INSTANCE";
 pub const THE0_MAX_PARALLEL: &str = "THE0_MAX_PARALLEL";
+/// The host query API's port (`--port`, 9477; a value that is not a port means 9477).
+pub const QUERY_SERVER_PORT: &str = "QUERY_SERVER_PORT";
+/// The host query API's listen address (`--query-bind`, `0.0.0.0`).
+pub const THE0_QUERY_BIND: &str = "THE0_QUERY_BIND";
+/// One-shot query containers at once (`--max-query-containers`, 8).
+pub const THE0_MAX_QUERY_CONTAINERS: &str = "THE0_MAX_QUERY_CONTAINERS";
 /// First crash-loop delay (Go duration, default `10s`).
 pub const THE0_CRASH_BACKOFF: &str = "THE0_CRASH_BACKOFF";
 /// `IfNotPresent` (pull a missing image, the default) or `Never`.

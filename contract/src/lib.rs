@@ -13,6 +13,7 @@ pub mod labels;
 pub mod logline;
 pub mod paths;
 pub mod query;
+pub mod querytarget;
 pub mod runtimes;
 pub mod timefmt;
 

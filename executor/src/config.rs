@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use the0_contract::{buckets, env, paths};
+use the0_contract::{env, paths};
 
 use crate::log::Level;
 
@@ -39,24 +39,7 @@ impl Default for Limits {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Buckets {
-    pub code: String,
-    pub state: String,
-    pub logs: String,
-    pub query_results: String,
-}
-
-impl Default for Buckets {
-    fn default() -> Self {
-        Buckets {
-            code: buckets::CODE.into(),
-            state: buckets::STATE.into(),
-            logs: buckets::LOGS.into(),
-            query_results: buckets::QUERY_RESULTS.into(),
-        }
-    }
-}
+pub use the0_contract::buckets::Buckets;
 
 /// Where objects live.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,7 +161,6 @@ impl Config {
         let state_dir =
             get(vars, env::STATE_DIR).map(PathBuf::from).unwrap_or_else(|| state_path.join(paths::STATE_KEYS_DIR));
         let opt = |name: &str| get(vars, name).map(str::to_string);
-        let bucket = |name: &str, default: &str| get(vars, name).unwrap_or(default).to_string();
         let defaults = Limits::default();
         Ok(Config {
             bot_id,
@@ -196,12 +178,7 @@ impl Config {
             logs_path: dir(vars, env::LOGS_PATH, paths::DEFAULT_LOGS_PATH),
             state_path,
             state_dir,
-            buckets: Buckets {
-                code: bucket(env::MINIO_CODE_BUCKET, buckets::CODE),
-                state: bucket(env::MINIO_STATE_BUCKET, buckets::STATE),
-                logs: bucket(env::MINIO_LOGS_BUCKET, buckets::LOGS),
-                query_results: bucket(env::MINIO_QUERY_RESULTS_BUCKET, buckets::QUERY_RESULTS),
-            },
+            buckets: Buckets::from_vars(|name| get(vars, name)),
             limits: Limits {
                 state_total: mib(vars, env::MAX_STATE_SIZE_MB, defaults.state_total),
                 state_file: mib(vars, env::MAX_STATE_FILE_SIZE_MB, defaults.state_file),

@@ -59,37 +59,8 @@ async fn start(script: &str, extra_env: &[(&str, &str)]) -> Container {
     }
     chmod_tree(objects.path());
     let name = unique("the0-exec-test");
-    let mut args: Vec<String> = [
-        "run",
-        "-d",
-        "--name",
-        &name,
-        "--read-only",
-        "--user",
-        "1000:1000",
-        "--cap-drop",
-        "ALL",
-        "--security-opt",
-        "no-new-privileges:true",
-        "--stop-signal",
-        "SIGTERM",
-        "--network",
-        "none",
-        "--tmpfs",
-        "/bot:rw,exec,nosuid,nodev,uid=1000,gid=1000",
-        "--tmpfs",
-        "/state:rw,nosuid,nodev,uid=1000,gid=1000",
-        "--tmpfs",
-        "/query:rw,nosuid,nodev,uid=1000,gid=1000",
-        "--tmpfs",
-        "/var/the0:rw,nosuid,nodev,uid=1000,gid=1000",
-        "--tmpfs",
-        "/tmp:rw,nosuid,nodev,uid=1000,gid=1000,mode=1777",
-        "-v",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut args = hardened_run_args(&name);
+    args.extend(["--stop-signal", "SIGTERM", "--network", "none", "-v"].map(String::from));
     args.push(format!("{}:/objects", objects.path().display()));
     let mut env = vec![
         ("BOT_ID".to_string(), bot_id.clone()),

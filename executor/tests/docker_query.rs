@@ -54,35 +54,8 @@ async fn start() -> Container {
     let st = Command::new("chmod").args(["-R", "a+rwX"]).arg(objects.path()).status().unwrap();
     assert!(st.success());
     let name = unique("the0-query-test");
-    let mut args: Vec<String> = [
-        "run",
-        "-d",
-        "--name",
-        &name,
-        "--read-only",
-        "--user",
-        "1000:1000",
-        "--cap-drop",
-        "ALL",
-        "--security-opt",
-        "no-new-privileges:true",
-        "-p",
-        "127.0.0.1::9476",
-        "--tmpfs",
-        "/bot:rw,exec,nosuid,nodev,uid=1000,gid=1000",
-        "--tmpfs",
-        "/state:rw,nosuid,nodev,uid=1000,gid=1000",
-        "--tmpfs",
-        "/query:rw,nosuid,nodev,uid=1000,gid=1000",
-        "--tmpfs",
-        "/var/the0:rw,nosuid,nodev,uid=1000,gid=1000",
-        "--tmpfs",
-        "/tmp:rw,nosuid,nodev,uid=1000,gid=1000,mode=1777",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.push("-v".into());
+    let mut args = hardened_run_args(&name);
+    args.extend(["-p", "127.0.0.1::9476", "-v"].map(String::from));
     args.push(format!("{}:/objects", objects.path().display()));
     for (k, v) in [
         ("BOT_ID", bot_id.as_str()),

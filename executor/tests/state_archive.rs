@@ -52,7 +52,7 @@ fn sample_tree() -> tempfile::TempDir {
 fn archive_of(root: &Path) -> Vec<u8> {
     let m = Manifest::scan(root).unwrap();
     let mut out = Vec::new();
-    let stats = write_tar_gz(root, &m, &mut out).unwrap();
+    let stats = write_tar_gz(root, &m, &mut out).unwrap().stats;
     assert_eq!(stats.files as usize, m.file_count());
     out
 }
@@ -73,7 +73,7 @@ fn assert_same_tree(a: &Path, b: &Path) {
 }
 
 fn raw_entries(gz: &[u8]) -> Vec<(u8, String)> {
-    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(gz));
+    let mut ar = tar::Archive::new(flate2::read::MultiGzDecoder::new(gz));
     let mut out = Vec::new();
     for e in ar.entries().unwrap().raw(true) {
         let e = e.unwrap();
@@ -101,7 +101,7 @@ fn names_order_and_pax_headers() {
     assert!(entries.iter().all(|(t, _)| *t != b'L' && *t != b'K'), "no GNU long-name entries");
     let pax: Vec<&(u8, String)> = entries.iter().filter(|(t, _)| *t == b'x').collect();
     assert_eq!(pax.len(), 1, "exactly one name needs PAX: {entries:?}");
-    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(gz.as_slice()));
+    let mut ar = tar::Archive::new(flate2::read::MultiGzDecoder::new(gz.as_slice()));
     let names: Vec<String> =
         ar.entries().unwrap().map(|e| String::from_utf8_lossy(&e.unwrap().path_bytes()).into_owned()).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -176,7 +176,7 @@ fn vanished_files_and_symlinks_are_left_out() {
     let m = Manifest::scan(d.path()).unwrap();
     fs::remove_file(d.path().join("gone")).unwrap();
     let mut gz = Vec::new();
-    let stats = write_tar_gz(d.path(), &m, &mut gz).unwrap();
+    let stats = write_tar_gz(d.path(), &m, &mut gz).unwrap().stats;
     assert_eq!((stats.files, stats.skipped), (1, 2));
     let names: Vec<String> = raw_entries(&gz).into_iter().map(|(_, n)| n).collect();
     assert_eq!(names, ["kept"]);

@@ -85,7 +85,7 @@ async fn multipart_state_upload_restores_in_a_new_container_then_clears() {
     fs::write(cfg.state_path.join("blob.bin"), noise(10 * 1024 * 1024)).unwrap();
 
     let mut syncer = StateSyncer::new(&cfg, None);
-    let StateSyncOutcome::Uploaded { bytes, files } = syncer.sync(&s3).await.unwrap() else { panic!() };
+    let StateSyncOutcome::Uploaded { bytes, files, .. } = syncer.sync(&s3).await.unwrap() else { panic!() };
     assert_eq!(files, 2);
     let meta = s3.head(&bucket, "b1/state.tar.gz").await.unwrap().expect("object");
     assert_eq!(meta.size, bytes);

@@ -78,7 +78,7 @@ async fn uploads_on_change_only() {
     fs::create_dir_all(e.state("empty")).unwrap();
     let mut s = StateSyncer::new(&e.cfg, None);
 
-    let StateSyncOutcome::Uploaded { bytes, files } = s.sync(&e.store).await.unwrap() else { panic!() };
+    let StateSyncOutcome::Uploaded { bytes, files, .. } = s.sync(&e.store).await.unwrap() else { panic!() };
     assert_eq!(files, 2);
     assert_eq!(bytes, fs::metadata(e.object()).unwrap().len());
     e.assert_object_matches_state();
@@ -207,7 +207,7 @@ async fn a_large_state_streams_through_the_pipe() {
         e.write(&format!("many/{i:03}.json"), format!("{{\"i\":{i}}}").as_bytes());
     }
     let mut s = StateSyncer::new(&e.cfg, None);
-    let StateSyncOutcome::Uploaded { bytes, files } = s.sync(&e.store).await.unwrap() else { panic!() };
+    let StateSyncOutcome::Uploaded { bytes, files, .. } = s.sync(&e.store).await.unwrap() else { panic!() };
     assert_eq!(files, 201);
     assert!(bytes > 6 * 1024 * 1024, "{bytes}");
     e.assert_object_matches_state();

@@ -53,8 +53,8 @@ pub(crate) fn is_temp_name(name: &str) -> bool {
     digits(pid) && digits(n)
 }
 
-/// Removes the temp file when dropped, unless disarmed after the rename.
-struct TempGuard(Option<PathBuf>);
+/// Removes the temp file when dropped, unless disarmed (set to `None`) after the rename.
+pub(crate) struct TempGuard(pub(crate) Option<PathBuf>);
 
 impl Drop for TempGuard {
     fn drop(&mut self) {
@@ -99,8 +99,13 @@ pub(crate) async fn make_dirs(dir: &Path) -> io::Result<()> {
 }
 
 /// Writes everything `reader` yields to `target` atomically (mode 0644), creating the parent
-/// directory if needed. Returns the byte count. On any error the target is untouched.
-pub(crate) async fn write_atomic<R: AsyncRead + Unpin + ?Sized>(target: &Path, reader: &mut R) -> io::Result<u64> {
+/// directory if needed. Returns the metadata of the written file (taken before the rename, so it
+/// is this write's even if another writer replaces the target right after). On any error the
+/// target is untouched.
+pub(crate) async fn write_atomic<R: AsyncRead + Unpin + ?Sized>(
+    target: &Path,
+    reader: &mut R,
+) -> io::Result<std::fs::Metadata> {
     if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
         make_dirs(parent).await?;
     }
@@ -108,16 +113,17 @@ pub(crate) async fn write_atomic<R: AsyncRead + Unpin + ?Sized>(target: &Path, r
     let mut file = tokio::fs::OpenOptions::new().write(true).create_new(true).mode(FILE_MODE).open(&temp).await?;
     let mut guard = TempGuard(Some(temp));
     let mut reader = BufReader::with_capacity(COPY_BUF, reader);
-    let n = tokio::io::copy_buf(&mut reader, &mut file).await?;
+    tokio::io::copy_buf(&mut reader, &mut file).await?;
     file.flush().await?;
     file.set_permissions(std::fs::Permissions::from_mode(FILE_MODE)).await?;
     file.sync_all().await?;
+    let written = file.metadata().await?;
     drop(file);
     if let Some(temp) = guard.0.as_deref() {
         tokio::fs::rename(temp, target).await?;
     }
     guard.0 = None;
-    Ok(n)
+    Ok(written)
 }
 
 #[cfg(test)]

@@ -56,7 +56,7 @@ impl Store {
         // The body reader bounds each wait; this bounds the whole copy, in proportion to its size.
         let limit = s3::transfer_budget(obj.meta.size);
         match tokio::time::timeout(limit, crate::atomic::write_atomic(dest, &mut obj.body)).await {
-            Ok(Ok(n)) => Ok(Some(n)),
+            Ok(Ok(written)) => Ok(Some(written.len())),
             Ok(Err(e)) => Err(Error::io("GetObject", bucket, key, e)),
             Err(_) => Err(Error::timeout("GetObject", bucket, key, limit)),
         }
@@ -79,8 +79,9 @@ impl Store {
     }
 
     /// Uploads a stream of unknown length: one PUT if it fits in one part, else a multipart
-    /// upload with parts of `opts.part_size`, aborted on any failure. Returns the bytes uploaded.
-    /// The object becomes visible only when complete (never a partial object).
+    /// upload with parts of `opts.part_size`, aborted on any failure. Returns the new object's size
+    /// and ETag (as HEAD would show them right after). The object becomes visible only when
+    /// complete (never a partial object).
     pub async fn put_stream<R: AsyncRead + Unpin + Send>(
         &self,
         bucket: &str,
@@ -88,10 +89,40 @@ impl Store {
         reader: R,
         content_type: &str,
         opts: StreamOptions,
-    ) -> Result<u64> {
+    ) -> Result<ObjectMeta> {
         match self {
             Store::S3(s) => s.put_stream(bucket, key, reader, content_type, opts).await,
             Store::Local(l) => l.put_stream(bucket, key, reader, opts.deadline).await,
+        }
+    }
+
+    /// Replaces the object with the concatenation of `pieces`: [`Piece::Copy`] ranges of its
+    /// current version, which must still be `source` (size and ETag, as HEAD or an upload
+    /// reported them), and new bytes. All or nothing: on any failure the current version stays.
+    /// S3: one multipart upload of UploadPartCopy (with `x-amz-copy-source-if-match`) and
+    /// UploadPart, so unchanged bytes never leave the server; every piece but the last must hold
+    /// at least [`Store::compose_min_piece`] bytes. Local: temp file + rename. A source that
+    /// changed is [`Error::Changed`]. Returns the new object's size and ETag.
+    pub async fn compose(
+        &self,
+        bucket: &str,
+        key: &str,
+        source: &ObjectMeta,
+        pieces: Vec<Piece>,
+        content_type: &str,
+        deadline: Duration,
+    ) -> Result<ObjectMeta> {
+        match self {
+            Store::S3(s) => s.compose(bucket, key, source, &pieces, content_type, deadline).await,
+            Store::Local(l) => l.compose(bucket, key, source, pieces, deadline).await,
+        }
+    }
+
+    /// The smallest piece [`Store::compose`] accepts, except the last.
+    pub fn compose_min_piece(&self) -> u64 {
+        match self {
+            Store::S3(_) => S3_MIN_PIECE,
+            Store::Local(_) => 1,
         }
     }
 
@@ -143,6 +174,8 @@ mod tests {
         assert_send(&store.put_file("b", "k", p, ""));
         assert_send(&store.put_stream("b", "k", tokio::io::empty(), "", StreamOptions::default()));
         assert_send(&store.append("b", "k", Bytes::new(), ""));
+        let source = ObjectMeta { size: 0, etag: String::new() };
+        assert_send(&store.compose("b", "k", &source, Vec::new(), "", Duration::from_secs(1)));
         assert_send(&store.delete("b", "k"));
         assert_send(&store.list("b", ""));
         fn assert_sync<T: Send + Sync>() {}

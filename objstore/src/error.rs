@@ -29,6 +29,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The object is no longer the version an operation was based on (S3: 412 PreconditionFailed).
+    #[error("{op} {bucket}/{key}: the object changed since it was read ({detail})")]
+    Changed { op: &'static str, bucket: String, key: String, detail: String },
     /// Unusable settings or arguments.
     #[error("invalid object-store setting: {0}")]
     Invalid(String),

@@ -17,14 +17,18 @@ use bytes::Bytes;
 use tokio::io::AsyncRead;
 
 mod atomic;
+mod compose;
 mod error;
 mod names;
+pub use compose::Piece;
 pub use error::{Error, Result};
 
 /// Part size used by [`Store::put_stream`] unless told otherwise (S3's minimum is 5 MiB).
 pub const DEFAULT_PART_SIZE: usize = 8 * 1024 * 1024;
 /// Largest part [`Store::put_stream`] accepts (bounds memory: D6).
 pub const MAX_PART_SIZE: usize = 16 * 1024 * 1024;
+/// Smallest piece [`Store::compose`] accepts on S3, except the last (S3's minimum part size).
+pub const S3_MIN_PIECE: u64 = 5 * 1024 * 1024;
 
 /// Connection settings of an S3-compatible server.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! [`crate::atomic`]); `append` is one `O_APPEND` write so concurrent appenders never interleave
 //! inside a chunk.
 
-use std::io;
+use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -11,9 +11,10 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use tokio::io::AsyncRead;
 
-use crate::atomic::{is_temp_name, make_dirs, write_atomic, FILE_MODE};
+use crate::atomic::{is_temp_name, make_dirs, temp_path, write_atomic, TempGuard, FILE_MODE};
+use crate::compose::check_pieces;
 use crate::names::{check_bucket, check_key, check_prefix};
-use crate::{Error, GetObject, ObjectInfo, ObjectMeta, Result};
+use crate::{Error, GetObject, ObjectInfo, ObjectMeta, Piece, Result};
 
 /// A store rooted at a directory (created lazily, on the first write).
 #[derive(Debug, Clone)]
@@ -115,11 +116,35 @@ impl LocalStore {
         key: &str,
         mut reader: R,
         deadline: Duration,
-    ) -> Result<u64> {
+    ) -> Result<ObjectMeta> {
         let path = self.object_path("PutObject", bucket, key)?;
         match tokio::time::timeout(deadline, write_atomic(&path, &mut reader)).await {
-            Ok(r) => r.map_err(|e| Error::io("PutObject", bucket, key, e)),
+            Ok(r) => r.map(|m| meta(&m)).map_err(|e| Error::io("PutObject", bucket, key, e)),
             Err(_) => Err(Error::timeout("PutObject", bucket, key, deadline)),
+        }
+    }
+
+    /// [`crate::Store::compose`]: a temp file beside the object, filled from the ranges of the
+    /// current file (verified to be `source`, and read through the one descriptor that was
+    /// verified) and the new bytes, then renamed over it.
+    pub(crate) async fn compose(
+        &self,
+        bucket: &str,
+        key: &str,
+        source: &ObjectMeta,
+        pieces: Vec<Piece>,
+        deadline: Duration,
+    ) -> Result<ObjectMeta> {
+        const OP: &str = "ComposeObject";
+        let path = self.object_path(OP, bucket, key)?;
+        check_pieces(OP, bucket, key, &pieces, source.size, 1)?;
+        let source = source.clone();
+        let (b, k) = (bucket.to_owned(), key.to_owned());
+        let job = tokio::task::spawn_blocking(move || compose_file(&path, &source, &pieces, (&b, &k)));
+        match tokio::time::timeout(deadline, job).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(join)) => Err(Error::io(OP, bucket, key, io::Error::other(join))),
+            Err(_) => Err(Error::timeout(OP, bucket, key, deadline)),
         }
     }
 
@@ -169,6 +194,45 @@ impl LocalStore {
             Err(join) => Err(Error::io("ListObjectsV2", bucket, prefix, io::Error::other(join))),
         }
     }
+}
+
+/// The blocking body of [`LocalStore::compose`]. A temp file left by a failure is removed.
+fn compose_file(path: &Path, source: &ObjectMeta, pieces: &[Piece], (bucket, key): (&str, &str)) -> Result<ObjectMeta> {
+    const OP: &str = "ComposeObject";
+    use std::io::{Seek, SeekFrom, Write};
+    let err = |e| Error::io(OP, bucket, key, e);
+    let changed = |detail: String| Error::Changed { op: OP, bucket: bucket.to_owned(), key: key.to_owned(), detail };
+    let mut old = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if is_absent(&e) => return Err(changed("it no longer exists".into())),
+        Err(e) => return Err(err(e)),
+    };
+    let now = meta(&old.metadata().map_err(err)?);
+    if now != *source {
+        return Err(changed(format!("expected {}, found {}", source.etag, now.etag)));
+    }
+    let temp = temp_path(path).map_err(err)?;
+    let mut out = std::fs::OpenOptions::new().write(true).create_new(true).mode(FILE_MODE).open(&temp).map_err(err)?;
+    let mut guard = TempGuard(Some(temp.clone()));
+    for piece in pieces {
+        match piece {
+            Piece::Copy { start, end } => {
+                old.seek(SeekFrom::Start(*start)).map_err(err)?;
+                // std::io::copy of a Take<File> into a File uses copy_file_range on Linux.
+                let n = io::copy(&mut (&mut old).take(end - start), &mut out).map_err(err)?;
+                if n != end - start {
+                    return Err(changed(format!("it ended at byte {} while copying {start}..{end}", start + n)));
+                }
+            }
+            Piece::Data(bytes) => out.write_all(bytes).map_err(err)?,
+        }
+    }
+    out.sync_all().map_err(err)?;
+    let written = meta(&out.metadata().map_err(err)?);
+    drop(out);
+    std::fs::rename(&temp, path).map_err(err)?;
+    guard.0 = None;
+    Ok(written)
 }
 
 /// Recursive listing of `dir`, whose key prefix is `rel` (empty or ending in `/`).

@@ -1,11 +1,13 @@
 //! S3-compatible backend (MinIO, R2, AWS, moto): path-style addressing, SigV4, streamed bodies.
 //! This file holds the simple one-request operations; uploads of unknown or large size live in
-//! `s3/multipart.rs`, the log append of D9 in `s3/append.rs`, and the HTTP/TLS/signing plumbing
+//! `s3/multipart.rs`, the log append of D9 in `s3/append.rs`, [`crate::Store::compose`] in
+//! `s3/compose.rs`, and the HTTP/TLS/signing plumbing
 //! in the other `s3/` modules.
 
 mod append;
 mod body;
 mod call;
+mod compose;
 mod date;
 mod http;
 mod multipart;

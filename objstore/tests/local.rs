@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use the0_objstore::{Error, Store, StreamOptions};
+use the0_objstore::{Error, Piece, Store, StreamOptions};
 use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 
 /// Yields `ok` bytes of `b'x'`, then fails.
@@ -119,7 +119,8 @@ async fn failed_stream_leaves_old_content_and_no_temp() {
         .put_stream("b", "s/state.tar.gz", &b"new content"[..], "", StreamOptions::default())
         .await
         .expect("put_stream");
-    assert_eq!(n, 11);
+    assert_eq!(n.size, 11);
+    assert_eq!(store.head("b", "s/state.tar.gz").await.expect("head"), Some(n));
     assert_eq!(read_all(&store, "b", "s/state.tar.gz").await, b"new content");
     assert_eq!(files(dir.path()), vec!["b/s/state.tar.gz".to_string()]);
 }
@@ -214,4 +215,37 @@ async fn existing_subdirectory_needs_no_writable_parent() {
     r.expect("put into writable subdirectory");
     r2.expect("append into writable subdirectory");
     assert_eq!(read_all(&store, "bot-state", "bot1/state.tar.gz").await, b"s");
+}
+
+#[tokio::test]
+async fn compose_copies_ranges_and_refuses_a_changed_source() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::local(dir.path());
+    let old =
+        store.put_stream("b", "s/state.tar.gz", &b"0123456789"[..], "", StreamOptions::default()).await.expect("put");
+    let pieces = vec![
+        Piece::Copy { start: 0, end: 3 },
+        Piece::Data(Bytes::from_static(b"abc")),
+        Piece::Copy { start: 7, end: 10 },
+    ];
+    let new =
+        store.compose("b", "s/state.tar.gz", &old, pieces.clone(), "", Duration::from_secs(5)).await.expect("compose");
+    assert_eq!(read_all(&store, "b", "s/state.tar.gz").await, b"012abc789");
+    assert_eq!(store.head("b", "s/state.tar.gz").await.expect("head"), Some(new.clone()));
+    // `old` is not the current version any more: nothing is written, no temp is left.
+    let err = store.compose("b", "s/state.tar.gz", &old, pieces, "", Duration::from_secs(5)).await.expect_err("stale");
+    assert!(matches!(err, Error::Changed { .. }), "{err}");
+    assert_eq!(read_all(&store, "b", "s/state.tar.gz").await, b"012abc789");
+    let err = store
+        .compose("b", "s/state.tar.gz", &new, vec![Piece::Copy { start: 5, end: 10 }], "", Duration::from_secs(5))
+        .await
+        .expect_err("range past the end");
+    assert!(matches!(err, Error::Invalid(_)), "{err}");
+    store.delete("b", "s/state.tar.gz").await.expect("delete");
+    let err = store
+        .compose("b", "s/state.tar.gz", &new, vec![Piece::Data(Bytes::from_static(b"x"))], "", Duration::from_secs(5))
+        .await
+        .expect_err("gone");
+    assert!(matches!(err, Error::Changed { .. }), "{err}");
+    assert_eq!(files(dir.path()), Vec::<String>::new());
 }

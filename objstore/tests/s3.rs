@@ -7,6 +7,8 @@
 
 #[path = "s3/append.rs"]
 mod append;
+#[path = "s3/compose.rs"]
+mod compose;
 #[path = "s3/uploads.rs"]
 mod uploads;
 

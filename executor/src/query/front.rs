@@ -15,10 +15,10 @@ use tokio::sync::{mpsc, watch, Semaphore, SemaphorePermit};
 use tokio::time::{timeout, timeout_at, Instant};
 
 use super::http::{consume, decode_chunked, parse_head, write_response, Chunked, Framing, Head};
-use super::params::{merge_target, path_of, validate_target};
 use super::program::Phase;
 use super::reply::{Refusal, Reply};
 use super::upstream;
+use the0_contract::querytarget::{merge_target, path_of, validate_target};
 
 /// Bounds of the front.
 #[derive(Debug, Clone, Copy)]

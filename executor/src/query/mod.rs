@@ -3,7 +3,8 @@
 //! queries (`execute --query P` / `QUERY_PATH`) and the Kubernetes query sidecar
 //! (`execute --query-server-only`).
 //!
-//! * [`params`], [`http`], [`reply`]: pure rules (parameter merge, wire format, statuses).
+//! * [`http`], [`reply`]: pure rules (wire format, statuses); the parameter merge and path checks
+//!   are shared with the host's :9477 server (`the0_contract::querytarget`).
 //! * [`upstream`]: the tolerant client toward SDK query servers.
 //! * [`front`]: the server on :9476. [`program`]: the query program's lifecycle.
 //! * [`QueryServer`]: the two together, as the normal run and the sidecar use them.
@@ -12,7 +13,6 @@
 pub mod front;
 pub mod http;
 pub mod oneshot;
-pub mod params;
 pub mod program;
 pub mod reply;
 pub mod sidecar;

@@ -1,5 +1,11 @@
 //! The state archive format (CONTRACT §2.8): gzip(tar) of the contents of `STATE_PATH`.
 //!
+//! The gzip stream is a concatenation of independent members (RFC 1952 §2.2: a gzip file is a
+//! series of members; GNU tar/gzip, Python's `gzip`/`tarfile`, Node's zlib and our extractor
+//! read them as one stream): one member per segment of the tree ([`super::segment`]) and a last
+//! member with the end-of-archive blocks. Members carry no timestamp, so a segment whose files are
+//! unchanged compresses to the same bytes, and the incremental upload reuses them in place.
+//!
 //! Writing follows a [`Manifest`] so the archive is exactly the snapshot the syncer remembers,
 //! and stays valid while the bot keeps writing: every file contributes exactly the size in its
 //! header (truncated if it grew, zero-padded if it shrank). Names that do not fit ustar get a
@@ -17,7 +23,8 @@ use flate2::Compression;
 use tar::{EntryType, Header};
 
 pub use super::extract::{extract_tar_gz, ExtractStats};
-use super::fingerprint::{Kind, Manifest};
+use super::fingerprint::{Entry, Kind, Manifest};
+use super::segment;
 
 /// Largest size a ustar header holds in octal (8 GiB - 1); above it a PAX `size` record is added.
 const USTAR_MAX_SIZE: u64 = 0o777_7777_7777;
@@ -51,17 +58,73 @@ pub struct ArchiveStats {
 }
 
 /// Writes gzip(tar) of the contents of `root`, entry by entry as listed in `manifest` (which
-/// must have been scanned from `root`), to `out`. Returns after the gzip trailer is flushed.
-pub fn write_tar_gz<W: Write>(root: &Path, manifest: &Manifest, out: W) -> Result<ArchiveStats, ArchiveError> {
-    let mut builder = tar::Builder::new(GzEncoder::new(out, Compression::default()));
-    let mut stats = ArchiveStats::default();
+/// must have been scanned from `root`), to `out`, as one gzip member per segment
+/// ([`segment::cut`]) and a last member holding the end-of-archive blocks. Returns after the last
+/// member is flushed, with the compressed length of each segment's member.
+pub fn write_tar_gz<W: Write>(root: &Path, manifest: &Manifest, out: W) -> Result<Written, ArchiveError> {
+    let entries = manifest.entries();
+    let mut out = Counting { inner: out, count: 0 };
+    let mut written = Written::default();
+    for range in segment::cut(entries) {
+        let before = out.count;
+        out = write_member(root, &entries[range], out, &mut written.stats)?;
+        written.members.push(out.count - before);
+    }
+    let mut out = write_end(out)?;
+    out.flush().map_err(ArchiveError::Write)?;
+    Ok(written)
+}
+
+/// What [`write_tar_gz`] wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Written {
+    pub stats: ArchiveStats,
+    /// Compressed length of each segment's gzip member, in order (the end member not included).
+    pub members: Vec<u64>,
+}
+
+/// A writer that counts what passes through.
+struct Counting<W> {
+    inner: W,
+    count: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(data)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The gzip member that ends every archive: tar's two zero blocks. Always the same bytes.
+pub fn write_end<W: Write>(out: W) -> Result<W, ArchiveError> {
+    let mut gz = GzEncoder::new(out, Compression::default());
+    gz.write_all(&[0u8; 1024]).map_err(ArchiveError::Write)?;
+    gz.finish().map_err(ArchiveError::Write)
+}
+
+/// Writes one gzip member holding the tar entries `entries` (consecutive entries of a manifest
+/// scanned from `root`), without end-of-archive blocks. The gzip header carries no time or name,
+/// so the same files give the same bytes. Every file contributes exactly the size in its entry.
+pub fn write_member<W: Write>(
+    root: &Path,
+    entries: &[(String, Entry)],
+    out: W,
+    stats: &mut ArchiveStats,
+) -> Result<W, ArchiveError> {
+    let mut w = GzEncoder::new(out, Compression::default());
     let mut buf = vec![0u8; COPY_BUF];
-    for (rel, entry) in manifest.entries() {
+    for (rel, entry) in entries {
         let mtime = u64::try_from(entry.mtime_ns.div_euclid(1_000_000_000)).unwrap_or(0);
         match entry.kind {
             Kind::Dir => {
-                let header = header_for(&mut builder, rel, EntryType::Directory, entry.mode, mtime, 0)?;
-                builder.get_mut().write_all(header.as_bytes()).map_err(ArchiveError::Write)?;
+                let header = header_for(&mut w, rel, EntryType::Directory, entry.mode, mtime, 0)?;
+                w.write_all(header.as_bytes()).map_err(ArchiveError::Write)?;
                 stats.dirs += 1;
             }
             Kind::File => {
@@ -90,14 +153,13 @@ pub fn write_tar_gz<W: Write>(root: &Path, manifest: &Manifest, out: W) -> Resul
                     Err(source) => return Err(ArchiveError::ReadFile { path, source }),
                 }
                 let size = entry.size;
-                let header = header_for(&mut builder, rel, EntryType::Regular, entry.mode, mtime, size)?;
-                let w = builder.get_mut();
+                let header = header_for(&mut w, rel, EntryType::Regular, entry.mode, mtime, size)?;
                 w.write_all(header.as_bytes()).map_err(ArchiveError::Write)?;
-                copy_exact(file, size, w, &mut buf).map_err(|e| match e {
+                copy_exact(file, size, &mut w, &mut buf).map_err(|e| match e {
                     CopyError::Read(source) => ArchiveError::ReadFile { path: path.clone(), source },
                     CopyError::Write(e) => ArchiveError::Write(e),
                 })?;
-                pad_block(w, size).map_err(ArchiveError::Write)?;
+                pad_block(&mut w, size).map_err(ArchiveError::Write)?;
                 stats.files += 1;
                 stats.content_bytes += size;
             }
@@ -107,16 +169,13 @@ pub fn write_tar_gz<W: Write>(root: &Path, manifest: &Manifest, out: W) -> Resul
             }
         }
     }
-    let gz = builder.into_inner().map_err(ArchiveError::Write)?;
-    let mut out = gz.finish().map_err(ArchiveError::Write)?;
-    out.flush().map_err(ArchiveError::Write)?;
-    Ok(stats)
+    w.finish().map_err(ArchiveError::Write)
 }
 
-/// A ustar header for `name`; first appends a PAX record to `builder` if the name (or size)
-/// does not fit ustar, leaving a truncated name in the header for old readers.
+/// A ustar header for `name`; first writes a PAX record to `w` if the name (or size) does not
+/// fit ustar, leaving a truncated name in the header for old readers.
 fn header_for<W: Write>(
-    builder: &mut tar::Builder<W>,
+    w: &mut W,
     name: &str,
     kind: EntryType,
     mode: u32,
@@ -140,10 +199,34 @@ fn header_for<W: Write>(
         pax.push(("size", size_text.as_bytes()));
     }
     if !pax.is_empty() {
-        builder.append_pax_extensions(pax).map_err(ArchiveError::Write)?;
+        write_pax(w, &pax).map_err(ArchiveError::Write)?;
     }
     header.set_cksum();
     Ok(header)
+}
+
+/// A PAX extended header entry (type `x`) holding `records`, as tar's `append_pax_extensions`
+/// writes it (that one needs a `tar::Builder`, which always ends its stream with end blocks).
+fn write_pax<W: Write>(w: &mut W, records: &[(&str, &[u8])]) -> io::Result<()> {
+    let mut data = Vec::new();
+    for (key, value) in records {
+        // "<len> <key>=<value>\n", where <len> counts itself.
+        let rest = 3 + key.len() + value.len();
+        let mut len = rest + 1;
+        while len != rest + len.to_string().len() {
+            len = rest + len.to_string().len();
+        }
+        data.extend_from_slice(format!("{len} {key}=").as_bytes());
+        data.extend_from_slice(value);
+        data.push(b'\n');
+    }
+    let mut header = Header::new_ustar();
+    header.set_size(data.len() as u64);
+    header.set_entry_type(EntryType::XHeader);
+    header.set_cksum();
+    w.write_all(header.as_bytes())?;
+    w.write_all(&data)?;
+    pad_block(w, data.len() as u64)
 }
 
 /// Stores `name` in ustar's name (100) + prefix (155) fields split at a `/`. If it cannot fit,

@@ -2,17 +2,24 @@
 //!
 //! The whole tree below `STATE_PATH` is the bot's state. It is restored once per pod from
 //! `<state bucket>/<BOT_ID>/state.tar.gz` ([`restore`]), fingerprinted cheaply on every sync
-//! trigger ([`fingerprint`]) and uploaded as a streamed gzip(tar) when it changed ([`upload`]).
+//! trigger ([`fingerprint`]) and uploaded when it changed ([`upload`]): as a streamed gzip(tar)
+//! of one member per [`segment`], or, when the remote archive is still the one last uploaded
+//! ([`layout`]), by recompressing only the changed segments and composing the new object from
+//! server-side copies of the rest ([`incremental`], planned by [`plan`]).
 
 pub mod archive;
 pub mod extract;
 pub mod fingerprint;
+pub mod incremental;
+pub mod layout;
 pub mod pipe;
+pub mod plan;
 pub mod restore;
+pub mod segment;
 pub mod tree;
 pub mod upload;
 
-pub use archive::{extract_tar_gz, write_tar_gz, ArchiveError, ArchiveStats, ExtractStats};
+pub use archive::{extract_tar_gz, write_tar_gz, ArchiveError, ArchiveStats, ExtractStats, Written};
 pub use fingerprint::{Entry, Kind, Manifest};
 pub use restore::{restore, restore_read_only, restore_with, RestoreError, RestoreOutcome, RetryPolicy};
 pub use upload::{StateSyncError, StateSyncOutcome, StateSyncer};

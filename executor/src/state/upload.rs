@@ -1,8 +1,9 @@
 //! Uploading `STATE_PATH` when it changed (CONTRACT §2.8 "State upload", D4, D6, D7, D8).
 //!
 //! One [`StateSyncer`] lives as long as the sync engine. Each [`StateSyncer::sync`] scans the
-//! tree, compares the fingerprint with the last one that reached storage, and streams a fresh
-//! archive only when something changed. The archive is written on a blocking thread into a
+//! tree, compares the fingerprint with the last one that reached storage, and uploads only when
+//! something changed: incrementally ([`super::incremental`]) when the remote archive is still the
+//! one it last wrote, else by streaming the whole archive, written on a blocking thread into a
 //! bounded pipe that the object store reads from, so neither memory nor disk ever holds it whole.
 
 use std::path::PathBuf;
@@ -13,7 +14,9 @@ use the0_objstore::{Store, StreamOptions};
 
 use super::archive::{write_tar_gz, ArchiveError};
 use super::fingerprint::Manifest;
-use super::pipe;
+use super::incremental::{self, Incremental};
+use super::layout::Layout;
+use super::{pipe, segment};
 use crate::config::{Config, Limits};
 
 /// Bound on one state upload (CONTRACT §2.8).
@@ -29,8 +32,9 @@ pub enum StateSyncOutcome {
     Unchanged,
     /// Over a cap; nothing was uploaded (the bot keeps running).
     Refused { reason: String },
-    /// A new archive is in place.
-    Uploaded { bytes: u64, files: usize },
+    /// A new archive of `bytes` is in place; `sent` of them were uploaded (fewer when unchanged
+    /// segments were copied server-side from the previous archive).
+    Uploaded { bytes: u64, sent: u64, files: usize },
     /// The state became empty after having files: the remote archive was deleted (D8).
     Deleted,
 }
@@ -55,6 +59,7 @@ pub enum StateSyncError {
 #[derive(Debug)]
 pub struct StateSyncer {
     state_path: PathBuf,
+    run_dir: PathBuf,
     failed_marker: PathBuf,
     bucket: String,
     key: String,
@@ -66,16 +71,21 @@ pub struct StateSyncer {
     bucket_ready: bool,
     /// The last refused fingerprint, so an unchanged over-cap tree is not re-logged each trigger.
     refused: Option<Manifest>,
+    /// Where the segments of the archive this executor last uploaded lie in it.
+    layout: Option<Layout>,
 }
 
 impl StateSyncer {
     /// `seed` is the manifest returned by a restore ([`super::RestoreOutcome::Restored`]).
     pub fn new(cfg: &Config, seed: Option<Manifest>) -> StateSyncer {
+        let (run_dir, bucket, key) = (cfg.run_dir(), cfg.buckets.state.clone(), keys::state_key(&cfg.bot_id));
         StateSyncer {
             state_path: cfg.state_path.clone(),
-            failed_marker: cfg.run_dir().join(paths::STATE_RESTORE_FAILED),
-            bucket: cfg.buckets.state.clone(),
-            key: keys::state_key(&cfg.bot_id),
+            failed_marker: run_dir.join(paths::STATE_RESTORE_FAILED),
+            layout: Layout::load(&run_dir, &bucket, &key),
+            run_dir,
+            bucket,
+            key,
             limits: cfg.limits,
             had_files: seed.as_ref().is_some_and(Manifest::has_files),
             last: seed,
@@ -105,6 +115,8 @@ impl StateSyncer {
                 source: Box::new(source),
             })?;
             crate::info!("state is empty; deleted the remote state archive", key = self.key);
+            Layout::forget(&self.run_dir);
+            self.layout = None;
             self.had_files = false;
             self.last = Some(manifest);
             return Ok(StateSyncOutcome::Deleted);
@@ -128,12 +140,38 @@ impl StateSyncer {
                 .map_err(|source| StateSyncError::Bucket { bucket: self.bucket.clone(), source: Box::new(source) })?;
             self.bucket_ready = true;
         }
-        let bytes = self.upload(store, &manifest).await?;
-        let files = manifest.file_count();
-        crate::debug!("state uploaded", key = self.key, bytes = bytes, files = files);
+        let (layout, sent) = self.upload(store, &manifest).await?;
+        let (files, bytes) = (manifest.file_count(), layout.size);
+        crate::debug!("state uploaded", key = self.key, bytes = bytes, sent = sent, files = files);
+        self.save_layout(layout);
         self.had_files = true;
         self.last = Some(manifest);
-        Ok(StateSyncOutcome::Uploaded { bytes, files })
+        Ok(StateSyncOutcome::Uploaded { bytes, sent, files })
+    }
+
+    fn save_layout(&mut self, layout: Layout) {
+        if layout.etag.is_empty() {
+            // Without an ETag the object cannot be recognised later: next time, a full upload.
+            Layout::forget(&self.run_dir);
+            self.layout = None;
+            return;
+        }
+        layout.save(&self.run_dir);
+        self.layout = Some(layout);
+    }
+
+    /// Uploads the archive of `manifest`, incrementally if possible; returns the new object's
+    /// layout and the bytes sent.
+    async fn upload(&self, store: &Store, manifest: &Manifest) -> Result<(Layout, u64), StateSyncError> {
+        if let Some(prev) = &self.layout {
+            match incremental::upload(store, &self.state_path, manifest, prev, UPLOAD_DEADLINE).await? {
+                Incremental::Done { layout, fresh } => return Ok((layout, fresh)),
+                Incremental::Full { why } => crate::debug!("uploading the whole state archive", reason = why),
+            }
+        }
+        let layout = self.upload_full(store, manifest).await?;
+        let sent = layout.size;
+        Ok((layout, sent))
     }
 
     fn over_cap(&self, manifest: &Manifest) -> Option<String> {
@@ -148,8 +186,8 @@ impl StateSyncer {
             .then(|| format!("state holds {total} bytes, above the total limit of {} bytes", self.limits.state_total))
     }
 
-    /// Streams the archive of `manifest` to storage; returns the bytes uploaded.
-    async fn upload(&self, store: &Store, manifest: &Manifest) -> Result<u64, StateSyncError> {
+    /// Streams the whole archive of `manifest` to storage; returns its layout.
+    async fn upload_full(&self, store: &Store, manifest: &Manifest) -> Result<Layout, StateSyncError> {
         let (writer, reader) = pipe::pipe_writer();
         let closer = writer.closer();
         let (root, snapshot) = (self.state_path.clone(), manifest.clone());
@@ -167,7 +205,11 @@ impl StateSyncer {
         let put = store.put_stream(&self.bucket, &self.key, reader, "application/gzip", opts).await;
         let archived = job.await.map_err(|e| StateSyncError::Task(e.to_string()))?;
         match (put, archived) {
-            (Ok(bytes), Ok(_)) => Ok(bytes),
+            (Ok(meta), Ok(written)) => {
+                let entries = manifest.entries();
+                let digests = segment::cut(entries).into_iter().map(|r| segment::digest(&entries[r]));
+                Ok(Layout::new(&self.bucket, &self.key, meta.etag, meta.size, digests.zip(written.members)))
+            }
             // The archive's own failure is the cause; a write error is only the upload going away.
             (_, Err(source)) if !matches!(source, ArchiveError::Write(_)) => {
                 Err(StateSyncError::Archive { path: self.state_path.clone(), source })

@@ -248,6 +248,28 @@ pub fn local_config(root: &Path, extra: &[(&str, &str)]) -> the0_executor::confi
     the0_executor::config::Config::from_vars(&v, true).expect("test config")
 }
 
+/// `docker run -d --name <name>` with the contract's hardening (§5.4): read-only root, uid 1000,
+/// no capabilities, no new privileges, and the five tmpfs mounts. Callers add the rest.
+pub fn hardened_run_args(name: &str) -> Vec<String> {
+    let uid = "nosuid,nodev,uid=1000,gid=1000";
+    let mut args: Vec<String> = ["run", "-d", "--name", name, "--read-only", "--user", "1000:1000"]
+        .into_iter()
+        .chain(["--cap-drop", "ALL", "--security-opt", "no-new-privileges:true"])
+        .map(str::to_string)
+        .collect();
+    for (dir, opts) in [
+        ("/bot", format!("rw,exec,{uid}")),
+        ("/state", format!("rw,{uid}")),
+        ("/query", format!("rw,{uid}")),
+        ("/var/the0", format!("rw,{uid}")),
+        ("/tmp", format!("rw,{uid},mode=1777")),
+    ] {
+        args.push("--tmpfs".into());
+        args.push(format!("{dir}:{opts}"));
+    }
+    args
+}
+
 pub fn zip_bytes(files: &[(&str, &str, u32)]) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for (name, content, mode) in files {

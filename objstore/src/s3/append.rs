@@ -35,9 +35,15 @@ fn copy_ranges(size: u64) -> Vec<Option<(u64, u64)>> {
     if size <= MAX_COPY_PART {
         return vec![None];
     }
-    let n = size.div_ceil(MAX_COPY_PART);
-    let each = size.div_ceil(n);
-    (0..n).map(|i| Some((i * each, ((i + 1) * each).min(size) - 1))).collect()
+    split_copy(0, size).into_iter().map(Some).collect()
+}
+
+/// Inclusive byte ranges covering `len` bytes from `start` in as few parts as S3 allows for a
+/// copy, all of similar size.
+pub(crate) fn split_copy(start: u64, len: u64) -> Vec<(u64, u64)> {
+    let n = len.div_ceil(MAX_COPY_PART).max(1);
+    let each = len.div_ceil(n);
+    (0..n).map(|i| (start + i * each, start + ((i + 1) * each).min(len) - 1)).collect()
 }
 
 impl S3Store {
@@ -117,10 +123,10 @@ impl S3Store {
             let up = Upload::create(self, OP, bucket, key, content_type, &slot).await?;
             let mut etags = Vec::new();
             for range in copy_ranges(size) {
-                etags.push(up.part_copy(etags.len() as u64 + 1, range, size).await?);
+                etags.push(up.part_copy(etags.len() as u64 + 1, range, size, None).await?);
             }
             etags.push(up.part(etags.len() as u64 + 1, data).await?);
-            up.complete(&etags).await
+            up.complete(&etags).await.map(drop)
         };
         self.guarded(OP, bucket, key, None, &slot, work).await
     }

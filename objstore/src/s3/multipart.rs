@@ -20,10 +20,10 @@ use super::call::{bad_reply, budget, embedded_error, Call, Reply, BASE_TIMEOUT};
 use super::http::Http;
 use super::{xml, S3Store};
 use crate::names::check_key;
-use crate::{Error, Result, StreamOptions, MAX_PART_SIZE};
+use crate::{Error, ObjectMeta, Result, StreamOptions, MAX_PART_SIZE};
 
 /// S3's smallest part (all but the last).
-pub(crate) const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
+pub(crate) const MIN_PART_SIZE: usize = crate::S3_MIN_PIECE as usize;
 /// S3's largest part count.
 const MAX_PARTS: u64 = 10_000;
 /// `put_file` sends files up to this size in one PUT.
@@ -114,8 +114,15 @@ impl<'a> Upload<'a> {
     }
 
     /// UploadPartCopy of `range` (inclusive byte offsets; `None` = whole object) of this upload's
-    /// own key, whose current size is `size`.
-    pub(crate) async fn part_copy(&self, n: u64, range: Option<(u64, u64)>, size: u64) -> Result<String> {
+    /// own key, whose current size is `size`. With `if_match`, the server refuses the copy
+    /// (412 PreconditionFailed) unless the source still has that ETag.
+    pub(crate) async fn part_copy(
+        &self,
+        n: u64,
+        range: Option<(u64, u64)>,
+        size: u64,
+        if_match: Option<&str>,
+    ) -> Result<String> {
         self.check_number(n)?;
         let source =
             format!("/{}/{}", super::sigv4::uri_encode(self.bucket, true), super::sigv4::uri_encode(self.key, false));
@@ -125,6 +132,9 @@ impl<'a> Upload<'a> {
             .header("x-amz-copy-source", source);
         if let Some((a, b)) = range {
             call = call.header("x-amz-copy-source-range", format!("bytes={a}-{b}"));
+        }
+        if let Some(etag) = if_match {
+            call = call.header("x-amz-copy-source-if-match", etag.to_owned());
         }
         call.timeout = budget(range.map_or(size, |(a, b)| b - a + 1));
         let reply = self.store.http.call_ok(call).await?;
@@ -136,9 +146,10 @@ impl<'a> Upload<'a> {
             .ok_or_else(|| bad_reply("UploadPartCopy", self.bucket, self.key, "answer without <ETag>".into()))
     }
 
-    /// CompleteMultipartUpload of parts `1..=etags.len()`. S3 may answer 200 and still report an
-    /// `<Error>` in the body, which counts as failure.
-    pub(crate) async fn complete(&self, etags: &[String]) -> Result<()> {
+    /// CompleteMultipartUpload of parts `1..=etags.len()`; returns the new object's ETag (empty
+    /// if the server did not say). S3 may answer 200 and still report an `<Error>` in the body,
+    /// which counts as failure.
+    pub(crate) async fn complete(&self, etags: &[String]) -> Result<String> {
         let mut body = String::from("<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
         for (i, etag) in etags.iter().enumerate() {
             body.push_str(&format!(
@@ -157,7 +168,7 @@ impl<'a> Upload<'a> {
         let text = String::from_utf8_lossy(&reply.body);
         match embedded_error("CompleteMultipartUpload", self.bucket, self.key, &text) {
             Some(e) => Err(e),
-            None => Ok(()),
+            None => Ok(xml::first(&text, "ETag").unwrap_or_default()),
         }
     }
 }
@@ -180,12 +191,21 @@ fn file_part(n: u64, part: u64, len: u64) -> (u64, u64) {
     (off, part.min(len - off))
 }
 
-/// AbortMultipartUpload with its own 30 s. Its failure is not reported: the caller returns the
-/// error that made it abort, and a lifecycle rule is the backstop for what remains.
+/// AbortMultipartUpload within its own 30 s, tried up to three times: right after parts were
+/// cut off midway, the first try may land on a pooled connection the server already closed. Its
+/// failure is not reported: the caller returns the error that made it abort, and a lifecycle rule
+/// is the backstop for what remains.
 async fn abort(http: &Http, bucket: &str, key: &str, id: &str) {
-    let mut call = Call::new("AbortMultipartUpload", Method::DELETE, bucket, key).query("uploadId", id);
-    call.timeout = ABORT_TIMEOUT;
-    let _ = http.call(call).await;
+    let tries = async {
+        for _ in 0..3 {
+            let call = Call::new("AbortMultipartUpload", Method::DELETE, bucket, key).query("uploadId", id);
+            match http.call(call).await {
+                Ok(reply) if reply.status.is_success() || reply.status == ::http::StatusCode::NOT_FOUND => return,
+                _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(ABORT_TIMEOUT, tries).await;
 }
 
 /// Aborts a started upload in the background if the future driving it is dropped midway (the
@@ -263,7 +283,7 @@ impl S3Store {
                 file.seek(SeekFrom::Start(off)).await.map_err(io)?;
                 etags.push(up.part_stream(n, file, plen).await?);
             }
-            up.complete(&etags).await
+            up.complete(&etags).await.map(drop)
         };
         self.guarded(OP, bucket, key, None, &slot, work).await
     }
@@ -275,7 +295,7 @@ impl S3Store {
         mut reader: R,
         content_type: &str,
         opts: StreamOptions,
-    ) -> Result<u64> {
+    ) -> Result<ObjectMeta> {
         const OP: &str = "PutObject";
         check_key(OP, bucket, key)?;
         let size = opts.part_size.clamp(MIN_PART_SIZE, MAX_PART_SIZE);
@@ -286,9 +306,9 @@ impl S3Store {
             let second =
                 if first.len() < size { Vec::new() } else { read_part(&mut reader, size).await.map_err(read_err)? };
             if second.is_empty() {
-                let n = first.len() as u64;
-                self.put_object(OP, bucket, key, Bytes::from(first), content_type).await?;
-                return Ok(n);
+                let size = first.len() as u64;
+                let etag = self.put_object(OP, bucket, key, Bytes::from(first), content_type).await?;
+                return Ok(ObjectMeta { size, etag: etag.unwrap_or_default() });
             }
             let up = Upload::create(self, OP, bucket, key, content_type, &slot).await?;
             let mut total = first.len() as u64;
@@ -310,8 +330,8 @@ impl S3Store {
                 }
                 cur = next;
             }
-            up.complete(&etags).await?;
-            Ok(total)
+            let etag = up.complete(&etags).await?;
+            Ok(ObjectMeta { size: total, etag })
         };
         self.guarded(OP, bucket, key, Some(opts.deadline), &slot, work).await
     }

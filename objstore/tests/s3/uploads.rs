@@ -13,14 +13,15 @@ async fn put_stream_small_is_a_single_put() {
         .put_stream(&b, "s.tar.gz", &mut src, "application/gzip", StreamOptions::default())
         .await
         .expect("put_stream");
-    assert_eq!(n, 1024);
+    assert_eq!(n.size, 1024);
+    assert_eq!(store.head(&b, "s.tar.gz").await.expect("head").map(|m| m.etag), Some(n.etag));
     assert_eq!(sha256(&read_all(&store, &b, "s.tar.gz").await), src.digest());
     // Exactly one part's worth also goes up as one PUT (the stream ends right after it).
     let five = 5 * MIB;
     let mut src = Source::new(five, false);
     let opts = StreamOptions { part_size: five, ..StreamOptions::default() };
     let n = store.put_stream(&b, "exact", &mut src, "", opts).await.expect("put_stream");
-    assert_eq!(n, five as u64);
+    assert_eq!(n.size, five as u64);
     let meta = store.head(&b, "exact").await.expect("head").expect("present");
     assert!(!meta.etag.contains('-'), "not a multipart ETag: {}", meta.etag);
     assert_eq!(sha256(&read_all(&store, &b, "exact").await), src.digest());
@@ -35,8 +36,9 @@ async fn put_stream_large_is_multipart() {
     let mut src = Source::new(len, false);
     let opts = StreamOptions { part_size: 5 * MIB, ..StreamOptions::default() };
     let n = store.put_stream(&b, "state.tar.gz", &mut src, "application/gzip", opts).await.expect("put_stream");
-    assert_eq!(n, len as u64);
+    assert_eq!(n.size, len as u64);
     let meta = store.head(&b, "state.tar.gz").await.expect("head").expect("present");
+    assert_eq!(meta, n, "put_stream reports the ETag HEAD shows");
     assert_eq!(meta.size, len as u64);
     assert!(meta.etag.ends_with("-5\""), "5-part multipart ETag, got {}", meta.etag);
     assert_eq!(sha256(&read_all(&store, &b, "state.tar.gz").await), src.digest());

@@ -1,6 +1,7 @@
-//! Pure rules of the :9476 front: JSON-body parameters appended to the URL query string (D20),
-//! percent-encoding of those parameters, and validation of the request path. Kept free of I/O so
-//! every rule is table-tested.
+//! Pure rules of a query's request target, shared by the executor's :9476 front and the host's
+//! :9477 server: JSON-body parameters appended to the URL query string (D20), percent-encoding of
+//! those parameters, and validation of the request path. Kept free of I/O so every rule is
+//! table-tested.
 //!
 //! SDK query servers read parameters only from the URL query string (CONTRACT §4.1); some decode
 //! it (Python), some do not (Rust). So only what must be encoded is encoded: everything outside
@@ -60,27 +61,34 @@ pub fn body_params(body: &[u8]) -> Vec<(String, String)> {
 
 /// Appends the body's parameters to `target` (`/path[?query]`): `?` if there is no query string
 /// yet, else `&` (none after a trailing `?` or `&`). Parameters already in the URL come first, so a
-/// server that takes the first value of a repeated key keeps the URL's.
+/// server that takes the first value of a repeated key keeps the URL's. A pair already in the URL
+/// with the same value is not added again, so merging is idempotent: the host's :9477 server
+/// appends the parameters itself and the container's :9476 front then adds nothing.
 pub fn merge_target(target: &str, body: &[u8]) -> String {
     let pairs = body_params(body);
     if pairs.is_empty() {
         return target.to_string();
     }
+    let existing: Vec<&str> = target.split_once('?').map_or(Vec::new(), |(_, q)| q.split('&').collect());
     let mut out = String::with_capacity(target.len() + 16 * pairs.len());
     out.push_str(target);
-    for (i, (k, v)) in pairs.iter().enumerate() {
-        if i == 0 {
+    let mut first = true;
+    for (k, v) in &pairs {
+        let pair = format!("{}={}", encode_component(k), encode_component(v));
+        if existing.contains(&pair.as_str()) {
+            continue;
+        }
+        if first {
             if !out.contains('?') {
                 out.push('?');
             } else if !out.ends_with('?') && !out.ends_with('&') {
                 out.push('&');
             }
+            first = false;
         } else {
             out.push('&');
         }
-        out.push_str(&encode_component(k));
-        out.push('=');
-        out.push_str(&encode_component(v));
+        out.push_str(&pair);
     }
     out
 }
@@ -177,6 +185,10 @@ mod tests {
             ("/p", "not json", "/p"),
             ("/p", "", "/p"),
             ("/p?a=1", r#"{"a":"2"}"#, "/p?a=1&a=2"),
+            // Idempotent: pairs the URL already has (as the host sends them) are not repeated.
+            ("/p?symbol=BTC", r#"{"symbol":"BTC"}"#, "/p?symbol=BTC"),
+            ("/p?q=a%20b&n=5", r#"{"n":5,"q":"a b","x":"y"}"#, "/p?q=a%20b&n=5&x=y"),
+            ("/p?n=5", r#"{"n":6,"m":1}"#, "/p?n=5&m=1&n=6"),
         ] {
             assert_eq!(merge_target(target, body.as_bytes()), want, "{target} + {body}");
         }
