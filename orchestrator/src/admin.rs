@@ -1,5 +1,6 @@
 //! The admin API for standalone use (no NATS): `PUT /bots/{id}` takes the same JSON as the event
-//! payload, `DELETE /bots/{id}`, `GET /bots`, `GET /bots/{id}` (desired spec and observed status).
+//! payload (with a `config.schedule`, a scheduled bot), `DELETE /bots/{id}`, `GET /bots`,
+//! `GET /bots/{id}` (desired spec and observed status), `GET /bots/{id}/runs` (scheduled runs).
 //! Listens on loopback by default; an optional bearer token guards every route.
 
 use std::sync::Arc;
@@ -9,7 +10,8 @@ use hyper::{Method, Request, StatusCode};
 use serde_json::{json, Value};
 
 use crate::http::{self, Resp};
-use crate::model::{is_enabled, parse_payload, validate, BotRecord, Change};
+use crate::images::RuntimeImages;
+use crate::model::{is_enabled, is_scheduled, parse_payload, validate, BotRecord, Change};
 use crate::plan::{BotStatus, Observed};
 use crate::reconcile::Snapshot;
 use crate::store::{now_ms, Mode, Store};
@@ -21,19 +23,31 @@ pub struct Admin {
     pub store: Store,
     pub snapshot: Arc<Snapshot>,
     pub token: Option<String>,
+    /// Shown per bot: the image its runtime runs on.
+    pub images: Arc<RuntimeImages>,
 }
 
-fn time(ms: Option<i64>) -> Value {
+pub(crate) fn time(ms: Option<i64>) -> Value {
     ms.map_or(Value::Null, |ms| {
         let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
         the0_contract::timefmt::rfc3339_nanos(t).into()
     })
 }
 
-/// What `GET /bots/{id}` shows: the desired spec and the observed status. Pure.
-pub fn view(rec: &BotRecord, s: &BotStatus, c: Option<&Observed>, in_flight: bool, now: i64) -> Value {
+/// What `GET /bots/{id}` shows: the desired spec (with the image it runs on) and the observed
+/// status. Pure.
+pub fn view(
+    rec: &BotRecord,
+    images: &RuntimeImages,
+    s: &BotStatus,
+    c: Option<&Observed>,
+    in_flight: bool,
+    now: i64,
+) -> Value {
     let enabled = is_enabled(rec.enabled.as_ref(), &rec.config);
-    let invalid = validate(rec).err();
+    let launch = validate(rec, images);
+    let image = launch.as_ref().ok().map(|l| l.image.clone());
+    let invalid = launch.err();
     let running = c.is_some_and(|c| c.state == crate::plan::State::Running);
     let state = if !enabled {
         if c.is_some() {
@@ -45,9 +59,9 @@ pub fn view(rec: &BotRecord, s: &BotStatus, c: Option<&Observed>, in_flight: boo
         "failed"
     } else if running {
         "running"
-    } else if in_flight {
-        "starting"
     } else if s.backoff_until.is_some_and(|u| u > now) {
+        // Before `in_flight`: the action that records an exit (and removes the container) is
+        // itself in flight, and the bot is then backing off, not starting.
         if s.last_exit_at.is_some()
             && s.failure_reason.as_deref().is_some_and(|r| r.starts_with("bot exited") || r.contains("OOM"))
         {
@@ -55,6 +69,8 @@ pub fn view(rec: &BotRecord, s: &BotStatus, c: Option<&Observed>, in_flight: boo
         } else {
             "failed"
         }
+    } else if in_flight {
+        "starting"
     } else {
         "pending"
     };
@@ -63,6 +79,7 @@ pub fn view(rec: &BotRecord, s: &BotStatus, c: Option<&Observed>, in_flight: boo
         "enabled": enabled,
         "config": rec.config,
         "custom": rec.custom,
+        "image": image,
         "status": {
             "state": state,
             "container": c.map(|c| c.name.clone()),
@@ -80,7 +97,20 @@ pub fn view(rec: &BotRecord, s: &BotStatus, c: Option<&Observed>, in_flight: boo
 
 impl Admin {
     fn show(&self, rec: &BotRecord, s: &BotStatus) -> Value {
-        view(rec, s, self.snapshot.primary(&rec.id).as_ref(), self.snapshot.is_in_flight(&rec.id), now_ms())
+        if is_scheduled(&rec.config) {
+            let st = self.store.schedule_state(&rec.id).ok().flatten();
+            let last = self.store.runs(&rec.id, 1).ok().and_then(|mut r| r.pop());
+            let open = self.store.open_run(&rec.id).ok().flatten();
+            return crate::schedule::view::view(rec, &self.images, st.as_ref(), last.as_ref(), open.as_ref());
+        }
+        view(
+            rec,
+            &self.images,
+            s,
+            self.snapshot.primary(&rec.id).as_ref(),
+            self.snapshot.is_in_flight(&rec.id),
+            now_ms(),
+        )
     }
 
     pub async fn handle(self, req: Request<Incoming>) -> Resp {
@@ -91,6 +121,13 @@ impl Admin {
             }
         }
         let path = req.uri().path().trim_end_matches('/').to_string();
+        if let Some(id) = path.strip_prefix("/bots/").and_then(|p| p.strip_suffix("/runs")).filter(|i| !i.contains('/'))
+        {
+            if req.method() != Method::GET {
+                return http::error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+            }
+            return self.runs(id);
+        }
         let id = path.strip_prefix("/bots/").filter(|i| !i.is_empty() && !i.contains('/')).map(str::to_string);
         match (req.method().clone(), path.as_str(), id) {
             (Method::GET, "/bots", _) => match self.store.list() {
@@ -112,6 +149,21 @@ impl Admin {
             },
             (_, "/bots", _) | (_, _, Some(_)) => http::error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
             _ => http::error(StatusCode::NOT_FOUND, "not found"),
+        }
+    }
+
+    /// `GET /bots/{id}/runs`: the bot's recorded runs, newest first.
+    fn runs(&self, id: &str) -> Resp {
+        match self.store.get(id) {
+            Ok(Some(_)) => {}
+            Ok(None) => return http::error(StatusCode::NOT_FOUND, &format!("no bot {id:?}")),
+            Err(e) => return http::error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+        }
+        match self.store.runs(id, crate::schedule::runs::HISTORY + 1) {
+            Ok(runs) => {
+                http::json(StatusCode::OK, &Value::Array(runs.iter().map(crate::schedule::view::run_json).collect()))
+            }
+            Err(e) => http::error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
         }
     }
 
@@ -147,6 +199,49 @@ impl Admin {
                 http::json(StatusCode::OK, &self.show(&rec, &s))
             }
             Err(e) => http::error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rec(config: Value) -> BotRecord {
+        BotRecord {
+            id: "b".into(),
+            config,
+            custom: json!({"filePath": "u/b/1", "config": {"runtime": "gcc13", "entrypoints": {"bot": "b.sh"}}}),
+            enabled: None,
+        }
+    }
+
+    #[test]
+    fn the_state_shown_for_each_situation() {
+        let crashed = BotStatus {
+            last_exit_at: Some(900),
+            backoff_until: Some(2000),
+            failure_reason: Some("bot exited with code 3".into()),
+            ..Default::default()
+        };
+        let start_failed =
+            BotStatus { backoff_until: Some(2000), failure_reason: Some("no image".into()), ..Default::default() };
+        let expired = BotStatus { backoff_until: Some(500), ..crashed.clone() };
+        let ok = BotStatus::default();
+        for (config, status, in_flight, want) in [
+            (json!({}), &ok, false, "pending"),
+            (json!({}), &ok, true, "starting"),
+            (json!({}), &crashed, false, "backing-off"),
+            // The exit is being recorded by an action still in flight: backing off, not starting.
+            (json!({}), &crashed, true, "backing-off"),
+            (json!({}), &start_failed, false, "failed"),
+            (json!({}), &expired, true, "starting"),
+            (json!({"enabled": false}), &ok, false, "disabled"),
+            (json!("not an object"), &ok, false, "failed"),
+        ] {
+            let v = view(&rec(config.clone()), &RuntimeImages::default(), status, None, in_flight, 1000);
+            assert_eq!(v["status"]["state"], want, "{config} {status:?} in_flight={in_flight}");
         }
     }
 }

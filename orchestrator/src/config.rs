@@ -8,13 +8,18 @@ use std::time::Duration;
 
 use the0_contract::{duration, env};
 
+use crate::images::RuntimeImages;
+use crate::query::QueryOptions;
 use crate::reconcile::Options;
-use crate::spec::{Buckets, HostSettings, Storage, DEFAULT_IMAGE};
+use crate::schedule::runner::Options as ScheduleOptions;
+use crate::spec::{Buckets, HostSettings, Storage};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Serve,
     BotRunner,
+    BotScheduler,
+    QueryServer,
     Version,
     Deploy { dir: PathBuf, id: Option<String> },
     List,
@@ -35,9 +40,12 @@ pub struct Cli {
     pub region: String,
     pub host: HostSettings,
     pub reconcile: Options,
+    pub schedule: ScheduleOptions,
     pub log_level: String,
     /// `DOCKER_HOST` (unix sockets only).
     pub docker_host: String,
+    /// The :9477 query server (`serve`, `query-server`).
+    pub query: QueryOptions,
 }
 
 pub const USAGE: &str = "usage: orchestrator [COMMAND] [FLAGS]
@@ -45,6 +53,8 @@ pub const USAGE: &str = "usage: orchestrator [COMMAND] [FLAGS]
 commands:
   serve              all host roles in one process (default)
   bot-runner         live bots only
+  bot-scheduler      scheduled bots only (cron runs)
+  query-server       the :9477 query API only
   version            print the version
   deploy DIR [--id ID]  zip DIR, store its code, register the bot with the running server
   list               bots and their status
@@ -60,10 +70,18 @@ flags (env):
   --reconcile-interval D     (30s)
   --max-parallel N           (THE0_MAX_PARALLEL, 8)
   --instance NAME            (THE0_INSTANCE) manage only containers labelled runtime.instance=NAME
-  --runtime-image IMAGE      (RUNTIME_IMAGE, ghcr.io/alexanderwanyoike/the0/runtime:latest)
+  --runtime-image IMAGE      (RUNTIME_IMAGE, ghcr.io/alexanderwanyoike/the0/runtime:latest) every runtime's image
+  --runtime-image-for RT=IMAGE (RUNTIME_IMAGE_<RT>: RT upper-cased, `.`/`-` as `_`, e.g.
+                             RUNTIME_IMAGE_PYTHON3_11) one runtime's image, beats --runtime-image; repeatable
   --runtime-image-pull-policy P (RUNTIME_IMAGE_PULL_POLICY, IfNotPresent) or Never
   --crash-backoff D          (THE0_CRASH_BACKOFF, 10s) first crash-loop delay, doubling to 5m
   --stop-bots-on-shutdown    (STOP_BOTS_ON_SHUTDOWN=true)
+  --check-interval D         (10s) longest sleep of the scheduler between passes
+  --max-concurrent N         (SCHEDULE_MAX_CONCURRENT, 0 = unlimited) scheduled runs at once
+  --execution-timeout D      (SCHEDULE_EXECUTION_TIMEOUT, 0 = none) per-run deadline; plain numbers are seconds
+  --port N                   (QUERY_SERVER_PORT, 9477) query API port
+  --query-bind IP            (THE0_QUERY_BIND, 0.0.0.0) query API address
+  --max-query-containers N   (THE0_MAX_QUERY_CONTAINERS, 8) one-shot query containers at once
   --mongo-uri URI            (MONGO_URI) accepted and ignored
 storage: MINIO_ENDPOINT, MINIO_ACCESS_KEY, MINIO_SECRET_KEY, MINIO_USE_SSL, MINIO_CONTAINER_ENDPOINT,
   MINIO_{CODE,STATE,LOGS,QUERY_RESULTS}_BUCKET; without MINIO_ENDPOINT objects live in DATA_DIR/objects.
@@ -83,6 +101,7 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Str
     let get = |k: &str| vars.get(k).map(String::as_str).filter(|v| !v.is_empty());
     let mut flags: HashMap<String, String> = HashMap::new();
     let mut bools: Vec<String> = Vec::new();
+    let mut image_for: Vec<String> = Vec::new();
     let mut pos: Vec<String> = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -114,9 +133,16 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Str
                 "max-parallel",
                 "instance",
                 "runtime-image",
+                "runtime-image-for",
                 "crash-backoff",
                 "runtime-image-pull-policy",
                 "id",
+                "check-interval",
+                "max-concurrent",
+                "execution-timeout",
+                "port",
+                "query-bind",
+                "max-query-containers",
             ];
             if !KNOWN.contains(&name) {
                 return Err(format!("unknown flag --{name}"));
@@ -125,7 +151,11 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Str
                 Some(v) => v,
                 None => it.next().cloned().ok_or_else(|| format!("flag --{name} needs a value"))?,
             };
-            flags.insert(name.into(), v);
+            if name == "runtime-image-for" {
+                image_for.push(v);
+            } else {
+                flags.insert(name.into(), v);
+            }
         } else {
             pos.push(a.clone());
         }
@@ -145,6 +175,8 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Str
         match cmd.as_deref() {
             None | Some("serve") => Command::Serve,
             Some("bot-runner") => Command::BotRunner,
+            Some("bot-scheduler") => Command::BotScheduler,
+            Some("query-server") => Command::QueryServer,
             Some("version") => Command::Version,
             Some("deploy") => Command::Deploy {
                 dir: PathBuf::from(pos.next().ok_or("deploy needs a directory")?),
@@ -165,22 +197,12 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Str
         return Err(format!("unexpected argument {extra:?}"));
     }
     let data_dir = PathBuf::from(flag("data-dir").or(get(env::THE0_DATA_DIR)).unwrap_or("./the0-data"));
-    let mut buckets = Buckets::default();
-    for (var, slot) in [
-        (env::MINIO_CODE_BUCKET, &mut buckets.code),
-        (env::MINIO_STATE_BUCKET, &mut buckets.state),
-        (env::MINIO_LOGS_BUCKET, &mut buckets.logs),
-        (env::MINIO_QUERY_RESULTS_BUCKET, &mut buckets.query_results),
-    ] {
-        if let Some(v) = get(var) {
-            *slot = v.to_string();
-        }
-    }
-    for var in [env::MINIO_CODE_BUCKET, env::MINIO_STATE_BUCKET, env::MINIO_LOGS_BUCKET] {
-        if let Some(v) = get(var) {
-            buckets.overrides.push((var, v.to_string()));
-        }
-    }
+    let buckets = Buckets::from_vars(get);
+    let bucket_overrides: Vec<(&'static str, String)> =
+        [env::MINIO_CODE_BUCKET, env::MINIO_STATE_BUCKET, env::MINIO_LOGS_BUCKET]
+            .into_iter()
+            .filter_map(|var| get(var).map(|v| (var, v.to_string())))
+            .collect();
     let storage = match get(env::MINIO_ENDPOINT) {
         Some(ep) => {
             let ssl = get(env::MINIO_USE_SSL).or(get(env::MINIO_SSL)).map_or(Ok(false), |v| {
@@ -204,7 +226,7 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Str
         }
     }
     let host = HostSettings {
-        image: flag("runtime-image").or(get(env::RUNTIME_IMAGE)).unwrap_or(DEFAULT_IMAGE).to_string(),
+        images: RuntimeImages::resolve(flag("runtime-image"), &image_for, get)?,
         network: get(env::DOCKER_NETWORK).unwrap_or("bridge").to_string(),
         memory_mb: num(env::BOT_MEMORY_LIMIT_MB, get(env::BOT_MEMORY_LIMIT_MB), 512)?,
         cpu_shares: num(env::BOT_CPU_SHARES, get(env::BOT_CPU_SHARES), 512)?,
@@ -213,6 +235,7 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Str
         instance,
         storage,
         buckets,
+        bucket_overrides,
         pull: match flag("runtime-image-pull-policy").or(get(env::RUNTIME_IMAGE_PULL_POLICY)).unwrap_or("IfNotPresent")
         {
             "IfNotPresent" | "Always" => true,
@@ -240,6 +263,25 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Str
         .max(Duration::from_millis(100)),
         stop_bots_on_shutdown: bools.iter().any(|b| b == "stop-bots-on-shutdown") || stop_env,
     };
+    let max_concurrent = num("--max-concurrent", flag("max-concurrent").or(get(env::SCHEDULE_MAX_CONCURRENT)), 0)?;
+    if max_concurrent < 0 {
+        return Err(format!("--max-concurrent {max_concurrent}: must be 0 (unlimited) or more"));
+    }
+    let timeout = flag("execution-timeout").or(get(env::SCHEDULE_EXECUTION_TIMEOUT));
+    // A plain number is seconds; else a Go duration.
+    let timeout = match timeout.map(|t| (t, t.trim().parse::<u64>())) {
+        Some((_, Ok(secs))) => Duration::from_secs(secs),
+        Some((t, Err(_))) => dur("--execution-timeout", Some(t), Duration::ZERO)?,
+        None => Duration::ZERO,
+    };
+    let schedule = ScheduleOptions {
+        check_interval: dur("--check-interval", flag("check-interval"), Duration::from_secs(10))?
+            .max(Duration::from_millis(100)),
+        max_concurrent: max_concurrent as usize,
+        execution_timeout: (!timeout.is_zero()).then_some(timeout),
+        stop_grace: reconcile.stop_grace,
+    };
+    let query = query_options(flag("port"), flag("query-bind"), flag("max-query-containers"), &get)?;
     Ok(Cli {
         command,
         data_dir,
@@ -250,13 +292,45 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Str
         region: get(env::MINIO_REGION).unwrap_or("us-east-1").to_string(),
         host,
         reconcile,
+        schedule,
         log_level: get(env::LOG_LEVEL).unwrap_or("INFO").to_string(),
         docker_host: match get("DOCKER_HOST") {
             None => "unix:///var/run/docker.sock".to_string(),
             Some(h) if h.starts_with("unix://") => h.to_string(),
             Some(h) => return Err(format!("DOCKER_HOST {h:?}: only unix:// sockets are supported")),
         },
+        query,
     })
+}
+
+/// The query server's settings. `QUERY_SERVER_PORT` that is not a port falls back to 9477 as in
+/// the original (CONTRACT §4.2); a bad `--port` flag is an error.
+fn query_options<'a>(
+    port: Option<&str>,
+    bind: Option<&str>,
+    max: Option<&str>,
+    get: &impl Fn(&str) -> Option<&'a str>,
+) -> Result<QueryOptions, String> {
+    let mut q = QueryOptions::default();
+    match port {
+        Some(p) => q.port = p.trim().parse().map_err(|_| format!("--port {p:?}: not a port number (0-65535)"))?,
+        None => {
+            if let Some(p) = get(env::QUERY_SERVER_PORT).and_then(|p| p.trim().parse().ok()) {
+                q.port = p;
+            }
+        }
+    }
+    if let Some(b) = bind.or(get(env::THE0_QUERY_BIND)) {
+        b.parse::<std::net::IpAddr>().map_err(|_| format!("--query-bind {b:?}: not an IP address"))?;
+        q.bind = b.to_string();
+    }
+    if let Some(m) = max.or(get(env::THE0_MAX_QUERY_CONTAINERS)) {
+        q.max_containers = match m.trim().parse::<usize>() {
+            Ok(n) if (1..=256).contains(&n) => n,
+            _ => return Err(format!("--max-query-containers {m:?}: must be 1..=256")),
+        };
+    }
+    Ok(q)
 }
 
 /// Bind mounts need absolute host paths.

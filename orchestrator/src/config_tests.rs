@@ -17,7 +17,7 @@ fn defaults() {
     assert!(
         matches!(&c.host.storage, Storage::Local { root } if root.ends_with("the0-data/objects") && root.is_absolute())
     );
-    assert_eq!(c.host.image, DEFAULT_IMAGE);
+    assert_eq!(c.host.images, crate::images::RuntimeImages::default());
     assert_eq!((c.host.memory_mb, c.host.cpu_shares, c.host.network.as_str()), (512, 512, "bridge"));
     assert_eq!(c.reconcile.interval, Duration::from_secs(30));
     assert_eq!((c.reconcile.max_parallel, c.reconcile.stop_grace), (8, Duration::from_secs(30)));
@@ -39,12 +39,25 @@ fn flags_win_over_env() {
     assert_eq!(c.data_dir, PathBuf::from("/flag"));
     assert_eq!(c.nats_url.as_deref(), Some("nats://flag"));
     assert_eq!(c.host.nats_url.as_deref(), Some("nats://flag"));
-    assert_eq!((c.host.image.as_str(), c.host.instance.as_deref()), ("img:env", Some("t1")));
+    assert_eq!((c.host.images.default.as_str(), c.host.instance.as_deref()), ("img:env", Some("t1")));
     assert!(c.reconcile.stop_bots_on_shutdown);
     assert_eq!(c.admin_token.as_deref(), Some("tok"));
     let c = p(&["--reconcile-interval", "2s", "--max-parallel=3", "--crash-backoff", "500ms"], &[]).unwrap();
     assert_eq!(c.reconcile.interval, Duration::from_secs(2));
     assert_eq!((c.reconcile.max_parallel, c.reconcile.backoff_base), (3, Duration::from_millis(500)));
+}
+
+#[test]
+fn per_runtime_images_from_flags_and_env() {
+    let env =
+        [("RUNTIME_IMAGE", "u:1"), ("RUNTIME_IMAGE_PYTHON3_11", "py:env"), ("RUNTIME_IMAGE_NODEJS20", "node:env")];
+    let args = ["--runtime-image-for", "python3.11=py:flag", "--runtime-image-for=cpp-gcc13=native:1"];
+    let c = p(&args, &env).unwrap();
+    let got: Vec<&str> =
+        ["python3.11", "nodejs20", "cpp-gcc13", "gcc13"].map(|r| c.host.images.for_runtime(r)).to_vec();
+    assert_eq!(got, ["py:flag", "node:env", "native:1", "u:1"]);
+    let e = p(&["--runtime-image-for", "perl=x"], &[]).unwrap_err();
+    assert!(e.contains("unknown runtime \"perl\""), "{e}");
 }
 
 #[test]
@@ -64,7 +77,7 @@ fn s3_storage_and_bucket_overrides() {
         ("minio:9000", "host.docker.internal:9000", true)
     );
     assert_eq!(c.host.buckets.logs, "lg");
-    assert_eq!(c.host.buckets.overrides, vec![("MINIO_LOGS_BUCKET", "lg".to_string())]);
+    assert_eq!(c.host.bucket_overrides, vec![("MINIO_LOGS_BUCKET", "lg".to_string())]);
 }
 
 #[test]
@@ -91,4 +104,59 @@ fn commands_and_errors() {
         assert!(e.contains(err), "{args:?}: {e}");
     }
     assert!(p(&[], &[("BOT_CPU_SHARES", "lots")]).unwrap_err().contains("BOT_CPU_SHARES"));
+}
+
+#[test]
+fn scheduler_flags_and_env() {
+    let c = p(&["bot-scheduler"], &[]).unwrap();
+    assert_eq!(c.command, Command::BotScheduler);
+    assert_eq!(c.schedule.check_interval, Duration::from_secs(10));
+    assert_eq!((c.schedule.max_concurrent, c.schedule.execution_timeout), (0, None));
+    let env = [("SCHEDULE_MAX_CONCURRENT", "4"), ("SCHEDULE_EXECUTION_TIMEOUT", "90")];
+    let c = p(&["--check-interval", "2s"], &env).unwrap();
+    assert_eq!(c.schedule.check_interval, Duration::from_secs(2));
+    assert_eq!((c.schedule.max_concurrent, c.schedule.execution_timeout), (4, Some(Duration::from_secs(90))));
+    let c = p(&["--max-concurrent", "1", "--execution-timeout", "1m30s"], &env).unwrap();
+    assert_eq!((c.schedule.max_concurrent, c.schedule.execution_timeout), (1, Some(Duration::from_secs(90))));
+    assert_eq!(p(&["--execution-timeout", "0"], &[]).unwrap().schedule.execution_timeout, None);
+    for (args, err) in [
+        (&["--max-concurrent", "-1"][..], "--max-concurrent -1"),
+        (&["--max-concurrent", "x"][..], "--max-concurrent"),
+        (&["--execution-timeout", "soon"][..], "--execution-timeout"),
+        (&["--check-interval", "x"][..], "--check-interval"),
+    ] {
+        let e = p(args, &[]).unwrap_err();
+        assert!(e.contains(err), "{args:?}: {e}");
+    }
+}
+
+#[test]
+fn query_server_settings() {
+    let c = p(&["query-server"], &[]).unwrap();
+    assert_eq!(c.command, Command::QueryServer);
+    assert_eq!(c.query, QueryOptions { bind: "0.0.0.0".into(), port: 9477, max_containers: 8 });
+    assert_eq!(c.query.addr(), "0.0.0.0:9477");
+    let env = [("QUERY_SERVER_PORT", "9500"), ("THE0_QUERY_BIND", "127.0.0.1"), ("THE0_MAX_QUERY_CONTAINERS", "3")];
+    let c = p(&[], &env).unwrap();
+    assert_eq!(c.query, QueryOptions { bind: "127.0.0.1".into(), port: 9500, max_containers: 3 });
+    let c = p(&["--port", "0", "--query-bind", "::1", "--max-query-containers=16"], &env).unwrap();
+    assert_eq!(c.query, QueryOptions { bind: "::1".into(), port: 0, max_containers: 16 });
+    assert_eq!(c.query.addr(), "[::1]:0");
+    // The original's rule: a QUERY_SERVER_PORT that is not a port number means 9477.
+    for bad in ["abc", "", "70000", "-1", "9477.5"] {
+        assert_eq!(p(&[], &[("QUERY_SERVER_PORT", bad)]).unwrap().query.port, 9477, "{bad:?}");
+    }
+    for (args, want) in [
+        (&["--port", "x"][..], "--port \"x\": not a port number (0-65535)"),
+        (&["--port", "65536"], "--port \"65536\": not a port number (0-65535)"),
+        (&["--query-bind", "localhost"], "--query-bind \"localhost\": not an IP address"),
+        (&["--max-query-containers", "0"], "--max-query-containers \"0\": must be 1..=256"),
+        (&["--max-query-containers", "many"], "--max-query-containers \"many\": must be 1..=256"),
+    ] {
+        assert_eq!(p(args, &[]).unwrap_err(), want, "{args:?}");
+    }
+    assert_eq!(
+        p(&[], &[("THE0_MAX_QUERY_CONTAINERS", "999")]).unwrap_err(),
+        "--max-query-containers \"999\": must be 1..=256"
+    );
 }

@@ -30,6 +30,8 @@ pub struct Manifest {
     pub version: String,
     pub runtime: String,
     pub entrypoint: String,
+    /// `realtime` (the default) or `scheduled`.
+    pub kind: String,
     /// The whole manifest as JSON (becomes `custom.config`).
     pub raw: Value,
 }
@@ -48,14 +50,13 @@ pub fn parse_manifest(text: &str) -> Result<Manifest, DeployError> {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         _ => return Err(DeployError::Invalid("bot-config.yaml: `entrypoints.bot` is missing".into())),
     };
-    if let Some(t) = raw.get("type").and_then(Value::as_str) {
-        if t != "realtime" {
-            return Err(DeployError::Invalid(format!(
-                "bot-config.yaml: type {t:?} is not supported by deploy yet (realtime only)"
-            )));
-        }
+    let kind = raw.get("type").and_then(Value::as_str).unwrap_or("realtime").to_string();
+    if kind != "realtime" && kind != "scheduled" {
+        return Err(DeployError::Invalid(format!(
+            "bot-config.yaml: type {kind:?} is not supported by deploy (realtime or scheduled)"
+        )));
     }
-    Ok(Manifest { name: field("name")?, version: field("version")?, runtime: field("runtime")?, entrypoint, raw })
+    Ok(Manifest { name: field("name")?, version: field("version")?, runtime: field("runtime")?, entrypoint, kind, raw })
 }
 
 /// Files and directories to zip, relative to `root`, in a stable order.
@@ -185,12 +186,22 @@ pub fn read_config(dir: &Path, m: &Manifest) -> Result<Value, DeployError> {
         return Err(DeployError::Invalid("config.json must be a JSON object".into()));
     };
     let defaults: BTreeMap<&str, Value> =
-        [("name", json!(m.name)), ("type", json!(format!("realtime/{}", m.name))), ("version", json!(m.version))]
+        [("name", json!(m.name)), ("type", json!(format!("{}/{}", m.kind, m.name))), ("version", json!(m.version))]
             .into();
     for (k, v) in defaults {
         map.entry(k).or_insert(v);
     }
-    Ok(cfg)
+    // The kind of the manifest and the instance must agree: a schedule makes a scheduled bot.
+    match (m.kind.as_str(), crate::model::is_scheduled(&cfg)) {
+        ("scheduled", false) => Err(DeployError::Invalid(
+            "bot-config.yaml says type scheduled: config.json needs a non-empty \"schedule\" (e.g. \"*/5 * * * *\")"
+                .into(),
+        )),
+        ("realtime", true) => Err(DeployError::Invalid(
+            "config.json has a \"schedule\" but bot-config.yaml says type realtime: set `type: scheduled`".into(),
+        )),
+        _ => Ok(cfg),
+    }
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ fn manifest_fields_and_errors() {
         ("name: [", "not valid YAML"),
         ("version: 1\nruntime: gcc13\nentrypoints: {bot: b}", "`name`"),
         ("name: a\nversion: 1\nruntime: gcc13", "entrypoints.bot"),
-        ("name: a\nversion: 1\nruntime: gcc13\ntype: scheduled\nentrypoints: {bot: b}", "realtime only"),
+        ("name: a\nversion: 1\nruntime: gcc13\ntype: event\nentrypoints: {bot: b}", "realtime or scheduled"),
     ] {
         let e = parse_manifest(text).unwrap_err().to_string();
         assert!(e.contains(err), "{text}: {e}");
@@ -100,6 +100,21 @@ fn ids_keys_config_and_payload() {
         crate::model::Change::Upsert(r) => r,
         _ => unreachable!(),
     };
-    let l = crate::model::validate(&rec).unwrap();
+    let l = crate::model::validate(&rec, &crate::images::RuntimeImages::default()).unwrap();
     assert_eq!((l.runtime.as_str(), l.entrypoint.as_str(), l.code_file.as_str()), ("gcc13", "bot.sh", "k"));
+}
+
+#[test]
+fn scheduled_manifests_need_a_schedule_in_config_json() {
+    let m = parse_manifest(&MANIFEST.replace("type: realtime", "type: scheduled")).unwrap();
+    assert_eq!(m.kind, "scheduled");
+    let d = tempfile::tempdir().unwrap();
+    let e = read_config(d.path(), &m).unwrap_err().to_string();
+    assert!(e.contains("needs a non-empty \"schedule\""), "{e}");
+    std::fs::write(d.path().join("config.json"), r#"{"schedule": "*/5 * * * *"}"#).unwrap();
+    let cfg = read_config(d.path(), &m).unwrap();
+    assert_eq!((cfg["type"].as_str(), cfg["schedule"].as_str()), (Some("scheduled/hello"), Some("*/5 * * * *")));
+    let realtime = parse_manifest(MANIFEST).unwrap();
+    let e = read_config(d.path(), &realtime).unwrap_err().to_string();
+    assert!(e.contains("set `type: scheduled`"), "{e}");
 }

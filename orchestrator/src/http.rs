@@ -41,8 +41,28 @@ pub async fn body(req: Request<Incoming>, limit: usize) -> Result<Bytes, String>
     }
 }
 
-/// Serves `handler` on `listener` until `shutdown` resolves.
+/// Per-connection bounds of [`serve_with`].
+#[derive(Debug, Clone, Copy)]
+pub struct ConnLimits {
+    /// Each request head must arrive within this (an idle kept-alive connection too).
+    pub header_read: Duration,
+    /// After this a connection finishes the request under way and closes, then is dropped if it
+    /// has not closed within the same time again.
+    pub lifetime: Duration,
+}
+
+/// Serves `handler` on `listener` until `shutdown` resolves (5 s heads, 120 s connections).
 pub async fn serve<H, F>(listener: TcpListener, handler: H, shutdown: impl Future<Output = ()>)
+where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Resp> + Send + 'static,
+{
+    let limits = ConnLimits { header_read: Duration::from_secs(5), lifetime: Duration::from_secs(120) };
+    serve_with(listener, handler, shutdown, limits).await
+}
+
+/// [`serve`] with other connection bounds.
+pub async fn serve_with<H, F>(listener: TcpListener, handler: H, shutdown: impl Future<Output = ()>, limits: ConnLimits)
 where
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Resp> + Send + 'static,
@@ -57,6 +77,7 @@ where
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
+        let _ = stream.set_nodelay(true);
         let h = handler.clone();
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| {
@@ -65,9 +86,13 @@ where
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(5))
+                .header_read_timeout(limits.header_read)
                 .serve_connection(TokioIo::new(stream), svc);
-            let _ = tokio::time::timeout(Duration::from_secs(120), conn).await;
+            tokio::pin!(conn);
+            if tokio::time::timeout(limits.lifetime, conn.as_mut()).await.is_err() {
+                conn.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(limits.lifetime, conn).await;
+            }
         });
     }
 }

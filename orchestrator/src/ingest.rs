@@ -1,5 +1,6 @@
-//! Event ingest from the0's NATS (CONTRACT §5.1, D22): a durable JetStream pull consumer
-//! `the0-runtime-bots` on `THE0_EVENTS` for `the0.bot.*`, acked only after the store commit, with
+//! Event ingest from the0's NATS (CONTRACT §5.1, D22): one durable JetStream pull consumer per
+//! [`Feed`] on `THE0_EVENTS` (`the0-runtime-bots` for `the0.bot.*`, `the0-runtime-schedules` for
+//! `the0.bot-schedule.*`), each message acked only after the store commit, with
 //! bounded redelivery and backoff; a malformed message is logged (never its payload above DEBUG),
 //! counted and terminated. Messages are applied one at a time, in stream order, and the stream
 //! sequence is stored with each change so a redelivered one is applied once. If the stream does
@@ -18,15 +19,41 @@ use crate::model::{parse_payload, Change};
 use crate::store::{Mode, Store};
 
 pub const STREAM: &str = "THE0_EVENTS";
-pub const DURABLE: &str = "the0-runtime-bots";
-pub const SUBJECTS: &str = "the0.bot.*";
 pub const QUEUE_GROUP: &str = "runtime";
+
+/// One kind of event: its durable consumer, subjects and payload rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Feed {
+    pub durable: &'static str,
+    pub subjects: &'static str,
+    prefix: &'static str,
+    /// Key of this feed's stream-sequence cursor in the store (each consumer sees its own subset).
+    cursor: &'static str,
+    schedules: bool,
+}
+
+/// Live bots (`the0.bot.*`).
+pub const BOTS: Feed = Feed {
+    durable: "the0-runtime-bots",
+    subjects: "the0.bot.*",
+    prefix: "the0.bot.",
+    cursor: STREAM,
+    schedules: false,
+};
+/// Scheduled bots (`the0.bot-schedule.*`): direct payloads with a `config.schedule` only.
+pub const SCHEDULES: Feed = Feed {
+    durable: "the0-runtime-schedules",
+    subjects: "the0.bot-schedule.*",
+    prefix: "the0.bot-schedule.",
+    cursor: "THE0_EVENTS/the0-runtime-schedules",
+    schedules: true,
+};
 /// Deliveries before a message that keeps failing is given up (D22).
 pub const MAX_DELIVER: i64 = 10;
 
-/// What a subject asks for: `(deleted, mode)`; `None` for subjects that are not bot events.
-pub fn kind(subject: &str) -> Option<(bool, Mode)> {
-    match subject.strip_prefix("the0.bot.")? {
+/// What a subject of `feed` asks for: `(deleted, mode)`; `None` for subjects that are not its events.
+pub fn kind(feed: &Feed, subject: &str) -> Option<(bool, Mode)> {
+    match subject.strip_prefix(feed.prefix)? {
         "created" => Some((false, Mode::Create)),
         "updated" => Some((false, Mode::Update)),
         "deleted" => Some((true, Mode::Put)),
@@ -44,19 +71,24 @@ pub enum Outcome {
 }
 
 /// Parses and applies one event; pure apart from the store.
-pub fn handle(store: &Store, subject: &str, payload: &[u8], seq: Option<u64>) -> Outcome {
-    let Some((deleted, mode)) = kind(subject) else {
+pub fn handle(store: &Store, feed: &Feed, subject: &str, payload: &[u8], seq: Option<u64>) -> Outcome {
+    let Some((deleted, mode)) = kind(feed, subject) else {
         return Outcome::Malformed(format!("unexpected subject {subject}"));
     };
-    let change = match parse_payload(payload, deleted) {
+    let parsed = if feed.schedules {
+        crate::schedule::payload::parse(payload, deleted).map_err(|e| e.to_string())
+    } else {
+        parse_payload(payload, deleted).map_err(|e| e.to_string())
+    };
+    let change = match parsed {
         Ok(c) => c,
-        Err(e) => return Outcome::Malformed(e.to_string()),
+        Err(e) => return Outcome::Malformed(e),
     };
     let id = match &change {
         Change::Upsert(r) => r.id.clone(),
         Change::Delete(id) => id.clone(),
     };
-    match store.apply(&change, mode, seq.map(|s| (STREAM, s))) {
+    match store.apply(&change, mode, seq.map(|s| (feed.cursor, s))) {
         Ok(true) => {
             log::info("event applied", &[("subject", &subject), ("bot_id", &id)]);
             Outcome::Applied
@@ -82,15 +114,15 @@ fn count(m: &Metrics, o: &Outcome, subject: &str, payload: &[u8]) {
     }
 }
 
-/// Runs until `shutdown`, reconnecting by itself.
-pub async fn run(url: String, store: Store, metrics: Arc<Metrics>, shutdown: impl Future<Output = ()>) {
+/// Consumes `feed` until `shutdown`, reconnecting by itself.
+pub async fn run(feed: Feed, url: String, store: Store, metrics: Arc<Metrics>, shutdown: impl Future<Output = ()>) {
     tokio::select! {
         _ = shutdown => {}
-        _ = consume(url, store, metrics) => {}
+        _ = consume(feed, url, store, metrics) => {}
     }
 }
 
-async fn consume(url: String, store: Store, metrics: Arc<Metrics>) {
+async fn consume(feed: Feed, url: String, store: Store, metrics: Arc<Metrics>) {
     let client = loop {
         let opts = async_nats::ConnectOptions::new()
             .retry_on_initial_connect()
@@ -108,7 +140,7 @@ async fn consume(url: String, store: Store, metrics: Arc<Metrics>) {
     loop {
         match js.get_stream(STREAM).await {
             Ok(stream) => {
-                if let Err(e) = jetstream_loop(&stream, &store, &metrics).await {
+                if let Err(e) = jetstream_loop(&feed, &stream, &store, &metrics).await {
                     log::warn("jetstream consumer interrupted", &[("error", &e)]);
                 }
             }
@@ -117,7 +149,7 @@ async fn consume(url: String, store: Store, metrics: Arc<Metrics>) {
                     "stream THE0_EVENTS not found: falling back to core NATS (events sent while down are lost)",
                     &[],
                 );
-                core_loop(&client, &store, &metrics).await;
+                core_loop(&feed, &client, &store, &metrics).await;
             }
             Err(e) => log::warn("jetstream unavailable", &[("error", &e)]),
         }
@@ -130,10 +162,10 @@ fn is_not_found(e: &jetstream::context::GetStreamError) -> bool {
         if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND)
 }
 
-fn consumer_config() -> pull::Config {
+fn consumer_config(feed: &Feed) -> pull::Config {
     pull::Config {
-        durable_name: Some(DURABLE.into()),
-        filter_subject: SUBJECTS.into(),
+        durable_name: Some(feed.durable.into()),
+        filter_subject: feed.subjects.into(),
         deliver_policy: jetstream::consumer::DeliverPolicy::All,
         ack_policy: jetstream::consumer::AckPolicy::Explicit,
         ack_wait: Duration::from_secs(30),
@@ -143,11 +175,16 @@ fn consumer_config() -> pull::Config {
     }
 }
 
-async fn jetstream_loop(stream: &jetstream::stream::Stream, store: &Store, metrics: &Metrics) -> Result<(), String> {
+async fn jetstream_loop(
+    feed: &Feed,
+    stream: &jetstream::stream::Stream,
+    store: &Store,
+    metrics: &Metrics,
+) -> Result<(), String> {
     let consumer: jetstream::consumer::PullConsumer =
-        stream.get_or_create_consumer(DURABLE, consumer_config()).await.map_err(|e| e.to_string())?;
+        stream.get_or_create_consumer(feed.durable, consumer_config(feed)).await.map_err(|e| e.to_string())?;
     let mut messages = consumer.messages().await.map_err(|e| e.to_string())?;
-    log::info("consuming THE0_EVENTS", &[("durable", &DURABLE)]);
+    log::info("consuming THE0_EVENTS", &[("durable", &feed.durable)]);
     while let Some(msg) = messages.next().await {
         let msg = msg.map_err(|e| e.to_string())?;
         let (seq, delivered) = match msg.info() {
@@ -155,7 +192,7 @@ async fn jetstream_loop(stream: &jetstream::stream::Stream, store: &Store, metri
             Err(e) => return Err(e.to_string()),
         };
         let subject = msg.subject.to_string();
-        let outcome = handle(store, &subject, &msg.payload, Some(seq));
+        let outcome = handle(store, feed, &subject, &msg.payload, Some(seq));
         count(metrics, &outcome, &subject, &msg.payload);
         let ack = match &outcome {
             Outcome::Applied | Outcome::Skipped => msg.ack().await,
@@ -175,8 +212,8 @@ async fn jetstream_loop(stream: &jetstream::stream::Stream, store: &Store, metri
     Ok(())
 }
 
-async fn core_loop(client: &async_nats::Client, store: &Store, metrics: &Metrics) {
-    let mut sub = match client.queue_subscribe(SUBJECTS, QUEUE_GROUP.into()).await {
+async fn core_loop(feed: &Feed, client: &async_nats::Client, store: &Store, metrics: &Metrics) {
+    let mut sub = match client.queue_subscribe(feed.subjects, QUEUE_GROUP.into()).await {
         Ok(s) => s,
         Err(e) => {
             log::warn("subscribe failed", &[("error", &e)]);
@@ -186,7 +223,7 @@ async fn core_loop(client: &async_nats::Client, store: &Store, metrics: &Metrics
     let _ = client.flush().await;
     while let Some(msg) = sub.next().await {
         let subject = msg.subject.to_string();
-        let outcome = handle(store, &subject, &msg.payload, None);
+        let outcome = handle(store, feed, &subject, &msg.payload, None);
         count(metrics, &outcome, &subject, &msg.payload);
     }
 }
@@ -197,11 +234,15 @@ mod tests {
 
     #[test]
     fn subjects() {
-        assert_eq!(kind("the0.bot.created"), Some((false, Mode::Create)));
-        assert_eq!(kind("the0.bot.updated"), Some((false, Mode::Update)));
-        assert_eq!(kind("the0.bot.deleted"), Some((true, Mode::Put)));
-        assert_eq!(kind("the0.bot-schedule.created"), None);
-        assert_eq!(kind("the0.bot.logs"), None);
+        assert_eq!(kind(&BOTS, "the0.bot.created"), Some((false, Mode::Create)));
+        assert_eq!(kind(&BOTS, "the0.bot.updated"), Some((false, Mode::Update)));
+        assert_eq!(kind(&BOTS, "the0.bot.deleted"), Some((true, Mode::Put)));
+        assert_eq!(kind(&BOTS, "the0.bot-schedule.created"), None);
+        assert_eq!(kind(&BOTS, "the0.bot.logs"), None);
+        assert_eq!(kind(&SCHEDULES, "the0.bot-schedule.created"), Some((false, Mode::Create)));
+        assert_eq!(kind(&SCHEDULES, "the0.bot-schedule.updated"), Some((false, Mode::Update)));
+        assert_eq!(kind(&SCHEDULES, "the0.bot-schedule.deleted"), Some((true, Mode::Put)));
+        assert_eq!(kind(&SCHEDULES, "the0.bot.created"), None);
     }
 
     #[test]
@@ -209,13 +250,39 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         let p = br#"{"id":"b1","config":{},"custom":{"filePath":"k"}}"#;
-        assert_eq!(handle(&s, "the0.bot.created", p, Some(1)), Outcome::Applied);
-        assert_eq!(handle(&s, "the0.bot.created", p, Some(1)), Outcome::Skipped);
-        assert!(matches!(handle(&s, "the0.bot.updated", b"{oops", Some(2)), Outcome::Malformed(_)));
+        assert_eq!(handle(&s, &BOTS, "the0.bot.created", p, Some(1)), Outcome::Applied);
+        assert_eq!(handle(&s, &BOTS, "the0.bot.created", p, Some(1)), Outcome::Skipped);
+        assert!(matches!(handle(&s, &BOTS, "the0.bot.updated", b"{oops", Some(2)), Outcome::Malformed(_)));
         assert!(
-            matches!(handle(&s, "the0.bot.updated", br#"{"id":5}"#, Some(3)), Outcome::Malformed(e) if e.contains("`id`"))
+            matches!(handle(&s, &BOTS, "the0.bot.updated", br#"{"id":5}"#, Some(3)), Outcome::Malformed(e) if e.contains("`id`"))
         );
-        assert_eq!(handle(&s, "the0.bot.deleted", br#"{"id":"b1"}"#, Some(4)), Outcome::Applied);
+        assert_eq!(handle(&s, &BOTS, "the0.bot.deleted", br#"{"id":"b1"}"#, Some(4)), Outcome::Applied);
         assert!(s.get("b1").unwrap().is_none());
+    }
+}
+
+#[cfg(test)]
+mod schedule_tests {
+    use super::*;
+
+    #[test]
+    fn schedule_events_have_their_own_cursor_and_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let bot = br#"{"id":"b1","config":{},"custom":{"filePath":"k"}}"#;
+        let sched = br#"{"id":"s1","config":{"schedule":"* * * * *"},"custom":{"filePath":"k"}}"#;
+        // Stream sequences interleave across the two consumers: each keeps its own cursor.
+        assert_eq!(handle(&s, &BOTS, "the0.bot.created", bot, Some(5)), Outcome::Applied);
+        assert_eq!(handle(&s, &SCHEDULES, "the0.bot-schedule.created", sched, Some(3)), Outcome::Applied);
+        assert_eq!(handle(&s, &SCHEDULES, "the0.bot-schedule.created", sched, Some(3)), Outcome::Skipped);
+        assert!(matches!(
+            handle(&s, &SCHEDULES, "the0.bot-schedule.created", br#"{"id":"s2","config":{}}"#, Some(4)),
+            Outcome::Malformed(e) if e.contains("config.schedule")
+        ));
+        let upd = br#"{"id":"s1","config":{"schedule":"*/2 * * * *"},"custom":{"filePath":"k"}}"#;
+        assert_eq!(handle(&s, &SCHEDULES, "the0.bot-schedule.updated", upd, Some(6)), Outcome::Applied);
+        assert_eq!(s.get("s1").unwrap().unwrap().0.config["schedule"], "*/2 * * * *");
+        assert_eq!(handle(&s, &SCHEDULES, "the0.bot-schedule.deleted", br#"{"id":"s1"}"#, Some(7)), Outcome::Applied);
+        assert!(s.get("s1").unwrap().is_none() && s.get("b1").unwrap().is_some());
     }
 }

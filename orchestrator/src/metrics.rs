@@ -36,6 +36,17 @@ pub struct Metrics {
     pub ingest_skipped: AtomicU64,
     pub ingest_malformed: AtomicU64,
     pub ingest_errors: AtomicU64,
+    pub runs_started: AtomicU64,
+    pub runs_succeeded: AtomicU64,
+    pub runs_failed: AtomicU64,
+    pub runs_timed_out: AtomicU64,
+    pub runs_skipped: AtomicU64,
+    pub runs_running: AtomicU64,
+    pub queries_proxied: AtomicU64,
+    pub queries_oneshot: AtomicU64,
+    pub queries_refused: AtomicU64,
+    pub queries_failed: AtomicU64,
+    pub query_duration: Summary,
 }
 
 impl Metrics {
@@ -71,9 +82,55 @@ impl Metrics {
             self.ingest_malformed.load(Relaxed),
         );
         one("the0_ingest_errors_total", "counter", "Events that failed to apply.", self.ingest_errors.load(Relaxed));
+        one("the0_runs_started_total", "counter", "Scheduled runs started.", self.runs_started.load(Relaxed));
+        one("the0_runs_succeeded_total", "counter", "Scheduled runs that exited 0.", self.runs_succeeded.load(Relaxed));
+        one(
+            "the0_runs_failed_total",
+            "counter",
+            "Scheduled runs that failed (timed-out ones included).",
+            self.runs_failed.load(Relaxed),
+        );
+        one(
+            "the0_runs_timed_out_total",
+            "counter",
+            "Scheduled runs stopped at their deadline.",
+            self.runs_timed_out.load(Relaxed),
+        );
+        one(
+            "the0_runs_skipped_total",
+            "counter",
+            "Due times skipped because the previous run was still going.",
+            self.runs_skipped.load(Relaxed),
+        );
+        one("the0_runs_running", "gauge", "Scheduled runs going now.", self.runs_running.load(Relaxed));
+        one(
+            "the0_queries_proxied_total",
+            "counter",
+            "Queries sent to a running bot.",
+            self.queries_proxied.load(Relaxed),
+        );
+        one(
+            "the0_queries_oneshot_total",
+            "counter",
+            "Queries run in a query container.",
+            self.queries_oneshot.load(Relaxed),
+        );
+        one(
+            "the0_queries_refused_total",
+            "counter",
+            "Queries answered 4xx or 503 before running.",
+            self.queries_refused.load(Relaxed),
+        );
+        one(
+            "the0_queries_failed_total",
+            "counter",
+            "Queries whose result is an error.",
+            self.queries_failed.load(Relaxed),
+        );
         for (name, help, sm) in [
             ("the0_reconcile_duration_seconds", "Reconcile pass duration.", &self.reconcile),
             ("the0_docker_call_duration_seconds", "Docker API call latency.", &self.docker_calls),
+            ("the0_query_duration_seconds", "Duration of queries that ran.", &self.query_duration),
         ] {
             let secs = sm.micros.load(Relaxed) as f64 / 1e6;
             let _ = writeln!(

@@ -6,6 +6,8 @@
 use serde_json::Value;
 use the0_contract::runtimes;
 
+use crate::images::RuntimeImages;
+
 /// One stored bot, exactly as the payload gave it (values kept raw so a wrong type is reported, not lost).
 #[derive(Debug, Clone, PartialEq)]
 pub struct BotRecord {
@@ -134,6 +136,13 @@ pub fn is_safe_key(key: &str) -> bool {
         })
 }
 
+/// A bot whose `config.schedule` is a non-empty string is a scheduled bot: the0's API publishes
+/// those on `the0.bot-schedule.*`, and an admin `PUT` with a schedule means the same. One id space
+/// holds both kinds; this rule is the only place that tells them apart.
+pub fn is_scheduled(config: &Value) -> bool {
+    config.get("schedule").and_then(Value::as_str).is_some_and(|s| !s.trim().is_empty())
+}
+
 /// Everything a container is made from, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Launch {
@@ -141,6 +150,8 @@ pub struct Launch {
     /// `custom.filePath`: the code object key.
     pub code_file: String,
     pub runtime: String,
+    /// The bot image this runtime runs on ([`RuntimeImages`]).
+    pub image: String,
     pub entrypoint: String,
     pub query_entrypoint: Option<String>,
     /// `config` as compact JSON (`null` if nil), for `CONFIG`.
@@ -169,8 +180,9 @@ fn str_at<'a>(v: &'a Value, path: &[&str], field: &'static str) -> Result<Option
     }
 }
 
-/// Checks a stored record and derives its [`Launch`]; the error is a sentence the user can act on.
-pub fn validate(rec: &BotRecord) -> Result<Launch, String> {
+/// Checks a stored record and derives its [`Launch`], on the image `images` gives its runtime; the
+/// error is a sentence the user can act on.
+pub fn validate(rec: &BotRecord, images: &RuntimeImages) -> Result<Launch, String> {
     if !is_safe_id(&rec.id) {
         return Err(format!(
             "bot id {:?} is not a safe name (1-128 characters of [A-Za-z0-9_.-], starting with a letter or digit)",
@@ -205,11 +217,13 @@ pub fn validate(rec: &BotRecord) -> Result<Launch, String> {
         .ok_or("missing entrypoint: field `custom.config.entrypoints.bot` is missing or empty")?;
     let query = str_at(&rec.custom, &["config", "entrypoints", "query"], "custom.config.entrypoints.query")?;
     let config_json = rec.config.to_string();
-    let hash = spec_hash(&rec.config, code_file, runtime, entrypoint, query);
+    let image = images.for_runtime(runtime);
+    let hash = spec_hash(&rec.config, code_file, runtime, image, entrypoint, query);
     Ok(Launch {
         id: rec.id.clone(),
         code_file: code_file.into(),
         runtime: runtime.into(),
+        image: image.into(),
         entrypoint: entrypoint.into(),
         query_entrypoint: query.map(str::to_string),
         config_json,
@@ -218,12 +232,20 @@ pub fn validate(rec: &BotRecord) -> Result<Launch, String> {
 }
 
 /// First 16 hex digits of SHA-256 over what the container is made of: the JSON `config` (sorted
-/// keys; nil → `nil` as in the original), the code key, runtime and entrypoints. The original
-/// hashes `config` only; including the code inputs makes a re-deploy of new code (same config)
-/// replace the container too.
-pub fn spec_hash(config: &Value, code_file: &str, runtime: &str, entry: &str, query: Option<&str>) -> String {
+/// keys; nil → `nil` as in the original), the code key, runtime, image and entrypoints. The
+/// original hashes `config` only; including the code inputs makes a re-deploy of new code (same
+/// config) replace the container too, and the image makes a newly configured image (say
+/// `RUNTIME_IMAGE_PYTHON3_11`) replace the bots of that runtime once the orchestrator restarts.
+pub fn spec_hash(
+    config: &Value,
+    code_file: &str,
+    runtime: &str,
+    image: &str,
+    entry: &str,
+    query: Option<&str>,
+) -> String {
     let cfg = if config.is_null() { "nil".to_string() } else { config.to_string() };
-    let input = format!("{cfg}\n{code_file}\n{runtime}\n{entry}\n{}", query.unwrap_or(""));
+    let input = format!("{cfg}\n{code_file}\n{runtime}\n{image}\n{entry}\n{}", query.unwrap_or(""));
     let d = ring::digest::digest(&ring::digest::SHA256, input.as_bytes());
     d.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect()
 }

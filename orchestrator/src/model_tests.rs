@@ -1,6 +1,7 @@
 //! Table tests of payload parsing, the enabled rule and validation.
 
 use super::*;
+use crate::images::RuntimeImages;
 use serde_json::json;
 
 pub fn payload(id: &str, runtime: &str, entry: &str) -> Value {
@@ -83,7 +84,7 @@ fn rec(v: Value) -> BotRecord {
 
 #[test]
 fn validation_errors_name_the_field() {
-    let ok = validate(&rec(payload("b1", "gcc13", "bot.sh"))).unwrap();
+    let ok = validate(&rec(payload("b1", "gcc13", "bot.sh")), &RuntimeImages::default()).unwrap();
     assert_eq!((ok.code_file.as_str(), ok.runtime.as_str(), ok.entrypoint.as_str()), ("u/b1/1", "gcc13", "bot.sh"));
     assert_eq!(ok.hash.len(), 16);
     let cases: Vec<(Value, &str)> = vec![
@@ -110,21 +111,57 @@ fn validation_errors_name_the_field() {
         (json!({"id": "b1", "enabled": "yes", "custom": {}}), "`enabled` must be a boolean"),
     ];
     for (v, want) in cases {
-        let e = validate(&rec(v.clone())).unwrap_err();
+        let e = validate(&rec(v.clone()), &RuntimeImages::default()).unwrap_err();
         assert!(e.contains(want), "{v}: {e}");
     }
 }
 
 #[test]
 fn hash_changes_with_config_and_code_only() {
-    let a = validate(&rec(payload("b1", "gcc13", "bot.sh"))).unwrap().hash;
+    let a = validate(&rec(payload("b1", "gcc13", "bot.sh")), &RuntimeImages::default()).unwrap().hash;
     let mut p = payload("b1", "gcc13", "bot.sh");
     p["custom"]["config"]["description"] = json!("other");
-    assert_eq!(validate(&rec(p.clone())).unwrap().hash, a, "unrelated custom fields do not restart");
+    assert_eq!(
+        validate(&rec(p.clone()), &RuntimeImages::default()).unwrap().hash,
+        a,
+        "unrelated custom fields do not restart"
+    );
     p["config"]["x"] = json!(2);
-    assert_ne!(validate(&rec(p)).unwrap().hash, a);
+    assert_ne!(validate(&rec(p), &RuntimeImages::default()).unwrap().hash, a);
     let mut p = payload("b1", "gcc13", "bot.sh");
     p["custom"]["filePath"] = json!("u/b1/2");
-    assert_ne!(validate(&rec(p)).unwrap().hash, a);
-    assert_eq!(spec_hash(&Value::Null, "k", "r", "e", None), spec_hash(&Value::Null, "k", "r", "e", None));
+    assert_ne!(validate(&rec(p), &RuntimeImages::default()).unwrap().hash, a);
+    assert_eq!(spec_hash(&Value::Null, "k", "r", "i", "e", None), spec_hash(&Value::Null, "k", "r", "i", "e", None));
+}
+
+#[test]
+fn the_runtime_image_is_part_of_the_launch_and_its_hash() {
+    let p = payload("b1", "python3.11", "main.py");
+    let general = RuntimeImages { default: "the0/runtime:latest".into(), ..Default::default() };
+    let mut slim = general.clone();
+    slim.by_runtime.insert("python3.11".into(), "the0/runtime:python".into());
+    let mut other = general.clone();
+    other.by_runtime.insert("nodejs20".into(), "the0/runtime:node".into());
+    let (a, b, c) = (
+        validate(&rec(p.clone()), &general).unwrap(),
+        validate(&rec(p.clone()), &slim).unwrap(),
+        validate(&rec(p), &other).unwrap(),
+    );
+    assert_eq!((a.image.as_str(), b.image.as_str()), ("the0/runtime:latest", "the0/runtime:python"));
+    assert_ne!(a.hash, b.hash, "a new image for the bot's runtime replaces its container");
+    assert_eq!(a.hash, c.hash, "another runtime's image leaves it alone");
+}
+
+#[test]
+fn a_non_empty_schedule_string_makes_a_scheduled_bot() {
+    for (config, want) in [
+        (json!({"schedule": "*/5 * * * *"}), true),
+        (json!({"schedule": "  "}), false),
+        (json!({"schedule": ""}), false),
+        (json!({"schedule": 5}), false),
+        (json!({}), false),
+        (Value::Null, false),
+    ] {
+        assert_eq!(is_scheduled(&config), want, "{config}");
+    }
 }

@@ -1,6 +1,7 @@
 //! One table row per rule of CONTRACT §5.3 and D23–D26.
 
 use super::*;
+use crate::images::RuntimeImages;
 use crate::model::{validate, BotRecord};
 use serde_json::json;
 
@@ -14,7 +15,7 @@ fn launch(id: &str, v: i64) -> Launch {
         custom: json!({"filePath": "u/b/1", "config": {"runtime": "gcc13", "entrypoints": {"bot": "bot.sh"}}}),
         enabled: None,
     };
-    validate(&rec).unwrap()
+    validate(&rec, &RuntimeImages::default()).unwrap()
 }
 
 fn want(id: &str) -> Desired {

@@ -4,7 +4,6 @@
 //! action that needs a follow-up, and the earliest backoff expiry. Docker being down makes passes
 //! fail and be retried every 2 s; readiness reports it; nothing else stops.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -15,7 +14,7 @@ use tokio::sync::{Notify, Semaphore};
 
 use crate::docker::Docker;
 use crate::metrics::Metrics;
-use crate::model::{is_enabled, validate, Launch};
+use crate::model::{is_enabled, is_scheduled, validate, Launch};
 use crate::plan::{plan, Action, BotStatus, Desired, Observed, State};
 pub use crate::snapshot::Snapshot;
 use crate::spec::{build, HostSettings};
@@ -134,11 +133,14 @@ impl Reconciler {
         };
         let records = self.store.list().map_err(|e| e.to_string())?;
         let now = now_ms();
+        // Scheduled bots are the scheduler's: to this pass they are not stored, so a bot that
+        // became scheduled loses its realtime container.
         let desired: Vec<Desired> = records
             .into_iter()
+            .filter(|(rec, _)| !is_scheduled(&rec.config))
             .map(|(rec, status)| Desired {
                 enabled: is_enabled(rec.enabled.as_ref(), &rec.config),
-                launch: validate(&rec),
+                launch: validate(&rec, &self.host.images),
                 id: rec.id,
                 status,
             })
@@ -154,13 +156,7 @@ impl Reconciler {
     }
 
     fn update_snapshot(&self, desired: &[Desired], observed: Vec<Observed>, now: i64) {
-        let mut by_bot: HashMap<String, Vec<Observed>> = HashMap::new();
-        for o in observed {
-            by_bot.entry(o.bot_id.clone()).or_default().push(o);
-        }
-        for cs in by_bot.values_mut() {
-            cs.sort_by_key(|c| (c.state != State::Running, -c.created_ms));
-        }
+        let by_bot = crate::snapshot::group(observed);
         let (mut want, mut running, mut backing, mut failed) = (0, 0, 0, 0);
         for d in desired.iter().filter(|d| d.enabled) {
             want += 1;
@@ -177,7 +173,7 @@ impl Reconciler {
         self.metrics.running.store(running, Relaxed);
         self.metrics.backing_off.store(backing, Relaxed);
         self.metrics.failed.store(failed, Relaxed);
-        *self.snapshot.containers.write().unwrap_or_else(|p| p.into_inner()) = by_bot;
+        self.snapshot.replace(by_bot);
     }
 
     fn dispatch(&self, a: Action) {
@@ -289,7 +285,8 @@ impl Reconciler {
                 }
                 // Follow up only if the bot changed while it was starting.
                 !self.store.get(bot).ok().flatten().is_some_and(|(rec, _)| {
-                    is_enabled(rec.enabled.as_ref(), &rec.config) && validate(&rec).is_ok_and(|v| v.hash == l.hash)
+                    is_enabled(rec.enabled.as_ref(), &rec.config)
+                        && validate(&rec, &self.host.images).is_ok_and(|v| v.hash == l.hash)
                 })
             }
             Err(reason) => {

@@ -1,7 +1,8 @@
 //! `serve` / `bot-runner`: every host role in one process. Binds the admin and health listeners
 //! first (so tests can use ephemeral ports and read them back), then runs the reconciler, the two
-//! HTTP servers and, with `NATS_URL`, the event ingest, until the shutdown future resolves. The
-//! scheduler and the :9477 query server (next issue) plug in here as further tasks.
+//! HTTP servers, the scheduler, the :9477 query server (`serve` only; it reads the reconciler's
+//! view of running containers) and, with `NATS_URL`, the event ingest, until the shutdown future
+//! resolves. `bot-runner` and `bot-scheduler` run one role each ([`Roles`]), `serve` all of them.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,11 +12,13 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::admin::Admin;
-use crate::config::Cli;
+use crate::config::{Cli, Command};
 use crate::docker::Docker;
 use crate::health::Health;
 use crate::metrics::Metrics;
+use crate::query::QueryServer;
 use crate::reconcile::Reconciler;
+use crate::schedule::runner::Scheduler;
 use crate::spec::Storage;
 use crate::store::Store;
 use crate::{http, ingest, log, storage};
@@ -36,8 +39,31 @@ pub struct Server {
     cli: Cli,
     admin: TcpListener,
     health: TcpListener,
+    /// The :9477 listener and server (`serve`; `bot-runner` runs live bots only).
+    query: Option<(TcpListener, Arc<QueryServer>)>,
     pub store: Store,
     pub reconciler: Reconciler,
+    pub scheduler: Scheduler,
+    pub roles: Roles,
+}
+
+/// The host roles one command runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    /// Live bots: the reconciler and the `the0.bot.*` feed.
+    pub realtime: bool,
+    /// Scheduled bots: the scheduler and the `the0.bot-schedule.*` feed.
+    pub scheduled: bool,
+}
+
+impl Roles {
+    pub fn of(c: &Command) -> Roles {
+        match c {
+            Command::BotRunner => Roles { realtime: true, scheduled: false },
+            Command::BotScheduler => Roles { realtime: false, scheduled: true },
+            _ => Roles { realtime: true, scheduled: true },
+        }
+    }
 }
 
 async fn bind(addr: &str) -> Result<TcpListener, ServeError> {
@@ -49,10 +75,17 @@ pub async fn flag_set(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|v| *v).await;
 }
 
-impl Server {
-    pub async fn bind(cli: Cli) -> Result<Server, ServeError> {
-        let admin = bind(&cli.admin_addr).await?;
-        let health = bind(&cli.health_addr).await?;
+/// What every host role works with, opened from the settings.
+pub struct Parts {
+    pub store: Store,
+    pub metrics: Arc<Metrics>,
+    pub docker: Docker,
+    pub objects: Arc<the0_objstore::Store>,
+    pub host: Arc<crate::spec::HostSettings>,
+}
+
+impl Parts {
+    pub fn open(cli: &Cli) -> Result<Parts, ServeError> {
         let store = Store::open(&cli.data_dir)?;
         if let Storage::Local { root } = &cli.host.storage {
             std::fs::create_dir_all(root).map_err(|e| ServeError::Storage(format!("{}: {e}", root.display())))?;
@@ -60,9 +93,42 @@ impl Server {
         let metrics = Arc::new(Metrics::default());
         let docker = Docker::connect(&cli.docker_host, cli.host.instance.clone(), metrics.clone())?;
         let objects = Arc::new(storage::open(&cli.host, &cli.region).map_err(ServeError::Storage)?);
-        let reconciler =
-            Reconciler::new(store.clone(), docker, objects, Arc::new(cli.host.clone()), metrics, cli.reconcile.clone());
-        Ok(Server { cli, admin, health, store, reconciler })
+        Ok(Parts { store, metrics, docker, objects, host: Arc::new(cli.host.clone()) })
+    }
+}
+
+impl Server {
+    pub async fn bind(cli: Cli) -> Result<Server, ServeError> {
+        let admin = bind(&cli.admin_addr).await?;
+        let health = bind(&cli.health_addr).await?;
+        let query_listener = match cli.command {
+            Command::Serve => Some(crate::query::bind(&cli.query).await?),
+            _ => None,
+        };
+        let parts = Parts::open(&cli)?;
+        let reconciler = Reconciler::new(
+            parts.store.clone(),
+            parts.docker.clone(),
+            parts.objects.clone(),
+            parts.host.clone(),
+            parts.metrics.clone(),
+            cli.reconcile.clone(),
+        );
+        let query = match query_listener {
+            Some(l) => Some((l, Arc::new(QueryServer::new(&parts, reconciler.snapshot.clone(), &cli.query)?))),
+            None => None,
+        };
+        let scheduler = Scheduler::new(
+            parts.store.clone(),
+            parts.docker.clone(),
+            parts.objects.clone(),
+            parts.host.clone(),
+            parts.metrics.clone(),
+            cli.schedule.clone(),
+        );
+        let roles = Roles::of(&cli.command);
+        let store = parts.store;
+        Ok(Server { cli, admin, health, query, store, reconciler, scheduler, roles })
     }
 
     pub fn admin_addr(&self) -> Option<SocketAddr> {
@@ -71,6 +137,10 @@ impl Server {
 
     pub fn health_addr(&self) -> Option<SocketAddr> {
         self.health.local_addr().ok()
+    }
+
+    pub fn query_addr(&self) -> Option<SocketAddr> {
+        self.query.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
     /// Runs until `shutdown`; bots keep running afterwards unless `--stop-bots-on-shutdown` (D25).
@@ -83,12 +153,19 @@ impl Server {
                 ("version", &the0_contract::VERSION),
                 ("admin_addr", &self.admin_addr().map_or(String::new(), |a| a.to_string())),
                 ("health_addr", &self.health_addr().map_or(String::new(), |a| a.to_string())),
+                ("query_addr", &self.query_addr().map_or(String::new(), |a| a.to_string())),
                 ("instance", &self.cli.host.instance.clone().unwrap_or_default()),
                 ("ingest", &if self.cli.nats_url.is_some() { "jetstream" } else { "admin api" }),
+                ("realtime", &self.roles.realtime),
+                ("scheduled", &self.roles.scheduled),
             ],
         );
-        let admin =
-            Admin { store: self.store.clone(), snapshot: r.snapshot.clone(), token: self.cli.admin_token.clone() };
+        let admin = Admin {
+            store: self.store.clone(),
+            snapshot: r.snapshot.clone(),
+            token: self.cli.admin_token.clone(),
+            images: Arc::new(self.cli.host.images.clone()),
+        };
         let admin_task =
             tokio::spawn(http::serve(self.admin, move |req| admin.clone().handle(req), flag_set(rx.clone())));
         let health = Health {
@@ -100,19 +177,27 @@ impl Server {
         };
         let health_task =
             tokio::spawn(http::serve(self.health, move |req| health.clone().handle(req), flag_set(rx.clone())));
-        let ingest_task = self
-            .cli
-            .nats_url
-            .clone()
-            .map(|url| tokio::spawn(ingest::run(url, self.store.clone(), r.metrics.clone(), flag_set(rx.clone()))));
-        let rec_task = tokio::spawn(r.run(flag_set(rx.clone())));
+        let feeds = [(ingest::BOTS, self.roles.realtime), (ingest::SCHEDULES, self.roles.scheduled)];
+        let mut tasks = vec![admin_task, health_task];
+        if let Some(url) = &self.cli.nats_url {
+            for (feed, _) in feeds.into_iter().filter(|(_, on)| *on) {
+                let (url, store, m) = (url.clone(), self.store.clone(), r.metrics.clone());
+                tasks.push(tokio::spawn(ingest::run(feed, url, store, m, flag_set(rx.clone()))));
+            }
+        }
+        if self.roles.scheduled {
+            tasks.push(tokio::spawn(self.scheduler.run(flag_set(rx.clone()))));
+        }
+        if let Some((l, q)) = self.query {
+            tasks.push(tokio::spawn(q.run(l, flag_set(rx.clone()))));
+        }
+        let rec_task = self.roles.realtime.then(|| tokio::spawn(r.run(flag_set(rx.clone()))));
         shutdown.await;
         log::info("shutting down", &[]);
         let _ = tx.send(true);
-        for t in [admin_task, health_task].into_iter().chain(ingest_task) {
+        for t in tasks.into_iter().chain(rec_task) {
             let _ = t.await;
         }
-        let _ = rec_task.await;
         log::info("stopped", &[]);
     }
 }

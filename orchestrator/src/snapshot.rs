@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Mutex, RwLock};
 
-use crate::plan::Observed;
+use crate::plan::{Observed, State};
 
 /// What the last pass saw, for the admin API and readiness.
 #[derive(Default)]
@@ -19,7 +19,24 @@ pub struct Snapshot {
     pub events: AtomicU64,
 }
 
+/// Observed containers by bot, each bot's running ones first, then newest first.
+pub fn group(observed: Vec<Observed>) -> HashMap<String, Vec<Observed>> {
+    let mut by_bot: HashMap<String, Vec<Observed>> = HashMap::new();
+    for o in observed {
+        by_bot.entry(o.bot_id.clone()).or_default().push(o);
+    }
+    for cs in by_bot.values_mut() {
+        cs.sort_by_key(|c| (c.state != State::Running, -c.created_ms));
+    }
+    by_bot
+}
+
 impl Snapshot {
+    /// Replaces what is known with a fresh observation.
+    pub fn replace(&self, by_bot: HashMap<String, Vec<Observed>>) {
+        *self.containers.write().unwrap_or_else(|p| p.into_inner()) = by_bot;
+    }
+
     pub fn primary(&self, bot: &str) -> Option<Observed> {
         let m = self.containers.read().unwrap_or_else(|p| p.into_inner());
         m.get(bot).and_then(|cs| cs.first().cloned())

@@ -1,40 +1,19 @@
-//! The container spec of a realtime bot, exactly per CONTRACT §5.4, plus the `runtime.config-hash`
-//! label (D24), the opt-in `runtime.instance` label and a deterministic name. Pure: the Docker
-//! driver only translates [`ContainerSpec`] into the engine's JSON.
+//! The container spec of a bot, exactly per CONTRACT §5.4, in its three roles: a realtime bot, one
+//! scheduled run, one one-shot query. Plus the `runtime.config-hash` label (D24), the opt-in
+//! `runtime.instance` label and a deterministic name. Pure: the Docker driver only translates
+//! [`ContainerSpec`] into the engine's JSON.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use the0_contract::{buckets, env, labels};
+use the0_contract::{env, labels};
 
+use crate::images::RuntimeImages;
 use crate::model::Launch;
-
-/// The contract's default image (§5.4).
-pub const DEFAULT_IMAGE: &str = "ghcr.io/alexanderwanyoike/the0/runtime:latest";
 /// Where local objects appear inside a container (`THE0_STORAGE_DIR`).
 pub const CONTAINER_OBJECTS: &str = "/objects";
 
-/// Bucket names; `*_set` says whether the operator set them (forwarded only then, D18).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Buckets {
-    pub code: String,
-    pub state: String,
-    pub logs: String,
-    pub query_results: String,
-    pub overrides: Vec<(&'static str, String)>,
-}
-
-impl Default for Buckets {
-    fn default() -> Self {
-        Buckets {
-            code: buckets::CODE.into(),
-            state: buckets::STATE.into(),
-            logs: buckets::LOGS.into(),
-            query_results: buckets::QUERY_RESULTS.into(),
-            overrides: Vec::new(),
-        }
-    }
-}
+pub use the0_contract::buckets::Buckets;
 
 /// Where bots' objects live.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +27,8 @@ pub enum Storage {
 /// Host settings that shape every container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostSettings {
-    pub image: String,
+    /// The bot image of each runtime; a bot's [`Launch`] carries the one it runs on.
+    pub images: RuntimeImages,
     pub network: String,
     pub memory_mb: i64,
     pub cpu_shares: i64,
@@ -57,6 +37,8 @@ pub struct HostSettings {
     pub instance: Option<String>,
     pub storage: Storage,
     pub buckets: Buckets,
+    /// The `MINIO_{CODE,STATE,LOGS}_BUCKET` the operator set: forwarded to containers only then (D18).
+    pub bucket_overrides: Vec<(&'static str, String)>,
     /// Pull the image when absent (`RUNTIME_IMAGE_PULL_POLICY` ≠ `Never`).
     pub pull: bool,
 }
@@ -64,7 +46,7 @@ pub struct HostSettings {
 impl Default for HostSettings {
     fn default() -> Self {
         HostSettings {
-            image: DEFAULT_IMAGE.into(),
+            images: RuntimeImages::default(),
             network: "bridge".into(),
             memory_mb: 512,
             cpu_shares: 512,
@@ -73,6 +55,7 @@ impl Default for HostSettings {
             instance: None,
             storage: Storage::Local { root: PathBuf::from("the0-data/objects") },
             buckets: Buckets::default(),
+            bucket_overrides: Vec::new(),
             pull: true,
         }
     }
@@ -95,6 +78,53 @@ pub struct ContainerSpec {
 /// Label marking containers of one `--instance`.
 pub const INSTANCE_LABEL: &str = labels::INSTANCE;
 
+/// What a container is for. Realtime and scheduled containers have one deterministic name per
+/// bot, so Docker itself refuses a second one; a query container is named by its result key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    Realtime,
+    /// One run of a scheduled bot; `due_ms` (the scheduled time) goes into a label so a run that
+    /// survives an orchestrator restart can be adopted and recorded against the right due time.
+    Scheduled {
+        due_ms: i64,
+    },
+    /// One ephemeral query (§4.3): the query entrypoint, read-only state, a fresh result key.
+    Query(QueryRun),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryRun {
+    /// Leading `/` included.
+    pub path: String,
+    /// `QUERY_PARAMS`, passed verbatim (`{}` when none).
+    pub params: String,
+    /// `<botId>/<unixNano>-<16 hex>/result.json` (§3).
+    pub result_key: String,
+}
+
+/// Label holding a scheduled run's due time (Unix ms).
+pub const DUE_LABEL: &str = "runtime.due-ms";
+
+/// `<botId>/<unixNano>-<16 hex>/result.json`: where a query container leaves its result (§3).
+pub fn query_result_key(bot_id: &str, unix_nanos: u128, nonce: u64) -> String {
+    format!("{bot_id}/{unix_nanos}-{nonce:016x}/result.json")
+}
+
+/// `the0-run-<id>` (plus `-<instance>`): at most one scheduled run per bot at a time.
+pub fn run_container_name(bot_id: &str, instance: Option<&str>) -> String {
+    match instance {
+        Some(i) => format!("the0-run-{bot_id}-{i}"),
+        None => format!("the0-run-{bot_id}"),
+    }
+}
+
+/// `the0-query-<id>-<unixNano>-<16 hex>`, taken from the result key, so it is unique per query.
+fn query_container_name(bot_id: &str, result_key: &str) -> String {
+    let token = result_key.strip_prefix(bot_id).unwrap_or(result_key).trim_matches('/');
+    let token = token.strip_suffix("/result.json").unwrap_or(token);
+    format!("the0-query-{bot_id}-{}", token.replace('/', "-"))
+}
+
 /// `the0-bot-<id>`, plus `-<instance>` when set: one name per bot, so Docker itself refuses a duplicate.
 pub fn container_name(bot_id: &str, instance: Option<&str>) -> String {
     match instance {
@@ -112,22 +142,46 @@ pub fn local_paths(root: &Path, b: &Buckets, l: &Launch) -> (PathBuf, PathBuf, P
     )
 }
 
+/// The spec of a realtime bot's container.
 pub fn build(l: &Launch, h: &HostSettings) -> ContainerSpec {
+    build_for(l, h, &Role::Realtime)
+}
+
+/// The spec of a container in any [`Role`]. A query container runs the query entrypoint (the bot
+/// entrypoint if there is none), sees the state read-only and, with local storage, can write
+/// only under its own bot's query-results prefix; it gets no logs directory.
+pub fn build_for(l: &Launch, h: &HostSettings, role: &Role) -> ContainerSpec {
+    let query = match role {
+        Role::Query(q) => Some(q),
+        _ => None,
+    };
+    let (kind, mount) = if query.is_some() { ("query", "query") } else { ("bot", "bot") };
+    let type_label = match role {
+        Role::Realtime => labels::TYPE_REALTIME,
+        Role::Scheduled { .. } | Role::Query(_) => labels::TYPE_SCHEDULED,
+    };
+    let entrypoint = match query {
+        Some(_) => l.query_entrypoint.clone().unwrap_or_else(|| l.entrypoint.clone()),
+        None => l.entrypoint.clone(),
+    };
     let mut labels = BTreeMap::new();
     labels.insert(labels::MANAGED.into(), "true".into());
     labels.insert(labels::ID.into(), l.id.clone());
-    labels.insert(labels::TYPE.into(), labels::TYPE_REALTIME.into());
-    labels.insert(labels::ENTRYPOINT.into(), l.entrypoint.clone());
+    labels.insert(labels::TYPE.into(), type_label.into());
+    labels.insert(labels::ENTRYPOINT.into(), entrypoint.clone());
     labels.insert(labels::CONFIG_HASH.into(), l.hash.clone());
     if let Some(i) = &h.instance {
         labels.insert(INSTANCE_LABEL.into(), i.clone());
+    }
+    if let Role::Scheduled { due_ms } = role {
+        labels.insert(DUE_LABEL.into(), due_ms.to_string());
     }
     let mut e: Vec<(&str, String)> = vec![
         ("PYTHONDONTWRITEBYTECODE", "1".into()),
         ("ID", l.id.clone()),
         ("CONFIG", l.config_json.clone()),
-        (env::ENTRYPOINT_TYPE, "bot".into()),
-        (env::CODE_MOUNT_DIR, "bot".into()),
+        (env::ENTRYPOINT_TYPE, kind.into()),
+        (env::CODE_MOUNT_DIR, mount.into()),
         (env::STATE_DIR, "/state/.the0-state".into()),
     ];
     let mut binds = Vec::new();
@@ -143,26 +197,37 @@ pub fn build(l: &Launch, h: &HostSettings) -> ContainerSpec {
             let (code, state, logs) = local_paths(root, &h.buckets, l);
             let inside = |p: &Path| Path::new(CONTAINER_OBJECTS).join(p.strip_prefix(root).unwrap_or(p));
             binds.push(format!("{}:{}:ro", code.display(), inside(&code).display()));
-            binds.push(format!("{}:{}", state.display(), inside(&state).display()));
-            binds.push(format!("{}:{}", logs.display(), inside(&logs).display()));
+            if query.is_some() {
+                let results = root.join(&h.buckets.query_results).join(&l.id);
+                binds.push(format!("{}:{}:ro", state.display(), inside(&state).display()));
+                binds.push(format!("{}:{}", results.display(), inside(&results).display()));
+            } else {
+                binds.push(format!("{}:{}", state.display(), inside(&state).display()));
+                binds.push(format!("{}:{}", logs.display(), inside(&logs).display()));
+            }
         }
     }
     e.push((env::MINIO_QUERY_RESULTS_BUCKET, h.buckets.query_results.clone()));
     e.push((env::BOT_ID, l.id.clone()));
     e.push((env::CODE_FILE, l.code_file.clone()));
     e.push((env::RUNTIME, l.runtime.clone()));
-    e.push((env::ENTRYPOINT, l.entrypoint.clone()));
+    e.push((env::ENTRYPOINT, entrypoint));
     let bot_config = if l.config_json == "null" { "{}".to_string() } else { l.config_json.clone() };
     e.push((env::BOT_CONFIG, bot_config));
-    e.push((env::IS_SCHEDULED, "false".into()));
+    e.push((env::IS_SCHEDULED, (type_label == labels::TYPE_SCHEDULED).to_string()));
     if let Some(q) = &l.query_entrypoint {
         e.push((env::QUERY_ENTRYPOINT, q.clone()));
     }
-    e.push((env::BOT_TYPE, labels::TYPE_REALTIME.into()));
+    e.push((env::BOT_TYPE, type_label.into()));
+    if let Some(q) = query {
+        e.push((env::QUERY_PATH, q.path.clone()));
+        e.push((env::QUERY_PARAMS, q.params.clone()));
+        e.push((env::QUERY_RESULT_KEY, q.result_key.clone()));
+    }
     if let Some(n) = &h.nats_url {
         e.push((env::NATS_URL, n.clone()));
     }
-    for (k, v) in &h.buckets.overrides {
+    for (k, v) in &h.bucket_overrides {
         e.push((k, v.clone()));
     }
     if matches!(h.storage, Storage::Local { .. }) {
@@ -179,9 +244,14 @@ pub fn build(l: &Launch, h: &HostSettings) -> ContainerSpec {
         ("/var/the0".to_string(), opts.to_string()),
         ("/tmp".to_string(), format!("{opts},mode=1777")),
     ]);
+    let name = match role {
+        Role::Realtime => container_name(&l.id, h.instance.as_deref()),
+        Role::Scheduled { .. } => run_container_name(&l.id, h.instance.as_deref()),
+        Role::Query(q) => query_container_name(&l.id, &q.result_key),
+    };
     ContainerSpec {
-        name: container_name(&l.id, h.instance.as_deref()),
-        image: h.image.clone(),
+        name,
+        image: l.image.clone(),
         env: e.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
         labels,
         binds,

@@ -1,6 +1,7 @@
 //! The container spec, field by field.
 
 use super::*;
+use crate::images::RuntimeImages;
 use crate::model::{validate, BotRecord};
 use serde_json::json;
 
@@ -10,7 +11,7 @@ fn launch() -> Launch {
         config: json!({"a": 1}),
         custom: json!({"filePath": "u/b/1", "config": {"runtime": "gcc13", "entrypoints": {"bot": "bot.sh", "query": "q.sh"}}}),
         enabled: None,
-    })
+    }, &RuntimeImages::default())
     .unwrap()
 }
 
@@ -25,7 +26,7 @@ fn s3_spec_has_the_contract_env_in_order_and_labels() {
             use_ssl: false,
         },
         nats_url: Some("nats://n:4222".into()),
-        buckets: Buckets { overrides: vec![("MINIO_LOGS_BUCKET", "lg".into())], ..Default::default() },
+        bucket_overrides: vec![("MINIO_LOGS_BUCKET", "lg".into())],
         ..Default::default()
     };
     let s = build(&launch(), &h);
@@ -100,4 +101,77 @@ fn local_spec_mounts_only_this_bots_objects() {
     assert!(s.env.contains(&"THE0_STORAGE_DIR=/objects".to_string()));
     assert!(s.env.contains(&"CONFIG=null".to_string()) && s.env.contains(&"BOT_CONFIG={}".to_string()));
     assert!(!s.env.iter().any(|e| e.starts_with("MINIO_ACCESS_KEY") || e.starts_with("NATS_URL")));
+}
+
+fn env_of<'a>(s: &'a ContainerSpec, k: &str) -> Option<&'a str> {
+    s.env.iter().find_map(|e| e.strip_prefix(k).and_then(|r| r.strip_prefix('=')))
+}
+
+#[test]
+fn scheduled_run_is_one_named_container_per_bot_with_its_due_time() {
+    let h = HostSettings::default();
+    let s = build_for(&launch(), &h, &Role::Scheduled { due_ms: 1_700_000_000_000 });
+    assert_eq!(s.name, "the0-run-b1");
+    assert_eq!(s.labels["runtime.type"], "scheduled");
+    assert_eq!(s.labels[DUE_LABEL], "1700000000000");
+    assert_eq!(env_of(&s, "BOT_TYPE"), Some("scheduled"));
+    assert_eq!(env_of(&s, "IS_SCHEDULED"), Some("true"));
+    assert_eq!(env_of(&s, "ENTRYPOINT"), Some("bot.sh"));
+    assert_eq!(env_of(&s, "ENTRYPOINT_TYPE"), Some("bot"));
+    assert_eq!(env_of(&s, "QUERY_PATH"), None);
+    let realtime = build(&launch(), &h);
+    assert_eq!(s.binds, realtime.binds, "a run syncs state and logs like a realtime bot");
+}
+
+#[test]
+fn query_container_runs_the_query_entrypoint_with_read_only_state() {
+    let h = HostSettings { storage: Storage::Local { root: PathBuf::from("/o") }, ..Default::default() };
+    let key = query_result_key("b1", 1_700_000_000_123_456_789, 0xabc);
+    assert_eq!(key, "b1/1700000000123456789-0000000000000abc/result.json");
+    let q = QueryRun { path: "/price".into(), params: r#"{"s":"x"}"#.into(), result_key: key.clone() };
+    let s = build_for(&launch(), &h, &Role::Query(q));
+    assert_eq!(s.name, "the0-query-b1-1700000000123456789-0000000000000abc");
+    assert_eq!(s.labels["runtime.type"], "scheduled");
+    assert_eq!(s.labels["runtime.entrypoint"], "q.sh");
+    assert!(!s.labels.contains_key(DUE_LABEL));
+    for (k, v) in [
+        ("ENTRYPOINT", "q.sh"),
+        ("QUERY_ENTRYPOINT", "q.sh"),
+        ("ENTRYPOINT_TYPE", "query"),
+        ("CODE_MOUNT_DIR", "query"),
+        ("BOT_TYPE", "scheduled"),
+        ("IS_SCHEDULED", "true"),
+        ("QUERY_PATH", "/price"),
+        ("QUERY_PARAMS", r#"{"s":"x"}"#),
+        ("QUERY_RESULT_KEY", key.as_str()),
+    ] {
+        assert_eq!(env_of(&s, k), Some(v), "{k}");
+    }
+    assert_eq!(
+        s.binds,
+        vec![
+            "/o/custom-bots/u/b/1:/objects/custom-bots/u/b/1:ro",
+            "/o/bot-state/b1:/objects/bot-state/b1:ro",
+            "/o/query-results/b1:/objects/query-results/b1",
+        ]
+    );
+}
+
+#[test]
+fn query_without_a_query_entrypoint_runs_the_bot_entrypoint() {
+    let mut l = launch();
+    l.query_entrypoint = None;
+    let q = QueryRun { path: "/x".into(), params: "{}".into(), result_key: query_result_key("b1", 1, 2) };
+    let s = build_for(&l, &HostSettings::default(), &Role::Query(q));
+    assert_eq!(env_of(&s, "ENTRYPOINT"), Some("bot.sh"));
+    assert_eq!(env_of(&s, "QUERY_ENTRYPOINT"), None);
+}
+
+#[test]
+fn the_image_is_the_launchs() {
+    let mut l = launch();
+    l.image = "the0/runtime:native".into();
+    for role in [Role::Realtime, Role::Scheduled { due_ms: 1 }] {
+        assert_eq!(build_for(&l, &HostSettings::default(), &role).image, "the0/runtime:native");
+    }
 }

@@ -48,7 +48,7 @@ pub fn prepare_local(h: &HostSettings, l: &Launch) -> Result<(), String> {
     Ok(())
 }
 
-fn give_to_bot_user(dir: &Path) -> Result<(), String> {
+pub(crate) fn give_to_bot_user(dir: &Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
 use crate::model::{BotRecord, Change};
 use crate::plan::BotStatus;
@@ -26,7 +26,8 @@ pub enum StoreError {
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Schema versions, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &["CREATE TABLE bots (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE bots (
         id TEXT PRIMARY KEY NOT NULL,
         config TEXT NOT NULL,
         custom TEXT NOT NULL,
@@ -45,7 +46,29 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE bots (
     CREATE TABLE ingest_cursor (
         stream TEXT PRIMARY KEY NOT NULL,
         seq INTEGER NOT NULL
-    );"];
+    );",
+    // Scheduled bots: the schedule each next due time was computed from, and every run.
+    "CREATE TABLE schedule_state (
+        id TEXT PRIMARY KEY NOT NULL,
+        expr TEXT NOT NULL,
+        next_due_ms INTEGER,
+        failure TEXT,
+        enabled INTEGER NOT NULL
+    );
+    CREATE TABLE runs (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        bot_id TEXT NOT NULL,
+        due_ms INTEGER NOT NULL,
+        started_ms INTEGER,
+        ended_ms INTEGER,
+        outcome TEXT NOT NULL,
+        exit_code INTEGER,
+        reason TEXT,
+        container TEXT,
+        logs TEXT NOT NULL DEFAULT '[]'
+    );
+    CREATE INDEX runs_by_bot ON runs (bot_id, seq);",
+];
 
 /// How an upsert treats an existing record (CONTRACT §5.1 handlers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +85,8 @@ pub enum Mode {
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
     changed: Arc<Notify>,
+    /// Bumped with every desired-state change, for each further watcher (the scheduler).
+    version: Arc<watch::Sender<u64>>,
 }
 
 pub fn now_ms() -> i64 {
@@ -87,16 +112,30 @@ impl Store {
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
             tx.commit()?;
         }
-        Ok(Store { conn: Arc::new(Mutex::new(conn)), changed: Arc::new(Notify::new()) })
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+            changed: Arc::new(Notify::new()),
+            version: Arc::new(watch::Sender::new(0)),
+        })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Woken after every write that changes desired state.
+    /// Woken after every write that changes desired state (the reconciler's one waiter).
     pub fn changed(&self) -> Arc<Notify> {
         self.changed.clone()
+    }
+
+    /// Sees every write that changes desired state, however many watchers there are.
+    pub fn watch(&self) -> watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
+    /// How many desired-state writes this process has made (what [`Store::watch`] carries).
+    pub fn version(&self) -> u64 {
+        *self.version.borrow()
     }
 
     /// Applies a change; with `cursor`, only if its sequence is newer than the stored one, and the
@@ -119,6 +158,8 @@ impl Store {
         let changed = match change {
             Change::Delete(id) => {
                 tx.execute("DELETE FROM bot_status WHERE id = ?1", [id])?;
+                tx.execute("DELETE FROM schedule_state WHERE id = ?1", [id])?;
+                tx.execute("DELETE FROM runs WHERE bot_id = ?1 AND outcome != 'running'", [id])?;
                 tx.execute("DELETE FROM bots WHERE id = ?1", [id])? > 0
             }
             Change::Upsert(rec) => upsert(&tx, rec, mode)?,
@@ -127,6 +168,7 @@ impl Store {
         drop(conn);
         if changed {
             self.changed.notify_one();
+            self.version.send_modify(|v| *v += 1);
         }
         Ok(changed)
     }
@@ -191,6 +233,12 @@ impl Store {
         let v: Option<i64> =
             conn.query_row("SELECT seq FROM ingest_cursor WHERE stream = ?1", [stream], |r| r.get(0)).optional()?;
         Ok(v.map(|v| v as u64))
+    }
+
+    /// SQLite's `data_version`: changes whenever another connection (another process sharing
+    /// the data dir, such as `query-server` beside `bot-runner`) commits. Cheap: no table is read.
+    pub fn data_version(&self) -> Result<i64> {
+        Ok(self.lock().pragma_query_value(None, "data_version", |r| r.get(0))?)
     }
 
     /// Readiness: the database answers.

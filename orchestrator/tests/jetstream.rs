@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, stream};
@@ -108,6 +107,18 @@ async fn events_drive_containers() {
         js.get_stream("THE0_EVENTS").await.unwrap().get_consumer("the0-runtime-bots").await.unwrap();
     let info = consumer.info().await.unwrap();
     assert_eq!((info.num_ack_pending, info.num_pending), (0, 0), "everything acked or terminated");
+
+    // An id that is not a safe name can only arrive by event: stored (nothing is lost), marked
+    // failed with the reason, never turned into a container name or a path.
+    publish(&js, "the0.bot.created", &bot_payload("../evil id", "u/j/1", json!({}))).await;
+    let failed = eventually_async(Duration::from_secs(10), || async {
+        let (_, all) = o.api("GET", "/bots", None).await;
+        all.as_array()?.iter().find(|b| b["id"] == "../evil id" && b["status"]["state"] == "failed").cloned()
+    })
+    .await
+    .expect("the unsafe id is listed as failed");
+    assert!(failed["status"]["failure_reason"].as_str().unwrap_or_default().contains("not a safe name"), "{failed}");
+    assert_eq!(containers(&inst, None).len(), 1, "only j2 runs");
     o.stop().await;
 }
 
@@ -170,34 +181,10 @@ async fn without_the_stream_core_nats_queue_group_is_used() {
     o.stop().await;
 }
 
-/// The orchestrator binary as a child, SIGKILLed on drop if still running.
-struct Child9(Child);
-
-impl Drop for Child9 {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn_orchestrator(data: &std::path::Path, inst: &str) -> Child9 {
-    let child = Command::new(env!("CARGO_BIN_EXE_orchestrator"))
-        .arg("serve")
-        .env("THE0_DATA_DIR", data)
-        .env("THE0_ADMIN_ADDR", "127.0.0.1:0")
-        .env("THE0_HEALTH_ADDR", "127.0.0.1:0")
-        .env("THE0_INSTANCE", inst)
-        .env("NATS_URL", nats_url())
-        .env("RUNTIME_IMAGE", image())
-        .env("RUNTIME_IMAGE_PULL_POLICY", "Never")
-        .env("DOCKER_NETWORK", "none")
-        .env("BOT_STOP_TIMEOUT_SEC", "5")
-        .env_remove("MINIO_ENDPOINT")
-        .env_remove("DOCKER_HOST")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn orchestrator");
-    Child9(child)
+fn spawn_orchestrator(data: &std::path::Path, inst: &str) -> KillOnDrop {
+    let mut cmd = orchestrator_cmd(data, inst, "127.0.0.1:0", "127.0.0.1:0");
+    cmd.arg("serve").env("NATS_URL", nats_url()).stdout(std::process::Stdio::null());
+    KillOnDrop(cmd.spawn().expect("spawn orchestrator"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -242,4 +229,48 @@ async fn kill_9_while_converging_50_bots_then_restart_gives_exactly_50() {
     for c in &running_before {
         assert!(running.contains(c), "container {c} running before the kill was restarted needlessly");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn schedule_events_published_while_down_are_applied() {
+    let _turn = TURN.lock().await;
+    let (_c, js) = js().await;
+    fresh_stream(&js).await;
+    let inst = unique("js");
+    let _guard = Cleanup(inst.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let every2 = json!({"schedule": "*/2 * * * * *"});
+    // Published before any orchestrator exists: one good, one without a schedule, one wrapped.
+    publish(&js, "the0.bot-schedule.created", &bot_payload("s1", "u/s/1", every2.clone())).await;
+    publish(&js, "the0.bot-schedule.created", &bot_payload("s2", "u/s/1", json!({}))).await;
+    let wrapped = json!({"type": "x", "entity_id": "s3", "data": bot_payload("s3", "u/s/1", every2.clone())});
+    publish(&js, "the0.bot-schedule.created", &wrapped).await;
+    // A realtime event in between: the two consumers keep separate cursors.
+    publish(&js, "the0.bot.created", &bot_payload("r1", "u/s/1", json!({}))).await;
+    let url = nats_url();
+    let o = Orch::start(dir.path(), &inst, &["--nats-url", &url], &[]).await;
+    o.put_code("u/s/1", "#!/bin/sh\necho scheduled-run\n");
+    eventually_async(Duration::from_secs(20), || async {
+        let (_, v) = o.api("GET", "/bots/s1/runs", None).await;
+        v.as_array().is_some_and(|r| r.iter().any(|r| r["outcome"] == "succeeded")).then_some(())
+    })
+    .await
+    .expect("the schedule published while down runs");
+    assert_eq!(o.api("GET", "/bots/s2", None).await.0, 404, "no schedule: dropped");
+    assert_eq!(o.api("GET", "/bots/s3", None).await.0, 404, "schedules are direct only");
+    o.wait_state("r1", "running", Duration::from_secs(10)).await;
+    let (_, m) = o.get_text("/metrics").await;
+    assert_eq!(metric(&m, "the0_ingest_malformed_total"), 2, "{m}");
+    // Deleted: no more runs, no containers.
+    publish(&js, "the0.bot-schedule.deleted", &json!({"id": "s1", "config": {}})).await;
+    eventually_async(Duration::from_secs(10), || async {
+        (o.api("GET", "/bots/s1", None).await.0 == 404).then_some(())
+    })
+    .await
+    .expect("deleted");
+    let mut consumer: jetstream::consumer::PullConsumer =
+        js.get_stream("THE0_EVENTS").await.unwrap().get_consumer("the0-runtime-schedules").await.unwrap();
+    let info = consumer.info().await.unwrap();
+    assert_eq!((info.num_ack_pending, info.num_pending), (0, 0), "everything acked or terminated");
+    o.stop().await;
 }

@@ -5,19 +5,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Output};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::*;
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_orchestrator")
-}
-
-fn free_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
-}
 
 struct Env {
     data: tempfile::TempDir,
@@ -28,21 +19,8 @@ struct Env {
 
 impl Env {
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(bin());
-        c.args(args);
-        for v in
-            ["NATS_URL", "MINIO_ENDPOINT", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY", "THE0_ADMIN_TOKEN", "DOCKER_HOST"]
-        {
-            c.env_remove(v);
-        }
-        c.env("THE0_DATA_DIR", self.data.path())
-            .env("THE0_ADMIN_ADDR", &self.admin)
-            .env("THE0_HEALTH_ADDR", &self.health)
-            .env("THE0_INSTANCE", &self.instance)
-            .env("RUNTIME_IMAGE", image())
-            .env("RUNTIME_IMAGE_PULL_POLICY", "Never")
-            .env("DOCKER_NETWORK", "none")
-            .env("BOT_STOP_TIMEOUT_SEC", "10");
+        let mut c = orchestrator_cmd(self.data.path(), &self.instance, &self.admin, &self.health);
+        c.args(args).env("BOT_STOP_TIMEOUT_SEC", "10");
         c
     }
 
@@ -53,16 +31,6 @@ impl Env {
 
 fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-/// The server child, killed (by its pid) in every outcome.
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -96,7 +64,7 @@ async fn deploy_logs_remove_redeploy_without_nats_or_minio() {
     assert!(!out.status.success());
     assert!(text(&out).contains("orchestrator serve"), "{}", text(&out));
 
-    let serve = Serve(env.cmd(&["serve"]).stdout(std::process::Stdio::null()).spawn().expect("serve"));
+    let serve = KillOnDrop(env.cmd(&["serve"]).stdout(std::process::Stdio::null()).spawn().expect("serve"));
     eventually_async(Duration::from_secs(15), || async {
         (http_get(&env.health, "/healthz").await.0 == 200).then_some(())
     })

@@ -47,8 +47,12 @@ async fn run(c: config::Cli) -> anyhow::Result<()> {
     match c.command.clone() {
         Command::Help => println!("{}", config::USAGE),
         Command::Version => println!("{}", the0_contract::version_line()),
-        Command::Serve | Command::BotRunner => {
+        Command::Serve | Command::BotRunner | Command::BotScheduler => {
             let s = server::Server::bind(c).await.context("cannot start")?;
+            s.run(shutdown_signal()).await;
+        }
+        Command::QueryServer => {
+            let s = the0_orchestrator::query::standalone::Standalone::bind(&c).await.context("cannot start")?;
             s.run(shutdown_signal()).await;
         }
         Command::Deploy { dir, id } => {

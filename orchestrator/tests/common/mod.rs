@@ -4,9 +4,11 @@
 //! instance whatever happens.
 #![allow(dead_code)]
 
+pub mod e2e;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -46,6 +48,63 @@ pub fn containers(instance: &str, status: Option<&str>) -> Vec<String> {
         args.extend(["--filter", &st]);
     }
     docker(&args).lines().map(str::to_string).filter(|l| !l.is_empty()).collect()
+}
+
+/// A child process (the built orchestrator, a test server), SIGKILLed and reaped when dropped,
+/// whatever happens; `.0.kill()` is the test's `kill -9`.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A free loopback address (`127.0.0.1:<port>`) for a child that cannot report the one it bound.
+pub fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+/// The built orchestrator binary with a test's settings: its data dir and `--instance`, the given
+/// admin and health addresses, the :9477 API on an ephemeral loopback port, the scratch image never
+/// pulled, no network, and none of the host's NATS, MinIO, Docker or token variables.
+pub fn orchestrator_cmd(data: &Path, instance: &str, admin: &str, health: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_orchestrator"));
+    for v in ["NATS_URL", "MINIO_ENDPOINT", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY", "THE0_ADMIN_TOKEN", "DOCKER_HOST"] {
+        c.env_remove(v);
+    }
+    c.env("THE0_DATA_DIR", data)
+        .env("THE0_ADMIN_ADDR", admin)
+        .env("THE0_HEALTH_ADDR", health)
+        .env("THE0_INSTANCE", instance)
+        .env("RUNTIME_IMAGE", image())
+        .env("RUNTIME_IMAGE_PULL_POLICY", "Never")
+        .env("DOCKER_NETWORK", "none")
+        .env("QUERY_SERVER_PORT", "0")
+        .env("THE0_QUERY_BIND", "127.0.0.1")
+        .env("BOT_STOP_TIMEOUT_SEC", "5");
+    c
+}
+
+/// A Docker network made for one test (internal: nothing leaves the machine; the host still
+/// reaches its containers and they reach the host at the gateway), removed on drop after the
+/// containers (declare it before the container guard).
+pub struct Network(pub String);
+
+impl Network {
+    pub fn create(name: &str) -> Network {
+        let out = Command::new("docker").args(["network", "create", "--internal", name]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        Network(name.to_string())
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["network", "rm", &self.0]).output();
+    }
 }
 
 /// Removes every container of an instance when dropped.
@@ -133,6 +192,11 @@ pub fn test_cli(data_dir: &Path, instance: &str, extra: &[&str], env: &[(&str, &
         // No registry traffic from tests.
         "--runtime-image-pull-policy".into(),
         "Never".into(),
+        // The query API on an ephemeral loopback port (tests run side by side).
+        "--port".into(),
+        "0".into(),
+        "--query-bind".into(),
+        "127.0.0.1".into(),
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
     let mut vars: HashMap<String, String> = [("BOT_STOP_TIMEOUT_SEC", "5"), ("DOCKER_NETWORK", "none")]
@@ -148,6 +212,7 @@ pub struct Orch {
     pub cli: Cli,
     pub admin: String,
     pub health: String,
+    pub query: String,
     pub instance: String,
     stop: Option<watch::Sender<bool>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -159,10 +224,11 @@ impl Orch {
         let server = Server::bind(cli.clone()).await.expect("orchestrator starts");
         let admin = server.admin_addr().expect("admin addr").to_string();
         let health = server.health_addr().expect("health addr").to_string();
+        let query = server.query_addr().expect("query addr").to_string();
         cli.admin_addr = admin.clone();
         let (tx, rx) = watch::channel(false);
         let task = tokio::spawn(server.run(the0_orchestrator::server::flag_set(rx)));
-        Orch { cli, admin, health, instance: instance.into(), stop: Some(tx), task: Some(task) }
+        Orch { cli, admin, health, query, instance: instance.into(), stop: Some(tx), task: Some(task) }
     }
 
     /// Stops the orchestrator (bots keep running) and waits for it, bounded.

@@ -20,6 +20,11 @@ use crate::metrics::Metrics;
 use crate::plan::{Observed, State};
 use crate::spec::{ContainerSpec, INSTANCE_LABEL};
 
+mod address;
+mod oneshot;
+pub use address::{is_not_found, pick_ip};
+pub use oneshot::{OneShot, WaitOutcome};
+
 /// Engine 20.10 speaks 1.41; newer engines accept it too.
 pub const API_VERSION: ClientVersion = ClientVersion { major_version: 1, minor_version: 41 };
 /// Bound on every call but stop (which gets its grace on top) and pull.
@@ -36,6 +41,8 @@ pub enum DockerError {
     NoSocket(String),
     #[error("image {0:?} does not exist and could not be pulled: {1}")]
     NoImage(String, String),
+    #[error("docker: a container named {0:?} already exists")]
+    NameInUse(String),
 }
 
 pub type Result<T> = std::result::Result<T, DockerError>;
@@ -141,8 +148,12 @@ impl Docker {
     }
 
     fn filters(&self) -> HashMap<String, Vec<String>> {
-        let mut label =
-            vec![format!("{}=true", labels::MANAGED), format!("{}={}", labels::TYPE, labels::TYPE_REALTIME)];
+        self.filters_of(labels::TYPE_REALTIME)
+    }
+
+    /// Managed containers of one `runtime.type` (and of this instance).
+    fn filters_of(&self, kind: &str) -> HashMap<String, Vec<String>> {
+        let mut label = vec![format!("{}=true", labels::MANAGED), format!("{}={}", labels::TYPE, kind)];
         if let Some(i) = &self.instance {
             label.push(format!("{INSTANCE_LABEL}={i}"));
         }
@@ -246,14 +257,13 @@ impl Docker {
         Ok(self.call("create container", CALL_TIMEOUT, f).await?.id)
     }
 
-    /// Creates and starts the container. A container already holding the name is adopted if it
-    /// runs with the same spec hash, else removed first. A missing image is pulled once.
-    pub async fn run(&self, spec: &ContainerSpec) -> Result<String> {
+    /// Creates the container, pulling a missing image once (unless the pull policy is Never). A
+    /// name already taken is [`DockerError::NameInUse`].
+    async fn create_pulling(&self, spec: &ContainerSpec) -> Result<String> {
         let mut pulled = false;
-        let mut cleared = false;
-        let id = loop {
+        loop {
             match self.create(spec).await {
-                Ok(id) => break id,
+                Ok(id) => return Ok(id),
                 Err(DockerError::Api(e)) if status_of(&e) == Some(404) && !spec.pull => {
                     return Err(DockerError::NoImage(spec.image.clone(), format!("{e} (pull policy Never)")));
                 }
@@ -261,7 +271,32 @@ impl Docker {
                     pulled = true;
                     self.pull(&spec.image).await?;
                 }
-                Err(DockerError::Api(e)) if status_of(&e) == Some(409) && !cleared => {
+                Err(DockerError::Api(e)) if status_of(&e) == Some(409) => {
+                    return Err(DockerError::NameInUse(spec.name.clone()));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Starts a created container; one that cannot start is removed.
+    async fn start(&self, id: &str) -> Result<()> {
+        let started = self.call("start container", CALL_TIMEOUT, self.client.start_container(id, None)).await;
+        if let Err(e) = started {
+            let _ = self.remove(id).await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Creates and starts the container. A container already holding the name is adopted if it
+    /// runs with the same spec hash, else removed first. A missing image is pulled once.
+    pub async fn run(&self, spec: &ContainerSpec) -> Result<String> {
+        let mut cleared = false;
+        let id = loop {
+            match self.create_pulling(spec).await {
+                Ok(id) => break id,
+                Err(DockerError::NameInUse(_)) if !cleared => {
                     cleared = true;
                     let f = self.client.inspect_container(&spec.name, None::<InspectContainerOptions>);
                     if let Ok(c) = self.call("inspect container", CALL_TIMEOUT, f).await {
@@ -277,11 +312,7 @@ impl Docker {
                 Err(e) => return Err(e),
             }
         };
-        let started = self.call("start container", CALL_TIMEOUT, self.client.start_container(&id, None)).await;
-        if let Err(e) = started {
-            let _ = self.remove(&id).await;
-            return Err(e);
-        }
+        self.start(&id).await?;
         Ok(id)
     }
 

@@ -1,0 +1,136 @@
+//! The host's query API on :9477 (CONTRACT §4.2, §4.3, D19–D21): `POST /query` answered from an
+//! in-memory index of the store, by proxying to a running realtime bot's :9476 or by a one-shot
+//! query container, and `/health`. `serve` runs it beside the reconciler (sharing its view of
+//! running containers); the `query-server` command runs it alone, with its own container watch.
+//!
+//! * [`request`], [`reply`]: the wire format, pure. [`index`]: the bot index and routing rule.
+//! * [`realtime`]: the proxy. [`oneshot`]: query containers. [`watch`]: containers, standalone.
+
+pub mod handler;
+pub mod index;
+pub mod oneshot;
+pub mod realtime;
+pub mod reply;
+pub mod request;
+pub mod standalone;
+pub mod watch;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::net::TcpListener;
+use tokio::sync::watch as flag;
+
+use crate::http::{serve_with, ConnLimits};
+use crate::log;
+use crate::metrics::Metrics;
+use crate::server::{flag_set, Parts};
+use crate::snapshot::Snapshot;
+use index::BotIndex;
+use oneshot::OneShots;
+use realtime::Realtime;
+
+/// Settings of the :9477 server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryOptions {
+    /// Listen address (`--query-bind`, `THE0_QUERY_BIND`): `0.0.0.0`, since the0's API calls it.
+    pub bind: String,
+    /// `--port` / `QUERY_SERVER_PORT` (9477).
+    pub port: u16,
+    /// Query containers at once (`--max-query-containers`, `THE0_MAX_QUERY_CONTAINERS`).
+    pub max_containers: usize,
+}
+
+impl Default for QueryOptions {
+    fn default() -> Self {
+        QueryOptions { bind: "0.0.0.0".into(), port: the0_contract::query::HOST_PORT, max_containers: 8 }
+    }
+}
+
+impl QueryOptions {
+    pub fn addr(&self) -> String {
+        if self.bind.contains(':') {
+            format!("[{}]:{}", self.bind, self.port)
+        } else {
+            format!("{}:{}", self.bind, self.port)
+        }
+    }
+}
+
+/// How often result objects older than an hour are looked for (D19).
+const GC_INTERVAL: Duration = Duration::from_secs(600);
+/// How long shutdown waits for one-shot queries under way before removing their containers.
+const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+
+pub struct QueryServer {
+    pub index: Arc<BotIndex>,
+    /// Running realtime containers: the reconciler's view, or [`watch`]'s.
+    pub snapshot: Arc<Snapshot>,
+    pub realtime: Realtime,
+    pub oneshots: Arc<OneShots>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl QueryServer {
+    /// A server over the host's `parts`, reading running containers from `snapshot`.
+    pub fn new(
+        parts: &Parts,
+        snapshot: Arc<Snapshot>,
+        opts: &QueryOptions,
+    ) -> Result<QueryServer, crate::store::StoreError> {
+        let oneshots =
+            OneShots::new(parts.docker.clone(), parts.objects.clone(), parts.host.clone(), opts.max_containers.max(1));
+        Ok(QueryServer {
+            index: BotIndex::load(parts.store.clone(), Arc::new(parts.host.images.clone()))?,
+            snapshot,
+            realtime: Realtime::new(parts.docker.clone()),
+            oneshots: Arc::new(oneshots),
+            metrics: parts.metrics.clone(),
+        })
+    }
+
+    /// Serves on `listener` until `shutdown`: removes leftover query containers first, keeps the
+    /// index current, collects old result objects, and at the end drains the queries under way.
+    pub async fn run(self: Arc<Self>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+        match self.oneshots.remove_leftovers().await {
+            Ok(0) => {}
+            Ok(n) => log::info("removed leftover query containers", &[("count", &n)]),
+            Err(e) => log::warn("cannot list leftover query containers", &[("error", &e)]),
+        }
+        let (tx, rx) = flag::channel(false);
+        let follow = tokio::spawn(self.index.clone().follow(flag_set(rx.clone())));
+        let gc = tokio::spawn(collect_garbage(self.oneshots.clone(), flag_set(rx.clone())));
+        let limits = ConnLimits {
+            header_read: Duration::from_secs(60),
+            lifetime: Duration::from_secs(request::MAX_TIMEOUT_SEC + 65),
+        };
+        let me = self.clone();
+        let serving = tokio::spawn(serve_with(listener, move |req| me.clone().handle(req), flag_set(rx), limits));
+        shutdown.await;
+        let _ = tx.send(true);
+        let _ = tokio::join!(follow, gc, serving);
+        self.oneshots.drain(DRAIN_LIMIT).await;
+    }
+}
+
+async fn collect_garbage(oneshots: Arc<OneShots>, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        match oneshots.collect_garbage(SystemTime::now()).await {
+            Ok(0) => {}
+            Ok(n) => log::info("deleted stale query results", &[("count", &n)]),
+            Err(e) => log::warn("cannot list query results", &[("error", &e)]),
+        }
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = tokio::time::sleep(GC_INTERVAL) => {}
+        }
+    }
+}
+
+/// Binds the :9477 listener.
+pub async fn bind(opts: &QueryOptions) -> Result<TcpListener, crate::server::ServeError> {
+    let addr = opts.addr();
+    TcpListener::bind(&addr).await.map_err(|err| crate::server::ServeError::Bind { addr, err })
+}

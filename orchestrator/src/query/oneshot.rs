@@ -1,0 +1,222 @@
+//! One-shot queries (CONTRACT §4.3 "Docker", D19, D21): a query container per query with a fresh
+//! `QUERY_RESULT_KEY`, at most `--max-query-containers` at once (503 beyond). Non-zero exit →
+//! `query container exited with code N: <logs>`; zero → the result object, parsed. The result
+//! object is deleted in every outcome, and a container that outlives its deadline is killed and
+//! removed. Each query runs in its own task, so a client that hangs up leaks nothing.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use ring::rand::SecureRandom;
+use the0_contract::query::Envelope;
+use tokio::io::AsyncReadExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::reply::parse_answer;
+use super::request::QueryRequest;
+use crate::docker::{Docker, WaitOutcome};
+use crate::log;
+use crate::model::Launch;
+use crate::spec::{build_for, local_paths, query_result_key, HostSettings, QueryRun, Role, Storage};
+use crate::storage::give_to_bot_user;
+
+/// Log lines quoted when a query container fails.
+const LOG_LINES: u32 = 100;
+/// Bound on deleting a result object (as the original).
+const DELETE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bound on reading a result object.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest result object read.
+const MAX_RESULT: u64 = 16 * 1024 * 1024;
+/// Result objects older than this are garbage (D19).
+pub const RESULT_MAX_AGE: Duration = Duration::from_secs(3600);
+
+pub struct OneShots {
+    pub docker: Docker,
+    pub objects: Arc<the0_objstore::Store>,
+    pub host: Arc<HostSettings>,
+    permits: Arc<Semaphore>,
+    pub max: usize,
+}
+
+/// A fresh result key: `<botId>/<unixNano>-<16 random hex>/result.json`.
+fn fresh_key(bot_id: &str) -> String {
+    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let mut b = [0u8; 8];
+    if ring::rand::SystemRandom::new().fill(&mut b).is_err() {
+        // The system RNG failing is not worth a failed query: the clock and a counter are unique too.
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        b = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_be_bytes();
+    }
+    query_result_key(bot_id, nanos, u64::from_be_bytes(b))
+}
+
+/// Whether a listed one-shot container is a query container (scheduled runs have a due time).
+pub fn is_query_container(o: &crate::docker::OneShot) -> bool {
+    o.due_ms.is_none() && o.name.starts_with("the0-query-")
+}
+
+impl OneShots {
+    pub fn new(docker: Docker, objects: Arc<the0_objstore::Store>, host: Arc<HostSettings>, max: usize) -> OneShots {
+        OneShots { docker, objects, host, permits: Arc::new(Semaphore::new(max)), max }
+    }
+
+    /// A slot for one query container, or `None` when all are taken.
+    pub fn try_slot(&self) -> Option<OwnedSemaphorePermit> {
+        self.permits.clone().try_acquire_owned().ok()
+    }
+
+    /// Local storage: the code object must exist (Docker would bind a missing file as a new
+    /// directory); the state and result directories must exist and be writable by uid 1000.
+    fn prepare_local(&self, l: &Launch) -> Result<(), String> {
+        let Storage::Local { root } = &self.host.storage else { return Ok(()) };
+        let (code, state, _) = local_paths(root, &self.host.buckets, l);
+        if !code.is_file() {
+            return Err(format!("code object {} does not exist", code.display()));
+        }
+        let results = local_results_dir(root, &self.host, &l.id);
+        for dir in [&state, &results] {
+            if !dir.is_dir() {
+                std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                give_to_bot_user(dir)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs one query in a container; `_slot` is held until it is over.
+    pub async fn run(self: Arc<Self>, _slot: OwnedSemaphorePermit, launch: Launch, req: QueryRequest) -> Envelope {
+        let t0 = Instant::now();
+        let key = fresh_key(&launch.id);
+        let env = self.execute(&launch, &req, &key, t0).await;
+        self.delete_result(&key).await;
+        env
+    }
+
+    async fn execute(&self, launch: &Launch, req: &QueryRequest, key: &str, t0: Instant) -> Envelope {
+        if let Err(e) = self.prepare_local(launch) {
+            return Envelope::error(format!("failed to execute query container: {e}"));
+        }
+        let run = QueryRun { path: req.path.clone(), params: req.params_json(), result_key: key.to_string() };
+        let spec = build_for(launch, &self.host, &Role::Query(run));
+        let id = match self.docker.start_oneshot(&spec).await {
+            Ok(id) => id,
+            Err(e) => return Envelope::error(format!("failed to execute query container: {e}")),
+        };
+        let timed_out = || Envelope::error(format!("query timed out after {}s", req.timeout.as_secs()));
+        let Some(left) = req.timeout.checked_sub(t0.elapsed()) else {
+            let _ = self.docker.stop_and_remove(&id, Duration::ZERO).await;
+            return timed_out();
+        };
+        let outcome = self.docker.wait_exit(&id, Some(left), Duration::ZERO).await;
+        let env = match outcome {
+            Ok(WaitOutcome::TimedOut) => return timed_out(),
+            Ok(WaitOutcome::Gone) => return Envelope::error("query container disappeared before it finished"),
+            Ok(WaitOutcome::Exited { code: 0, .. }) => None,
+            Ok(WaitOutcome::Exited { code, oom }) => {
+                let logs = self.docker.tail(&id, LOG_LINES).await.unwrap_or_default().join("\n");
+                let oom = if oom { " (out of memory)" } else { "" };
+                Some(Envelope::error(format!("query container exited with code {code}{oom}: {logs}")))
+            }
+            Err(e) => Some(Envelope::error(format!("failed to wait for the query container: {e}"))),
+        };
+        if let Err(e) = self.docker.remove(&id).await {
+            log::warn("cannot remove a query container", &[("container", &id), ("error", &e)]);
+        }
+        match env {
+            Some(e) => e,
+            None => match self.fetch_result(key).await {
+                Ok(body) => parse_answer(&body, "query result"),
+                Err(e) => Envelope::error(format!("failed to download query result: {e}")),
+            },
+        }
+    }
+
+    async fn fetch_result(&self, key: &str) -> Result<Vec<u8>, String> {
+        let bucket = &self.host.buckets.query_results;
+        let fetch = async {
+            let Some(obj) = self.objects.get(bucket, key).await.map_err(|e| e.to_string())? else {
+                return Err(format!("object {bucket}/{key} does not exist"));
+            };
+            let mut buf = Vec::new();
+            obj.body.take(MAX_RESULT).read_to_end(&mut buf).await.map_err(|e| e.to_string())?;
+            Ok(buf)
+        };
+        tokio::time::timeout(FETCH_TIMEOUT, fetch).await.map_err(|_| "timed out".to_string())?
+    }
+
+    /// Deletes the result object (and, locally, its now empty directory); failures are logged.
+    async fn delete_result(&self, key: &str) {
+        let bucket = &self.host.buckets.query_results;
+        match tokio::time::timeout(DELETE_TIMEOUT, self.objects.delete(bucket, key)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => log::warn("cannot delete a query result", &[("key", &key), ("error", &e)]),
+            Err(_) => log::warn("deleting a query result timed out", &[("key", &key)]),
+        }
+        if let Storage::Local { root } = &self.host.storage {
+            if let Some(dir) = Path::new(key).parent() {
+                let _ = std::fs::remove_dir(root.join(bucket).join(dir));
+            }
+        }
+    }
+
+    /// Removes every query container of this instance (left by a crash, or still running at
+    /// shutdown), eight at a time. Returns how many.
+    pub async fn remove_leftovers(&self) -> Result<usize, String> {
+        let list = self.docker.list_oneshots().await.map_err(|e| e.to_string())?;
+        let ids: Vec<String> = list.into_iter().filter(is_query_container).map(|o| o.container).collect();
+        for chunk in ids.chunks(8) {
+            let removals = chunk.iter().map(|id| self.docker.remove(id));
+            for r in futures_util::future::join_all(removals).await {
+                if let Err(e) = r {
+                    log::warn("cannot remove a query container", &[("error", &e)]);
+                }
+            }
+        }
+        Ok(ids.len())
+    }
+
+    /// Waits (bounded) for the queries under way, then removes what is left.
+    pub async fn drain(&self, limit: Duration) {
+        let all = u32::try_from(self.max).unwrap_or(u32::MAX);
+        let _ = tokio::time::timeout(limit, self.permits.acquire_many(all)).await;
+        if let Err(e) = self.remove_leftovers().await {
+            log::warn("cannot list query containers at shutdown", &[("error", &e)]);
+        }
+    }
+
+    /// D19: deletes result objects older than [`RESULT_MAX_AGE`]. Returns how many.
+    pub async fn collect_garbage(&self, now: SystemTime) -> Result<usize, String> {
+        let bucket = &self.host.buckets.query_results;
+        let objs = self.objects.list(bucket, "").await.map_err(|e| e.to_string())?;
+        let mut n = 0;
+        for o in objs.into_iter().filter(|o| now.duration_since(o.last_modified).is_ok_and(|a| a > RESULT_MAX_AGE)) {
+            self.delete_result(&o.key).await;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+/// Where the local backend keeps a bot's query results (bind-mounted into its query containers).
+pub fn local_results_dir(root: &Path, host: &HostSettings, bot_id: &str) -> PathBuf {
+    root.join(&host.buckets.query_results).join(bot_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_keys_follow_the_contract_and_differ() {
+        let a = fresh_key("b1");
+        let b = fresh_key("b1");
+        assert_ne!(a, b);
+        let parts: Vec<&str> = a.split('/').collect();
+        assert_eq!((parts.len(), parts[0], parts[2]), (3, "b1", "result.json"), "{a}");
+        let (nanos, hex) = parts[1].split_once('-').unwrap();
+        assert!(nanos.len() >= 19 && nanos.bytes().all(|c| c.is_ascii_digit()), "{a}");
+        assert!(hex.len() == 16 && hex.bytes().all(|c| c.is_ascii_hexdigit()), "{a}");
+    }
+}

@@ -1,0 +1,356 @@
+//! The scheduler's thin runner: each pass reads the store, asks [`plan`] what to do and does it;
+//! each run is its own task (start the container, await it under the deadline, keep its last log
+//! lines, remove it, record it). It sleeps until the next due time (at most `--check-interval`)
+//! and wakes at once on a store change or when a run ends.
+//!
+//! Restart safety: at start, every run container (`runtime.type=scheduled` with a due time) is
+//! adopted: a running one is awaited, never started again; an exited one is recorded from its exit
+//! code and logs; then it is removed. A run row left open with no container is settled as
+//! interrupted. On shutdown, runs keep running and their rows stay open for that adoption (D25).
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+
+use crate::docker::{Docker, OneShot, WaitOutcome};
+use crate::metrics::Metrics;
+use crate::model::{is_enabled, is_scheduled, validate, Launch};
+use crate::plan::State;
+use crate::schedule::plan::{plan, Bot, Step};
+use crate::schedule::runs::{Ending, Outcome, LOG_LINES};
+use crate::spec::{build_for, HostSettings, Role};
+use crate::store::{now_ms, Store};
+use crate::{log, storage};
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The longest sleep between passes (`--check-interval`, 10 s).
+    pub check_interval: Duration,
+    /// Runs at once, 0 = no cap (`--max-concurrent`, D28).
+    pub max_concurrent: usize,
+    /// Per-run deadline, `None` = none (`--execution-timeout`, D28).
+    pub execution_timeout: Option<Duration>,
+    /// Docker stop grace when a deadline stops a run.
+    pub stop_grace: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            check_interval: Duration::from_secs(10),
+            max_concurrent: 0,
+            execution_timeout: None,
+            stop_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Scheduler {
+    pub store: Store,
+    pub docker: Docker,
+    pub objects: Arc<the0_objstore::Store>,
+    pub host: Arc<HostSettings>,
+    pub metrics: Arc<Metrics>,
+    pub opts: Options,
+    /// Bots with a run going (started or adopted).
+    running: Arc<Mutex<HashSet<String>>>,
+    wake: Arc<Notify>,
+}
+
+impl Scheduler {
+    pub fn new(
+        store: Store,
+        docker: Docker,
+        objects: Arc<the0_objstore::Store>,
+        host: Arc<HostSettings>,
+        metrics: Arc<Metrics>,
+        opts: Options,
+    ) -> Scheduler {
+        Scheduler { store, docker, objects, host, metrics, opts, running: Arc::default(), wake: Arc::default() }
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adopts the runs left by a previous process, then runs passes until `shutdown`. Runs under
+    /// way are left running (and open in the store) for the next start to adopt.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        loop {
+            match self.adopt(&stop_rx).await {
+                Ok(n) => {
+                    if n > 0 {
+                        log::info("scheduled runs adopted", &[("count", &n)]);
+                    }
+                    break;
+                }
+                Err(e) => log::warn("cannot adopt scheduled runs yet", &[("error", &e)]),
+            }
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            }
+        }
+        let mut changes = self.store.watch();
+        loop {
+            let wake_at = match self.pass(&stop_rx) {
+                Ok(w) => w,
+                Err(e) => {
+                    log::warn("schedule pass failed", &[("error", &e)]);
+                    Some(now_ms() + 2000)
+                }
+            };
+            let sleep = wake_at.map_or(self.opts.check_interval, |at| {
+                Duration::from_millis((at - now_ms()).max(0) as u64).min(self.opts.check_interval)
+            });
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = tokio::time::sleep(sleep) => {}
+                _ = changes.changed() => {}
+                _ = self.wake.notified() => {}
+            }
+        }
+        let _ = stop_tx.send(true);
+    }
+
+    /// One pass; returns the next due time.
+    pub fn pass(&self, stop: &watch::Receiver<bool>) -> Result<Option<i64>, String> {
+        let records = self.store.list().map_err(|e| e.to_string())?;
+        let mut states: HashMap<String, _> =
+            self.store.schedule_states().map_err(|e| e.to_string())?.into_iter().collect();
+        let bots: Vec<Bot> = records
+            .into_iter()
+            .filter(|(rec, _)| is_scheduled(&rec.config))
+            .map(|(rec, _)| Bot {
+                enabled: is_enabled(rec.enabled.as_ref(), &rec.config),
+                expr: rec.config.get("schedule").and_then(|s| s.as_str()).unwrap_or_default().to_string(),
+                launch: validate(&rec, &self.host.images),
+                state: states.remove(&rec.id),
+                id: rec.id,
+            })
+            .collect();
+        // States of bots that are no longer scheduled.
+        for id in states.keys() {
+            self.store.forget_schedule(id).map_err(|e| e.to_string())?;
+        }
+        let running = self.running().clone();
+        let now = now_ms();
+        let p = plan(&bots, &running, now, self.opts.max_concurrent);
+        for step in p.steps {
+            match step {
+                Step::Save { id, state } => {
+                    if let Some(f) = &state.failure {
+                        log::error("schedule cannot run", &[("bot_id", &id), ("reason", f)]);
+                    }
+                    self.store.set_schedule_state(&id, &state).map_err(|e| e.to_string())?;
+                }
+                Step::Skip { id, due, state } => {
+                    Metrics::inc(&self.metrics.runs_skipped);
+                    log::warn(
+                        "due time skipped: the previous run is still going",
+                        &[("bot_id", &id), ("due_ms", &due)],
+                    );
+                    let reason = "the previous run was still going";
+                    self.store.skip_run(&id, due, &state, reason).map_err(|e| e.to_string())?;
+                }
+                Step::Dispatch { id, due, state, launch } => {
+                    let Some(seq) = self.store.begin_run(&id, due, &state).map_err(|e| e.to_string())? else {
+                        continue;
+                    };
+                    self.spawn(id, stop.clone(), Work::Start { seq, due, launch });
+                }
+            }
+        }
+        if p.waiting > 0 {
+            log::debug("runs waiting for a free slot", &[("waiting", &p.waiting)]);
+        }
+        Ok(p.wake_at)
+    }
+
+    /// Runs `work` as the bot's run task; the bot counts as running until it ends.
+    fn spawn(&self, bot: String, mut stop: watch::Receiver<bool>, work: Work) {
+        self.running().insert(bot.clone());
+        self.metrics.runs_running.store(self.running().len() as u64, Relaxed);
+        let me = self.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => {}
+                _ = me.work(&bot, work) => {}
+            }
+            me.running().remove(&bot);
+            me.metrics.runs_running.store(me.running().len() as u64, Relaxed);
+            me.wake.notify_one();
+        });
+    }
+
+    async fn work(&self, bot: &str, work: Work) {
+        let (seq, container, started) = match work {
+            Work::Start { seq, due, launch } => match self.start(&launch, due).await {
+                Ok(c) => {
+                    Metrics::inc(&self.metrics.runs_started);
+                    log::info("scheduled run started", &[("bot_id", &bot), ("due_ms", &due), ("container", &c)]);
+                    if let Err(e) = self.store.set_run_container(seq, &c) {
+                        log::warn("cannot record the run's container", &[("bot_id", &bot), ("error", &e)]);
+                    }
+                    (Some(seq), c, now_ms())
+                }
+                Err(reason) => {
+                    let e = Ending { outcome: Outcome::Failed, exit_code: None, reason: Some(reason), logs: vec![] };
+                    self.finish(bot, Some(seq), &e);
+                    return;
+                }
+            },
+            Work::Await { seq, container, started_ms } => (seq, container, started_ms),
+        };
+        let ending = self.await_exit(&container, started).await;
+        self.finish(bot, seq, &ending);
+    }
+
+    async fn start(&self, l: &Launch, due: i64) -> Result<String, String> {
+        storage::check_code(&self.objects, &self.host, l).await?;
+        storage::prepare_local(&self.host, l)?;
+        let spec = build_for(l, &self.host, &Role::Scheduled { due_ms: due });
+        self.docker.start_oneshot(&spec).await.map_err(|e| format!("cannot start the run: {e}"))
+    }
+
+    /// Waits for the run to end (under the deadline, counted from its start), keeps its last
+    /// lines and removes it. A Docker outage only delays this.
+    async fn await_exit(&self, container: &str, started_ms: i64) -> Ending {
+        let grace = self.opts.stop_grace;
+        loop {
+            let left = self
+                .opts
+                .execution_timeout
+                .map(|t| Duration::from_millis((t.as_millis() as i64 - (now_ms() - started_ms)).max(0) as u64));
+            let waited = match left {
+                Some(left) => tokio::time::timeout(left, self.docker.wait_exit(container, None, grace)).await.ok(),
+                None => Some(self.docker.wait_exit(container, None, grace).await),
+            };
+            match waited {
+                None | Some(Ok(WaitOutcome::TimedOut)) => {
+                    let logs = self.docker.tail(container, LOG_LINES).await.unwrap_or_default();
+                    if let Err(e) = self.docker.stop_and_remove(container, grace).await {
+                        log::warn("cannot stop a run past its deadline", &[("container", &container), ("error", &e)]);
+                    }
+                    let t = self.opts.execution_timeout.unwrap_or_default();
+                    let reason = format!("run exceeded the execution timeout of {t:?} and was stopped");
+                    return Ending { outcome: Outcome::TimedOut, exit_code: None, reason: Some(reason), logs };
+                }
+                Some(Ok(WaitOutcome::Exited { code, oom })) => {
+                    let logs = self.docker.tail(container, LOG_LINES).await.unwrap_or_default();
+                    if let Err(e) = self.docker.remove(container).await {
+                        log::warn("cannot remove a finished run", &[("container", &container), ("error", &e)]);
+                    }
+                    let (outcome, reason) = match code {
+                        _ if oom => (Outcome::Failed, Some("killed for exceeding its memory limit (OOM)".to_string())),
+                        0 => (Outcome::Succeeded, None),
+                        c => (Outcome::Failed, Some(format!("Container exited with code {c}"))),
+                    };
+                    return Ending { outcome, exit_code: Some(code), reason, logs };
+                }
+                Some(Ok(WaitOutcome::Gone)) => {
+                    let reason = "the run's container was removed before its exit could be read".to_string();
+                    return Ending { outcome: Outcome::Lost, exit_code: None, reason: Some(reason), logs: vec![] };
+                }
+                Some(Err(e)) => {
+                    log::warn("waiting for a run failed; retrying", &[("container", &container), ("error", &e)]);
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+            }
+        }
+    }
+
+    fn finish(&self, bot: &str, seq: Option<i64>, e: &Ending) {
+        let counter = match e.outcome {
+            Outcome::Succeeded => &self.metrics.runs_succeeded,
+            Outcome::TimedOut => {
+                Metrics::inc(&self.metrics.runs_timed_out);
+                &self.metrics.runs_failed
+            }
+            _ => &self.metrics.runs_failed,
+        };
+        Metrics::inc(counter);
+        let code = e.exit_code.map_or("none".to_string(), |c| c.to_string());
+        let reason = e.reason.as_deref().unwrap_or("");
+        let fields: &[(&str, &dyn std::fmt::Display)] =
+            &[("bot_id", &bot), ("outcome", &e.outcome.as_str()), ("exit_code", &code), ("reason", &reason)];
+        if e.outcome == Outcome::Succeeded {
+            log::info("scheduled run ended", fields);
+        } else {
+            log::warn("scheduled run ended", fields);
+        }
+        if let Some(seq) = seq {
+            if let Err(err) = self.store.finish_run(seq, e) {
+                log::error("cannot record a run", &[("bot_id", &bot), ("error", &err)]);
+            }
+        }
+    }
+
+    /// Takes over the run containers and open run rows a previous process left. Returns how many
+    /// containers were adopted.
+    pub async fn adopt(&self, stop: &watch::Receiver<bool>) -> Result<usize, String> {
+        let found: Vec<OneShot> = self
+            .docker
+            .list_oneshots()
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|o| o.due_ms.is_some())
+            .collect();
+        let open = self.store.open_runs().map_err(|e| e.to_string())?;
+        let mut adopted = HashSet::new();
+        for o in &found {
+            let due = o.due_ms.unwrap_or_default();
+            if self.running().contains(&o.bot_id) {
+                continue;
+            }
+            let seq = self.store.adopt_run(&o.bot_id, due, &o.container, o.created_ms).map_err(|e| e.to_string())?;
+            if let Some(seq) = seq {
+                adopted.insert(seq);
+            }
+            if o.state == State::Created {
+                // Created but never started: the orchestrator died in between.
+                let _ = self.docker.remove(&o.container).await;
+                let reason = "the orchestrator stopped before the run's container started".to_string();
+                let e = Ending { outcome: Outcome::Interrupted, exit_code: None, reason: Some(reason), logs: vec![] };
+                self.finish(&o.bot_id, seq, &e);
+                continue;
+            }
+            log::info(
+                "adopting a scheduled run",
+                &[("bot_id", &o.bot_id), ("due_ms", &due), ("state", &o.state.as_str())],
+            );
+            self.spawn(
+                o.bot_id.clone(),
+                stop.clone(),
+                Work::Await { seq, container: o.container.clone(), started_ms: o.created_ms },
+            );
+        }
+        for r in open.iter().filter(|r| !adopted.contains(&r.seq)) {
+            let reason = if r.container.is_some() {
+                "the run's container disappeared while the orchestrator was down"
+            } else {
+                "the orchestrator stopped before the run's container started"
+            };
+            let outcome = if r.container.is_some() { Outcome::Lost } else { Outcome::Interrupted };
+            let e = Ending { outcome, exit_code: None, reason: Some(reason.into()), logs: vec![] };
+            self.finish(&r.bot_id, Some(r.seq), &e);
+        }
+        Ok(found.len())
+    }
+}
+
+/// What a run task does.
+enum Work {
+    /// Start the run's container, then await it.
+    Start { seq: i64, due: i64, launch: Launch },
+    /// Await a container found running (or exited) at start.
+    Await { seq: Option<i64>, container: String, started_ms: i64 },
+}
