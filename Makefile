@@ -1,4 +1,4 @@
-# the0 runtime. `make run` runs a sample bot; `make test` runs every test against real servers.
+# the0 runtime. `make run` runs the example bots; `make test` runs every test against real servers.
 .PHONY: all executor orchestrator test-image test lint bench bench-orchestrator run deps clean
 
 all: executor orchestrator
@@ -33,7 +33,17 @@ bench: deps executor ## benchmarks, printed as a table
 bench-orchestrator: deps test-image ## orchestrator: converge 200 bots vs xargs -P8 docker run, RSS/CPU, latencies
 	scripts/bench-orchestrator.sh
 
-run: deps executor   ## run the sample bot with local-directory storage
+run:                ## build what is needed, start the orchestrator, deploy examples/ (make stop ends it)
+	scripts/run.sh
+
+.PHONY: stop examples run-sample
+stop:                ## stop make run's orchestrator and its bots
+	scripts/run.sh stop
+
+examples:            ## compile the compiled examples in a build container (no pulls)
+	scripts/build-examples.sh
+
+run-sample: deps executor ## one bot under the executor alone, no orchestrator, no Docker (Ctrl-C stops it)
 	scripts/run-sample.sh
 
 clean:

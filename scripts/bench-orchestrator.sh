@@ -108,6 +108,10 @@ for i in range(1, n + 1):
 PY
 wait_count "runtime.instance=$inst" "$n" 600
 t_orch=$(echo "$(now) - $t0" | bc)
+metric() { curl -s "http://$health/metrics" | awk -v k="$1" '$1 == k {print $2}'; }
+passes=$(metric the0_reconcile_duration_seconds_count)
+pass_sec=$(metric the0_reconcile_duration_seconds_sum)
+calls=$(metric the0_docker_call_duration_seconds_count)
 
 # --- 2. steady state ----------------------------------------------------------------------------
 sleep 5
@@ -160,6 +164,7 @@ printf '\n%-52s %s\n' "benchmark ($n bots, $(nproc) cores)" "result"
 printf '%-52s %s\n' "converge from zero: xargs -P8 docker run -d" "${t_base}s"
 printf '%-52s %s\n' "converge from zero: orchestrator (--max-parallel 8)" "${t_orch}s"
 printf '%-52s %s\n' "ratio orchestrator / xargs (goal <= 1.1)" "$(echo "scale=2; $t_orch / $t_base" | bc)"
+printf '%-52s %s\n' "  reconcile passes (total s) / Docker calls" "$passes ($pass_sec s) / $calls"
 printf '%-52s %s\n' "steady state RSS now / peak (goal <= 30 MiB)" "${rss} / ${hwm} MiB"
 printf '%-52s %s\n' "steady state CPU over ${window}s (goal < 1 %)" "${cpu} % of a core"
 printf '%-52s %s\n' "publish -> running" "${pub_lat}s"

@@ -9,12 +9,12 @@ mkdir -p dist
 target=x86_64-unknown-linux-musl
 if rustup target list --installed 2>/dev/null | grep -qx "$target" && command -v musl-gcc >/dev/null; then
   CC_x86_64_unknown_linux_musl=musl-gcc cargo build --release --locked -p the0-executor --bin runtime --target "$target"
-  out="target/$target/release/runtime"
+  out="${CARGO_TARGET_DIR:-target}/$target/release/runtime"
 else
   echo "warning: musl target or musl-gcc missing; building a static glibc binary instead" >&2
   target=x86_64-unknown-linux-gnu
   RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked -p the0-executor --bin runtime --target "$target"
-  out="target/$target/release/runtime"
+  out="${CARGO_TARGET_DIR:-target}/$target/release/runtime"
 fi
 cp "$out" dist/runtime.tmp && mv dist/runtime.tmp dist/runtime
 if file dist/runtime | grep -q 'dynamically linked'; then

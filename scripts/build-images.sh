@@ -3,6 +3,7 @@
 # images the0/runtime:<family> (python, node, native, jvm, dotnet), then prints their sizes.
 #
 #   scripts/build-images.sh [FAMILY...]        # default: python node native jvm dotnet universal
+#   scripts/build-images.sh build              # the examples' build container the0/build:latest
 #
 # Each image's base is the official image named by `ARG BASE_IMAGE=` in its Dockerfile (override:
 # BASE_IMAGE_<FAMILY>=image, e.g. BASE_IMAGE_PYTHON=python:3.11-slim-bookworm). When that base is
@@ -21,7 +22,13 @@ case "$mode" in auto | official | offline) ;; *) echo "THE0_BASES must be auto, 
 [ -x dist/runtime ] || { echo "dist/runtime missing: run make executor" >&2; exit 1; }
 
 dockerfile_of() { if [ "$1" = universal ]; then echo Dockerfile.universal; else echo "runtime-images/$1/Dockerfile"; fi; }
-tag_of() { if [ "$1" = universal ]; then echo the0/runtime:latest; else echo "the0/runtime:$1"; fi; }
+tag_of() {
+  case "$1" in
+    universal) echo the0/runtime:latest ;;
+    build) echo the0/build:latest ;;
+    *) echo "the0/runtime:$1" ;;
+  esac
+}
 # The default of `ARG NAME=` in a Dockerfile: the Dockerfile is the one place a default is written.
 arg_default() { sed -n "s/^ARG $2=//p" "$1" | head -n1 | tr -d '"'; }
 
@@ -38,7 +45,7 @@ available() {
 # A small build context with the repo's paths: dist/runtime and the wrappers (0755).
 ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
-mkdir -p "$ctx/dist" "$ctx/runtime-images/wrappers" "$ctx/runtime-images/"{python,node,native,jvm,dotnet}
+mkdir -p "$ctx/dist" "$ctx/runtime-images/wrappers" "$ctx/runtime-images/"{python,node,native,jvm,dotnet,build}
 install -m 0755 dist/runtime "$ctx/dist/runtime"
 install -m 0755 runtime-images/wrappers/python_bot.py runtime-images/wrappers/node_bot.js "$ctx/runtime-images/wrappers/"
 

@@ -2,7 +2,7 @@
 # Builds an offline base image from Debian packages, for machines whose Docker cannot pull:
 #   debootstrap --variant=minbase --include=<packages> <suite> <dir> <mirror>, trim, docker import.
 #
-#   scripts/build-offline-base.sh FAMILY            # python | node | native | jvm | dotnet | universal
+#   scripts/build-offline-base.sh FAMILY            # python | node | native | jvm | dotnet | universal | build
 #
 # The image is `the0-base/<family>:<suite>`; it is reused when it already exists (set
 # THE0_REBUILD_BASES=1 to rebuild). The mirror and the suite are never written in this repo:
@@ -27,6 +27,8 @@ case "$family" in
   # Debian carries no .NET runtime: this base has only .NET's native dependencies.
   dotnet) pkgs="$native_pkgs libicu72 tzdata" ;;
   universal) pkgs="$native_pkgs libicu72 tzdata python3 nodejs openjdk-17-jre-headless" ;;
+  # Not a bot image: the build container of the compiled examples (C, a Java jar).
+  build) pkgs="ca-certificates gcc libc6-dev openjdk-17-jdk-headless" ;;
   *) echo "unknown family: $family" >&2; exit 2 ;;
 esac
 

@@ -6,9 +6,12 @@ and nothing is uploaded until something changes):
 
   a. idle: CPU (utime+stime from /proc/<pid>/stat) over a window with no change, with the periodic
      tick shortened to `interval` so several full rescans fall inside the window;
-  b./d. reps, alternating which goes first: *ours* = write one small file (atomically, as the SDKs
-     do), then poll HEAD until the new archive is complete in storage (the time from the write to
-     the object is both the change latency (b) and our snapshot+upload time (d)); *peer* =
+  b./d. reps, alternating which goes first: *ours* = with no archive in storage, write one small
+     file (atomically, as the SDKs do), then poll HEAD until the new archive is complete (a full
+     snapshot+upload, d); then write the file again and poll until the object's ETag changes (the
+     incremental upload: changed segments recompressed, the rest copied server-side, b); then the
+     same server-side work done by boto3 directly (one part of new bytes, one UploadPartCopy of the
+     rest, a small last part), which is moto's own floor for b; *peer* =
      `tar -cz -C tree . | rclone rcat` of the same tree to the same server (gzip -6 both);
      every uploaded object is deleted after it was checked (moto keeps objects in memory);
   c. VmHWM (peak RSS) of the daemon after all uploads; the peer's is the largest max-RSS of its
@@ -81,6 +84,44 @@ def wait_object(s3, key, bound, since):
     raise RuntimeError("no object %s/%s within %.0f s" % (BUCKET, key, bound))
 
 
+def wait_change(s3, key, etag, bound, since):
+    """Polls HEAD until the object's ETag is no longer `etag` (a new version is complete)."""
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        h = s3.head(BUCKET, key)
+        now = time.perf_counter()
+        if h is not None and h[1] != etag:
+            return now, h
+        time.sleep(max(POLL, POLL_SHARE * (now - since)))
+    raise RuntimeError("object %s/%s unchanged after %.0f s" % (BUCKET, key, bound))
+
+
+FLOOR_KEY = "bench-floor/state.tar.gz"
+
+
+def moto_compose_floor(s3, key, size):
+    """Seconds moto itself needs for a compose like ours of an object of `size` bytes: 6 MiB of
+    new bytes, an UploadPartCopy of the rest but 1 KiB, a 1 KiB last part, complete."""
+    c, head = s3.client, 6 * 1024 * 1024
+    t0 = time.perf_counter()
+    up = c.create_multipart_upload(Bucket=BUCKET, Key=FLOOR_KEY)["UploadId"]
+    try:
+        p1 = c.upload_part(Bucket=BUCKET, Key=FLOOR_KEY, UploadId=up, PartNumber=1, Body=os.urandom(head))
+        p2 = c.upload_part_copy(Bucket=BUCKET, Key=FLOOR_KEY, UploadId=up, PartNumber=2,
+                                CopySource={"Bucket": BUCKET, "Key": key},
+                                CopySourceRange="bytes=%d-%d" % (head, size - 1025))
+        p3 = c.upload_part(Bucket=BUCKET, Key=FLOOR_KEY, UploadId=up, PartNumber=3, Body=os.urandom(1024))
+        parts = [{"PartNumber": 1, "ETag": p1["ETag"]}, {"PartNumber": 2, "ETag": p2["CopyPartResult"]["ETag"]},
+                 {"PartNumber": 3, "ETag": p3["ETag"]}]
+        c.complete_multipart_upload(Bucket=BUCKET, Key=FLOOR_KEY, UploadId=up, MultipartUpload={"Parts": parts})
+    except Exception:
+        c.abort_multipart_upload(Bucket=BUCKET, Key=FLOOR_KEY, UploadId=up)
+        raise
+    took = time.perf_counter() - t0
+    s3.delete(BUCKET, FLOOR_KEY)
+    return took
+
+
 def run(runtime, work, state, endpoint, idle_window, interval, reps, log):
     s3 = lib.S3(endpoint)
     s3.ensure_bucket(BUCKET)
@@ -124,6 +165,7 @@ def run(runtime, work, state, endpoint, idle_window, interval, reps, log):
         out["hwm_idle_kib"] = lib.status_kib(pid, "VmHWM")
         # b./d. change latency and snapshot+upload, interleaved with the peer
         ours, peer, peer_rss, sizes, ours_cpu, peer_cpu, trigger = [], [], [], {}, [], [], []
+        incr, incr_cpu, floor = [], [], []
         for n in range(reps):
             for arm in (("ours", "peer") if n % 2 == 0 else ("peer", "ours")):
                 if arm == "ours":
@@ -139,6 +181,15 @@ def run(runtime, work, state, endpoint, idle_window, interval, reps, log):
                     trigger.append(opened.opened - tw if opened.opened else float("nan"))
                     ours_cpu.append(lib.cpu_seconds(pid) - c0)
                     sizes["ours"] = size
+                    etag = s3.head(BUCKET, ours_key)[1]
+                    time.sleep(0.5)
+                    c0 = lib.cpu_seconds(pid)
+                    write_one_file(state, 1000 + n)
+                    tw = time.perf_counter()
+                    td, (size, _) = wait_change(s3, ours_key, etag, UPLOAD_BOUND, tw)
+                    incr.append(td - tw)
+                    incr_cpu.append(lib.cpu_seconds(pid) - c0)
+                    floor.append(moto_compose_floor(s3, ours_key, size))
                     s3.delete(BUCKET, ours_key)
                 else:
                     wall, code, ru = lib.timed_run(["/bin/bash", "-c", peer_cmd, state], rclone_env,
@@ -158,7 +209,7 @@ def run(runtime, work, state, endpoint, idle_window, interval, reps, log):
                 log_progress(log, "rep %d %s done" % (n, arm))
         out["hwm_kib"] = lib.status_kib(pid, "VmHWM")
         out.update(ours=ours, peer=peer, peer_rss_kib=peer_rss, sizes=sizes, ours_cpu=ours_cpu, peer_cpu=peer_cpu,
-                   trigger=trigger)
+                   trigger=trigger, incr=incr, incr_cpu=incr_cpu, floor=floor)
         # stop: SIGTERM = final sync (nothing changed since the last upload) and exit 0
         os.kill(pid, signal.SIGTERM)
         code, _ = lib.wait(pid, timeout=60)
