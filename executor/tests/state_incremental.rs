@@ -3,7 +3,9 @@
 //! add, delete, rename) the object restores to exactly the tree, is byte for byte what a full
 //! upload would write, and is read by GNU tar, Python's tarfile/gzip and Node's zlib (the0's API
 //! reader); an object edited by someone else makes the next upload a full one; a failed upload
-//! leaves the previous object in place and the next one succeeds.
+//! leaves the previous object in place and the next one succeeds; a new pod that restored the
+//! archive uploads its first change incrementally, and a foreign (one-member) archive makes it a
+//! full upload.
 
 mod common;
 
@@ -12,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use the0_executor::config::Config;
-use the0_executor::state::{extract_tar_gz, write_tar_gz, Entry, Kind, Manifest, StateSyncOutcome, StateSyncer};
+use the0_executor::state::{
+    extract_tar_gz, restore, write_tar_gz, Entry, Kind, Manifest, RestoreOutcome, StateSyncOutcome, StateSyncer,
+};
 use the0_objstore::{S3Settings, Store};
 use tokio::io::AsyncReadExt;
 
@@ -223,6 +227,44 @@ async fn random_edits_round_trip(mut e: Env, files: usize) {
     assert_other_readers(&archive, e.state());
 }
 
+/// A new pod (empty state and run directories) restores the archive; its first change is uploaded
+/// incrementally, and the object is still byte for byte a full archive. An archive written as
+/// one gzip member (node-tar, the original runtime) restores fine and is then uploaded whole.
+async fn a_new_pod_uploads_its_first_change_incrementally(mut e: Env, files: usize) {
+    e.generate(files, 256);
+    let mut first_pod = StateSyncer::new(&e.cfg, None);
+    e.sync(&mut first_pod).await;
+    let new_pod = |e: &Env| {
+        fs::remove_dir_all(e.state()).unwrap();
+        fs::remove_dir_all(e.cfg.run_dir()).unwrap();
+    };
+    new_pod(&e);
+    let seed = match restore(&e.store, &e.cfg).await.unwrap() {
+        RestoreOutcome::Restored(m) => m,
+        other => panic!("expected a restore, got {other:?}"),
+    };
+    let mut syncer = StateSyncer::new(&e.cfg, Some(seed));
+    assert_eq!(syncer.sync(&e.store).await.unwrap(), StateSyncOutcome::Unchanged);
+    e.edit();
+    let (bytes, sent) = e.sync(&mut syncer).await;
+    assert!(sent < bytes, "the first upload after a restore sent {sent} of {bytes} bytes");
+    e.check_object().await;
+    e.check_same_as_full().await;
+
+    // The same tree as one gzip member.
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+    tar.append_dir_all(".", e.state()).unwrap();
+    let single = tar.into_inner().unwrap().finish().unwrap();
+    e.store.put_bytes(&e.bucket, KEY, single.into(), "application/gzip").await.unwrap();
+    new_pod(&e);
+    let Ok(RestoreOutcome::Restored(seed)) = restore(&e.store, &e.cfg).await else { panic!("restore") };
+    let mut syncer = StateSyncer::new(&e.cfg, Some(seed));
+    e.edit();
+    let (bytes, sent) = e.sync(&mut syncer).await;
+    assert_eq!(sent, bytes, "nothing of a one-member archive can be reused");
+    e.check_object().await;
+}
+
 /// Someone else (the0's API editing a key) replaced the object: the next upload is a full one,
 /// and the one after is incremental again.
 async fn edited_object_means_a_full_upload(mut e: Env, files: usize) {
@@ -252,6 +294,16 @@ async fn local_random_edits_round_trip() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_edited_object_means_a_full_upload() {
     edited_object_means_a_full_upload(Env::local(), LOCAL_FILES).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_a_new_pod_uploads_its_first_change_incrementally() {
+    a_new_pod_uploads_its_first_change_incrementally(Env::local(), LOCAL_FILES).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_a_new_pod_uploads_its_first_change_incrementally() {
+    a_new_pod_uploads_its_first_change_incrementally(Env::s3(&common::s3_endpoint()), S3_FILES).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,17 +4,21 @@
 //! the0's API (node-tar: PAX headers, `./` prefixes, directory names ending in `/`), enforcing
 //! the state caps and never writing outside the destination. The caller extracts into a fresh
 //! temp directory and discards it on any error, so a failed extract leaves nothing behind.
+//!
+//! [`extract_tar_gz_mapped`] also returns an [`ArchiveMap`]: where each gzip member and each tar
+//! entry lay, and what each entry became, from which a restore learns which members of the
+//! object it can reuse ([`super::restored`]).
 
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, BufReader, Read, Write};
+use std::ops::Range;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use flate2::read::MultiGzDecoder;
-
 use super::archive::ArchiveError;
+use super::members::{MemberReader, Span};
 use super::tree::{self, ChainError};
 use crate::config::Limits;
 
@@ -28,6 +32,36 @@ pub struct ExtractStats {
     pub bytes: u64,
     /// Entries left out: traversal, absolute, links, devices, other special types.
     pub skipped: u64,
+}
+
+/// Where the members and entries of an extracted archive lay.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArchiveMap {
+    /// Every gzip member, in order.
+    pub members: Vec<Span>,
+    /// Every tar entry, in order.
+    pub entries: Vec<Extent>,
+}
+
+/// One tar entry: its bytes in the tar stream (from the end of the previous entry, so extension
+/// headers before it are included, to the end of its padded data) and what was extracted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extent {
+    pub range: Range<u64>,
+    /// `None` when the entry was skipped or made nothing (links, globals, `./`, unsafe names).
+    pub extracted: Option<Extracted>,
+}
+
+/// A file or directory made from an entry, as its header described it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extracted {
+    /// Relative `/`-separated path, as [`super::fingerprint::Manifest`] names it.
+    pub path: String,
+    pub dir: bool,
+    pub size: u64,
+    pub mode: u32,
+    /// Seconds since the epoch.
+    pub mtime: u64,
 }
 
 /// The relative path of an archive entry, or `None` if it must be skipped: absolute names and
@@ -52,18 +86,32 @@ fn clean_name(raw: &[u8]) -> Option<Vec<&[u8]>> {
 /// still be filled); files get theirs. A cap violation fails the whole extract; the caller
 /// discards the partial tree.
 pub fn extract_tar_gz<R: Read>(input: R, dest: &Path, limits: &Limits) -> Result<ExtractStats, ArchiveError> {
+    extract_tar_gz_mapped(input, dest, limits).map(|(stats, _)| stats)
+}
+
+/// [`extract_tar_gz`], also returning the archive's [`ArchiveMap`]; `None` when what follows the
+/// end of the tar data could not be read as gzip members (the extract itself still succeeded).
+pub fn extract_tar_gz_mapped<R: Read>(
+    input: R,
+    dest: &Path,
+    limits: &Limits,
+) -> Result<(ExtractStats, Option<ArchiveMap>), ArchiveError> {
     let ex = |entry: &str, path: &Path, source: io::Error| ArchiveError::Extract {
         entry: entry.to_string(),
         path: path.to_path_buf(),
         source,
     };
     tree::mkdir_all(dest, 0o755).map_err(|e| ex("", dest, e))?;
-    let mut archive = tar::Archive::new(MultiGzDecoder::new(input));
+    let mut archive = tar::Archive::new(MemberReader::new(BufReader::with_capacity(COPY_BUF, input)));
     let mut stats = ExtractStats::default();
+    let mut extents: Vec<Extent> = Vec::new();
     let mut dirs: Vec<(PathBuf, u32, u64)> = Vec::new();
     let mut buf = vec![0u8; COPY_BUF];
     for item in archive.entries().map_err(ArchiveError::Corrupt)? {
         let mut entry = item.map_err(ArchiveError::Corrupt)?;
+        let start = extents.last().map_or(0, |e| e.range.end);
+        let end = entry.raw_file_position() + entry.size().div_ceil(512) * 512;
+        extents.push(Extent { range: start..end, extracted: None });
         let raw = entry.path_bytes().into_owned();
         let shown = String::from_utf8_lossy(&raw).into_owned();
         let kind = entry.header().entry_type();
@@ -106,6 +154,7 @@ pub fn extract_tar_gz<R: Read>(input: R, dest: &Path, limits: &Limits) -> Result
             }
             dirs.push((path, mode, mtime));
             stats.dirs += 1;
+            note(&mut extents, &parts, true, 0, mode, mtime);
             continue;
         }
         let size = entry.size();
@@ -155,6 +204,7 @@ pub fn extract_tar_gz<R: Read>(input: R, dest: &Path, limits: &Limits) -> Result
         let _ = file.set_modified(UNIX_EPOCH + Duration::from_secs(mtime));
         stats.bytes += written;
         stats.files += 1;
+        note(&mut extents, &parts, false, written, mode, mtime);
     }
     // Deepest first, so setting a parent's mtime comes after its children were created.
     for (path, mode, mtime) in dirs.iter().rev() {
@@ -164,7 +214,22 @@ pub fn extract_tar_gz<R: Read>(input: R, dest: &Path, limits: &Limits) -> Result
         }
         tree::set_mode(path, *mode).map_err(|e| ex(&path.to_string_lossy(), path, e))?;
     }
-    Ok(stats)
+    let map = match archive.into_inner().finish() {
+        Ok(members) => Some(ArchiveMap { members, entries: extents }),
+        Err(e) => {
+            crate::debug!("state archive: unreadable data after the tar end", error = e);
+            None
+        }
+    };
+    Ok((stats, map))
+}
+
+/// Records what the last entry became (a name that is not UTF-8 is never in a manifest).
+fn note(extents: &mut [Extent], parts: &[&[u8]], dir: bool, size: u64, mode: u32, mtime: u64) {
+    let path: Result<Vec<&str>, _> = parts.iter().map(|p| std::str::from_utf8(p)).collect();
+    if let (Some(last), Ok(path)) = (extents.last_mut(), path) {
+        last.extracted = Some(Extracted { path: path.join("/"), dir, size, mode, mtime });
+    }
 }
 
 #[cfg(test)]

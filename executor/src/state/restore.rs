@@ -6,6 +6,9 @@
 //! place. Errors are retried; when every attempt failed the state is emptied and the
 //! `state-restore-failed` marker blocks every syncer from touching the remote archive, so a
 //! partial or empty tree can never overwrite the good copy.
+//!
+//! A restore also saves which members of the downloaded object hold which segments of the
+//! restored tree ([`restored::layout`]), so the pod's first upload is already incremental.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -14,9 +17,11 @@ use std::time::{Duration, SystemTime};
 use the0_contract::{keys, paths};
 use the0_objstore::Store;
 
-use super::archive::{extract_tar_gz, ArchiveError};
+use super::archive::ArchiveError;
+use super::extract::extract_tar_gz_mapped;
 use super::fingerprint::Manifest;
-use super::{pipe, tree};
+use super::layout::Layout;
+use super::{pipe, restored, tree};
 use crate::config::Config;
 
 /// Name of the temp directory inside `STATE_PATH` that a restore extracts into.
@@ -102,9 +107,13 @@ async fn restore_inner(
             Ok(found) => {
                 if mark {
                     mark_restored(cfg);
+                    match found.as_ref().and_then(|(_, layout)| layout.as_ref()) {
+                        Some(layout) => layout.save(&run_dir),
+                        None => Layout::forget(&run_dir),
+                    }
                 }
                 return Ok(match found {
-                    Some(manifest) => {
+                    Some((manifest, _)) => {
                         crate::info!(
                             "state restored",
                             files = manifest.file_count(),
@@ -139,8 +148,9 @@ async fn restore_inner(
     Err(give_up(cfg, attempts, last))
 }
 
-/// One attempt: `Some(manifest)` when an archive was installed, `None` when there is none.
-async fn attempt(store: &Store, cfg: &Config) -> Result<Option<Manifest>, RestoreError> {
+/// One attempt: `Some` when an archive was installed (the restored tree's manifest, and the
+/// archive's layout if any member of it can be reused), `None` when there is none.
+async fn attempt(store: &Store, cfg: &Config) -> Result<Option<(Manifest, Option<Layout>)>, RestoreError> {
     let state = cfg.state_path.clone();
     tree::mkdir_all(&state, 0o755).map_err(io_err("creating", &state))?;
     let tmp = state.join(RESTORE_TMP);
@@ -155,14 +165,19 @@ async fn attempt(store: &Store, cfg: &Config) -> Result<Option<Manifest>, Restor
         return Ok(None);
     };
     let reader = pipe::async_to_sync(obj.body);
-    let limits = cfg.limits;
-    let job = tokio::task::spawn_blocking(move || -> Result<Manifest, RestoreError> {
-        if let Err(source) = extract_tar_gz(reader, &tmp, &limits) {
-            let _ = tree::remove_any(&tmp);
-            return Err(RestoreError::Extract { bucket, key, source });
-        }
+    let (limits, meta) = (cfg.limits, obj.meta);
+    let job = tokio::task::spawn_blocking(move || -> Result<(Manifest, Option<Layout>), RestoreError> {
+        let map = match extract_tar_gz_mapped(reader, &tmp, &limits) {
+            Ok((_, map)) => map,
+            Err(source) => {
+                let _ = tree::remove_any(&tmp);
+                return Err(RestoreError::Extract { bucket, key, source });
+            }
+        };
         install(&tmp, &state)?;
-        Manifest::scan(&state).map_err(io_err("scanning", &state))
+        let manifest = Manifest::scan(&state).map_err(io_err("scanning", &state))?;
+        let layout = map.and_then(|m| restored::layout(&m, &manifest, &bucket, &key, &meta.etag, meta.size));
+        Ok((manifest, layout))
     });
     job.await.map_err(|e| RestoreError::Task(e.to_string()))?.map(Some)
 }
