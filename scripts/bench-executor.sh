@@ -6,7 +6,9 @@
 #   BENCH_TMP=DIR   where the scratch data goes (default: $TMPDIR or /tmp; the full run needs ~1.1 GiB)
 #   BENCH_BOUND=S   time bound in seconds (default 840, quick 110); on expiry the table so far is
 #                   still written, with the cut benchmark as an error row, and the exit code is 124
-# Starts moto (S3) for the run and stops it, and removes the scratch data, whatever happens.
+# Starts moto (S3) for the run, and s3s-fs (a second S3 server, in Rust, for 3b: its copies run at
+# disk speed where moto's run in Python; built once from crates.io into target/tools), stops them
+# and removes the scratch data, whatever happens.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -26,8 +28,10 @@ work=$(mktemp -d "${BENCH_TMP:-${TMPDIR:-/tmp}}/the0-bench.XXXXXX")
 # Our own services directory, so a `make test` in this tree keeps its servers.
 export THE0_SERVICES_DIR=$out/services
 export THE0_VENV=$venv PYTHONDONTWRITEBYTECODE=1
+s3s_pid=
 cleanup() {
   scripts/test-services.sh stop || true
+  [ -z "$s3s_pid" ] || kill "$s3s_pid" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -35,9 +39,28 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 eval "$(scripts/test-services.sh start)"
+s3s=$here/target/tools/bin/s3s-fs
+if [ ! -x "$s3s" ]; then
+  echo "building s3s-fs 0.14.1 into target/tools (once)" >&2
+  cargo install --quiet --root "$here/target/tools" --version 0.14.1 --features binary s3s-fs \
+    || echo "s3s-fs could not be built; 3b runs against moto only" >&2
+fi
+fast=()
+if [ -x "$s3s" ]; then
+  port=$("$venv/bin/python3" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  mkdir -p "$work/s3s-root"
+  "$s3s" --host 127.0.0.1 --port "$port" --access-key bench --secret-key bench "$work/s3s-root" \
+    >"$out/s3s-fs.log" 2>&1 &
+  s3s_pid=$!
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.1
+  done
+  fast=(--s3-fast "127.0.0.1:$port")
+fi
 if [ "$quick" = 1 ]; then bound=110; mode=--quick; else bound=840; mode=; fi
 bound=${BENCH_BOUND:-$bound}
 # The whole run is bounded: the driver gets SIGTERM (and kills what it started) after $bound s.
 timeout --foreground -k 10 "$bound" "$venv/bin/python3" scripts/bench/run.py $mode \
   --runtime "$runtime" --tini "$(command -v tini-static)" --work "$work" \
-  --out "$out/results.md" --s3 "$THE0_TEST_S3_ENDPOINT" --services-dir "$THE0_SERVICES_DIR"
+  --out "$out/results.md" --s3 "$THE0_TEST_S3_ENDPOINT" --services-dir "$THE0_SERVICES_DIR" "${fast[@]}"

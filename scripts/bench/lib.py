@@ -231,12 +231,13 @@ class CpuAccount:
 # ---------------------------------------------------------------- S3
 
 class S3:
-    """The few calls the benchmarks make to the test S3 server (moto)."""
+    """The few calls the benchmarks make to a test S3 server (moto; s3s-fs with versioned=False,
+    which has no versioning)."""
 
-    def __init__(self, endpoint, access_key="bench", secret_key="bench"):
+    def __init__(self, endpoint, access_key="bench", secret_key="bench", versioned=True):
         import boto3
         from botocore.config import Config
-        self.endpoint = endpoint
+        self.endpoint, self.versioned = endpoint, versioned
         self.access_key, self.secret_key = access_key, secret_key
         self.client = boto3.client(
             "s3", endpoint_url="http://" + endpoint, aws_access_key_id=access_key,
@@ -250,8 +251,10 @@ class S3:
         arms upload to this bucket, and `delete` removes every version, so nothing piles up."""
         try:
             self.client.create_bucket(Bucket=bucket)
-        except self.client.exceptions.BucketAlreadyOwnedByYou:
+        except (self.client.exceptions.BucketAlreadyOwnedByYou, self.client.exceptions.BucketAlreadyExists):
             pass
+        if not self.versioned:
+            return
         self.client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
 
     def head(self, bucket, key):
@@ -267,6 +270,13 @@ class S3:
 
     def delete(self, bucket, key=None):
         """Deletes every version (and delete marker) of `key`, or of every key."""
+        if not self.versioned:
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, **({"Prefix": key} if key else {}))
+            for page in pages:
+                for o in page.get("Contents", []):
+                    if key is None or o["Key"] == key:
+                        self.client.delete_object(Bucket=bucket, Key=o["Key"])
+            return
         pages = self.client.get_paginator("list_object_versions").paginate(
             Bucket=bucket, **({"Prefix": key} if key else {}))
         for page in pages:

@@ -110,6 +110,20 @@ def bench_state(a, cfg, rows, notes, step):
                     ", ".join("%.1f s" % x for x in s["ours_cpu"]), ", ".join("%.1f s" % x for x in s["peer_cpu"]),
                     s["exit"]))
     notes.append("3c: VmHWM while idle, before any upload: %.1f MiB" % (s["hwm_idle_kib"] / 1024))
+    if not a.s3_fast:
+        notes.append("3b against s3s-fs: not run (no --s3-fast server)")
+        return
+    step("3b again, against s3s-fs: %d reps" % cfg["reps"])
+    f = state_sync.run_incremental(a.runtime, a.work, state, a.s3_fast, cfg["reps"], log)
+    incr, floor = f["incr"], f["floor"]
+    rows.append(("3b. the same against s3s-fs (S3 server in Rust, copies at disk speed; %d reps)" % len(incr),
+                 "median %.2f s, max %.2f s" % (lib.median(incr), max(incr)),
+                 "median %.2f s (s3s-fs alone: the same compose by boto3)" % lib.median(floor),
+                 "%+.2f s median over its floor" % lib.median([i - f for i, f in zip(incr, floor)]),
+                 "≤ 1.2 s (0.2 s settle + 1 s)", met(max(incr) <= 1.2)))
+    notes.append("3b (s3s-fs): ours %s; its floor %s; daemon CPU per upload %s"
+                 % (", ".join("%.2f s" % x for x in incr), ", ".join("%.2f s" % x for x in floor),
+                    ", ".join("%.2f s" % x for x in f["cpu"])))
 
 
 def warm(state):
@@ -129,6 +143,7 @@ def main():
     ap.add_argument("--work", required=True, help="scratch directory (removed by the caller)")
     ap.add_argument("--out", required=True, help="results file (Markdown)")
     ap.add_argument("--s3", required=True, help="host:port of the S3 server")
+    ap.add_argument("--s3-fast", help="host:port of a second S3 server whose copies run at disk speed (s3s-fs)")
     ap.add_argument("--services-dir", help="where test-services.sh keeps its pid files")
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args()

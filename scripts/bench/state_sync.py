@@ -99,9 +99,9 @@ def wait_change(s3, key, etag, bound, since):
 FLOOR_KEY = "bench-floor/state.tar.gz"
 
 
-def moto_compose_floor(s3, key, size):
-    """Seconds moto itself needs for a compose like ours of an object of `size` bytes: 6 MiB of
-    new bytes, an UploadPartCopy of the rest but 1 KiB, a 1 KiB last part, complete."""
+def compose_floor(s3, key, size):
+    """Seconds the server itself needs for a compose like ours of an object of `size` bytes: 6 MiB
+    of new bytes, an UploadPartCopy of the rest but 1 KiB, a 1 KiB last part, complete."""
     c, head = s3.client, 6 * 1024 * 1024
     t0 = time.perf_counter()
     up = c.create_multipart_upload(Bucket=BUCKET, Key=FLOOR_KEY)["UploadId"]
@@ -189,7 +189,7 @@ def run(runtime, work, state, endpoint, idle_window, interval, reps, log):
                     td, (size, _) = wait_change(s3, ours_key, etag, UPLOAD_BOUND, tw)
                     incr.append(td - tw)
                     incr_cpu.append(lib.cpu_seconds(pid) - c0)
-                    floor.append(moto_compose_floor(s3, ours_key, size))
+                    floor.append(compose_floor(s3, ours_key, size))
                     s3.delete(BUCKET, ours_key)
                 else:
                     wall, code, ru = lib.timed_run(["/bin/bash", "-c", peer_cmd, state], rclone_env,
@@ -226,3 +226,51 @@ def run(runtime, work, state, endpoint, idle_window, interval, reps, log):
 def log_progress(log, msg):
     with open(log, "a") as f:
         f.write("bench: %s\n" % msg)
+
+
+def run_incremental(runtime, work, state, endpoint, reps, log):
+    """3b again, against a server whose copies run at disk speed (s3s-fs, in Rust) instead of
+    moto's (Python, in memory): a daemon of its own (own run directory) uploads the tree once in
+    full, then `reps` times a one-file change is timed to the new ETag, each followed by the same
+    compose done by boto3 directly (the server's floor)."""
+    s3 = lib.S3(endpoint, versioned=False)
+    s3.ensure_bucket(BUCKET)
+    s3.clear(BUCKET)
+    key = OURS_ID + "/state.tar.gz"
+    run_dir = os.path.join(work, "run-fast")
+    os.makedirs(os.path.join(run_dir, "logs"), exist_ok=True)
+    open(os.path.join(run_dir, "state-restored"), "w").close()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LOG_LEVEL": "INFO", "MINIO_ENDPOINT": endpoint,
+        "MINIO_ACCESS_KEY": s3.access_key, "MINIO_SECRET_KEY": s3.secret_key,
+        "MINIO_STATE_BUCKET": BUCKET, "MINIO_LOGS_BUCKET": "bench-logs",
+    }
+    port = free_port()
+    argv = [runtime, "daemon", "sync", "--bot-id", OURS_ID, "--state-path", state,
+            "--logs-path", os.path.join(run_dir, "logs"), "--interval", "60s", "--readiness-port", str(port)]
+    pid = lib.spawn(argv, env, stdout=log, stderr=log)
+    incr, floor, cpu = [], [], []
+    try:
+        wait_ready(port, pid)
+        write_one_file(state, 5000)
+        wait_object(s3, key, UPLOAD_BOUND, time.perf_counter())
+        for n in range(reps):
+            etag = s3.head(BUCKET, key)[1]
+            time.sleep(0.5)
+            c0 = lib.cpu_seconds(pid)
+            write_one_file(state, 6000 + n)
+            tw = time.perf_counter()
+            td, (size, _) = wait_change(s3, key, etag, UPLOAD_BOUND, tw)
+            incr.append(td - tw)
+            cpu.append(lib.cpu_seconds(pid) - c0)
+            floor.append(compose_floor(s3, key, size))
+            log_progress(log, "fast server: rep %d done" % n)
+        os.kill(pid, signal.SIGTERM)
+        lib.wait(pid, timeout=60)
+    finally:
+        lib.kill_group(pid, signal.SIGKILL)
+        try:
+            s3.clear(BUCKET)
+        except Exception:
+            pass
+    return {"incr": incr, "floor": floor, "cpu": cpu}
