@@ -90,7 +90,7 @@ impl Reconciler {
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let events = tokio::spawn(self.clone().watch_events());
-        let changed = self.store.changed();
+        let mut changes = self.store.watch();
         loop {
             let wake_at = match self.pass().await {
                 Ok(w) => w,
@@ -106,7 +106,7 @@ impl Reconciler {
             tokio::select! {
                 _ = &mut shutdown => break,
                 _ = tokio::time::sleep(sleep) => {}
-                _ = changed.notified() => {}
+                _ = changes.changed() => {}
                 _ = self.wake.notified() => {}
             }
         }

@@ -1,14 +1,15 @@
 //! The embedded store: one SQLite file in `--data-dir` (WAL), versioned migrations, every write one
 //! transaction. It holds the bots exactly as their payloads gave them, the reconciler's per-bot
 //! bookkeeping and the ingest cursor (so a redelivered event is applied once). Any write that
-//! changes desired state wakes the reconciler through [`Store::changed`].
+//! changes desired state bumps a version that the reconciler, the scheduler and the query index
+//! watch ([`Store::watch`]).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
 use crate::model::{BotRecord, Change};
 use crate::plan::BotStatus;
@@ -84,8 +85,7 @@ pub enum Mode {
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
-    changed: Arc<Notify>,
-    /// Bumped with every desired-state change, for each further watcher (the scheduler).
+    /// Bumped with every desired-state change; every watcher sees it.
     version: Arc<watch::Sender<u64>>,
 }
 
@@ -112,20 +112,11 @@ impl Store {
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
             tx.commit()?;
         }
-        Ok(Store {
-            conn: Arc::new(Mutex::new(conn)),
-            changed: Arc::new(Notify::new()),
-            version: Arc::new(watch::Sender::new(0)),
-        })
+        Ok(Store { conn: Arc::new(Mutex::new(conn)), version: Arc::new(watch::Sender::new(0)) })
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Woken after every write that changes desired state (the reconciler's one waiter).
-    pub fn changed(&self) -> Arc<Notify> {
-        self.changed.clone()
     }
 
     /// Sees every write that changes desired state, however many watchers there are.
@@ -167,7 +158,6 @@ impl Store {
         tx.commit()?;
         drop(conn);
         if changed {
-            self.changed.notify_one();
             self.version.send_modify(|v| *v += 1);
         }
         Ok(changed)
