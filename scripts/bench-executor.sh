@@ -6,8 +6,8 @@
 #   BENCH_TMP=DIR   where the scratch data goes (default: $TMPDIR or /tmp; the full run needs ~1.1 GiB)
 #   BENCH_BOUND=S   time bound in seconds (default 840, quick 110); on expiry the table so far is
 #                   still written, with the cut benchmark as an error row, and the exit code is 124
-# Starts moto (S3) for the run, and s3s-fs (a second S3 server, in Rust, for 3b: its copies run at
-# disk speed where moto's run in Python; built once from crates.io into target/tools), stops them
+# Starts moto (S3) for the run, and s3s-fs (a second S3 server, in Rust, objects in files, for 3b;
+# built once from crates.io into target/tools), stops them
 # and removes the scratch data, whatever happens.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)

@@ -122,21 +122,49 @@ def compose_floor(s3, key, size):
     return took
 
 
+def start_daemon(runtime, run_dir, state, s3, interval, log):
+    """Starts `runtime daemon sync` on `state` against `s3`'s server, with its own `run_dir`
+    (the `state-restored` marker made first, so it restores nothing and uploads only on change);
+    returns its pid once it is ready."""
+    os.makedirs(os.path.join(run_dir, "logs"), exist_ok=True)
+    open(os.path.join(run_dir, "state-restored"), "w").close()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LOG_LEVEL": "INFO", "MINIO_ENDPOINT": s3.endpoint,
+        "MINIO_ACCESS_KEY": s3.access_key, "MINIO_SECRET_KEY": s3.secret_key,
+        "MINIO_STATE_BUCKET": BUCKET, "MINIO_LOGS_BUCKET": "bench-logs",
+    }
+    port = free_port()
+    argv = [runtime, "daemon", "sync", "--bot-id", OURS_ID, "--state-path", state,
+            "--logs-path", os.path.join(run_dir, "logs"), "--interval", "%ds" % interval,
+            "--readiness-port", str(port)]
+    pid = lib.spawn(argv, env, stdout=log, stderr=log)
+    try:
+        wait_ready(port, pid)
+    except BaseException:
+        lib.kill_group(pid, signal.SIGKILL)
+        raise
+    return pid
+
+
+def incremental_rep(s3, pid, state, key, n):
+    """One timed incremental upload: with the archive `key` in place, write one file and wait for
+    the new ETag. Returns (seconds from the write, daemon CPU seconds, the server's compose floor)."""
+    etag = s3.head(BUCKET, key)[1]
+    time.sleep(0.5)
+    c0 = lib.cpu_seconds(pid)
+    write_one_file(state, n)
+    tw = time.perf_counter()
+    td, (size, _) = wait_change(s3, key, etag, UPLOAD_BOUND, tw)
+    return td - tw, lib.cpu_seconds(pid) - c0, compose_floor(s3, key, size)
+
+
 def run(runtime, work, state, endpoint, idle_window, interval, reps, log):
     s3 = lib.S3(endpoint)
     s3.ensure_bucket(BUCKET)
     s3.clear(BUCKET)
     ours_key, peer_key = OURS_ID + "/state.tar.gz", PEER_ID + "/state.tar.gz"
-    run_dir = os.path.join(work, "run")
-    os.makedirs(os.path.join(run_dir, "logs"), exist_ok=True)
     os.makedirs(os.path.join(state, TICK_DIR), exist_ok=True)
-    open(os.path.join(run_dir, "state-restored"), "w").close()
     path = os.environ.get("PATH", "/usr/bin:/bin")
-    ours_env = {
-        "PATH": path, "LOG_LEVEL": "INFO", "MINIO_ENDPOINT": endpoint,
-        "MINIO_ACCESS_KEY": s3.access_key, "MINIO_SECRET_KEY": s3.secret_key,
-        "MINIO_STATE_BUCKET": BUCKET, "MINIO_LOGS_BUCKET": "bench-logs",
-    }
     rclone_env = {
         "PATH": path, "RCLONE_CONFIG_BENCH_TYPE": "s3", "RCLONE_CONFIG_BENCH_PROVIDER": "Other",
         "RCLONE_CONFIG_BENCH_ENDPOINT": "http://" + endpoint,
@@ -146,14 +174,9 @@ def run(runtime, work, state, endpoint, idle_window, interval, reps, log):
     }
     peer_cmd = ("set -o pipefail; tar -cz -C \"$0\" . | rclone --config /dev/null --s3-no-check-bucket -q rcat bench:%s/%s"
                 % (BUCKET, peer_key))
-    port = free_port()
-    argv = [runtime, "daemon", "sync", "--bot-id", OURS_ID, "--state-path", state,
-            "--logs-path", os.path.join(run_dir, "logs"), "--interval", "%ds" % interval,
-            "--readiness-port", str(port)]
-    pid = lib.spawn(argv, ours_env, stdout=log, stderr=log)
+    pid = start_daemon(runtime, os.path.join(work, "run"), state, s3, interval, log)
     out = {"interval": interval, "window": idle_window}
     try:
-        wait_ready(port, pid)
         time.sleep(1.0)
         # a. idle CPU
         c0, t0 = lib.cpu_seconds(pid), time.monotonic()
@@ -181,15 +204,10 @@ def run(runtime, work, state, endpoint, idle_window, interval, reps, log):
                     trigger.append(opened.opened - tw if opened.opened else float("nan"))
                     ours_cpu.append(lib.cpu_seconds(pid) - c0)
                     sizes["ours"] = size
-                    etag = s3.head(BUCKET, ours_key)[1]
-                    time.sleep(0.5)
-                    c0 = lib.cpu_seconds(pid)
-                    write_one_file(state, 1000 + n)
-                    tw = time.perf_counter()
-                    td, (size, _) = wait_change(s3, ours_key, etag, UPLOAD_BOUND, tw)
-                    incr.append(td - tw)
-                    incr_cpu.append(lib.cpu_seconds(pid) - c0)
-                    floor.append(compose_floor(s3, ours_key, size))
+                    took, cpu, floor_s = incremental_rep(s3, pid, state, ours_key, 1000 + n)
+                    incr.append(took)
+                    incr_cpu.append(cpu)
+                    floor.append(floor_s)
                     s3.delete(BUCKET, ours_key)
                 else:
                     wall, code, ru = lib.timed_run(["/bin/bash", "-c", peer_cmd, state], rclone_env,
@@ -229,41 +247,24 @@ def log_progress(log, msg):
 
 
 def run_incremental(runtime, work, state, endpoint, reps, log):
-    """3b again, against a server whose copies run at disk speed (s3s-fs, in Rust) instead of
-    moto's (Python, in memory): a daemon of its own (own run directory) uploads the tree once in
+    """3b again, against a second server (s3s-fs, in Rust, objects in files) so the figure is not
+    one server's quirk: a daemon of its own (own run directory) uploads the tree once in
     full, then `reps` times a one-file change is timed to the new ETag, each followed by the same
     compose done by boto3 directly (the server's floor)."""
     s3 = lib.S3(endpoint, versioned=False)
     s3.ensure_bucket(BUCKET)
     s3.clear(BUCKET)
     key = OURS_ID + "/state.tar.gz"
-    run_dir = os.path.join(work, "run-fast")
-    os.makedirs(os.path.join(run_dir, "logs"), exist_ok=True)
-    open(os.path.join(run_dir, "state-restored"), "w").close()
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LOG_LEVEL": "INFO", "MINIO_ENDPOINT": endpoint,
-        "MINIO_ACCESS_KEY": s3.access_key, "MINIO_SECRET_KEY": s3.secret_key,
-        "MINIO_STATE_BUCKET": BUCKET, "MINIO_LOGS_BUCKET": "bench-logs",
-    }
-    port = free_port()
-    argv = [runtime, "daemon", "sync", "--bot-id", OURS_ID, "--state-path", state,
-            "--logs-path", os.path.join(run_dir, "logs"), "--interval", "60s", "--readiness-port", str(port)]
-    pid = lib.spawn(argv, env, stdout=log, stderr=log)
+    pid = start_daemon(runtime, os.path.join(work, "run-fast"), state, s3, 60, log)
     incr, floor, cpu = [], [], []
     try:
-        wait_ready(port, pid)
         write_one_file(state, 5000)
         wait_object(s3, key, UPLOAD_BOUND, time.perf_counter())
         for n in range(reps):
-            etag = s3.head(BUCKET, key)[1]
-            time.sleep(0.5)
-            c0 = lib.cpu_seconds(pid)
-            write_one_file(state, 6000 + n)
-            tw = time.perf_counter()
-            td, (size, _) = wait_change(s3, key, etag, UPLOAD_BOUND, tw)
-            incr.append(td - tw)
-            cpu.append(lib.cpu_seconds(pid) - c0)
-            floor.append(compose_floor(s3, key, size))
+            took, used, floor_s = incremental_rep(s3, pid, state, key, 6000 + n)
+            incr.append(took)
+            cpu.append(used)
+            floor.append(floor_s)
             log_progress(log, "fast server: rep %d done" % n)
         os.kill(pid, signal.SIGTERM)
         lib.wait(pid, timeout=60)
