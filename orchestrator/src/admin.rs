@@ -116,7 +116,7 @@ impl Admin {
     pub async fn handle(self, req: Request<Incoming>) -> Resp {
         if let Some(t) = &self.token {
             let got = req.headers().get(::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-            if got.and_then(|g| g.strip_prefix("Bearer ")) != Some(t.as_str()) {
+            if !crate::auth::bearer_ok(got, t) {
                 return http::error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
             }
         }

@@ -198,7 +198,17 @@ async fn stored_logs(cli: &Cli, id: &str, out: &mut (dyn Write + Send)) -> Resul
     Ok(())
 }
 
+/// Stops and removes every managed container, refusing while something listens on the admin
+/// address: a running orchestrator would start its bots again within seconds.
 pub async fn stop_all(cli: &Cli) -> Result<usize, CliError> {
+    let addr = cli.admin_addr.clone();
+    let connect = tokio::net::TcpStream::connect(addr.clone());
+    if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(3), connect).await {
+        return Err(CliError::Other(format!(
+            "an orchestrator answers on {addr}: stop it first (with --stop-bots-on-shutdown it stops its bots), \
+             else it would start them again"
+        )));
+    }
     let docker = Docker::connect(&cli.docker_host, cli.host.instance.clone(), Arc::new(Metrics::default()))
         .map_err(|e| CliError::Other(e.to_string()))?;
     reconcile::stop_all(&docker, cli.reconcile.stop_grace).await.map_err(CliError::Other)

@@ -46,6 +46,9 @@ pub struct Cli {
     pub docker_host: String,
     /// The :9477 query server (`serve`, `query-server`).
     pub query: QueryOptions,
+    /// `DOCKER_NETWORK` was set: bots go on that network as is (with a warning), else on the
+    /// orchestrator's own network with inter-container traffic off.
+    pub network_given: bool,
 }
 
 pub const USAGE: &str = "usage: orchestrator [COMMAND] [FLAGS]
@@ -65,7 +68,8 @@ commands:
 flags (env):
   --data-dir DIR             (THE0_DATA_DIR, ./the0-data) store and local objects
   --admin-addr ADDR          (THE0_ADMIN_ADDR, 127.0.0.1:9478) admin API; token: THE0_ADMIN_TOKEN
-  --health-addr ADDR         (THE0_HEALTH_ADDR, 0.0.0.0:8080) /healthz /readyz /metrics
+  --health-addr ADDR         (THE0_HEALTH_ADDR, 127.0.0.1:8080) /healthz /readyz /metrics; loopback so
+                             bots cannot reach it (Kubernetes probes: set 0.0.0.0:8080)
   --nats-url URL             (NATS_URL) ingest the0's events from JetStream
   --reconcile-interval D     (30s)
   --max-parallel N           (THE0_MAX_PARALLEL, 8)
@@ -80,12 +84,15 @@ flags (env):
   --max-concurrent N         (SCHEDULE_MAX_CONCURRENT, 0 = unlimited) scheduled runs at once
   --execution-timeout D      (SCHEDULE_EXECUTION_TIMEOUT, 0 = none) per-run deadline; plain numbers are seconds
   --port N                   (QUERY_SERVER_PORT, 9477) query API port
-  --query-bind IP            (THE0_QUERY_BIND, 0.0.0.0) query API address
+  --query-bind IP            (THE0_QUERY_BIND, 127.0.0.1) query API address; a wider bind is reachable
+                             from bot containers: set a --query-token with it
+  --query-token TOKEN        (THE0_QUERY_TOKEN) bearer token required on :9477 (not on /health)
   --max-query-containers N   (THE0_MAX_QUERY_CONTAINERS, 8) one-shot query containers at once
   --mongo-uri URI            (MONGO_URI) accepted and ignored
 storage: MINIO_ENDPOINT, MINIO_ACCESS_KEY, MINIO_SECRET_KEY, MINIO_USE_SSL, MINIO_CONTAINER_ENDPOINT,
   MINIO_{CODE,STATE,LOGS,QUERY_RESULTS}_BUCKET; without MINIO_ENDPOINT objects live in DATA_DIR/objects.
-containers: BOT_MEMORY_LIMIT_MB (512), BOT_CPU_SHARES (512), DOCKER_NETWORK (bridge), DEV_RUNTIME_PATH,
+containers: BOT_MEMORY_LIMIT_MB (512, at least 192), BOT_PIDS_LIMIT (512), MAX_STATE_SIZE_MB (clamped
+  to the /state tmpfs), BOT_CPU_SHARES (512), DOCKER_NETWORK (bridge), DEV_RUNTIME_PATH,
   BOT_STOP_TIMEOUT_SEC (30). Logs: LOG_LEVEL.";
 
 fn parse_bool(v: &str) -> Option<bool> {
@@ -95,6 +102,11 @@ fn parse_bool(v: &str) -> Option<bool> {
         _ => None,
     }
 }
+
+/// Processes and threads allowed in one bot container (`HostConfig.PidsLimit`).
+pub const BOT_PIDS_LIMIT: &str = "BOT_PIDS_LIMIT";
+/// Bearer token required on :9477 (except `/health`) when set.
+pub const THE0_QUERY_TOKEN: &str = "THE0_QUERY_TOKEN";
 
 /// Parses `args` (without the program name) and the environment.
 pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, String> {
@@ -143,6 +155,8 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Str
                 "port",
                 "query-bind",
                 "max-query-containers",
+                "pids-limit",
+                "query-token",
             ];
             if !KNOWN.contains(&name) {
                 return Err(format!("unknown flag --{name}"));
@@ -225,10 +239,26 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Str
             return Err(format!("--instance {i:?}: use up to 32 characters of [A-Za-z0-9_.-]"));
         }
     }
+    let memory_mb = num(env::BOT_MEMORY_LIMIT_MB, get(env::BOT_MEMORY_LIMIT_MB), 512)?;
+    crate::limits::check_memory(memory_mb)?;
+    let pids_limit =
+        num("--pids-limit", flag("pids-limit").or(get(BOT_PIDS_LIMIT)), crate::limits::DEFAULT_PIDS_LIMIT)?;
+    if pids_limit < 16 {
+        return Err(format!("--pids-limit {pids_limit}: must be at least 16 (threads count too)"));
+    }
+    let state_cap_mb = match get(env::MAX_STATE_SIZE_MB) {
+        None => None,
+        Some(v) => match v.trim().parse::<i64>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => return Err(format!("{}: {v:?} is not a positive whole number of MiB", env::MAX_STATE_SIZE_MB)),
+        },
+    };
     let host = HostSettings {
         images: RuntimeImages::resolve(flag("runtime-image"), &image_for, get)?,
         network: get(env::DOCKER_NETWORK).unwrap_or("bridge").to_string(),
-        memory_mb: num(env::BOT_MEMORY_LIMIT_MB, get(env::BOT_MEMORY_LIMIT_MB), 512)?,
+        memory_mb,
+        pids_limit,
+        state_cap_mb,
         cpu_shares: num(env::BOT_CPU_SHARES, get(env::BOT_CPU_SHARES), 512)?,
         dev_runtime_path: get(env::DEV_RUNTIME_PATH).map(str::to_string),
         nats_url: nats_url.clone(),
@@ -281,13 +311,14 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Str
         execution_timeout: (!timeout.is_zero()).then_some(timeout),
         stop_grace: reconcile.stop_grace,
     };
-    let query = query_options(flag("port"), flag("query-bind"), flag("max-query-containers"), &get)?;
+    let mut query = query_options(flag("port"), flag("query-bind"), flag("max-query-containers"), &get)?;
+    query.token = flag("query-token").or(get(THE0_QUERY_TOKEN)).map(str::to_string);
     Ok(Cli {
         command,
         data_dir,
         admin_addr: flag("admin-addr").or(get(env::THE0_ADMIN_ADDR)).unwrap_or("127.0.0.1:9478").to_string(),
         admin_token: get(env::THE0_ADMIN_TOKEN).map(str::to_string),
-        health_addr: flag("health-addr").or(get(env::THE0_HEALTH_ADDR)).unwrap_or("0.0.0.0:8080").to_string(),
+        health_addr: flag("health-addr").or(get(env::THE0_HEALTH_ADDR)).unwrap_or("127.0.0.1:8080").to_string(),
         nats_url,
         region: get(env::MINIO_REGION).unwrap_or("us-east-1").to_string(),
         host,
@@ -300,6 +331,7 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Str
             Some(h) => return Err(format!("DOCKER_HOST {h:?}: only unix:// sockets are supported")),
         },
         query,
+        network_given: get(env::DOCKER_NETWORK).is_some(),
     })
 }
 

@@ -12,7 +12,7 @@ fn p(args: &[&str], vars: &[(&str, &str)]) -> Result<Cli, String> {
 fn defaults() {
     let c = p(&[], &[]).unwrap();
     assert_eq!(c.command, Command::Serve);
-    assert_eq!((c.admin_addr.as_str(), c.health_addr.as_str()), ("127.0.0.1:9478", "0.0.0.0:8080"));
+    assert_eq!((c.admin_addr.as_str(), c.health_addr.as_str()), ("127.0.0.1:9478", "127.0.0.1:8080"));
     assert_eq!(c.data_dir, PathBuf::from("./the0-data"));
     assert!(
         matches!(&c.host.storage, Storage::Local { root } if root.ends_with("the0-data/objects") && root.is_absolute())
@@ -134,13 +134,13 @@ fn scheduler_flags_and_env() {
 fn query_server_settings() {
     let c = p(&["query-server"], &[]).unwrap();
     assert_eq!(c.command, Command::QueryServer);
-    assert_eq!(c.query, QueryOptions { bind: "0.0.0.0".into(), port: 9477, max_containers: 8 });
-    assert_eq!(c.query.addr(), "0.0.0.0:9477");
+    assert_eq!(c.query, QueryOptions { bind: "127.0.0.1".into(), port: 9477, max_containers: 8, token: None });
+    assert_eq!(c.query.addr(), "127.0.0.1:9477");
     let env = [("QUERY_SERVER_PORT", "9500"), ("THE0_QUERY_BIND", "127.0.0.1"), ("THE0_MAX_QUERY_CONTAINERS", "3")];
     let c = p(&[], &env).unwrap();
-    assert_eq!(c.query, QueryOptions { bind: "127.0.0.1".into(), port: 9500, max_containers: 3 });
+    assert_eq!(c.query, QueryOptions { bind: "127.0.0.1".into(), port: 9500, max_containers: 3, token: None });
     let c = p(&["--port", "0", "--query-bind", "::1", "--max-query-containers=16"], &env).unwrap();
-    assert_eq!(c.query, QueryOptions { bind: "::1".into(), port: 0, max_containers: 16 });
+    assert_eq!(c.query, QueryOptions { bind: "::1".into(), port: 0, max_containers: 16, token: None });
     assert_eq!(c.query.addr(), "[::1]:0");
     // The original's rule: a QUERY_SERVER_PORT that is not a port number means 9477.
     for bad in ["abc", "", "70000", "-1", "9477.5"] {
@@ -159,4 +159,33 @@ fn query_server_settings() {
         p(&[], &[("THE0_MAX_QUERY_CONTAINERS", "999")]).unwrap_err(),
         "--max-query-containers \"999\": must be 1..=256"
     );
+}
+
+#[test]
+fn isolation_and_limit_settings() {
+    let c = p(&[], &[]).unwrap();
+    assert_eq!(
+        (c.host.pids_limit, c.host.state_cap_mb, c.query.token.as_deref(), c.network_given),
+        (512, None, None, false)
+    );
+    let env =
+        [("BOT_PIDS_LIMIT", "300"), ("MAX_STATE_SIZE_MB", "64"), ("THE0_QUERY_TOKEN", "qt"), ("DOCKER_NETWORK", "n")];
+    let c = p(&[], &env).unwrap();
+    assert_eq!(
+        (c.host.pids_limit, c.host.state_cap_mb, c.query.token.as_deref(), c.network_given),
+        (300, Some(64), Some("qt"), true)
+    );
+    let c = p(&["--pids-limit", "1000", "--query-token=flag"], &env).unwrap();
+    assert_eq!((c.host.pids_limit, c.query.token.as_deref()), (1000, Some("flag")));
+    for (args, vars, want) in [
+        (&["--pids-limit", "8"][..], &[][..], "--pids-limit 8: must be at least 16 (threads count too)"),
+        (
+            &[],
+            &[("BOT_MEMORY_LIMIT_MB", "128")][..],
+            "BOT_MEMORY_LIMIT_MB 128: must be at least 192 (the tmpfs mounts and the executor need room)",
+        ),
+        (&[], &[("MAX_STATE_SIZE_MB", "0")][..], "MAX_STATE_SIZE_MB: \"0\" is not a positive whole number of MiB"),
+    ] {
+        assert_eq!(p(args, vars).unwrap_err(), want, "{args:?} {vars:?}");
+    }
 }

@@ -4,15 +4,18 @@
 //! `src/bin/orchestrator.rs` only parses the command line and calls in here.
 
 pub mod admin;
+pub mod auth;
 pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod deploy;
 pub mod docker;
+pub mod exit_reason;
 pub mod health;
 pub mod http;
 pub mod images;
 pub mod ingest;
+pub mod limits;
 pub mod log;
 pub mod metrics;
 pub mod model;

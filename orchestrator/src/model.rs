@@ -180,6 +180,22 @@ fn str_at<'a>(v: &'a Value, path: &[&str], field: &'static str) -> Result<Option
     }
 }
 
+/// Largest config JSON a container can be given: it travels twice in the environment (`CONFIG`
+/// and `BOT_CONFIG`) and Linux refuses any one environment string over 128 KiB
+/// (`MAX_ARG_STRLEN`) with `argument list too long`, which would crash-loop the bot.
+pub const MAX_CONFIG_BYTES: usize = 120 * 1024;
+
+/// Refuses a config whose JSON is over [`MAX_CONFIG_BYTES`], saying how big it is.
+pub fn check_config_size(len: usize) -> Result<(), String> {
+    if len > MAX_CONFIG_BYTES {
+        return Err(format!(
+            "config is {} KiB, over the 120 KiB limit (it is passed in the container's environment, where one variable may hold at most 128 KiB)",
+            len.div_ceil(1024)
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a stored record and derives its [`Launch`], on the image `images` gives its runtime; the
 /// error is a sentence the user can act on.
 pub fn validate(rec: &BotRecord, images: &RuntimeImages) -> Result<Launch, String> {
@@ -217,6 +233,7 @@ pub fn validate(rec: &BotRecord, images: &RuntimeImages) -> Result<Launch, Strin
         .ok_or("missing entrypoint: field `custom.config.entrypoints.bot` is missing or empty")?;
     let query = str_at(&rec.custom, &["config", "entrypoints", "query"], "custom.config.entrypoints.query")?;
     let config_json = rec.config.to_string();
+    check_config_size(config_json.len())?;
     let image = images.for_runtime(runtime);
     let hash = spec_hash(&rec.config, code_file, runtime, image, entrypoint, query);
     Ok(Launch {

@@ -165,3 +165,21 @@ fn a_non_empty_schedule_string_makes_a_scheduled_bot() {
         assert_eq!(is_scheduled(&config), want, "{config}");
     }
 }
+
+#[test]
+fn config_size_limit_table() {
+    for (len, ok) in [(0, true), (MAX_CONFIG_BYTES, true), (MAX_CONFIG_BYTES + 1, false), (1024 * 1024, false)] {
+        assert_eq!(check_config_size(len).is_ok(), ok, "{len} bytes");
+    }
+    let e = check_config_size(1024 * 1024).unwrap_err();
+    assert!(e.starts_with("config is 1024 KiB, over the 120 KiB limit ("), "{e}");
+}
+
+#[test]
+fn a_one_megabyte_config_is_refused_with_its_size() {
+    let mut p = payload("big", "gcc13", "bot.sh");
+    p["config"]["blob"] = json!("x".repeat(1024 * 1024));
+    let Change::Upsert(r) = parse_payload(p.to_string().as_bytes(), false).unwrap() else { panic!() };
+    let e = validate(&r, &RuntimeImages::default()).unwrap_err();
+    assert!(e.starts_with("config is 1025 KiB, over the 120 KiB limit"), "{e}");
+}

@@ -94,6 +94,8 @@ pub struct Action {
     pub stop: Vec<String>,
     /// Dead containers (exited, created, dead) to remove.
     pub remove: Vec<String>,
+    /// Why each container in `stop` or `remove` goes, for the log line.
+    pub why: BTreeMap<String, &'static str>,
     pub exit: Option<ExitRecord>,
     /// Permanently failed: the stored spec cannot be run until it changes.
     pub fail: Option<String>,
@@ -126,17 +128,34 @@ pub struct Plan {
 /// Uptime after which a bot's crash history is forgotten (D23).
 pub const RESET_AFTER_MS: i64 = 10 * 60 * 1000;
 
+/// How long a container may stay `created` before it counts as abandoned (D23's grace). Before
+/// that it may be starting: another orchestrator process (say, one killed with -9 a moment ago)
+/// sent its create and its start may still be on its way, so removing it would kill a starting
+/// bot and make a second one.
+pub const CREATED_GRACE_MS: i64 = 2 * 60 * 1000;
+
+impl Action {
+    fn drop_live(&mut self, c: &str, why: &'static str) {
+        self.stop.push(c.to_string());
+        self.why.insert(c.to_string(), why);
+    }
+    fn drop_dead(&mut self, c: &str, why: &'static str) {
+        self.remove.push(c.to_string());
+        self.why.insert(c.to_string(), why);
+    }
+}
+
 fn wake(plan: &mut Plan, at: i64) {
     plan.wake_at = Some(plan.wake_at.map_or(at, |w| w.min(at)));
 }
 
 /// Splits a bot's containers: all live ones to stop, all dead ones to remove.
-fn clear_all(a: &mut Action, cs: &[&Observed]) {
+fn clear_all(a: &mut Action, cs: &[&Observed], why: &'static str) {
     for c in cs {
         if c.state.is_live() {
-            a.stop.push(c.container.clone());
+            a.drop_live(&c.container, why);
         } else if c.state != State::Removing {
-            a.remove.push(c.container.clone());
+            a.drop_dead(&c.container, why);
         }
     }
 }
@@ -164,7 +183,7 @@ pub fn plan(desired: &[Desired], observed: &[Observed], in_flight: &HashSet<Stri
             continue;
         }
         let mut a = Action::new(bot);
-        clear_all(&mut a, &cs);
+        clear_all(&mut a, &cs, "the bot is not stored (deleted)");
         if !a.is_empty() {
             out.actions.push(a);
         }
@@ -175,13 +194,13 @@ pub fn plan(desired: &[Desired], observed: &[Observed], in_flight: &HashSet<Stri
 fn plan_bot(d: &Desired, mut cs: Vec<&Observed>, now: i64, base_ms: i64, out: &mut Plan) -> Action {
     let mut a = Action::new(&d.id);
     if !d.enabled {
-        clear_all(&mut a, &cs);
+        clear_all(&mut a, &cs, "the bot is disabled");
         return a;
     }
     let launch = match &d.launch {
         Ok(l) => l,
         Err(reason) => {
-            clear_all(&mut a, &cs);
+            clear_all(&mut a, &cs, "the bot's stored spec cannot be run");
             if d.status.failure_reason.as_deref() != Some(reason) || d.status.backoff_until.is_some() {
                 a.fail = Some(reason.clone());
             }
@@ -193,22 +212,31 @@ fn plan_bot(d: &Desired, mut cs: Vec<&Observed>, now: i64, base_ms: i64, out: &m
     let mut kept: Option<&Observed> = None;
     let mut newest_exit: Option<&Observed> = None;
     for c in &cs {
+        let current = c.hash.as_deref().is_none_or(|h| h == launch.hash);
         match c.state {
             s if s.is_live() && kept.is_none() => kept = Some(c),
-            s if s.is_live() => a.stop.push(c.container.clone()),
+            s if s.is_live() => a.drop_live(&c.container, "a newer container of the bot runs"),
             State::Exited if newest_exit.is_none() => {
                 newest_exit = Some(c);
-                a.remove.push(c.container.clone());
+                a.drop_dead(&c.container, "the bot exited");
             }
             State::Removing => {}
-            _ => a.remove.push(c.container.clone()),
+            // Possibly starting: never removed before the grace period ends. The start below
+            // adopts it (the Docker driver starts a `created` container of the same spec that
+            // holds the bot's name instead of making another).
+            State::Created if current && now - c.created_ms < CREATED_GRACE_MS => {
+                wake(out, c.created_ms + CREATED_GRACE_MS);
+            }
+            State::Created if current => a.drop_dead(&c.container, "created but not started within the grace period"),
+            State::Created => a.drop_dead(&c.container, "created with an older spec, never started"),
+            _ => a.drop_dead(&c.container, "dead container"),
         }
     }
     if let Some(k) = kept {
         match &k.hash {
             Some(h) if *h != launch.hash => {
                 // Spec changed (D24): replace, once.
-                a.stop.push(k.container.clone());
+                a.drop_live(&k.container, "the bot's spec changed");
                 a.start = Some(launch.clone());
             }
             _ => {

@@ -212,3 +212,56 @@ fn one_bad_bot_does_not_affect_the_others() {
     let starts: Vec<_> = p.actions.iter().filter(|a| a.start.is_some()).map(|a| a.bot_id.as_str()).collect();
     assert_eq!(starts, vec!["a", "b"]);
 }
+
+#[test]
+fn a_created_container_within_the_grace_period_is_never_removed() {
+    let h = launch("a", 1).hash;
+    let old = launch("a", 0).hash;
+    // (hash, age ms) → (removed, wake); the bot is started either way: a start adopts a
+    // `created` container of the same spec (the Docker driver starts it, no second container).
+    let rows: &[(Option<&str>, i64, bool, Option<i64>)] = &[
+        // Just created, possibly by a process killed before its start: kept.
+        (Some(&h), 0, false, Some(NOW + CREATED_GRACE_MS)),
+        (Some(&h), 2_400, false, Some(NOW - 2_400 + CREATED_GRACE_MS)),
+        (None, CREATED_GRACE_MS - 1, false, Some(NOW + 1)),
+        // Past the grace period: abandoned, removed.
+        (Some(&h), CREATED_GRACE_MS, true, None),
+        // Made for an older spec: it never ran, replaced at once.
+        (Some(&old), 0, true, None),
+    ];
+    for (hash, age, removed, wake) in rows {
+        let p = run(&[want("a")], &[c("cr", "a", State::Created, *hash, NOW - age)]);
+        let a = one(&p);
+        assert_eq!(a.remove == vec!["cr".to_string()], *removed, "age {age} hash {hash:?}: {p:#?}");
+        assert!(a.start.is_some() && a.stop.is_empty() && a.exit.is_none(), "age {age}: {p:#?}");
+        assert_eq!(p.wake_at, *wake, "age {age} hash {hash:?}");
+        if *removed {
+            assert!(a.why.contains_key("cr"), "every removal says why");
+        }
+    }
+    // In backoff: the created container waits (not removed), a pass is due at the earlier time.
+    let mut d = want("a");
+    d.status.backoff_until = Some(NOW + 5_000);
+    let p = run(&[d], &[c("cr", "a", State::Created, Some(&h), NOW)]);
+    assert!(p.actions.is_empty(), "{p:#?}");
+    assert_eq!(p.wake_at, Some(NOW + 5_000));
+}
+
+#[test]
+fn every_stop_and_remove_has_a_reason() {
+    let h = launch("a", 1).hash;
+    let old = launch("a", 0).hash;
+    let cs = [
+        c("run", "a", State::Running, Some(&old), 5),
+        c("ex", "a", State::Exited, Some(&h), 4),
+        c("dd", "a", State::Dead, Some(&h), 3),
+        c("gone", "z", State::Running, Some(&h), 1),
+    ];
+    let p = run(&[want("a")], &cs);
+    for a in &p.actions {
+        for c in a.stop.iter().chain(&a.remove) {
+            assert!(a.why.contains_key(c), "{c} has no reason: {a:#?}");
+        }
+    }
+    assert_eq!(p.actions.iter().map(|a| a.stop.len() + a.remove.len()).sum::<usize>(), 4);
+}

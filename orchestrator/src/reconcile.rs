@@ -211,7 +211,11 @@ impl Reconciler {
             match r {
                 Ok(()) => {
                     Metrics::inc(&self.metrics.stops);
-                    log::info("container stopped and removed", &[("bot_id", &bot), ("container", &short(c))]);
+                    let why = a.why.get(c).copied().unwrap_or("unknown");
+                    log::info(
+                        "container stopped and removed",
+                        &[("bot_id", &bot), ("container", &short(c)), ("why", &why)],
+                    );
                 }
                 Err(e) => {
                     // A failed stop keeps the old container; retry on a later pass.
@@ -222,12 +226,18 @@ impl Reconciler {
         }
         if let Some(x) = &a.exit {
             let tail = self.tail(&x.container, 50).await;
+            let mut x = x.clone();
+            let reason = crate::exit_reason::from_log_tail(&tail);
+            let planned = x.status.failure_reason.clone().unwrap_or_default();
+            x.status.failure_reason =
+                Some(crate::exit_reason::describe(&planned, x.oom, self.host.memory_mb, reason.as_deref()));
             log::warn(
                 "bot exited unrequested; restart after backoff",
                 &[
                     ("bot_id", &bot),
                     ("exit_code", &x.code.map_or("none".to_string(), |c| c.to_string())),
                     ("restarts", &x.status.restarts),
+                    ("reason", &x.status.failure_reason.as_deref().unwrap_or("")),
                     ("backoff_ms", &(x.status.backoff_until.unwrap_or(0) - now_ms()).max(0)),
                     ("last_lines", &tail),
                 ],
@@ -236,8 +246,13 @@ impl Reconciler {
             self.save(bot, &x.status);
         }
         for c in &a.remove {
-            if let Err(e) = self.docker.remove(c).await {
-                log::warn("remove failed", &[("bot_id", &bot), ("container", &short(c)), ("error", &e)]);
+            let why = a.why.get(c).copied().unwrap_or("unknown");
+            match self.docker.remove(c).await {
+                Ok(()) => log::info("container removed", &[("bot_id", &bot), ("container", &short(c)), ("why", &why)]),
+                Err(e) => log::warn(
+                    "remove failed",
+                    &[("bot_id", &bot), ("container", &short(c)), ("why", &why), ("error", &e)],
+                ),
             }
         }
         if let Some(reason) = &a.fail {

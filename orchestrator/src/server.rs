@@ -97,14 +97,51 @@ impl Parts {
     }
 }
 
+/// Puts bots on the orchestrator's own network (inter-container traffic off) unless the operator
+/// named one with `DOCKER_NETWORK`, which is then used as is, with a warning.
+pub async fn choose_network(cli: &mut Cli) -> Result<(), ServeError> {
+    if cli.network_given {
+        if cli.host.network != "none" {
+            log::warn(
+                "DOCKER_NETWORK is set: bots on it may reach each other (and whatever else is on it)",
+                &[("network", &cli.host.network)],
+            );
+        }
+        return Ok(());
+    }
+    let docker = Docker::connect(&cli.docker_host, cli.host.instance.clone(), Arc::new(Metrics::default()))?;
+    docker.ensure_bot_network().await?;
+    cli.host.network = crate::docker::network::BOT_NETWORK.to_string();
+    Ok(())
+}
+
+/// Warns when an API a bot could reach from its network is open without a token.
+fn warn_if_exposed(cli: &Cli) {
+    let loopback = |a: &str| a.starts_with("127.") || a.starts_with("[::1]") || a.starts_with("localhost:");
+    if matches!(cli.command, Command::Serve) && !loopback(&cli.query.addr()) && cli.query.token.is_none() {
+        log::warn(
+            "the query API listens beyond loopback without a token: bot containers may reach it; set THE0_QUERY_TOKEN",
+            &[("addr", &cli.query.addr())],
+        );
+    }
+    if !loopback(&cli.health_addr) {
+        log::warn(
+            "health and metrics listen beyond loopback: bot containers may reach them",
+            &[("addr", &cli.health_addr)],
+        );
+    }
+}
+
 impl Server {
-    pub async fn bind(cli: Cli) -> Result<Server, ServeError> {
+    pub async fn bind(mut cli: Cli) -> Result<Server, ServeError> {
         let admin = bind(&cli.admin_addr).await?;
         let health = bind(&cli.health_addr).await?;
         let query_listener = match cli.command {
             Command::Serve => Some(crate::query::bind(&cli.query).await?),
             _ => None,
         };
+        choose_network(&mut cli).await?;
+        warn_if_exposed(&cli);
         let parts = Parts::open(&cli)?;
         let reconciler = Reconciler::new(
             parts.store.clone(),

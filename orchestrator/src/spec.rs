@@ -41,6 +41,10 @@ pub struct HostSettings {
     pub bucket_overrides: Vec<(&'static str, String)>,
     /// Pull the image when absent (`RUNTIME_IMAGE_PULL_POLICY` ≠ `Never`).
     pub pull: bool,
+    /// `HostConfig.PidsLimit` (`BOT_PIDS_LIMIT`): processes and threads of one container.
+    pub pids_limit: i64,
+    /// The operator's `MAX_STATE_SIZE_MB`, clamped to the `/state` tmpfs before it is passed on.
+    pub state_cap_mb: Option<i64>,
 }
 
 impl Default for HostSettings {
@@ -57,6 +61,8 @@ impl Default for HostSettings {
             buckets: Buckets::default(),
             bucket_overrides: Vec::new(),
             pull: true,
+            pids_limit: crate::limits::DEFAULT_PIDS_LIMIT,
+            state_cap_mb: None,
         }
     }
 }
@@ -73,6 +79,7 @@ pub struct ContainerSpec {
     pub cpu_shares: i64,
     pub network: String,
     pub pull: bool,
+    pub pids_limit: i64,
 }
 
 /// Label marking containers of one `--instance`.
@@ -233,16 +240,19 @@ pub fn build_for(l: &Launch, h: &HostSettings, role: &Role) -> ContainerSpec {
     if matches!(h.storage, Storage::Local { .. }) {
         e.push((env::THE0_STORAGE_DIR, CONTAINER_OBJECTS.into()));
     }
+    let sizes = crate::limits::tmpfs_sizes(h.memory_mb, h.state_cap_mb);
+    e.push((env::MAX_STATE_SIZE_MB, sizes.state_cap.to_string()));
+    e.push((env::MAX_STATE_FILE_SIZE_MB, sizes.state_file_cap.to_string()));
     if let Some(p) = &h.dev_runtime_path {
         binds.push(format!("{p}:/app/runtime:ro"));
     }
     let opts = "rw,nosuid,nodev,uid=1000,gid=1000";
     let tmpfs = BTreeMap::from([
-        ("/bot".to_string(), "rw,exec,nosuid,nodev,uid=1000,gid=1000".to_string()),
-        ("/state".to_string(), opts.to_string()),
-        ("/query".to_string(), opts.to_string()),
-        ("/var/the0".to_string(), opts.to_string()),
-        ("/tmp".to_string(), format!("{opts},mode=1777")),
+        ("/bot".to_string(), format!("rw,exec,nosuid,nodev,uid=1000,gid=1000,size={}m", sizes.bot)),
+        ("/state".to_string(), format!("{opts},size={}m", sizes.state)),
+        ("/query".to_string(), format!("{opts},size={}m", sizes.query)),
+        ("/var/the0".to_string(), format!("{opts},size={}m", sizes.var_the0)),
+        ("/tmp".to_string(), format!("{opts},mode=1777,size={}m", sizes.tmp)),
     ]);
     let name = match role {
         Role::Realtime => container_name(&l.id, h.instance.as_deref()),
@@ -260,6 +270,7 @@ pub fn build_for(l: &Launch, h: &HostSettings, role: &Role) -> ContainerSpec {
         cpu_shares: h.cpu_shares,
         network: h.network.clone(),
         pull: h.pull,
+        pids_limit: h.pids_limit,
     }
 }
 

@@ -56,6 +56,8 @@ fn s3_spec_has_the_contract_env_in_order_and_labels() {
             "BOT_TYPE=realtime",
             "NATS_URL=nats://n:4222",
             "MINIO_LOGS_BUCKET=lg",
+            "MAX_STATE_SIZE_MB=153",
+            "MAX_STATE_FILE_SIZE_MB=10",
         ]
     );
     let want: BTreeMap<String, String> = [
@@ -71,9 +73,10 @@ fn s3_spec_has_the_contract_env_in_order_and_labels() {
     assert_eq!(s.labels, want);
     assert!(s.binds.is_empty());
     assert_eq!((s.memory_bytes, s.cpu_shares, s.network.as_str()), (512 << 20, 512, "bridge"));
-    assert_eq!(s.tmpfs["/bot"], "rw,exec,nosuid,nodev,uid=1000,gid=1000");
-    assert_eq!(s.tmpfs["/tmp"], "rw,nosuid,nodev,uid=1000,gid=1000,mode=1777");
+    assert_eq!(s.tmpfs["/bot"], "rw,exec,nosuid,nodev,uid=1000,gid=1000,size=115m");
+    assert_eq!(s.tmpfs["/tmp"], "rw,nosuid,nodev,uid=1000,gid=1000,mode=1777,size=57m");
     assert_eq!(s.tmpfs.len(), 5);
+    assert_eq!(s.pids_limit, 512);
 }
 
 #[test]
@@ -173,5 +176,32 @@ fn the_image_is_the_launchs() {
     l.image = "the0/runtime:native".into();
     for role in [Role::Realtime, Role::Scheduled { due_ms: 1 }] {
         assert_eq!(build_for(&l, &HostSettings::default(), &role).image, "the0/runtime:native");
+    }
+}
+
+#[test]
+fn every_tmpfs_is_sized_within_the_memory_budget_and_the_state_cap_follows() {
+    // (memory MiB, operator MAX_STATE_SIZE_MB, pids) → (/state size, MAX_STATE_SIZE_MB)
+    for (mem, cap, pids, state, state_cap) in
+        [(512, None, 512, 153, 153), (512, Some(8192), 100, 153, 153), (1024, Some(50), 4096, 307, 50)]
+    {
+        let h = HostSettings { memory_mb: mem, state_cap_mb: cap, pids_limit: pids, ..Default::default() };
+        for role in [Role::Realtime, Role::Scheduled { due_ms: 1 }] {
+            let s = build_for(&launch(), &h, &role);
+            let mut total = 0;
+            for (mount, opts) in &s.tmpfs {
+                let size = opts
+                    .split(',')
+                    .find_map(|o| o.strip_prefix("size="))
+                    .and_then(|v| v.strip_suffix('m'))
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .unwrap_or_else(|| panic!("{mount} has no size: {opts}"));
+                total += size;
+            }
+            assert!(total <= mem - crate::limits::headroom_mb(mem), "memory {mem}: tmpfs total {total}");
+            assert!(s.tmpfs["/state"].ends_with(&format!(",size={state}m")), "{:?}", s.tmpfs);
+            assert!(s.env.contains(&format!("MAX_STATE_SIZE_MB={state_cap}")), "{:?}", s.env);
+            assert_eq!(s.pids_limit, pids);
+        }
     }
 }

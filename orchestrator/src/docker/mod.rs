@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bollard::models::{ContainerCreateBody, ContainerSummaryStateEnum, HostConfig};
+use bollard::models::{ContainerCreateBody, ContainerStateStatusEnum, ContainerSummaryStateEnum, HostConfig};
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, EventsOptions, InspectContainerOptions, ListContainersOptions,
     LogsOptions, RemoveContainerOptions, StopContainerOptions,
@@ -21,6 +21,7 @@ use crate::plan::{Observed, State};
 use crate::spec::{ContainerSpec, INSTANCE_LABEL};
 
 mod address;
+pub mod network;
 mod oneshot;
 pub use address::{is_not_found, pick_ip};
 pub use oneshot::{OneShot, WaitOutcome};
@@ -43,6 +44,8 @@ pub enum DockerError {
     NoImage(String, String),
     #[error("docker: a container named {0:?} already exists")]
     NameInUse(String),
+    #[error("docker: {0}")]
+    Network(String),
 }
 
 pub type Result<T> = std::result::Result<T, DockerError>;
@@ -239,6 +242,7 @@ impl Docker {
                 tmpfs: Some(spec.tmpfs.clone().into_iter().collect()),
                 memory: Some(spec.memory_bytes),
                 cpu_shares: Some(spec.cpu_shares),
+                pids_limit: Some(spec.pids_limit),
                 network_mode: Some(spec.network.clone()),
                 readonly_rootfs: Some(true),
                 cap_drop: Some(vec!["ALL".into()]),
@@ -299,14 +303,33 @@ impl Docker {
                 Err(DockerError::NameInUse(_)) if !cleared => {
                     cleared = true;
                     let f = self.client.inspect_container(&spec.name, None::<InspectContainerOptions>);
+                    let mut why = "its state could not be read";
                     if let Ok(c) = self.call("inspect container", CALL_TIMEOUT, f).await {
                         let same =
                             c.config.as_ref().and_then(|c| c.labels.as_ref()).and_then(|l| l.get(labels::CONFIG_HASH))
                                 == spec.labels.get(labels::CONFIG_HASH);
-                        if c.state.as_ref().and_then(|s| s.running) == Some(true) && same {
+                        let state = c.state.as_ref();
+                        let created = state.and_then(|s| s.status) == Some(ContainerStateStatusEnum::CREATED);
+                        if state.and_then(|s| s.running) == Some(true) && same {
                             return Ok(c.id.unwrap_or_default());
                         }
+                        if created && same {
+                            // Made by an earlier process (killed between create and start): start
+                            // it rather than kill a container whose start may be under way.
+                            let id = c.id.unwrap_or_else(|| spec.name.clone());
+                            self.start(&id).await?;
+                            crate::log::info(
+                                "adopted a created container and started it",
+                                &[("container", &spec.name)],
+                            );
+                            return Ok(id);
+                        }
+                        why = if same { "it is not running" } else { "it has another spec" };
                     }
+                    crate::log::info(
+                        "removing the container that holds the bot's name",
+                        &[("container", &spec.name), ("why", &why)],
+                    );
                     self.remove(&spec.name).await?;
                 }
                 Err(e) => return Err(e),

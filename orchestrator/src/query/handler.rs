@@ -28,6 +28,12 @@ fn refuse(server: &QueryServer, status: StatusCode, msg: impl Into<String>) -> R
 
 impl QueryServer {
     pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Resp {
+        if let Some(t) = self.token.as_deref().filter(|_| req.uri().path() != "/health") {
+            let got = req.headers().get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+            if !crate::auth::bearer_ok(got, t) {
+                return refuse(&self, StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+            }
+        }
         match req.uri().path() {
             "/health" => http::json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
             "/query" if req.method() != Method::POST => {

@@ -34,17 +34,22 @@ use realtime::Realtime;
 /// Settings of the :9477 server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryOptions {
-    /// Listen address (`--query-bind`, `THE0_QUERY_BIND`): `0.0.0.0`, since the0's API calls it.
+    /// Listen address (`--query-bind`, `THE0_QUERY_BIND`): loopback by default, so no bot
+    /// container reaches it through its gateway or `host.docker.internal`; a deployment whose
+    /// API calls it from elsewhere binds wider and sets a token (`docs/security/orch.md`).
     pub bind: String,
     /// `--port` / `QUERY_SERVER_PORT` (9477).
     pub port: u16,
     /// Query containers at once (`--max-query-containers`, `THE0_MAX_QUERY_CONTAINERS`).
     pub max_containers: usize,
+    /// `--query-token` / `THE0_QUERY_TOKEN`: when set, every request but `/health` needs
+    /// `Authorization: Bearer <token>`.
+    pub token: Option<String>,
 }
 
 impl Default for QueryOptions {
     fn default() -> Self {
-        QueryOptions { bind: "0.0.0.0".into(), port: the0_contract::query::HOST_PORT, max_containers: 8 }
+        QueryOptions { bind: "127.0.0.1".into(), port: the0_contract::query::HOST_PORT, max_containers: 8, token: None }
     }
 }
 
@@ -70,6 +75,7 @@ pub struct QueryServer {
     pub realtime: Realtime,
     pub oneshots: Arc<OneShots>,
     pub metrics: Arc<Metrics>,
+    pub token: Option<String>,
 }
 
 impl QueryServer {
@@ -87,6 +93,7 @@ impl QueryServer {
             realtime: Realtime::new(parts.docker.clone()),
             oneshots: Arc::new(oneshots),
             metrics: parts.metrics.clone(),
+            token: opts.token.clone(),
         })
     }
 

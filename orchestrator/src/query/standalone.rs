@@ -24,6 +24,9 @@ pub struct Standalone {
 impl Standalone {
     pub async fn bind(cli: &Cli) -> Result<Standalone, ServeError> {
         let listener = super::bind(&cli.query).await?;
+        let mut cli = cli.clone();
+        crate::server::choose_network(&mut cli).await?;
+        let cli = &cli;
         let parts = Parts::open(cli)?;
         let server = QueryServer::new(&parts, Arc::new(Snapshot::default()), &cli.query)?;
         Ok(Standalone { listener, server: Arc::new(server), docker: parts.docker })
