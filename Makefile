@@ -1,5 +1,5 @@
 # the0 runtime. `make run` runs the example bots; `make test` runs every test against real servers.
-.PHONY: all executor orchestrator test-image test lint bench bench-orchestrator run deps clean
+.PHONY: all executor orchestrator test-image test lint bench bench-orchestrator soak run deps clean
 
 all: executor orchestrator
 
@@ -32,6 +32,9 @@ bench: deps executor ## benchmarks, printed as a table
 
 bench-orchestrator: deps test-image ## orchestrator: converge 200 bots vs xargs -P8 docker run, RSS/CPU, latencies
 	scripts/bench-orchestrator.sh
+
+soak: test-image     ## kill -9 during convergence of 50 bots, SOAK_REPS times (20)
+	THE0_TEST_IMAGE=$${THE0_TEST_IMAGE:-the0-test/executor:dev} scripts/soak.sh
 
 run:                ## build what is needed, start the orchestrator, deploy examples/ (make stop ends it)
 	scripts/run.sh

@@ -122,6 +122,12 @@ async fn deploy_logs_remove_redeploy_without_nats_or_minio() {
         "state survived remove and deploy: {resumed} vs {before}\n{again}"
     );
 
+    // While the server answers on the admin address, stop-all refuses (the server would start
+    // the bots again within seconds) and leaves the bot running.
+    let out = env.run(&["stop-all"]);
+    assert!(!out.status.success() && text(&out).contains("an orchestrator answers on"), "{}", text(&out));
+    assert_eq!(running_container(&env.instance, "hello").len(), 1, "stop-all refused: the bot still runs");
+
     drop(serve);
     let out = env.run(&["stop-all"]);
     assert!(out.status.success(), "{}", text(&out));
