@@ -19,6 +19,7 @@ pub mod nats;
 pub mod state;
 
 pub mod daemon;
+pub mod exit_reason;
 pub mod health;
 pub mod query;
 pub mod run;

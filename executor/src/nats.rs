@@ -5,12 +5,14 @@
 //! `PING`/`PONG`, `-ERR`. [`Publisher::publish`] never blocks: it queues into a bounded buffer
 //! that a background task writes out. That task connects, and reconnects forever with a 1 s wait,
 //! rotating through the servers, so a first connect failure no longer disables publishing (the
-//! original's defect). TLS is not supported: a `tls://` URL is refused and a server requiring TLS
-//! disables publishing, each with a clear error log. Delivery is at most once, as core NATS.
+//! original's defect). `tls://` URLs and servers that require TLS are spoken to over rustls (see
+//! [`tls`] for the trusted roots); a certificate that does not verify is an error that is logged
+//! and retried like any failed connection. Delivery is at most once, as core NATS.
 
 mod conn;
 mod proto;
 mod servers;
+pub mod tls;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -37,8 +39,6 @@ pub enum NatsError {
     NoServers,
     #[error("NATS server {server:?} in NATS_URL: {reason}")]
     BadServer { server: String, reason: String },
-    #[error("NATS server {server:?}: TLS is not supported by this runtime; log publishing disabled")]
-    TlsUnsupported { server: String },
     #[error("the NATS publisher needs a Tokio runtime")]
     NoRuntime,
     #[error("NATS {server}: {what}: {source}")]
@@ -49,8 +49,12 @@ pub enum NatsError {
     Protocol { server: String, detail: String },
     #[error("NATS {server}: server error: {message}")]
     Server { server: String, message: String },
-    #[error("NATS {server} requires TLS, which this runtime does not support")]
-    TlsRequired { server: String },
+    #[error("NATS TLS: {reason}")]
+    TlsConfig { reason: String },
+    #[error("NATS {server}: {reason}")]
+    TlsName { server: String, reason: String },
+    #[error("NATS {server}: TLS handshake failed: {source}")]
+    Tls { server: String, source: std::io::Error },
     #[error("NATS {server}: connection closed by the server")]
     Closed { server: String },
 }
@@ -148,14 +152,14 @@ impl std::fmt::Debug for Publisher {
 
 impl Publisher {
     /// Parses `url_list` (`NATS_URL`) and starts connecting in the background; never waits for a
-    /// server. Fails only on an unusable list (including `tls://`, logged as an error here), or
-    /// outside a Tokio runtime.
+    /// server. Fails only on an unusable list, or outside a Tokio runtime.
     pub fn start(url_list: &str) -> Result<Publisher, NatsError> {
-        let servers = parse_servers(url_list).inspect_err(|e| {
-            if matches!(e, NatsError::TlsUnsupported { .. }) {
-                crate::error!("NATS log publishing disabled", error = e);
-            }
-        })?;
+        Self::start_with_roots(url_list, tls::RootSource::from_env())
+    }
+
+    /// As [`Publisher::start`], trusting `roots` for TLS instead of the environment's.
+    pub fn start_with_roots(url_list: &str, roots: tls::RootSource) -> Result<Publisher, NatsError> {
+        let servers = parse_servers(url_list)?;
         let rt = tokio::runtime::Handle::try_current().map_err(|_| NatsError::NoRuntime)?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
@@ -171,7 +175,7 @@ impl Publisher {
             }),
             wake: Notify::new(),
         });
-        let task = rt.spawn(conn::run(shared.clone(), servers));
+        let task = rt.spawn(conn::run(shared.clone(), servers, roots));
         Ok(Publisher { inner: Arc::new(Inner { shared, task: Mutex::new(Some(task)) }) })
     }
 

@@ -124,6 +124,7 @@ pub async fn normal_run(cfg: Config, opts: &ExecuteOpts, mut signals_rx: mpsc::U
         Ok(p) => p,
         Err(e) => {
             crate::error!("startup failed; the bot will not start", error = format!("{e:#}"));
+            crate::exit_reason::emit(&format!("startup failed, the bot did not start: {e:#}"));
             return 1;
         }
     };
@@ -152,6 +153,11 @@ pub async fn normal_run(cfg: Config, opts: &ExecuteOpts, mut signals_rx: mpsc::U
     let ended = run_bot(&cfg, &reaper, &botlog, &mut signals_rx).await;
     let code = ended.status.code();
     crate::info!("bot ended", status = ended.status, exit_code = code);
+    // A bot that filled its state directory is told apart from one that simply ended.
+    let state_full = crate::exit_reason::check_state_full(&cfg.state_path);
+    if let Some(reason) = &state_full {
+        crate::error!("state directory full; syncing what it holds", reason = reason);
+    }
 
     // Step 9: stop the query server, done file, final sync, exit.
     if let Some(q) = query {
@@ -170,6 +176,9 @@ pub async fn normal_run(cfg: Config, opts: &ExecuteOpts, mut signals_rx: mpsc::U
     }
     if let Some(n) = nats {
         n.drain(NATS_DRAIN).await;
+    }
+    if let Some(reason) = state_full {
+        crate::exit_reason::emit(&reason);
     }
     code
 }

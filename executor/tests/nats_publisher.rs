@@ -1,6 +1,6 @@
 //! The NATS publisher against real `nats-server` processes (CONTRACT §2.8 "NATS", D10): delivery,
 //! the shipper's publish-once-on-read, connecting to a server that appears later, reconnecting
-//! after a restart, credentials, TLS refusal and the bounded queue.
+//! after a restart, credentials, TLS (`nats_publisher/tls.rs`) and the bounded queue.
 //!
 //! The shared server comes from `THE0_TEST_NATS_URL` (`scripts/test-services.sh start`); other
 //! tests start their own `nats-server` child, killed in every outcome. Messages are observed with
@@ -11,6 +11,8 @@
 
 #[path = "nats_publisher/own_server.rs"]
 mod own_server;
+#[path = "nats_publisher/tls.rs"]
+mod tls;
 
 use std::collections::HashMap;
 use std::future::Future;

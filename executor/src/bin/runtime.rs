@@ -9,6 +9,12 @@ use the0_executor::supervise::signals;
 use the0_executor::{daemon, error, query, run};
 
 fn main() -> ExitCode {
+    // First, before any thread or child exists: the bot runs as our uid and must not read our
+    // environment or memory through /proc (every mode holds the storage and NATS keys).
+    if let Err(e) = the0_executor::supervise::harden::make_non_dumpable() {
+        eprintln!("Error: cannot make the executor non-dumpable (PR_SET_DUMPABLE): {e}");
+        return ExitCode::from(1);
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = match cli::parse(&args) {
         Ok(c) => c,
@@ -56,6 +62,7 @@ async fn dispatch(command: Command) -> i32 {
     result.unwrap_or_else(|e| {
         error!("fatal", error = format!("{e:#}"));
         eprintln!("Error: {e:#}");
+        the0_executor::exit_reason::emit(&format!("fatal: {e:#}"));
         1
     })
 }

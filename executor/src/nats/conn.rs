@@ -6,13 +6,35 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::{proto, NatsError, ServerAddr, Shared, RECONNECT_WAIT};
+use super::{proto, tls, NatsError, ServerAddr, Shared, RECONNECT_WAIT};
+
+/// The two halves of a connection, plain TCP or TLS.
+type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
+type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// The TLS client configuration, built on first need and kept for every later connection.
+struct TlsState {
+    source: tls::RootSource,
+    config: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl TlsState {
+    fn config(&mut self) -> Result<Arc<rustls::ClientConfig>, NatsError> {
+        if let Some(c) = &self.config {
+            return Ok(c.clone());
+        }
+        let source = &self.source;
+        let config = tls::client_config(source).map_err(|reason| NatsError::TlsConfig { reason })?;
+        crate::info!("NATS TLS trusted roots", roots = source);
+        self.config = Some(config.clone());
+        Ok(config)
+    }
+}
 
 /// Bound on TCP connect and the INFO/CONNECT/PONG handshake, and on each write.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -22,11 +44,12 @@ const PING_INTERVAL: Duration = Duration::from_secs(20);
 const MAX_LINE: u64 = 64 * 1024;
 
 /// The background task: connect, publish until the connection fails, wait, next server.
-pub(super) async fn run(shared: Arc<Shared>, servers: Vec<ServerAddr>) {
+pub(super) async fn run(shared: Arc<Shared>, servers: Vec<ServerAddr>, roots: tls::RootSource) {
     let mut usable = vec![true; servers.len()];
     let mut failures: u64 = 0;
     let mut last_warned: Option<Instant> = None;
     let mut next = 0;
+    let mut tls_state = TlsState { source: roots, config: None };
     loop {
         {
             let mut st = shared.lock();
@@ -36,7 +59,7 @@ pub(super) async fn run(shared: Arc<Shared>, servers: Vec<ServerAddr>) {
             if !usable.contains(&true) {
                 st.disabled = true;
                 st.clear_queue("NATS log publishing disabled");
-                crate::error!("NATS log publishing disabled: no usable server (TLS is not supported)");
+                crate::error!("NATS log publishing disabled: no usable server (see the errors above)");
                 return;
             }
         }
@@ -45,7 +68,7 @@ pub(super) async fn run(shared: Arc<Shared>, servers: Vec<ServerAddr>) {
         if !usable[i] {
             continue;
         }
-        let result = session(&shared, &servers[i]).await;
+        let result = session(&shared, &servers[i], &mut tls_state).await;
         {
             let mut st = shared.lock();
             if st.connected {
@@ -57,7 +80,7 @@ pub(super) async fn run(shared: Arc<Shared>, servers: Vec<ServerAddr>) {
         }
         match result {
             Ok(()) => return,
-            Err(e @ NatsError::TlsRequired { .. }) => {
+            Err(e @ (NatsError::TlsConfig { .. } | NatsError::TlsName { .. })) => {
                 crate::error!("NATS server skipped", error = e);
                 usable[i] = false;
                 continue;
@@ -94,7 +117,11 @@ enum Event {
     Closed(NatsError),
 }
 
-async fn read_line(rd: &mut BufReader<OwnedReadHalf>, buf: &mut Vec<u8>, server: &ServerAddr) -> Result<(), NatsError> {
+async fn read_line<R: AsyncRead + Unpin>(
+    rd: &mut BufReader<R>,
+    buf: &mut Vec<u8>,
+    server: &ServerAddr,
+) -> Result<(), NatsError> {
     buf.clear();
     let n = (&mut *rd).take(MAX_LINE).read_until(b'\n', buf).await.map_err(|source| NatsError::Io {
         server: server.to_string(),
@@ -118,13 +145,17 @@ async fn with_timeout<T>(
     tokio::time::timeout(IO_TIMEOUT, fut).await.map_err(|_| NatsError::Timeout { server: server.to_string(), what })?
 }
 
-async fn write(wr: &mut OwnedWriteHalf, server: &ServerAddr, bytes: &[u8]) -> Result<(), NatsError> {
+async fn write(wr: &mut WriteHalf, server: &ServerAddr, bytes: &[u8]) -> Result<(), NatsError> {
     let io = |source| NatsError::Io { server: server.to_string(), what: "write", source };
     with_timeout(server, "write", async { wr.write_all(bytes).await.map_err(io) }).await
 }
 
-/// Connects and performs the handshake; returns the server's max payload.
-async fn handshake(server: &ServerAddr) -> Result<(BufReader<OwnedReadHalf>, OwnedWriteHalf, usize), NatsError> {
+/// Connects and performs the handshake (upgrading to TLS after `INFO` when the URL is `tls://` or
+/// the server requires it); returns the server's max payload.
+async fn handshake(
+    server: &ServerAddr,
+    tls_state: &mut TlsState,
+) -> Result<(BufReader<ReadHalf>, WriteHalf, usize), NatsError> {
     let name = server.to_string();
     let stream = with_timeout(server, "connect", async {
         TcpStream::connect((server.host.as_str(), server.port)).await.map_err(|source| NatsError::Io {
@@ -135,10 +166,9 @@ async fn handshake(server: &ServerAddr) -> Result<(BufReader<OwnedReadHalf>, Own
     })
     .await?;
     let _ = stream.set_nodelay(true);
-    let (rd, mut wr) = stream.into_split();
-    let mut rd = BufReader::new(rd);
+    let mut plain = BufReader::new(stream);
     let mut line = Vec::new();
-    with_timeout(server, "INFO", read_line(&mut rd, &mut line, server)).await?;
+    with_timeout(server, "INFO", read_line(&mut plain, &mut line, server)).await?;
     let info = match proto::parse_op(&line) {
         proto::ServerOp::Info(info) => info,
         _ => {
@@ -146,10 +176,38 @@ async fn handshake(server: &ServerAddr) -> Result<(BufReader<OwnedReadHalf>, Own
             return Err(NatsError::Protocol { server: name, detail });
         }
     };
-    if info.tls_required {
-        return Err(NatsError::TlsRequired { server: name });
+    let use_tls = server.tls || info.tls_required;
+    if server.tls && !info.tls_required && !info.tls_available {
+        return Err(NatsError::Protocol {
+            server: name,
+            detail: "tls:// given but the server does not offer TLS".into(),
+        });
     }
-    let mut hello = proto::connect_line(&server.auth);
+    // The server waits for the client after INFO: nothing may be buffered beyond it.
+    if !plain.buffer().is_empty() {
+        return Err(NatsError::Protocol { server: name, detail: "unexpected data after INFO".into() });
+    }
+    let stream = plain.into_inner();
+    let (rd, mut wr): (ReadHalf, WriteHalf) = if use_tls {
+        let config = tls_state.config()?;
+        let server_name =
+            tls::server_name(&server.host).map_err(|reason| NatsError::TlsName { server: name.clone(), reason })?;
+        let connector = tokio_rustls::TlsConnector::from(config);
+        let tls_stream = with_timeout(server, "TLS handshake", async {
+            connector
+                .connect(server_name, stream)
+                .await
+                .map_err(|source| NatsError::Tls { server: name.clone(), source })
+        })
+        .await?;
+        let (r, w) = tokio::io::split(tls_stream);
+        (Box::new(r), Box::new(w))
+    } else {
+        let (r, w) = stream.into_split();
+        (Box::new(r), Box::new(w))
+    };
+    let mut rd = BufReader::new(rd);
+    let mut hello = proto::connect_line(&server.auth, use_tls);
     hello.extend_from_slice(proto::PING);
     write(&mut wr, server, &hello).await?;
     // The PONG to our PING confirms the CONNECT (bad credentials get -ERR and a close instead).
@@ -167,7 +225,7 @@ async fn handshake(server: &ServerAddr) -> Result<(BufReader<OwnedReadHalf>, Own
 }
 
 /// Reads server lines until the connection ends, answering nothing itself.
-async fn reader(mut rd: BufReader<OwnedReadHalf>, server: ServerAddr, tx: mpsc::Sender<Event>) {
+async fn reader(mut rd: BufReader<ReadHalf>, server: ServerAddr, tx: mpsc::Sender<Event>) {
     let mut line = Vec::new();
     loop {
         let event = match read_line(&mut rd, &mut line, &server).await {
@@ -198,8 +256,8 @@ impl Drop for AbortOnDrop {
 }
 
 /// One connection: returns `Ok` after a completed drain, `Err` when the connection is lost.
-async fn session(shared: &Shared, server: &ServerAddr) -> Result<(), NatsError> {
-    let (rd, mut wr, max_payload) = handshake(server).await?;
+async fn session(shared: &Shared, server: &ServerAddr, tls_state: &mut TlsState) -> Result<(), NatsError> {
+    let (rd, mut wr, max_payload) = handshake(server, tls_state).await?;
     let (tx, mut events) = mpsc::channel(16);
     let _reader = AbortOnDrop(tokio::spawn(reader(rd, server.clone(), tx)));
     {

@@ -15,9 +15,12 @@ pub struct Info {
     /// Largest payload the server accepts (1 MiB by default).
     #[serde(default)]
     pub max_payload: Option<u64>,
-    /// The server only speaks TLS (not supported here).
+    /// The server only speaks TLS: the client upgrades after this `INFO`.
     #[serde(default)]
     pub tls_required: bool,
+    /// The server accepts TLS without requiring it (`allow_non_tls`).
+    #[serde(default)]
+    pub tls_available: bool,
 }
 
 /// One line from the server (without its `\r\n`).
@@ -67,10 +70,11 @@ struct Connect<'a> {
     pass: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     auth_token: Option<&'a str>,
+    tls_required: bool,
 }
 
 /// The `CONNECT {...}\r\n` line: no `+OK` acknowledgements, credentials from the URL.
-pub fn connect_line(auth: &Auth) -> Vec<u8> {
+pub fn connect_line(auth: &Auth, tls: bool) -> Vec<u8> {
     let (user, pass, auth_token) = match auth {
         Auth::None => (None, None, None),
         Auth::UserPass { user, pass } => (Some(user.as_str()), Some(pass.as_str()), None),
@@ -86,6 +90,7 @@ pub fn connect_line(auth: &Auth) -> Vec<u8> {
         user,
         pass,
         auth_token,
+        tls_required: tls,
     };
     let mut out = b"CONNECT ".to_vec();
     // Serialising a struct of strings and bools cannot fail.
@@ -119,10 +124,13 @@ mod tests {
     #[test]
     fn parses_server_lines() {
         let info = br#"INFO {"server_id":"X","version":"2.9.10","max_payload":1048576,"headers":true}"#;
-        assert_eq!(parse_op(info), ServerOp::Info(Info { max_payload: Some(1_048_576), tls_required: false }));
+        assert_eq!(
+            parse_op(info),
+            ServerOp::Info(Info { max_payload: Some(1_048_576), tls_required: false, tls_available: false })
+        );
         assert_eq!(
             parse_op(b"INFO {\"tls_required\":true}\r\n"),
-            ServerOp::Info(Info { max_payload: None, tls_required: true })
+            ServerOp::Info(Info { max_payload: None, tls_required: true, tls_available: false })
         );
         assert_eq!(parse_op(b"INFO\t{}\r\n"), ServerOp::Info(Info::default()));
         assert_eq!(parse_op(b"PING\r\n"), ServerOp::Ping);
@@ -139,7 +147,7 @@ mod tests {
     #[test]
     fn connect_carries_identity_and_credentials() {
         let parse = |auth: &Auth| -> serde_json::Value {
-            let line = connect_line(auth);
+            let line = connect_line(auth, false);
             assert!(line.starts_with(b"CONNECT {") && line.ends_with(b"}\r\n"));
             serde_json::from_slice(&line[8..line.len() - 2]).unwrap()
         };
@@ -154,6 +162,12 @@ mod tests {
         let v = parse(&Auth::UserPass { user: "u\"x".into(), pass: "p w".into() });
         assert_eq!((v["user"].as_str(), v["pass"].as_str()), (Some("u\"x"), Some("p w")));
         assert!(v.get("auth_token").is_none());
+        assert_eq!(v["tls_required"], false);
+        let v: serde_json::Value = {
+            let line = connect_line(&Auth::None, true);
+            serde_json::from_slice(&line[8..line.len() - 2]).unwrap()
+        };
+        assert_eq!(v["tls_required"], true);
         let v = parse(&Auth::Token("tok".into()));
         assert_eq!(v["auth_token"], "tok");
         assert!(v.get("user").is_none());

@@ -1,4 +1,4 @@
-//! Parsing `NATS_URL`: a comma-separated list of `[nats://][user:pass@|token@]host[:port][/]`
+//! Parsing `NATS_URL`: a comma-separated list of `[nats://|tls://][user:pass@|token@]host[:port][/]`
 //! (CONTRACT §2.2), as the Go client accepts it. Pure, so each accepted and refused shape is
 //! table-tested; errors name the offending entry (with any credentials masked).
 
@@ -36,6 +36,8 @@ pub struct ServerAddr {
     pub host: String,
     pub port: u16,
     pub auth: Auth,
+    /// `tls://`: TLS is required even if the server does not demand it.
+    pub tls: bool,
 }
 
 impl std::fmt::Display for ServerAddr {
@@ -83,12 +85,12 @@ fn percent_decode(s: &str) -> String {
 
 fn parse_one(entry: &str) -> Result<ServerAddr, NatsError> {
     let bad = |reason: &str| NatsError::BadServer { server: masked(entry), reason: reason.to_string() };
-    let rest = match entry.split_once("://") {
-        None => entry,
+    let (rest, tls) = match entry.split_once("://") {
+        None => (entry, false),
         Some((scheme, rest)) => match scheme.to_ascii_lowercase().as_str() {
-            "nats" => rest,
-            "tls" => return Err(NatsError::TlsUnsupported { server: masked(entry) }),
-            _ => return Err(bad(&format!("unsupported scheme {scheme:?} (only nats:// is supported)"))),
+            "nats" => (rest, false),
+            "tls" => (rest, true),
+            _ => return Err(bad(&format!("unsupported scheme {scheme:?} (only nats:// and tls:// are supported)"))),
         },
     };
     // The authority ends at the first `/`, `?` or `#`; what follows is ignored, as in the Go client.
@@ -130,7 +132,7 @@ fn parse_one(entry: &str) -> Result<ServerAddr, NatsError> {
             _ => return Err(bad(&format!("invalid port {p:?}"))),
         },
     };
-    Ok(ServerAddr { host: host.to_string(), port, auth })
+    Ok(ServerAddr { host: host.to_string(), port, auth, tls })
 }
 
 /// Parses the whole list; empty entries (stray commas, spaces) are skipped.
@@ -148,7 +150,7 @@ mod tests {
     use super::*;
 
     fn addr(host: &str, port: u16, auth: Auth) -> ServerAddr {
-        ServerAddr { host: host.into(), port, auth }
+        ServerAddr { host: host.into(), port, auth, tls: false }
     }
 
     #[test]
@@ -169,6 +171,8 @@ mod tests {
             ("nats://@h", vec![addr("h", 4222, Auth::None)]),
             ("nats://[::1]:4333", vec![addr("::1", 4333, Auth::None)]),
             ("[fe80::1]", vec![addr("fe80::1", 4222, Auth::None)]),
+            ("TLS://u:p@h:4443", vec![ServerAddr { tls: true, ..addr("h", 4443, up("u", "p")) }]),
+            ("tls://h", vec![ServerAddr { tls: true, ..addr("h", 4222, Auth::None) }]),
             (
                 " nats://a:1 , ,b:2,nats://t@c ",
                 vec![addr("a", 1, Auth::None), addr("b", 2, Auth::None), addr("c", 4222, Auth::Token("t".into()))],
@@ -183,8 +187,7 @@ mod tests {
         for (input, fragment) in [
             ("", "no NATS server"),
             (" , ", "no NATS server"),
-            ("tls://h:4443", "TLS"),
-            ("nats://a:1,tls://u:pw@b", "TLS"),
+            ("nats://a:1,tls://u:pw@b:x", "invalid port"),
             ("ws://h", "unsupported scheme"),
             ("nats://:4222", "no host"),
             ("nats://h:abc", "invalid port"),

@@ -126,7 +126,7 @@ impl StateSyncer {
         }
         if let Some(reason) = self.over_cap(&manifest) {
             if self.refused.as_ref() != Some(&manifest) {
-                crate::warn!("state upload refused", reason = reason);
+                crate::error!("state upload refused; the stored state stays the previous one", reason = reason);
                 self.refused = Some(manifest);
             }
             return Ok(StateSyncOutcome::Refused { reason });

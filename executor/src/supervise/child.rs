@@ -1,7 +1,8 @@
 //! Starting a child the way an init must: its own process group (so signals reach the whole bot,
 //! and grandchildren can be stopped with it), an empty signal mask and default dispositions (std
 //! passes the parent's mask on; an inherited block would make `docker stop` wait out its grace),
-//! stdin from /dev/null, and registration with the one [`Reaper`].
+//! stdin from /dev/null, registration with the one [`Reaper`], and the highest `oom_score_adj`
+//! (every child is bot code: it must die before PID 1).
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -73,6 +74,14 @@ pub fn spawn(
     let (mut child, pid) = reaper.spawn(|| {
         let child = cmd.spawn()?;
         let pid = child.id() as i32;
+        // `spawn` returned, so the child has exec'd: its /proc files are its own again.
+        if let Err(e) = super::harden::set_oom_score_adj(pid, super::harden::BOT_OOM_SCORE_ADJ) {
+            crate::warn!(
+                "cannot raise the bot's oom_score_adj; under memory pressure the executor may be killed first",
+                pid = pid,
+                error = e
+            );
+        }
         Ok((child, pid))
     })?;
     // The std `Child` is dropped without waiting: the reaper owns its exit status.

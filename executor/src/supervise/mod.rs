@@ -5,6 +5,7 @@
 //! scripted fake; real behaviour (signals, zombies, process groups) is covered by integration tests.
 
 pub mod child;
+pub mod harden;
 pub mod reaper;
 pub mod signals;
 pub mod status;

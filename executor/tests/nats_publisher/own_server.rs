@@ -1,10 +1,8 @@
 //! Tests that run their own `nats-server` children: a server that appears after the publisher
-//! started, a restart, credentials from the URL; and ones that need no server: TLS refusal, the
-//! bounded queue.
+//! started, a restart, credentials from the URL; and one that needs no server: the bounded queue.
 
 use bytes::Bytes;
 use the0_executor::nats::Publisher;
-use tokio::io::AsyncWriteExt;
 use tokio::time::{sleep, timeout, Instant};
 
 use super::{bounded, free_port, stats, wait_for, Raw, Server};
@@ -101,32 +99,6 @@ async fn credentials_from_the_url_are_sent() {
         assert!(!stats(&wrong).connected && stats(&wrong).queued == 1);
         right.drain(Duration::from_secs(5)).await;
         wrong.drain(Duration::from_millis(200)).await;
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn tls_is_refused_clearly() {
-    bounded(async {
-        let err = Publisher::start("nats://a:4222,tls://b:4443").expect_err("tls:// is unsupported");
-        assert!(err.to_string().contains("TLS"), "{err}");
-        // A server that demands TLS disables publishing instead of retrying forever.
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let fake = tokio::spawn(async move {
-            loop {
-                let Ok((mut s, _)) = listener.accept().await else {
-                    return;
-                };
-                let _ = s.write_all(b"INFO {\"server_id\":\"fake\",\"tls_required\":true}\r\n").await;
-            }
-        });
-        let p = Publisher::start(&format!("127.0.0.1:{port}")).expect("start");
-        p.publish("the0.bot.logs.tls", Bytes::from_static(b"x"));
-        wait_for("publishing to be disabled", || stats(&p).queued == 0 && stats(&p).dropped == 1).await;
-        p.publish("the0.bot.logs.tls", Bytes::from_static(b"y"));
-        assert_eq!(stats(&p).dropped, 2);
-        fake.abort();
     })
     .await;
 }

@@ -1,0 +1,237 @@
+//! A hostile bot against its own executor, inside a real container hardened as the orchestrator
+//! runs it (read-only rootfs, uid 1000, no capabilities): it must not read the executor's
+//! environment or memory through /proc (issue #10 item 2), and bot code carries the highest
+//! `oom_score_adj` so the cgroup's OOM killer takes it before PID 1.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+fn image() -> String {
+    std::env::var("THE0_TEST_IMAGE")
+        .expect("THE0_TEST_IMAGE is not set: build it with scripts/build-test-image.sh and export it")
+}
+
+struct Container {
+    name: String,
+    _objects: tempfile::TempDir,
+    bot_id: String,
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rm", "-f", &self.name]).output();
+    }
+}
+
+impl Container {
+    fn logs(&self) -> String {
+        let out = docker(&["logs", &self.name]);
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    }
+
+    fn wait_for_log(&self, needle: &str) {
+        eventually(Duration::from_secs(60), || self.logs().contains(needle).then_some(()))
+            .unwrap_or_else(|| panic!("{needle:?} never appeared in the container log:\n{}", self.logs()));
+    }
+
+    fn wait_exited(&self) -> i32 {
+        eventually(Duration::from_secs(60), || {
+            let out =
+                docker(&["inspect", "-f", "{{.State.Running}} {{.State.ExitCode}} {{.State.OOMKilled}}", &self.name]);
+            let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            s.strip_prefix("false ").and_then(|r| r.split(' ').next()).and_then(|c| c.parse::<i32>().ok())
+        })
+        .unwrap_or_else(|| panic!("the container never exited:\n{}", self.logs()))
+    }
+}
+
+fn docker(args: &[&str]) -> std::process::Output {
+    Command::new("docker").args(args).output().expect("docker CLI")
+}
+
+fn chmod_tree(p: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777));
+    if let Ok(rd) = std::fs::read_dir(p) {
+        for e in rd.flatten() {
+            if e.path().is_dir() {
+                chmod_tree(&e.path());
+            }
+        }
+    }
+}
+
+/// Starts a shell bot running `script` with `extra_args` before the image (limits).
+async fn start(script: &str, extra_env: &[(&str, &str)], extra_args: &[&str]) -> Container {
+    start_sized(script, extra_env, extra_args, None).await
+}
+
+/// As [`start`], with `/state` sized (`size=8m`) when `state_size` is given.
+async fn start_sized(
+    script: &str,
+    extra_env: &[(&str, &str)],
+    extra_args: &[&str],
+    state_size: Option<&str>,
+) -> Container {
+    let objects = tempfile::tempdir().unwrap();
+    let bot_id = unique("harden");
+    let store = the0_objstore::Store::local(objects.path().to_path_buf());
+    let key = format!("user/{bot_id}/1");
+    store
+        .put_bytes("custom-bots", &key, zip_bytes(&[("bot.sh", script, 0o755)]).into(), "application/zip")
+        .await
+        .unwrap();
+    for d in ["bot-state", "bot-logs"] {
+        std::fs::create_dir_all(objects.path().join(d)).unwrap();
+    }
+    chmod_tree(objects.path());
+    let name = unique("the0-exec-harden");
+    let mut args = hardened_run_args(&name);
+    if let Some(size) = state_size {
+        let state = args.iter_mut().find(|a| a.starts_with("/state:")).expect("a /state tmpfs");
+        state.push_str(&format!(",size={size}"));
+    }
+    args.extend(["--network", "none", "-v"].map(String::from));
+    args.push(format!("{}:/objects", objects.path().display()));
+    args.extend(extra_args.iter().map(|s| s.to_string()));
+    let mut env = vec![
+        ("BOT_ID".to_string(), bot_id.clone()),
+        ("RUNTIME".into(), "gcc13".into()),
+        ("ENTRYPOINT".into(), "bot.sh".into()),
+        ("CODE_FILE".into(), key),
+        ("THE0_STORAGE_DIR".into(), "/objects".into()),
+        ("BOT_TYPE".into(), "realtime".into()),
+    ];
+    env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    for (k, v) in env {
+        args.push("-e".into());
+        args.push(format!("{k}={v}"));
+    }
+    args.push(image());
+    let out = Command::new("docker").args(&args).output().expect("docker run");
+    assert!(out.status.success(), "docker run failed: {}", String::from_utf8_lossy(&out.stderr));
+    Container { name, _objects: objects, bot_id }
+}
+
+/// Opens (only opens: `/proc/<pid>/mem` at offset 0 fails to read even when allowed) each file and
+/// prints `open:<what>` or `denied:<what>`; then dumps whatever it can read to stdout.
+const PROBE: &str = r#"#!/bin/sh
+probe() { if ( exec 3<"$1" ) 2>/dev/null; then echo "open:$2"; else echo "denied:$2"; fi; }
+for f in environ mem maps cmdline; do probe /proc/1/$f "$f"; done
+for t in /proc/1/task/*; do
+  [ "$t" = /proc/1/task/1 ] && continue
+  probe "$t/environ" thread-environ; probe "$t/mem" thread-mem
+done
+cat /proc/1/environ /proc/1/task/*/environ 2>/dev/null | tr '\0' '\n'
+echo "oom_score_adj=$(cat /proc/self/oom_score_adj)"
+(echo 0 > /proc/self/oom_score_adj) 2>/dev/null && echo lower-to-0:ok || echo lower-to-0:denied
+(echo -1 > /proc/self/oom_score_adj) 2>/dev/null && echo lower-below-0:ok || echo lower-below-0:denied
+echo probe-done
+while true; do sleep 1; done
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bot_cannot_read_the_executors_environment_or_memory() {
+    let secret_key = format!("SeCrEt{}", unique("k"));
+    let access_key = format!("AcCeSs{}", unique("a"));
+    let nats_pass = format!("NaTsPw{}", unique("n"));
+    let nats_url = format!("nats://u:{nats_pass}@127.0.0.1:1");
+    let env = [
+        ("MINIO_SECRET_KEY", secret_key.as_str()),
+        ("MINIO_ACCESS_KEY", access_key.as_str()),
+        ("NATS_URL", nats_url.as_str()),
+    ];
+    let c = start(PROBE, &env, &[]).await;
+    c.wait_for_log("probe-done");
+    let logs = c.logs();
+    for secret in [&secret_key, &access_key, &nats_pass] {
+        assert!(!logs.contains(secret.as_str()), "a secret of the executor reached the bot:\n{logs}");
+    }
+    for denied in ["denied:environ", "denied:mem", "denied:maps"] {
+        assert!(logs.contains(denied), "{denied} expected:\n{logs}");
+    }
+    // The executor has tokio threads: their /proc entries are guarded the same way.
+    assert!(logs.contains("denied:thread-environ"), "the executor's threads are probed:\n{logs}");
+    assert!(!logs.contains("open:thread-environ") && !logs.contains("open:thread-mem"), "{logs}");
+    // cmdline stays readable (it holds no secret): ps and the docker tests rely on it.
+    assert!(logs.contains("open:cmdline"), "{logs}");
+    // Bot code dies first under memory pressure; it may lower its score back to the executor's
+    // (0, the minimum Docker gave PID 1) but not below without CAP_SYS_RESOURCE.
+    assert!(logs.contains("oom_score_adj=1000"), "{logs}");
+    assert!(logs.contains("lower-to-0:ok") && logs.contains("lower-below-0:denied"), "{logs}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bot_past_its_memory_limit_is_oom_killed_and_the_executor_reports_it() {
+    // The bot writes state, then allocates far past the container's memory limit (busybox dd
+    // touches its whole block). The OOM killer must take the bot; the executor reports the end by
+    // signal 9 and syncs the state.
+    let script = r#"#!/bin/sh
+mkdir -p "$STATE_DIR"
+echo '{"before":"oom"}' > "$STATE_DIR/mark.json"
+echo allocating
+exec dd if=/dev/zero of=/dev/null bs=400M count=1
+"#;
+    let c = start(script, &[("IS_SCHEDULED", "true")], &["--memory", "96m", "--memory-swap", "96m"]).await;
+    c.wait_for_log("allocating");
+    let code = c.wait_exited();
+    let logs = c.logs();
+    assert_eq!(code, 137, "{logs}");
+    assert!(
+        logs.contains("\"bot ended\"") || logs.contains("bot ended"),
+        "the executor reported the bot's end:\n{logs}"
+    );
+    assert!(logs.contains("signal") || logs.contains("SIGKILL") || logs.contains("137"), "{logs}");
+    assert!(c.state_file(".the0-state/mark.json").is_some(), "the state was synced after the bot's OOM kill:\n{logs}");
+}
+
+impl Container {
+    fn stdout(&self) -> String {
+        String::from_utf8_lossy(&docker(&["logs", &self.name]).stdout).into_owned()
+    }
+
+    fn state_file(&self, rel: &str) -> Option<String> {
+        let archive = self._objects.path().join("bot-state").join(&self.bot_id).join("state.tar.gz");
+        if !archive.exists() {
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let st = Command::new("tar").arg("-xzf").arg(&archive).arg("-C").arg(dir.path()).status().unwrap();
+        assert!(st.success());
+        std::fs::read_to_string(dir.path().join(rel)).ok()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bot_filling_a_sized_state_dir_leaves_the_executor_alive_with_a_reason() {
+    // /state is an 8 MiB tmpfs in a 64 MiB container; the bot writes a mark, fills /state until
+    // ENOSPC and ends. The executor must not be OOM-killed, must sync what /state holds, and must
+    // end with an exit_reason line naming the full state directory.
+    let script = r#"#!/bin/sh
+mkdir -p "$STATE_DIR"
+echo '{"kept":true}' > "$STATE_DIR/mark.json"
+dd if=/dev/zero of="$STATE_DIR/fill" bs=1M count=64 2>&1 | tail -n 1
+echo filled
+exit 3
+"#;
+    let c = start_sized(script, &[("IS_SCHEDULED", "true")], &["--memory", "64m", "--memory-swap", "64m"], Some("8m"))
+        .await;
+    c.wait_for_log("filled");
+    let code = c.wait_exited();
+    let logs = c.logs();
+    assert_eq!(code, 3, "the bot's own code, not an OOM kill of PID 1:\n{logs}");
+    let oom =
+        String::from_utf8_lossy(&docker(&["inspect", "-f", "{{.State.OOMKilled}}", &c.name]).stdout).trim().to_string();
+    assert_eq!(oom, "false", "{logs}");
+    assert_eq!(c.state_file(".the0-state/mark.json").as_deref().map(str::trim), Some(r#"{"kept":true}"#), "{logs}");
+    let stdout = c.stdout();
+    let last = stdout.lines().rev().find(|l| !l.trim().is_empty()).expect("a last stdout line");
+    let v: serde_json::Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("last line {last:?}: {e}\n{logs}"));
+    let reason = v["exit_reason"].as_str().unwrap_or_else(|| panic!("no exit_reason in {last:?}\n{logs}"));
+    assert!(reason.contains("/state is full (8.0 MiB)"), "{reason}");
+}
