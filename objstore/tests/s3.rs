@@ -37,7 +37,7 @@ fn settings(endpoint: &str) -> S3Settings {
         access_key: test_key("THE0_TEST_S3_ACCESS_KEY", "testing"),
         secret_key: test_key("THE0_TEST_S3_SECRET_KEY", "testing-secret"),
         use_ssl: false,
-        region: "us-east-1".into(),
+        region: test_key("THE0_TEST_S3_REGION", "us-east-1"),
     }
 }
 
