@@ -15,6 +15,12 @@ use the0_executor::config::Config;
 use the0_executor::state::{restore_with, Manifest, RestoreOutcome, RetryPolicy, StateSyncOutcome, StateSyncer};
 use the0_objstore::{S3Settings, Store};
 
+/// The test server's keys: moto accepts any; another server (the Ceph lane) sets
+/// `THE0_TEST_S3_ACCESS_KEY` / `THE0_TEST_S3_SECRET_KEY` beside `THE0_TEST_S3_ENDPOINT`.
+fn test_key(var: &str, default: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| default.to_owned())
+}
+
 fn endpoint() -> String {
     std::env::var("THE0_TEST_S3_ENDPOINT").unwrap_or_else(|_| {
         panic!(
@@ -27,10 +33,10 @@ fn endpoint() -> String {
 fn store() -> Store {
     Store::s3(S3Settings {
         endpoint: endpoint(),
-        access_key: "testing".into(),
-        secret_key: "testing-secret".into(),
+        access_key: test_key("THE0_TEST_S3_ACCESS_KEY", "testing"),
+        secret_key: test_key("THE0_TEST_S3_SECRET_KEY", "testing-secret"),
         use_ssl: false,
-        region: "us-east-1".into(),
+        region: test_key("THE0_TEST_S3_REGION", "us-east-1"),
     })
     .expect("S3 store")
 }
@@ -50,8 +56,8 @@ fn config(root: &Path, extra: &[(&str, &str)]) -> Config {
         ("STATE_PATH", format!("{r}/state")),
         ("LOGS_PATH", format!("{r}/run/logs")),
         ("MINIO_ENDPOINT", endpoint()),
-        ("MINIO_ACCESS_KEY", "testing".into()),
-        ("MINIO_SECRET_KEY", "testing-secret".into()),
+        ("MINIO_ACCESS_KEY", test_key("THE0_TEST_S3_ACCESS_KEY", "testing")),
+        ("MINIO_SECRET_KEY", test_key("THE0_TEST_S3_SECRET_KEY", "testing-secret")),
         ("MAX_STATE_FILE_SIZE_MB", "64".into()),
     ]
     .into_iter()

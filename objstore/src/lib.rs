@@ -17,6 +17,7 @@ use bytes::Bytes;
 use tokio::io::AsyncRead;
 
 mod atomic;
+mod beneath;
 mod compose;
 mod error;
 mod names;

@@ -1,30 +1,35 @@
 //! Local-directory backend: object `bucket/key` is the file `<root>/bucket/key`. It serves the
-//! embedded single-host default and tests. Every write except `append` is atomic (see
-//! [`crate::atomic`]); `append` is one `O_APPEND` write so concurrent appenders never interleave
-//! inside a chunk.
+//! embedded single-host default and tests. Every write except `append` is atomic (a temp file
+//! beside the object, then a rename); `append` is one `O_APPEND` write so concurrent appenders
+//! never interleave inside a chunk.
+//!
+//! Bot containers see some directories of this store read-write, so every path below the root is
+//! reached through [`crate::beneath`]: no symbolic link is ever followed, and only regular files
+//! are opened (anything else is refused with [`Error::NotRegular`]). A directory at an object's
+//! path is "no such object", as on S3 where it is only a common prefix.
 
 use std::io::{self, Read};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use tokio::io::AsyncRead;
+use tokio::io::{AsyncRead, AsyncWriteExt, BufReader};
 
-use crate::atomic::{is_temp_name, make_dirs, temp_path, write_atomic, TempGuard, FILE_MODE};
+use crate::beneath::{self, Entry, Refused, TempAt};
 use crate::compose::check_pieces;
 use crate::names::{check_bucket, check_key, check_prefix};
 use crate::{Error, GetObject, ObjectInfo, ObjectMeta, Piece, Result};
+
+/// Copy buffer of stream writes: large enough that a multi-GB copy is not tiny writes.
+const COPY_BUF: usize = 256 * 1024;
 
 /// A store rooted at a directory (created lazily, on the first write).
 #[derive(Debug, Clone)]
 pub struct LocalStore {
     root: PathBuf,
-}
-
-/// Missing file, or a path component that is a file: the object does not exist.
-fn is_absent(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory)
 }
 
 /// Changes whenever the content is replaced (new inode) or modified in place (size, mtime).
@@ -37,6 +42,41 @@ fn meta(m: &std::fs::Metadata) -> ObjectMeta {
     ObjectMeta { size: m.len(), etag: etag(m) }
 }
 
+/// The directories of `key` and its last segment (`key` is checked: non-empty segments).
+fn split_key(key: &str) -> (Vec<&str>, &str) {
+    let mut segs: Vec<&str> = key.split('/').collect();
+    let leaf = segs.pop().unwrap_or(key);
+    (segs, leaf)
+}
+
+/// The error for a refusal other than [`Refused::Absent`] (which callers map to "no object").
+fn refused(op: &'static str, bucket: &str, key: &str, r: Refused) -> Error {
+    match r {
+        Refused::Absent => Error::io(op, bucket, key, io::Error::from(io::ErrorKind::NotFound)),
+        Refused::NotRegular { found, at } => Error::NotRegular {
+            op,
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            found,
+            at: if at.is_empty() { format!("bucket directory {bucket:?}") } else { format!("{at:?}") },
+        },
+        Refused::Io(e) => Error::io(op, bucket, key, e),
+    }
+}
+
+/// Runs blocking file-system work off the async threads.
+async fn blocking<T: Send + 'static>(
+    op: &'static str,
+    bucket: &str,
+    key: &str,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(join) => Err(Error::io(op, bucket, key, io::Error::other(join))),
+    }
+}
+
 impl LocalStore {
     pub fn new(root: impl Into<PathBuf>) -> LocalStore {
         LocalStore { root: root.into() }
@@ -47,67 +87,120 @@ impl LocalStore {
         &self.root
     }
 
-    fn bucket_path(&self, op: &'static str, bucket: &str) -> Result<PathBuf> {
-        check_bucket(op, bucket)?;
-        Ok(self.root.join(bucket))
-    }
-
-    fn object_path(&self, op: &'static str, bucket: &str, key: &str) -> Result<PathBuf> {
+    /// The directory of `bucket/key` (created when `create`) and the key's last segment, or
+    /// `None` when the directory does not exist (reads only).
+    fn locate(&self, op: &'static str, bucket: &str, key: &str, create: bool) -> Result<Option<(OwnedFd, String)>> {
         check_key(op, bucket, key)?;
-        Ok(self.root.join(bucket).join(key))
-    }
-
-    pub(crate) async fn bucket_exists(&self, bucket: &str) -> Result<bool> {
-        let dir = self.bucket_path("HeadBucket", bucket)?;
-        match tokio::fs::metadata(&dir).await {
-            Ok(m) => Ok(m.is_dir()),
-            Err(e) if is_absent(&e) => Ok(false),
-            Err(e) => Err(Error::io("HeadBucket", bucket, "", e)),
+        let (dirs, leaf) = split_key(key);
+        match beneath::open_dir(&self.root, bucket, &dirs, create) {
+            Ok(fd) => Ok(Some((fd, leaf.to_owned()))),
+            Err(Refused::Absent) if !create => Ok(None),
+            Err(r) => Err(refused(op, bucket, key, r)),
         }
     }
 
+    pub(crate) async fn bucket_exists(&self, bucket: &str) -> Result<bool> {
+        check_bucket("HeadBucket", bucket)?;
+        let (root, b) = (self.root.clone(), bucket.to_owned());
+        blocking("HeadBucket", bucket, "", move || match beneath::open_dir(&root, &b, &[], false) {
+            Ok(_) => Ok(true),
+            Err(Refused::Absent) => Ok(false),
+            Err(r) => Err(refused("HeadBucket", &b, "", r)),
+        })
+        .await
+    }
+
     pub(crate) async fn ensure_bucket(&self, bucket: &str) -> Result<()> {
-        let dir = self.bucket_path("CreateBucket", bucket)?;
-        make_dirs(&dir).await.map_err(|e| Error::io("CreateBucket", bucket, "", e))
+        check_bucket("CreateBucket", bucket)?;
+        let (root, b) = (self.root.clone(), bucket.to_owned());
+        blocking("CreateBucket", bucket, "", move || {
+            beneath::open_dir(&root, &b, &[], true).map(drop).map_err(|r| refused("CreateBucket", &b, "", r))
+        })
+        .await
     }
 
     pub(crate) async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>> {
-        let path = self.object_path("HeadObject", bucket, key)?;
-        match tokio::fs::metadata(&path).await {
-            Ok(m) if m.is_file() => Ok(Some(meta(&m))),
-            Ok(_) => Ok(None),
-            Err(e) if is_absent(&e) => Ok(None),
-            Err(e) => Err(Error::io("HeadObject", bucket, key, e)),
+        const OP: &str = "HeadObject";
+        let (this, b, k) = (self.clone(), bucket.to_owned(), key.to_owned());
+        blocking(OP, bucket, key, move || {
+            let Some((dir, leaf)) = this.locate(OP, &b, &k, false)? else { return Ok(None) };
+            match beneath::stat_nofollow(&dir, &leaf) {
+                Ok(Some(m)) if m.file_type().is_file() => Ok(Some(meta(&m))),
+                Ok(Some(m)) if m.file_type().is_dir() => Ok(None),
+                Ok(Some(m)) => Err(refused(
+                    OP,
+                    &b,
+                    &k,
+                    Refused::NotRegular { found: beneath::kind_name(m.file_type()), at: k.clone() },
+                )),
+                Ok(None) => Ok(None),
+                Err(r) => Err(refused(OP, &b, &k, r)),
+            }
+        })
+        .await
+    }
+
+    /// Opens the object for reading (blocking): `None` when absent or a directory.
+    fn open_object(
+        &self,
+        op: &'static str,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<(std::fs::File, std::fs::Metadata)>> {
+        let Some((dir, leaf)) = self.locate(op, bucket, key, false)? else { return Ok(None) };
+        match beneath::open_regular(&dir, &leaf, key) {
+            Ok(opened) => Ok(Some(opened)),
+            Err(Refused::Absent) | Err(Refused::NotRegular { found: "directory", .. }) => Ok(None),
+            Err(r) => Err(refused(op, bucket, key, r)),
         }
     }
 
     pub(crate) async fn get(&self, bucket: &str, key: &str) -> Result<Option<GetObject>> {
-        let path = self.object_path("GetObject", bucket, key)?;
-        let err = |e| Error::io("GetObject", bucket, key, e);
-        let file = match tokio::fs::File::open(&path).await {
-            Ok(f) => f,
-            Err(e) if is_absent(&e) => return Ok(None),
-            Err(e) => return Err(err(e)),
-        };
-        let m = file.metadata().await.map_err(err)?;
-        if !m.is_file() {
-            return Ok(None);
-        }
-        Ok(Some(GetObject { meta: meta(&m), body: Box::pin(file) }))
+        const OP: &str = "GetObject";
+        let (this, b, k) = (self.clone(), bucket.to_owned(), key.to_owned());
+        let opened = blocking(OP, bucket, key, move || this.open_object(OP, &b, &k)).await?;
+        Ok(opened.map(|(file, m)| GetObject { meta: meta(&m), body: Box::pin(tokio::fs::File::from_std(file)) }))
+    }
+
+    /// Writes everything `reader` yields to the object atomically (mode 0644): a temp file made
+    /// in the object's directory descriptor, fsynced, then renamed over the object within that
+    /// descriptor. Returns the metadata of the written file. On any error, including the future
+    /// being dropped, the object is untouched and the temp file removed.
+    async fn write_object<R: AsyncRead + Unpin + ?Sized>(
+        &self,
+        op: &'static str,
+        bucket: &str,
+        key: &str,
+        reader: &mut R,
+    ) -> Result<std::fs::Metadata> {
+        let err = |e| Error::io(op, bucket, key, e);
+        let (this, b, k) = (self.clone(), bucket.to_owned(), key.to_owned());
+        let (temp, file, leaf) = blocking(op, bucket, key, move || {
+            let Some((dir, leaf)) = this.locate(op, &b, &k, true)? else {
+                return Err(refused(op, &b, &k, Refused::Absent));
+            };
+            let (temp, file) = TempAt::create(Arc::new(dir), &leaf).map_err(|e| Error::io(op, &b, &k, e))?;
+            Ok((temp, file, leaf))
+        })
+        .await?;
+        let mut file = tokio::fs::File::from_std(file);
+        let mut reader = BufReader::with_capacity(COPY_BUF, reader);
+        tokio::io::copy_buf(&mut reader, &mut file).await.map_err(err)?;
+        file.flush().await.map_err(err)?;
+        file.sync_all().await.map_err(err)?;
+        let written = file.metadata().await.map_err(err)?;
+        drop(file);
+        temp.commit(&leaf).map_err(err)?;
+        Ok(written)
     }
 
     pub(crate) async fn put_bytes(&self, bucket: &str, key: &str, body: Bytes) -> Result<()> {
-        let path = self.object_path("PutObject", bucket, key)?;
-        write_atomic(&path, &mut &body[..]).await.map_err(|e| Error::io("PutObject", bucket, key, e))?;
-        Ok(())
+        self.write_object("PutObject", bucket, key, &mut &body[..]).await.map(drop)
     }
 
     pub(crate) async fn put_file(&self, bucket: &str, key: &str, src: &Path) -> Result<()> {
-        let path = self.object_path("PutObject", bucket, key)?;
-        let err = |e| Error::io("PutObject", bucket, key, e);
-        let mut file = tokio::fs::File::open(src).await.map_err(err)?;
-        write_atomic(&path, &mut file).await.map_err(err)?;
-        Ok(())
+        let mut file = tokio::fs::File::open(src).await.map_err(|e| Error::io("PutObject", bucket, key, e))?;
+        self.write_object("PutObject", bucket, key, &mut file).await.map(drop)
     }
 
     pub(crate) async fn put_stream<R: AsyncRead + Unpin + Send>(
@@ -117,9 +210,8 @@ impl LocalStore {
         mut reader: R,
         deadline: Duration,
     ) -> Result<ObjectMeta> {
-        let path = self.object_path("PutObject", bucket, key)?;
-        match tokio::time::timeout(deadline, write_atomic(&path, &mut reader)).await {
-            Ok(r) => r.map(|m| meta(&m)).map_err(|e| Error::io("PutObject", bucket, key, e)),
+        match tokio::time::timeout(deadline, self.write_object("PutObject", bucket, key, &mut reader)).await {
+            Ok(r) => r.map(|m| meta(&m)),
             Err(_) => Err(Error::timeout("PutObject", bucket, key, deadline)),
         }
     }
@@ -136,140 +228,125 @@ impl LocalStore {
         deadline: Duration,
     ) -> Result<ObjectMeta> {
         const OP: &str = "ComposeObject";
-        let path = self.object_path(OP, bucket, key)?;
+        check_key(OP, bucket, key)?;
         check_pieces(OP, bucket, key, &pieces, source.size, 1)?;
-        let source = source.clone();
+        let (this, source) = (self.clone(), source.clone());
         let (b, k) = (bucket.to_owned(), key.to_owned());
-        let job = tokio::task::spawn_blocking(move || compose_file(&path, &source, &pieces, (&b, &k)));
+        let job = blocking(OP, bucket, key, move || this.compose_file(&source, &pieces, (&b, &k)));
         match tokio::time::timeout(deadline, job).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(join)) => Err(Error::io(OP, bucket, key, io::Error::other(join))),
+            Ok(r) => r,
             Err(_) => Err(Error::timeout(OP, bucket, key, deadline)),
         }
     }
 
-    pub(crate) async fn append(&self, bucket: &str, key: &str, data: Bytes) -> Result<()> {
-        let path = self.object_path("AppendObject", bucket, key)?;
-        let err = |e| Error::io("AppendObject", bucket, key, e);
-        if let Some(parent) = path.parent() {
-            make_dirs(parent).await.map_err(err)?;
+    /// The blocking body of [`LocalStore::compose`]. A temp file left by a failure is removed.
+    fn compose_file(&self, source: &ObjectMeta, pieces: &[Piece], (bucket, key): (&str, &str)) -> Result<ObjectMeta> {
+        const OP: &str = "ComposeObject";
+        use std::io::{Seek, SeekFrom, Write};
+        let err = |e| Error::io(OP, bucket, key, e);
+        let changed =
+            |detail: String| Error::Changed { op: OP, bucket: bucket.to_owned(), key: key.to_owned(), detail };
+        let Some((dir, leaf)) = self.locate(OP, bucket, key, false)? else {
+            return Err(changed("it no longer exists".into()));
+        };
+        let (mut old, m) = match beneath::open_regular(&dir, &leaf, key) {
+            Ok(opened) => opened,
+            Err(Refused::Absent) => return Err(changed("it no longer exists".into())),
+            Err(r) => return Err(refused(OP, bucket, key, r)),
+        };
+        let now = meta(&m);
+        if now != *source {
+            return Err(changed(format!("expected {}, found {}", source.etag, now.etag)));
         }
+        let (temp, mut out) = TempAt::create(Arc::new(dir), &leaf).map_err(err)?;
+        for piece in pieces {
+            match piece {
+                Piece::Copy { start, end } => {
+                    old.seek(SeekFrom::Start(*start)).map_err(err)?;
+                    // std::io::copy of a Take<File> into a File uses copy_file_range on Linux.
+                    let n = io::copy(&mut (&mut old).take(end - start), &mut out).map_err(err)?;
+                    if n != end - start {
+                        return Err(changed(format!("it ended at byte {} while copying {start}..{end}", start + n)));
+                    }
+                }
+                Piece::Data(bytes) => out.write_all(bytes).map_err(err)?,
+            }
+        }
+        out.sync_all().map_err(err)?;
+        let written = meta(&out.metadata().map_err(err)?);
+        drop(out);
+        temp.commit(&leaf).map_err(err)?;
+        Ok(written)
+    }
+
+    pub(crate) async fn append(&self, bucket: &str, key: &str, data: Bytes) -> Result<()> {
+        const OP: &str = "AppendObject";
+        let (this, b, k) = (self.clone(), bucket.to_owned(), key.to_owned());
         // std, not tokio::fs: tokio may split a large write into several, and the chunk must go
         // down in one write_all on an O_APPEND descriptor.
-        let write = move || -> io::Result<()> {
+        blocking(OP, bucket, key, move || {
             use std::io::Write;
-            let mut f = std::fs::OpenOptions::new().append(true).create(true).mode(FILE_MODE).open(&path)?;
-            f.write_all(&data)
-        };
-        match tokio::task::spawn_blocking(write).await {
-            Ok(r) => r.map_err(err),
-            Err(join) => Err(err(io::Error::other(join))),
-        }
+            let Some((dir, leaf)) = this.locate(OP, &b, &k, true)? else {
+                return Err(refused(OP, &b, &k, Refused::Absent));
+            };
+            let mut f = beneath::open_append(&dir, &leaf, &k).map_err(|r| refused(OP, &b, &k, r))?;
+            f.write_all(&data).map_err(|e| Error::io(OP, &b, &k, e))
+        })
+        .await
     }
 
+    /// Removes the object; a link or special file planted at the key is removed itself (never
+    /// what it points to). Absent is fine.
     pub(crate) async fn delete(&self, bucket: &str, key: &str) -> Result<()> {
-        let path = self.object_path("DeleteObject", bucket, key)?;
-        match tokio::fs::remove_file(&path).await {
-            Ok(()) => Ok(()),
-            Err(e) if is_absent(&e) => Ok(()),
-            Err(e) => Err(Error::io("DeleteObject", bucket, key, e)),
-        }
+        const OP: &str = "DeleteObject";
+        let (this, b, k) = (self.clone(), bucket.to_owned(), key.to_owned());
+        blocking(OP, bucket, key, move || {
+            let Some((dir, leaf)) = this.locate(OP, &b, &k, false)? else { return Ok(()) };
+            beneath::unlink(&dir, &leaf).map_err(|e| Error::io(OP, &b, &k, e))
+        })
+        .await
     }
 
-    /// Regular files under the bucket whose key starts with `prefix`, sorted by key; temp files
-    /// and names that are not UTF-8 are skipped, symlinked directories are not followed. A
+    /// Regular files under the bucket whose key starts with `prefix`, sorted by key; temp files,
+    /// names that are not UTF-8, links and special files are skipped, and no link is followed. A
     /// missing bucket lists as empty.
     pub(crate) async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>> {
-        check_prefix("ListObjectsV2", bucket, prefix)?;
-        let dir = self.bucket_path("ListObjectsV2", bucket)?;
-        let prefix_owned = prefix.to_owned();
-        let walk = move || {
+        const OP: &str = "ListObjectsV2";
+        check_prefix(OP, bucket, prefix)?;
+        let (root, b, p) = (self.root.clone(), bucket.to_owned(), prefix.to_owned());
+        blocking(OP, bucket, prefix, move || {
+            let dir = match beneath::open_dir(&root, &b, &[], false) {
+                Ok(fd) => fd,
+                Err(Refused::Absent) => return Ok(Vec::new()),
+                Err(r) => return Err(refused(OP, &b, &p, r)),
+            };
             let mut out = Vec::new();
-            walk(&dir, "", &prefix_owned, &mut out)?;
-            out.sort_by(|a, b| a.key.cmp(&b.key));
+            walk(dir, "", &p, &mut out).map_err(|e| Error::io(OP, &b, &p, e))?;
+            out.sort_by(|x, y| x.key.cmp(&y.key));
             Ok(out)
-        };
-        match tokio::task::spawn_blocking(walk).await {
-            Ok(r) => r.map_err(|e| Error::io("ListObjectsV2", bucket, prefix, e)),
-            Err(join) => Err(Error::io("ListObjectsV2", bucket, prefix, io::Error::other(join))),
-        }
+        })
+        .await
     }
-}
-
-/// The blocking body of [`LocalStore::compose`]. A temp file left by a failure is removed.
-fn compose_file(path: &Path, source: &ObjectMeta, pieces: &[Piece], (bucket, key): (&str, &str)) -> Result<ObjectMeta> {
-    const OP: &str = "ComposeObject";
-    use std::io::{Seek, SeekFrom, Write};
-    let err = |e| Error::io(OP, bucket, key, e);
-    let changed = |detail: String| Error::Changed { op: OP, bucket: bucket.to_owned(), key: key.to_owned(), detail };
-    let mut old = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if is_absent(&e) => return Err(changed("it no longer exists".into())),
-        Err(e) => return Err(err(e)),
-    };
-    let now = meta(&old.metadata().map_err(err)?);
-    if now != *source {
-        return Err(changed(format!("expected {}, found {}", source.etag, now.etag)));
-    }
-    let temp = temp_path(path).map_err(err)?;
-    let mut out = std::fs::OpenOptions::new().write(true).create_new(true).mode(FILE_MODE).open(&temp).map_err(err)?;
-    let mut guard = TempGuard(Some(temp.clone()));
-    for piece in pieces {
-        match piece {
-            Piece::Copy { start, end } => {
-                old.seek(SeekFrom::Start(*start)).map_err(err)?;
-                // std::io::copy of a Take<File> into a File uses copy_file_range on Linux.
-                let n = io::copy(&mut (&mut old).take(end - start), &mut out).map_err(err)?;
-                if n != end - start {
-                    return Err(changed(format!("it ended at byte {} while copying {start}..{end}", start + n)));
-                }
-            }
-            Piece::Data(bytes) => out.write_all(bytes).map_err(err)?,
-        }
-    }
-    out.sync_all().map_err(err)?;
-    let written = meta(&out.metadata().map_err(err)?);
-    drop(out);
-    std::fs::rename(&temp, path).map_err(err)?;
-    guard.0 = None;
-    Ok(written)
 }
 
 /// Recursive listing of `dir`, whose key prefix is `rel` (empty or ending in `/`).
-fn walk(dir: &Path, rel: &str, prefix: &str, out: &mut Vec<ObjectInfo>) -> io::Result<()> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if rel.is_empty() && is_absent(&e) => return Ok(()),
-        // Deleted while we walked: nothing to list there.
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    for entry in entries {
-        let entry = entry?;
-        let Ok(name) = entry.file_name().into_string() else {
-            continue;
-        };
-        let key = format!("{rel}{name}");
-        let ft = entry.file_type()?;
-        if ft.is_dir() {
-            let sub = format!("{key}/");
-            if sub.starts_with(prefix) || prefix.starts_with(&sub) {
-                walk(&entry.path(), &sub, prefix, out)?;
+fn walk(dir: OwnedFd, rel: &str, prefix: &str, out: &mut Vec<ObjectInfo>) -> io::Result<()> {
+    for entry in beneath::entries(&dir)? {
+        match entry {
+            Entry::Dir { name, fd } => {
+                let sub = format!("{rel}{name}/");
+                if sub.starts_with(prefix) || prefix.starts_with(&sub) {
+                    walk(fd, &sub, prefix, out)?;
+                }
             }
-            continue;
-        }
-        if is_temp_name(&name) || !key.starts_with(prefix) {
-            continue;
-        }
-        // Follows symlinks to files; a dangling link or a file deleted meanwhile is skipped.
-        let m = match std::fs::metadata(entry.path()) {
-            Ok(m) => m,
-            Err(e) if is_absent(&e) => continue,
-            Err(e) => return Err(e),
-        };
-        if m.is_file() {
-            let last_modified = m.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-            out.push(ObjectInfo { key, size: m.len(), last_modified });
+            Entry::File { name, meta: m } => {
+                let key = format!("{rel}{name}");
+                if crate::atomic::is_temp_name(&name) || !key.starts_with(prefix) {
+                    continue;
+                }
+                let last_modified = m.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+                out.push(ObjectInfo { key, size: m.len(), last_modified });
+            }
         }
     }
     Ok(())

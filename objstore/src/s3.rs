@@ -10,6 +10,7 @@ mod call;
 mod compose;
 mod date;
 mod http;
+mod md5;
 mod multipart;
 mod sigv4;
 mod xml;

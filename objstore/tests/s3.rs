@@ -25,13 +25,19 @@ use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 
 const MIB: usize = 1024 * 1024;
 
+/// The test server's keys: moto accepts any; another server (the Ceph lane) sets
+/// `THE0_TEST_S3_ACCESS_KEY` / `THE0_TEST_S3_SECRET_KEY` beside `THE0_TEST_S3_ENDPOINT`.
+fn test_key(var: &str, default: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| default.to_owned())
+}
+
 fn settings(endpoint: &str) -> S3Settings {
     S3Settings {
         endpoint: endpoint.to_owned(),
-        access_key: "testing".into(),
-        secret_key: "testing-secret".into(),
+        access_key: test_key("THE0_TEST_S3_ACCESS_KEY", "testing"),
+        secret_key: test_key("THE0_TEST_S3_SECRET_KEY", "testing-secret"),
         use_ssl: false,
-        region: "us-east-1".into(),
+        region: test_key("THE0_TEST_S3_REGION", "us-east-1"),
     }
 }
 

@@ -34,8 +34,10 @@ pub enum CodeError {
     BadEntry { entry: String, source: ::zip::result::ZipError },
     #[error("code object {bucket}/{key} not found")]
     NotFound { bucket: String, key: String },
-    #[error("downloading the code object failed: {source}")]
-    Download { bucket: String, key: String, source: Box<the0_objstore::Error> },
+    /// The store's error is shown in the message, not chained as a source, so that a report of
+    /// the whole chain (`{:#}`) does not print it twice.
+    #[error("downloading the code object failed: {cause}")]
+    Download { bucket: String, key: String, cause: Box<the0_objstore::Error> },
     #[error("{what} {path}: {source}")]
     Io { what: &'static str, path: PathBuf, source: io::Error },
     #[error("code extraction task failed: {0}")]
@@ -90,10 +92,10 @@ async fn download_and_extract(
     key: &str,
     tmp: &std::path::Path,
 ) -> Result<ExtractStats, CodeError> {
-    let got = store.get_to_file(bucket, key, tmp).await.map_err(|source| CodeError::Download {
+    let got = store.get_to_file(bucket, key, tmp).await.map_err(|cause| CodeError::Download {
         bucket: bucket.to_string(),
         key: key.to_string(),
-        source: Box::new(source),
+        cause: Box::new(cause),
     })?;
     if got.is_none() {
         return Err(CodeError::NotFound { bucket: bucket.to_string(), key: key.to_string() });

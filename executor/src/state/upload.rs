@@ -152,6 +152,12 @@ impl StateSyncer {
     fn save_layout(&mut self, layout: Layout) {
         if layout.etag.is_empty() {
             // Without an ETag the object cannot be recognised later: next time, a full upload.
+            if self.layout.is_some() || !self.had_files {
+                crate::warn!(
+                    "the store returned no ETag for the state archive; the next upload will be a full one",
+                    key = self.key
+                );
+            }
             Layout::forget(&self.run_dir);
             self.layout = None;
             return;
@@ -166,7 +172,9 @@ impl StateSyncer {
         if let Some(prev) = &self.layout {
             match incremental::upload(store, &self.state_path, manifest, prev, UPLOAD_DEADLINE).await? {
                 Incremental::Done { layout, fresh } => return Ok((layout, fresh)),
-                Incremental::Full { why } => crate::debug!("uploading the whole state archive", reason = why),
+                Incremental::Full { why } => {
+                    crate::info!("incremental state upload not possible; uploading the whole archive", reason = why)
+                }
             }
         }
         let layout = self.upload_full(store, manifest).await?;

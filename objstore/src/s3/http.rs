@@ -27,9 +27,39 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const HASH_LIMIT: usize = 1024 * 1024;
 /// Replies we read whole (XML documents) may not exceed this.
 const MAX_REPLY: usize = 16 * 1024 * 1024;
-/// Attempts of a request whose body can be sent again, after a transport error that is not a
-/// failure to connect (typically a pooled connection the server had closed).
-const ATTEMPTS: usize = 3;
+/// Attempts of a request whose body can be sent again (empty or in memory, and not a POST), after
+/// a transport error that is not a failure to connect (typically a pooled connection the server
+/// had closed) or an answer 500 / 503 (`SlowDown`, `ServiceUnavailable`, `InternalError`).
+/// Streamed bodies (files, `put_stream` parts read from a reader) are sent once: they cannot be
+/// replayed. POSTs (CreateMultipartUpload, CompleteMultipartUpload) are not repeated either: a
+/// repeat of a request that did succeed would start a second upload or fail with NoSuchUpload.
+const ATTEMPTS: usize = 4;
+/// First wait between attempts; doubled each time, plus up to as much again of random jitter.
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+/// Longest wait between attempts.
+const BACKOFF_CAP: Duration = Duration::from_secs(2);
+
+/// The wait before attempt `attempt + 1` (`attempt` ≥ 1): `BACKOFF_FIRST * 2^(attempt-1)`
+/// plus a jitter of `jitter` (0..=255) / 256 of it, capped at [`BACKOFF_CAP`].
+pub(crate) fn backoff(attempt: usize, jitter: u8) -> Duration {
+    let shift = u32::try_from(attempt.saturating_sub(1)).unwrap_or(16).min(16);
+    let base = BACKOFF_FIRST.saturating_mul(1u32 << shift);
+    let extra = base.saturating_mul(u32::from(jitter)) / 256;
+    (base + extra).min(BACKOFF_CAP)
+}
+
+/// A random byte for [`backoff`]'s jitter (0 if the system RNG fails).
+fn jitter() -> u8 {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 1];
+    let _ = ring::rand::SystemRandom::new().fill(&mut b);
+    b[0]
+}
+
+/// Statuses worth another attempt: the server says it is overloaded or failed internally.
+fn retry_status(status: http::StatusCode) -> bool {
+    matches!(status.as_u16(), 500 | 503)
+}
 
 fn tls_config() -> Result<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
@@ -172,14 +202,19 @@ impl Http {
             } else {
                 Full::new(bytes.clone()).map_err(|never| match never {}).boxed()
             };
+            let wait = backoff(attempt, jitter());
+            let may_retry = retryable && attempt < ATTEMPTS && tokio::time::Instant::now() + wait < deadline;
             match self.attempt(&call, body, &hash, len, deadline).await {
-                Ok(resp) => return Ok(resp),
-                Err(f) if f.retry && retryable && attempt < ATTEMPTS => {
-                    tokio::time::sleep(Duration::from_millis(100 * attempt as u64)).await;
-                    attempt += 1;
+                Ok(resp) if may_retry && retry_status(resp.status()) => {
+                    // Read (bounded) and drop the error body so the connection can be reused.
+                    let _ = tokio::time::timeout_at(deadline, read_body(resp.into_body(), 64 * 1024)).await;
                 }
+                Ok(resp) => return Ok(resp),
+                Err(f) if f.retry && may_retry => {}
                 Err(f) => return Err(f.error),
             }
+            tokio::time::sleep(wait).await;
+            attempt += 1;
         }
     }
 
@@ -229,6 +264,23 @@ impl Http {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let table = [
+            (1, 0, 100),
+            (1, 255, 199),
+            (2, 0, 200),
+            (3, 0, 400),
+            (3, 128, 600),
+            (5, 0, 1600),
+            (6, 0, 2000),
+            (60, 255, 2000),
+        ];
+        for (attempt, jitter, ms) in table {
+            assert_eq!(backoff(attempt, jitter).as_millis(), ms, "attempt {attempt}, jitter {jitter}");
+        }
+    }
 
     /// Also covers `SSL_CERT_FILE`, in the same test because it changes the process environment
     /// (no other unit test builds a client).

@@ -168,8 +168,18 @@ impl<'a> Upload<'a> {
         let text = String::from_utf8_lossy(&reply.body);
         match embedded_error("CompleteMultipartUpload", self.bucket, self.key, &text) {
             Some(e) => Err(e),
-            None => Ok(xml::first(&text, "ETag").unwrap_or_default()),
+            None => Ok(object_etag(xml::first(&text, "ETag"), etags)),
         }
+    }
+}
+
+/// The new object's ETag: the server's, or computed from the parts' ETags when the server gave
+/// none (Ceph's gateway answers CompleteMultipartUpload with an empty `<ETag>`). Empty only if
+/// neither is available.
+fn object_etag(server: Option<String>, parts: &[String]) -> String {
+    match server {
+        Some(e) if !e.trim().trim_matches('"').is_empty() => e,
+        _ => super::md5::multipart_etag(parts).unwrap_or_default(),
     }
 }
 
@@ -340,6 +350,22 @@ impl S3Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn object_etag_falls_back_to_the_parts() {
+        let parts = vec!["\"0cc175b9c0f1b6a831c399e269772661\"".to_string()];
+        let computed = super::super::md5::multipart_etag(&parts).expect("computable");
+        let table: &[(Option<&str>, &[String], &str)] = &[
+            (Some("\"abc-1\""), &parts, "\"abc-1\""),
+            (Some(""), &parts, &computed),
+            (Some("\"\""), &parts, &computed),
+            (None, &parts, &computed),
+            (None, &[], ""),
+        ];
+        for (server, parts, want) in table {
+            assert_eq!(object_etag(server.map(str::to_owned), parts), *want, "{server:?}");
+        }
+    }
 
     #[test]
     fn file_parts_cover_the_file() {

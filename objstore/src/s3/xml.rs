@@ -95,10 +95,16 @@ pub(crate) fn first(xml: &str, tag: &str) -> Option<String> {
     elements(xml, tag).first().map(|s| unescape(s))
 }
 
-/// `(Code, Message)` of an `<Error>` document (also found embedded in a 200 answer).
+/// `(Code, Message)` of an `<Error>` document (also found embedded in a 200 answer). Servers
+/// that send no `<Message>` (Ceph's gateway) get `request id <RequestId>` instead when there is
+/// one, else an empty message (rendered without a trailing `: `, see [`crate::Error::Server`]).
 pub(crate) fn error(xml: &str) -> Option<(String, String)> {
     let err = *elements(xml, "Error").first()?;
-    Some((first(err, "Code").unwrap_or_default(), first(err, "Message").unwrap_or_default()))
+    let message = first(err, "Message").map(|m| m.trim().to_owned()).filter(|m| !m.is_empty());
+    let message = message.or_else(|| {
+        first(err, "RequestId").filter(|r| !r.trim().is_empty()).map(|r| format!("request id {}", r.trim()))
+    });
+    Some((first(err, "Code").unwrap_or_default(), message.unwrap_or_default()))
 }
 
 /// One page of a ListObjectsV2 answer.
@@ -174,7 +180,19 @@ mod tests {
 <Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message><Key>a&amp;b</Key></Error>"#;
         assert_eq!(error(xml), Some(("NoSuchKey".into(), "The specified key does not exist.".into())));
         assert_eq!(error("<CompleteMultipartUploadResult><ETag>x</ETag></CompleteMultipartUploadResult>"), None);
-        assert_eq!(error("<Error><Code>InternalError</Code></Error>"), Some(("InternalError".into(), String::new())));
+        let table: &[(&str, (&str, &str))] = &[
+            ("<Error><Code>InternalError</Code></Error>", ("InternalError", "")),
+            ("<Error><Code>InternalError</Code><Message> </Message></Error>", ("InternalError", "")),
+            // Ceph's gateway: no <Message>, a request id.
+            (
+                "<Error><Code>SignatureDoesNotMatch</Code><RequestId>tx0000-abc</RequestId><HostId>h</HostId></Error>",
+                ("SignatureDoesNotMatch", "request id tx0000-abc"),
+            ),
+            ("<Error><Code>X</Code><Message>m</Message><RequestId>r</RequestId></Error>", ("X", "m")),
+        ];
+        for (xml, (code, message)) in table {
+            assert_eq!(error(xml), Some(((*code).into(), (*message).into())), "{xml}");
+        }
     }
 
     #[test]
