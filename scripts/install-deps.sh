@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything building and testing needs on a fresh Debian machine with rustup and Docker:
 # the musl target and musl-tools (static executor), the test servers (nats-server, moto in a
-# virtualenv), busybox-static for scratch test images, and the benchmark peers. Idempotent.
+# virtualenv, Ceph's S3 gateway for scripts/ceph-s3.sh), busybox-static for scratch test images, and
+# the benchmark peers. Idempotent.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 venv=${THE0_VENV:-$here/target/venv}
@@ -9,7 +10,7 @@ venv=${THE0_VENV:-$here/target/venv}
 rustup target add x86_64-unknown-linux-musl
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
-pkgs="musl-tools nats-server busybox-static tini hyperfine rclone file"
+pkgs="musl-tools nats-server busybox-static tini hyperfine rclone file ceph-mon ceph-osd radosgw"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

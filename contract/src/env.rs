@@ -64,6 +64,12 @@ pub const THE0_QUERY_WAIT_SEC: &str = "THE0_QUERY_WAIT_SEC";
 /// Test seam: where `python_bot.py` and `node_bot.js` live (default `/app/wrappers`).
 pub const THE0_WRAPPERS_DIR: &str = "THE0_WRAPPERS_DIR";
 
+/// Path of a JSON file with the S3 keys to use instead of `MINIO_ACCESS_KEY`/`MINIO_SECRET_KEY`
+/// (scoped credentials, re-read when it changes: docs/security/creds.md).
+pub const THE0_CREDENTIALS_FILE: &str = "THE0_CREDENTIALS_FILE";
+/// Where the orchestrator mounts a bot's credentials file (read-only) with `--scoped-credentials`.
+pub const CONTAINER_CREDENTIALS_FILE: &str = "/run/the0/credentials.json";
+
 /// Secrets that children never see unless `THE0_SCRUB_CHILD_ENV=false` (D12).
 pub const CHILD_SECRETS: &[&str] = &[MINIO_ACCESS_KEY, MINIO_SECRET_KEY, NATS_URL, MONGO_URI];
 

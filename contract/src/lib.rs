@@ -5,6 +5,7 @@
 //! here once, so the two binaries cannot drift apart. Small pure formats that are part of the
 //! contract (Go durations, RFC3339 timestamps, subject sanitising) live here too.
 
+pub mod botpolicy;
 pub mod buckets;
 pub mod duration;
 pub mod env;

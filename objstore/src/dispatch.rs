@@ -10,6 +10,12 @@ impl Store {
         Ok(Store::S3(s3::S3Store::new(settings)?))
     }
 
+    /// An S3 store signing with `creds` (temporary keys, or a file rewritten with them) instead
+    /// of the keys in `settings`.
+    pub fn s3_with_credentials(settings: S3Settings, creds: s3::CredentialSource) -> Result<Store> {
+        Ok(Store::S3(s3::S3Store::with_credentials(settings, creds)?))
+    }
+
     /// A local-directory store rooted at `root` (created lazily).
     pub fn local(root: impl Into<PathBuf>) -> Store {
         Store::Local(local::LocalStore::new(root))

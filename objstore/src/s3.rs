@@ -8,12 +8,17 @@ mod append;
 mod body;
 mod call;
 mod compose;
+mod creds;
 mod date;
 mod http;
 mod md5;
 mod multipart;
 mod sigv4;
+mod sts;
 mod xml;
+
+pub use self::creds::{CredentialSource, Credentials, CredentialsFile};
+pub use self::sts::AssumeRole;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -60,6 +65,12 @@ fn meta_from(op: &'static str, bucket: &str, key: &str, headers: &HeaderMap) -> 
 impl S3Store {
     pub(crate) fn new(settings: S3Settings) -> Result<S3Store> {
         Ok(S3Store { http: Arc::new(Http::new(&settings)?), buckets: Mutex::default(), appended: Mutex::default() })
+    }
+
+    /// A store that signs with `creds` instead of the keys in `settings` (scoped credentials).
+    pub(crate) fn with_credentials(settings: S3Settings, creds: CredentialSource) -> Result<S3Store> {
+        let http = Arc::new(Http::with_credentials(&settings, creds)?);
+        Ok(S3Store { http, buckets: Mutex::default(), appended: Mutex::default() })
     }
 
     /// Forgets a bucket the server says is gone, so the next `ensure_bucket` recreates it.

@@ -46,6 +46,8 @@ pub(crate) struct Call<'a> {
     pub headers: Vec<(&'static str, String)>,
     pub payload: Payload,
     pub timeout: Duration,
+    /// SigV4 service name: `s3`, or `sts` for AssumeRole.
+    pub service: &'static str,
 }
 
 impl<'a> Call<'a> {
@@ -59,7 +61,12 @@ impl<'a> Call<'a> {
             headers: Vec::new(),
             payload: Payload::Empty,
             timeout: BASE_TIMEOUT,
+            service: "s3",
         }
+    }
+    pub(crate) fn service(mut self, service: &'static str) -> Self {
+        self.service = service;
+        self
     }
     pub(crate) fn query(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.query.push((name, value.into()));

@@ -18,6 +18,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 
 use super::call::{server_error, transport, Body, Call, Payload, Reply};
+use super::creds::{CredentialSource, Credentials};
 use super::date::amz_date;
 use super::sigv4::{canonical_query, sha256_hex, uri_encode, Canonical, Signer, UNSIGNED_PAYLOAD};
 use crate::{Error, Result, S3Settings};
@@ -100,11 +101,24 @@ pub(crate) struct Http {
     client: Client<HttpsConnector<HttpConnector>, Body>,
     scheme: &'static str,
     endpoint: String,
-    signer: Signer,
+    region: String,
+    /// Fixed keys, or a file rewritten with temporary ones (`creds.rs`).
+    creds: CredentialSource,
 }
 
 impl Http {
     pub(crate) fn new(s: &S3Settings) -> Result<Http> {
+        let fixed = Credentials {
+            access_key: s.access_key.clone(),
+            secret_key: s.secret_key.clone(),
+            session_token: None,
+            expiration: None,
+        };
+        Http::with_credentials(s, CredentialSource::Fixed(Arc::new(fixed)))
+    }
+
+    /// An HTTP side that signs with `creds` (the keys of `s` are ignored).
+    pub(crate) fn with_credentials(s: &S3Settings, creds: CredentialSource) -> Result<Http> {
         if s.endpoint.is_empty() || s.endpoint.contains("://") || s.endpoint.contains(['/', '?', '#', ' ']) {
             return Err(Error::Invalid(format!(
                 "S3 endpoint must be host:port without scheme or path, got {:?}",
@@ -132,12 +146,13 @@ impl Http {
             client,
             scheme: if s.use_ssl { "https" } else { "http" },
             endpoint: s.endpoint.clone(),
-            signer: Signer { access_key: s.access_key.clone(), secret_key: s.secret_key.clone(), region },
+            region,
+            creds,
         })
     }
 
     pub(crate) fn region(&self) -> &str {
-        &self.signer.region
+        &self.region
     }
 
     fn request(&self, call: &Call<'_>, body: Body, payload_hash: &str, len: Option<u64>) -> Result<Request<Body>> {
@@ -149,10 +164,20 @@ impl Http {
         let query: Vec<(&str, &str)> = call.query.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let query = canonical_query(&query);
         let date = amz_date(SystemTime::now());
+        let creds = self.creds.current()?;
         let mut headers: Vec<(&str, &str)> =
             vec![("host", &self.endpoint), ("x-amz-date", &date), ("x-amz-content-sha256", payload_hash)];
+        if let Some(token) = &creds.session_token {
+            headers.push(("x-amz-security-token", token));
+        }
         headers.extend(call.headers.iter().map(|(k, v)| (*k, v.as_str())));
-        let auth = self.signer.authorization(
+        let signer = Signer {
+            access_key: creds.access_key.clone(),
+            secret_key: creds.secret_key.clone(),
+            region: self.region.clone(),
+        };
+        let auth = signer.authorization_for(
+            call.service,
             &date,
             &Canonical { method: call.method.as_str(), path: &path, query: &query, headers: &headers, payload_hash },
         );

@@ -83,7 +83,13 @@ pub(crate) struct Canonical<'a> {
 
 impl Signer {
     /// The `Authorization` header value for a request made at `amz_date` (`YYYYMMDDTHHMMSSZ`).
+    #[cfg(test)]
     pub(crate) fn authorization(&self, amz_date: &str, req: &Canonical<'_>) -> String {
+        self.authorization_for("s3", amz_date, req)
+    }
+
+    /// [`Signer::authorization`] for another service (`sts` for AssumeRole).
+    pub(crate) fn authorization_for(&self, service: &str, amz_date: &str, req: &Canonical<'_>) -> String {
         let mut headers: Vec<(String, String)> = req
             .headers
             .iter()
@@ -105,11 +111,11 @@ impl Signer {
         canonical.push_str(req.payload_hash);
 
         let date = amz_date.get(..8).unwrap_or(amz_date);
-        let scope = format!("{date}/{}/s3/aws4_request", self.region);
+        let scope = format!("{date}/{}/{service}/aws4_request", self.region);
         let to_sign = format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", sha256_hex(canonical.as_bytes()));
         let k_date = hmac_sha256(format!("AWS4{}", self.secret_key).as_bytes(), date);
         let k_region = hmac_sha256(k_date.as_ref(), &self.region);
-        let k_service = hmac_sha256(k_region.as_ref(), "s3");
+        let k_service = hmac_sha256(k_region.as_ref(), service);
         let k_signing = hmac_sha256(k_service.as_ref(), "aws4_request");
         let signature = hex(hmac_sha256(k_signing.as_ref(), &to_sign).as_ref());
         format!("AWS4-HMAC-SHA256 Credential={}/{scope},SignedHeaders={signed},Signature={signature}", self.access_key)
