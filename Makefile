@@ -27,6 +27,13 @@ lint:                ## formatting, lints, one TLS provider
 	cargo clippy --workspace --all-targets -- -D warnings
 	scripts/check-deps.sh
 
+.PHONY: fuzz fuzz-ci
+fuzz: deps           ## fuzz every parser 5 min each (FUZZ_SECONDS=…), keeping new corpus inputs
+	scripts/fuzz.sh $${FUZZ_SECONDS:-300} --keep
+
+fuzz-ci:             ## the short fuzz run of CI: 20 s per target, corpus left as is
+	scripts/fuzz.sh 20
+
 bench: deps executor ## benchmarks, printed as a table
 	scripts/bench.sh
 

@@ -27,4 +27,9 @@ if [ ! -x "$venv/bin/moto_server" ]; then
   "$venv/bin/pip" install -q 'moto[server]'
 fi
 
+# cargo-fuzz for scripts/fuzz.sh (docs/fuzzing.md); from crates.io, only when missing.
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  cargo install cargo-fuzz --locked --quiet
+fi
+
 "$here/scripts/ensure-docker.sh"

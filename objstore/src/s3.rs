@@ -19,6 +19,17 @@ mod xml;
 
 pub use self::creds::{CredentialSource, Credentials, CredentialsFile};
 pub use self::sts::AssumeRole;
+/// The S3 response parsers, reachable from the fuzz targets in `fuzz/` (see `docs/fuzzing.md`);
+/// not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use super::date::parse_rfc3339;
+    pub use super::xml::{elements, error, escape, first, unescape};
+    /// [`super::xml::list_page`] as public types: the objects and the continuation token.
+    pub fn list_page(xml: &str) -> Result<(Vec<crate::ObjectInfo>, Option<String>), String> {
+        super::xml::list_page(xml).map(|p| (p.objects, p.next_token))
+    }
+}
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};

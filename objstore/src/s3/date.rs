@@ -20,7 +20,7 @@ fn digits(s: &str, range: std::ops::Range<usize>) -> Option<u32> {
 }
 
 /// Parses RFC 3339 (`2013-09-17T18:07:53.123Z`, `...+02:00`); `None` if malformed or pre-1970.
-pub(crate) fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     let s = s.trim();
     let b = s.as_bytes();
     if b.len() < 20

@@ -10,7 +10,7 @@ use crate::ObjectInfo;
 
 /// Replaces the five predefined entities and numeric character references; anything else
 /// (a stray `&`) is kept as is.
-pub(crate) fn unescape(s: &str) -> String {
+pub fn unescape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(i) = rest.find('&') {
@@ -49,13 +49,13 @@ pub(crate) fn unescape(s: &str) -> String {
 }
 
 /// Escapes text for an element body.
-pub(crate) fn escape(s: &str) -> String {
+pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&apos;")
 }
 
 /// Raw (still escaped) contents of every `<tag>` element, in order. `<tag attr="…">` and
 /// `<tag/>` are recognised; `<tagX>` is not `<tag>`.
-pub(crate) fn elements<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
+pub fn elements<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
     let open = format!("<{tag}");
     let close = format!("</{tag}>");
     let mut out = Vec::new();
@@ -91,14 +91,14 @@ pub(crate) fn elements<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
 }
 
 /// Unescaped text of the first `<tag>` element.
-pub(crate) fn first(xml: &str, tag: &str) -> Option<String> {
+pub fn first(xml: &str, tag: &str) -> Option<String> {
     elements(xml, tag).first().map(|s| unescape(s))
 }
 
 /// `(Code, Message)` of an `<Error>` document (also found embedded in a 200 answer). Servers
 /// that send no `<Message>` (Ceph's gateway) get `request id <RequestId>` instead when there is
 /// one, else an empty message (rendered without a trailing `: `, see [`crate::Error::Server`]).
-pub(crate) fn error(xml: &str) -> Option<(String, String)> {
+pub fn error(xml: &str) -> Option<(String, String)> {
     let err = *elements(xml, "Error").first()?;
     let message = first(err, "Message").map(|m| m.trim().to_owned()).filter(|m| !m.is_empty());
     let message = message.or_else(|| {
