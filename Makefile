@@ -28,10 +28,12 @@ lint:                ## formatting, lints, one TLS provider
 	scripts/check-deps.sh
 
 .PHONY: fuzz fuzz-ci
-fuzz: deps           ## fuzz every parser 5 min each (FUZZ_SECONDS=…), keeping new corpus inputs
+fuzz:                ## fuzz every parser 5 min each (FUZZ_SECONDS=…), keeping new corpus inputs
+	THE0_INSTALL_FUZZ=1 scripts/install-deps.sh
 	scripts/fuzz.sh $${FUZZ_SECONDS:-300} --keep
 
-fuzz-ci:             ## the short fuzz run of CI: 20 s per target, corpus left as is
+fuzz-ci:             ## the short run meant for CI (not in .ci/run until three open crashes are fixed)
+	THE0_INSTALL_FUZZ=1 scripts/install-deps.sh
 	scripts/fuzz.sh 20
 
 bench: deps executor ## benchmarks, printed as a table

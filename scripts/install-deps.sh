@@ -10,7 +10,7 @@ venv=${THE0_VENV:-$here/target/venv}
 rustup target add x86_64-unknown-linux-musl
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
-pkgs="musl-tools nats-server busybox-static tini hyperfine rclone file ceph-mon ceph-osd radosgw"
+pkgs="musl-tools nats-server busybox-static tini hyperfine rclone file openssl ceph-mon ceph-osd radosgw"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -27,8 +27,9 @@ if [ ! -x "$venv/bin/moto_server" ]; then
   "$venv/bin/pip" install -q 'moto[server]'
 fi
 
-# cargo-fuzz for scripts/fuzz.sh (docs/fuzzing.md); from crates.io, only when missing.
-if ! cargo fuzz --version >/dev/null 2>&1; then
+# cargo-fuzz for scripts/fuzz.sh (docs/fuzzing.md; `make fuzz` sets THE0_INSTALL_FUZZ=1): from
+# crates.io, only when missing. CI does not fuzz yet, so it does not pay for the build.
+if [ "${THE0_INSTALL_FUZZ:-0}" = 1 ] && ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked --quiet
 fi
 
