@@ -117,10 +117,16 @@ pub fn percent_decode(s: &str) -> Result<Vec<u8>, PathError> {
 /// segment and no control character, before or after percent-decoding. An absolute-form target
 /// (`http://host/p?q`) is reduced to its path and query.
 pub fn validate_target(target: &str) -> Result<String, PathError> {
+    // An absolute form whose path is empty (`http://host?q`) becomes `/?q`, checked like any other
+    // target (the fuzz target `query_target` found that it used to skip the checks below).
+    let owned;
     let origin = match target.find("://") {
         Some(i) if !target.starts_with('/') => match target[i + 3..].find(['/', '?']) {
             Some(j) if target[i + 3 + j..].starts_with('/') => &target[i + 3 + j..],
-            Some(j) => return Ok(format!("/{}", &target[i + 3 + j..])),
+            Some(j) => {
+                owned = format!("/{}", &target[i + 3 + j..]);
+                owned.as_str()
+            }
             None => "/",
         },
         _ => target,
@@ -209,6 +215,8 @@ mod tests {
             ("http://host:9476/p?q=1", Ok("/p?q=1")),
             ("http://host:9476", Ok("/")),
             ("http://host?q=1", Ok("/?q=1")),
+            // Found by fuzzing: an absolute form with an empty path skipped the checks.
+            ("http://host:94\x01?/a/b\x17", Err(PathError::Control)),
             ("/a/../b", Err(PathError::DotDot)),
             ("/..", Err(PathError::DotDot)),
             ("/a/%2e%2e/b", Err(PathError::DotDot)),

@@ -71,7 +71,8 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
     if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let num =
+        |r: std::ops::Range<usize>| s.get(r).filter(|t| t.bytes().all(|c| c.is_ascii_digit()))?.parse::<i64>().ok();
     let (y, mo, d, h, mi, se) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
     if y < 1970 {
         return None;
@@ -403,5 +404,8 @@ mod tests {
         assert_eq!(parse_rfc3339_ms("2025-01-31T12:00:00Z"), Some(1_738_324_800_000));
         assert_eq!(parse_rfc3339_ms("0001-01-01T00:00:00Z"), None);
         assert_eq!(parse_rfc3339_ms("garbage"), None);
+        // Found by fuzzing: a signed field parsed as a number.
+        assert_eq!(parse_rfc3339_ms("2026--1-02T03:04:05.1232T03678"), None);
+        assert_eq!(parse_rfc3339_ms("2026-01-02T03:-4:05Z"), None);
     }
 }
