@@ -71,12 +71,19 @@ fn link_stays_inside(dest: &Path, parent: &[String], target: &str) -> bool {
         stack.extend(parent.iter().cloned());
         PathBuf::from(target)
     };
+    // A `..` after a name of the target itself is refused: that name may be another link of the
+    // same zip (`q -> .`, `r -> q/../gone`), which lexical resolution gets wrong (found by the
+    // fuzz target `code_zip`). Leading `..`s climb the link's own real parent directories.
+    let mut named = false;
     for c in rel.components() {
         match c {
-            Component::Normal(s) => stack.push(s.to_string_lossy().into_owned()),
+            Component::Normal(s) => {
+                named = true;
+                stack.push(s.to_string_lossy().into_owned())
+            }
             Component::CurDir => {}
             Component::ParentDir => {
-                if stack.pop().is_none() {
+                if named || stack.pop().is_none() {
                     return false;
                 }
             }
@@ -321,5 +328,8 @@ mod tests {
         assert!(!link_stays_inside(dest, &[], "/etc/passwd"));
         assert!(!link_stays_inside(dest, &p(&["lib"]), "../../etc"));
         assert!(!link_stays_inside(dest, &[], ".."));
+        // Found by fuzzing: `q -> .` makes `q/..` the parent of the code directory.
+        assert!(!link_stays_inside(dest, &[], "q/../gone"));
+        assert!(!link_stays_inside(dest, &p(&["lib"]), "../q/../x"));
     }
 }
