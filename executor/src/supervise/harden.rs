@@ -14,12 +14,7 @@ pub const BOT_OOM_SCORE_ADJ: i32 = 1000;
 /// no core is dumped. It is a property of the address space, so it covers every thread; it is
 /// reset by `execve` (the bot itself is dumpable again). Call before any thread or child exists.
 pub fn make_non_dumpable() -> io::Result<()> {
-    // SAFETY: prctl with PR_SET_DUMPABLE takes plain integers.
-    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0 as libc::c_ulong, 0, 0, 0) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    super::sys::prctl_set(libc::PR_SET_DUMPABLE, 0)
 }
 
 /// Whether this process is dumpable (`PR_GET_DUMPABLE`).

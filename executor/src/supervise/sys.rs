@@ -52,8 +52,13 @@ impl Sys for RealSys {
 
 /// Makes this process the reaper of orphaned descendants when it is not PID 1 (D3).
 pub fn become_subreaper() -> io::Result<()> {
-    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes plain integers.
-    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0) } == 0 {
+    prctl_set(libc::PR_SET_CHILD_SUBREAPER, 1)
+}
+
+/// `prctl(option, value)` for the options that take one plain integer (subreaper, dumpable).
+pub(crate) fn prctl_set(option: libc::c_int, value: libc::c_ulong) -> io::Result<()> {
+    // SAFETY: the options passed here take plain integers, no pointer.
+    if unsafe { libc::prctl(option, value, 0, 0, 0) } == 0 {
         Ok(())
     } else {
         Err(io::Error::last_os_error())
