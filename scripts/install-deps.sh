@@ -28,7 +28,7 @@ if [ ! -x "$venv/bin/moto_server" ]; then
 fi
 
 # cargo-fuzz for scripts/fuzz.sh (docs/fuzzing.md; `make fuzz` sets THE0_INSTALL_FUZZ=1): from
-# crates.io, only when missing. CI does not fuzz yet, so it does not pay for the build.
+# crates.io, only when missing (`make fuzz-ci`, which .ci/run calls, sets it too).
 if [ "${THE0_INSTALL_FUZZ:-0}" = 1 ] && ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked --quiet
 fi

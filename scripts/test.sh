@@ -2,11 +2,13 @@
 # `make test`: every test, against real servers. Builds the static executor and the scratch test
 # image (Docker tests use them), the bot images the end-to-end tests run (`make images`: offline
 # Debian bases when nothing can be pulled) and the compiled examples (`make examples`), checks the
-# images (scripts/test-images.sh), starts moto (S3) and nats-server (JetStream) on loopback, runs
-# the whole workspace's tests with nextest (or cargo test), and stops the servers whatever happens.
+# images (scripts/test-images.sh), starts moto (S3), nats-server (JetStream) and Ceph's S3 gateway
+# (scripts/ceph-s3.sh) on loopback, runs the whole workspace's tests with nextest (or cargo test),
+# then the S3 tests a second time against Ceph, and stops the servers whatever happens.
 #
 # THE0_TEST_IMAGES=0 skips building and checking the bot images: the end-to-end tests then skip
-# (outside CI; with CI=true they fail).
+# (outside CI; with CI=true they fail). THE0_TEST_CEPH=0 skips Ceph's lane (outside CI only; the
+# *_ceph tests then fail, saying the gateway is missing).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -20,12 +22,38 @@ if [ "${THE0_TEST_IMAGES:-1}" != 0 ]; then
   scripts/test-images.sh python node native jvm universal
   echo "bot images built and checked in $(($(date +%s) - t0))s"
 fi
+trap 'scripts/test-services.sh stop; scripts/ceph-s3.sh stop' EXIT
 eval "$(scripts/test-services.sh start)"
-trap 'scripts/test-services.sh stop' EXIT
+if [ "${THE0_TEST_CEPH:-1}" != 0 ]; then
+  scripts/ceph-s3.sh stop # daemons an interrupted earlier run left behind
+  eval "$(scripts/ceph-s3.sh start)"
+fi
 export THE0_TEST_IMAGE=the0-test/executor:dev
 export THE0_TEST_WRAPPERS_DIR="$here/runtime-images/wrappers"
-if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast "$@"
-else
-  cargo test --workspace --no-fail-fast "$@"
+run_tests() {
+  if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --no-fail-fast "$@"
+  else
+    cargo test --no-fail-fast "$@"
+  fi
+}
+rc=0
+# Everything, with moto as the S3 server (tests named *_ceph use the gateway's own variables).
+run_tests --workspace "$@" || rc=$?
+# The Ceph lane: the storage, state and log tests again, against a server that checks signatures
+# and policies (moto checks neither). THE0_TEST_CEPH=0 skips it (outside CI only).
+if [ -n "${THE0_TEST_CEPH_ENDPOINT:-}" ] && [ $# -eq 0 ]; then
+  echo "== the S3 tests against Ceph's gateway ($THE0_TEST_CEPH_ENDPOINT)"
+  t0=$(date +%s)
+  (
+    export THE0_TEST_S3_ENDPOINT="$THE0_TEST_CEPH_ENDPOINT" THE0_TEST_S3_ACCESS_KEY="$THE0_TEST_CEPH_ACCESS_KEY" \
+      THE0_TEST_S3_SECRET_KEY="$THE0_TEST_CEPH_SECRET_KEY" THE0_TEST_S3_REGION="$THE0_TEST_CEPH_REGION"
+    run_tests -p the0-objstore --test s3 && \
+      run_tests -p the0-executor --test state_s3 --test state_incremental --test logs_shipper_s3
+  ) || rc=$?
+  echo "Ceph lane done in $(($(date +%s) - t0))s"
+elif [ "${CI:-}" = true ] && [ "${THE0_TEST_CEPH:-1}" = 0 ]; then
+  echo "THE0_TEST_CEPH=0 is not allowed in CI: the Ceph lane is part of the tests" >&2
+  rc=1
 fi
+exit "$rc"

@@ -8,24 +8,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use the0_executor::config::Config;
 use the0_executor::logs::shipper::{LogShipper, LogSyncError};
-use the0_objstore::{S3Settings, Store};
+use the0_objstore::Store;
 use tokio::io::AsyncReadExt;
 
+mod common;
+
 fn s3(endpoint: &str) -> Store {
-    Store::s3(S3Settings {
-        endpoint: endpoint.to_string(),
-        access_key: "testing".into(),
-        secret_key: "testing-secret".into(),
-        use_ssl: false,
-        region: "us-east-1".into(),
-    })
-    .expect("S3 store")
+    Store::s3(common::s3_settings(endpoint)).expect("S3 store")
 }
 
 fn endpoint() -> String {
-    std::env::var("THE0_TEST_S3_ENDPOINT").unwrap_or_else(|_| {
-        panic!("THE0_TEST_S3_ENDPOINT is not set: run `eval \"$(THE0_VENV=/opt/the0-venv scripts/test-services.sh start)\"` first")
-    })
+    common::s3_endpoint()
 }
 
 fn closed_port() -> String {

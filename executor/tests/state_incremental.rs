@@ -17,7 +17,7 @@ use the0_executor::config::Config;
 use the0_executor::state::{
     extract_tar_gz, restore, write_tar_gz, Entry, Kind, Manifest, RestoreOutcome, StateSyncOutcome, StateSyncer,
 };
-use the0_objstore::{S3Settings, Store};
+use the0_objstore::Store;
 use tokio::io::AsyncReadExt;
 
 const KEY: &str = "b1/state.tar.gz";
@@ -65,14 +65,7 @@ impl Env {
         let dir = tempfile::tempdir().unwrap();
         let bucket = common::unique("incr").to_lowercase();
         let cfg = common::local_config(dir.path(), &[("MINIO_STATE_BUCKET", &bucket)]);
-        let settings = S3Settings {
-            endpoint: endpoint.to_string(),
-            access_key: "test".into(),
-            secret_key: "test".into(),
-            use_ssl: false,
-            region: "us-east-1".into(),
-        };
-        let store = Store::s3(settings).unwrap();
+        let store = Store::s3(common::s3_settings(endpoint)).unwrap();
         Env { _dir: dir, cfg, store, bucket, rng: Rng(0x2545_f491_4f6c_dd1d) }
     }
 

@@ -13,32 +13,16 @@ use bytes::Bytes;
 use the0_executor::code::{fetch, FetchOutcome};
 use the0_executor::config::Config;
 use the0_executor::state::{restore_with, Manifest, RestoreOutcome, RetryPolicy, StateSyncOutcome, StateSyncer};
-use the0_objstore::{S3Settings, Store};
+use the0_objstore::Store;
 
-/// The test server's keys: moto accepts any; another server (the Ceph lane) sets
-/// `THE0_TEST_S3_ACCESS_KEY` / `THE0_TEST_S3_SECRET_KEY` beside `THE0_TEST_S3_ENDPOINT`.
-fn test_key(var: &str, default: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| default.to_owned())
-}
+mod common;
 
 fn endpoint() -> String {
-    std::env::var("THE0_TEST_S3_ENDPOINT").unwrap_or_else(|_| {
-        panic!(
-            "THE0_TEST_S3_ENDPOINT is not set: start moto first with \
-             eval \"$(THE0_VENV=/opt/the0-venv scripts/test-services.sh start)\""
-        )
-    })
+    common::s3_endpoint()
 }
 
 fn store() -> Store {
-    Store::s3(S3Settings {
-        endpoint: endpoint(),
-        access_key: test_key("THE0_TEST_S3_ACCESS_KEY", "testing"),
-        secret_key: test_key("THE0_TEST_S3_SECRET_KEY", "testing-secret"),
-        use_ssl: false,
-        region: test_key("THE0_TEST_S3_REGION", "us-east-1"),
-    })
-    .expect("S3 store")
+    Store::s3(common::s3_settings(&endpoint())).expect("S3 store")
 }
 
 fn unique(name: &str) -> String {
@@ -55,14 +39,12 @@ fn config(root: &Path, extra: &[(&str, &str)]) -> Config {
         ("CODE_PATH", format!("{r}/bot")),
         ("STATE_PATH", format!("{r}/state")),
         ("LOGS_PATH", format!("{r}/run/logs")),
-        ("MINIO_ENDPOINT", endpoint()),
-        ("MINIO_ACCESS_KEY", test_key("THE0_TEST_S3_ACCESS_KEY", "testing")),
-        ("MINIO_SECRET_KEY", test_key("THE0_TEST_S3_SECRET_KEY", "testing-secret")),
         ("MAX_STATE_FILE_SIZE_MB", "64".into()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    v.extend(common::s3_env(&endpoint()));
     v.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     Config::from_vars(&v, true).unwrap()
 }

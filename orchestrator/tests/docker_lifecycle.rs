@@ -49,7 +49,13 @@ async fn created_bot_runs_within_two_seconds_with_the_contract_spec() {
     assert_eq!(hc["Memory"], 512 * 1024 * 1024);
     assert_eq!(hc["CpuShares"], 512);
     assert_eq!(hc["ExtraHosts"], json!(["host.docker.internal:host-gateway"]));
-    assert_eq!(hc["Tmpfs"]["/bot"], "rw,exec,nosuid,nodev,uid=1000,gid=1000");
+    // Every tmpfs is sized (issue #10); the figures' formula has its table in limits_tests.rs.
+    let sizes = the0_orchestrator::limits::tmpfs_sizes(512, None);
+    assert_eq!(hc["Tmpfs"]["/bot"], format!("rw,exec,nosuid,nodev,uid=1000,gid=1000,size={}m", sizes.bot));
+    for dir in ["/state", "/query", "/var/the0", "/tmp"] {
+        assert!(hc["Tmpfs"][dir].as_str().is_some_and(|o| o.contains(",size=")), "{dir}: {}", hc["Tmpfs"]);
+    }
+    assert_eq!(hc["PidsLimit"], 512);
     let env: Vec<String> = serde_json::from_value(cfg["Env"].clone()).unwrap();
     for want in [
         "BOT_ID=b1",

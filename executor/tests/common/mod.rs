@@ -25,6 +25,40 @@ pub fn s3_endpoint() -> String {
     )
 }
 
+/// The test S3 server's keys and region: moto accepts any keys; another server (the Ceph lane of
+/// `make test`) sets `THE0_TEST_S3_ACCESS_KEY`, `THE0_TEST_S3_SECRET_KEY` and `THE0_TEST_S3_REGION`
+/// beside `THE0_TEST_S3_ENDPOINT`.
+pub fn s3_key(var: &str) -> String {
+    let default = match var {
+        "THE0_TEST_S3_ACCESS_KEY" => "testing",
+        "THE0_TEST_S3_SECRET_KEY" => "testing-secret",
+        "THE0_TEST_S3_REGION" => "us-east-1",
+        other => panic!("unknown test S3 variable {other}"),
+    };
+    std::env::var(var).unwrap_or_else(|_| default.to_owned())
+}
+
+/// Settings for the test S3 server at `endpoint` (plain HTTP).
+pub fn s3_settings(endpoint: &str) -> S3Settings {
+    S3Settings {
+        endpoint: endpoint.to_owned(),
+        access_key: s3_key("THE0_TEST_S3_ACCESS_KEY"),
+        secret_key: s3_key("THE0_TEST_S3_SECRET_KEY"),
+        use_ssl: false,
+        region: s3_key("THE0_TEST_S3_REGION"),
+    }
+}
+
+/// The executor's variables that point it at the test S3 server at `endpoint`.
+pub fn s3_env(endpoint: &str) -> Vec<(String, String)> {
+    vec![
+        ("MINIO_ENDPOINT".into(), endpoint.to_owned()),
+        ("MINIO_ACCESS_KEY".into(), s3_key("THE0_TEST_S3_ACCESS_KEY")),
+        ("MINIO_SECRET_KEY".into(), s3_key("THE0_TEST_S3_SECRET_KEY")),
+        ("MINIO_REGION".into(), s3_key("THE0_TEST_S3_REGION")),
+    ]
+}
+
 pub fn wrappers_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../runtime-images/wrappers")
 }
@@ -53,14 +87,7 @@ impl Backend {
     pub fn store(&self) -> Store {
         match self {
             Backend::Local(root) => Store::local(root.clone()),
-            Backend::S3 { direct, .. } => Store::s3(S3Settings {
-                endpoint: direct.clone(),
-                access_key: "test".into(),
-                secret_key: "test".into(),
-                use_ssl: false,
-                region: "us-east-1".into(),
-            })
-            .expect("s3 store"),
+            Backend::S3 { direct, .. } => Store::s3(s3_settings(direct)).expect("s3 store"),
         }
     }
 
@@ -75,15 +102,15 @@ impl Backend {
     pub fn env(&self) -> Vec<(String, String)> {
         match self {
             Backend::Local(root) => vec![("THE0_STORAGE_DIR".into(), root.display().to_string())],
-            Backend::S3 { endpoint, .. } => vec![
-                ("MINIO_ENDPOINT".into(), endpoint.clone()),
-                ("MINIO_ACCESS_KEY".into(), "test".into()),
-                ("MINIO_SECRET_KEY".into(), "test".into()),
-                ("MINIO_CODE_BUCKET".into(), self.bucket("custom-bots")),
+            Backend::S3 { endpoint, .. } => [
+                s3_env(endpoint),
+                vec![("MINIO_CODE_BUCKET".into(), self.bucket("custom-bots")),
                 ("MINIO_STATE_BUCKET".into(), self.bucket("bot-state")),
                 ("MINIO_LOGS_BUCKET".into(), self.bucket("bot-logs")),
                 ("MINIO_QUERY_RESULTS_BUCKET".into(), self.bucket("query-results")),
-            ],
+                ],
+            ]
+            .concat(),
         }
     }
 }
