@@ -120,3 +120,41 @@ async fn a_scoped_bot_syncs_with_session_keys_and_holds_no_shared_key() {
     assert!(scoped.head(&state, &state_key).await.expect("own state with the session keys").is_some());
     o.stop().await;
 }
+
+/// Keys that cannot be obtained (a role that does not exist) make a failed start with the reason
+/// stored and shown, no container, and an orchestrator that keeps serving.
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_that_cannot_be_obtained_are_a_failed_start_with_the_reason() {
+    let endpoint = var("THE0_TEST_CEPH_ENDPOINT");
+    let (ak, sk) = (var("THE0_TEST_CEPH_ACCESS_KEY"), var("THE0_TEST_CEPH_SECRET_KEY"));
+    let inst = unique("sf");
+    let _guard = Cleanup(inst.clone());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let code = format!("code-{}", inst.to_lowercase());
+    let admin = Store::s3(settings(ak.clone(), sk.clone())).expect("admin store");
+    admin.ensure_bucket(&code).await.expect("bucket");
+    let bot = unique("fb");
+    let key = format!("u/{bot}/1");
+    admin.put_bytes(&code, &key, Bytes::from(zip_script(LOOP_BOT)), "application/zip").await.expect("code");
+    let env = [
+        ("DOCKER_NETWORK", ""),
+        ("MINIO_ENDPOINT", endpoint.as_str()),
+        ("MINIO_ACCESS_KEY", ak.as_str()),
+        ("MINIO_SECRET_KEY", sk.as_str()),
+        ("MINIO_CODE_BUCKET", code.as_str()),
+    ];
+    let flags = ["--scoped-credentials", "--sts-role-arn", "arn:aws:iam:::role/no-such-role"];
+    let o = Orch::start(dir.path(), &inst, &flags, &env).await;
+    o.put(bot_payload(&bot, &key, json!({}))).await;
+    let reason = eventually_async(Duration::from_secs(30), || async {
+        o.status(&bot).await["failure_reason"].as_str().map(str::to_string)
+    })
+    .await
+    .expect("a failure reason is stored");
+    assert!(reason.contains("cannot obtain scoped credentials"), "{reason}");
+    assert!(running_container(&inst, &bot).is_empty(), "no container without credentials");
+    let (s, listed) = o.api("GET", "/bots", None).await;
+    assert_eq!(s, 200, "the orchestrator keeps serving");
+    assert!(listed.to_string().contains("cannot obtain scoped credentials"), "shown by list: {listed}");
+    o.stop().await;
+}
