@@ -229,6 +229,8 @@ pub fn build_for(l: &Launch, h: &HostSettings, role: &Role) -> ContainerSpec {
                     let inside = Path::new(env::CONTAINER_CREDENTIALS_FILE).parent().unwrap_or(Path::new("/run/the0"));
                     binds.push(format!("{}:{}:ro", dir.display(), inside.display()));
                     e.push((env::THE0_CREDENTIALS_FILE, env::CONTAINER_CREDENTIALS_FILE.into()));
+                    // The region the keys were issued in, so the executor signs for it too.
+                    e.push((env::MINIO_REGION, s.region.clone()));
                 }
                 None => {
                     e.push((env::MINIO_ACCESS_KEY, access_key.clone()));

@@ -233,6 +233,7 @@ fn scoped_credentials_mount_a_directory_and_put_no_shared_key_in_env() {
         assert!(!s.env.iter().any(|e| e.contains("SHARED")), "{role:?}: {:?}", s.env);
         assert!(!s.env.iter().any(|e| e.starts_with("MINIO_ACCESS_KEY=") || e.starts_with("MINIO_SECRET_KEY=")));
         assert!(s.env.contains(&"THE0_CREDENTIALS_FILE=/run/the0/credentials.json".to_string()), "{:?}", s.env);
+        assert!(s.env.contains(&"MINIO_REGION=us-east-1".to_string()), "{:?}", s.env);
         let bind = format!("/d/credentials/b1/{}:/run/the0:ro", s.name);
         assert_eq!(s.binds, vec![bind], "{role:?}");
     }
