@@ -10,6 +10,9 @@
 #   THE0_TEST_CEPH_ACCESS_KEY  / THE0_TEST_CEPH_SECRET_KEY: an S3 user allowed to assume the role
 #   THE0_TEST_CEPH_ROLE_ARN    a role that user may assume with STS AssumeRole (role policy: s3:*)
 #   THE0_TEST_CEPH_REGION      the region to sign with ("default": the gateway's zonegroup)
+# THE0_CEPH_BIND (default 127.0.0.1) is the gateway's listening address: 0.0.0.0 (or the Docker
+# bridge's gateway address) lets bot containers reach it at host.docker.internal; the printed
+# endpoint stays 127.0.0.1 for the host. The monitor and OSD stay on loopback.
 # `stop` ends every daemon it started (by pid) and removes the data dir.
 # Needs the Debian packages ceph-mon, ceph-osd, radosgw (scripts/install-deps.sh).
 set -euo pipefail
@@ -22,6 +25,9 @@ secret_key=the0testcephsecretkey0123456789abcdef
 role_name=the0-test-role
 user=the0-test
 wait_secs=${THE0_CEPH_WAIT_SECS:-90}
+bind=${THE0_CEPH_BIND:-127.0.0.1}
+probe=$bind
+[ "$probe" = 0.0.0.0 ] && probe=127.0.0.1
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
@@ -110,7 +116,7 @@ osd max object name len = 460
 osd max object namespace len = 64
 [client.rgw.a]
 rgw data = $dir/rgw
-rgw frontends = beast endpoint=127.0.0.1:$rgwport
+rgw frontends = beast endpoint=$bind:$rgwport
 rgw s3 auth use sts = true
 rgw sts key = $sts_key
 rgw enable usage log = false
@@ -131,7 +137,7 @@ EOF
   wait_for osd "OSD up" sh -c "timeout 20 ceph -c '$conf' osd stat | grep -q '1 up'"
 
   spawn rgw radosgw -c "$conf" -f -n client.rgw.a
-  wait_for rgw "radosgw on 127.0.0.1:$rgwport" bash -c "exec 3<>/dev/tcp/127.0.0.1/$rgwport"
+  wait_for rgw "radosgw on $bind:$rgwport" bash -c "exec 3<>/dev/tcp/$probe/$rgwport"
 
   local admin=(timeout 30 radosgw-admin -c "$conf")
   "${admin[@]}" user create --uid "$user" --display-name "$user" \

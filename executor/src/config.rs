@@ -44,8 +44,16 @@ pub use the0_contract::buckets::Buckets;
 /// Where objects live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StorageConfig {
-    /// `MINIO_*`: an S3-compatible server.
-    S3 { endpoint: String, access_key: String, secret_key: String, use_ssl: bool, region: String },
+    /// `MINIO_*`: an S3-compatible server. With `THE0_CREDENTIALS_FILE` (scoped credentials) the
+    /// keys come from that file, re-read when it changes, and `access_key`/`secret_key` are empty.
+    S3 {
+        endpoint: String,
+        access_key: String,
+        secret_key: String,
+        use_ssl: bool,
+        region: String,
+        credentials_file: Option<PathBuf>,
+    },
     /// `THE0_STORAGE_DIR`: object `bucket/key` is the file `<root>/bucket/key`.
     Local { root: PathBuf },
 }
@@ -134,12 +142,22 @@ fn storage_from(vars: &HashMap<String, String>) -> Result<StorageConfig, ConfigE
             reason: format!("{endpoint:?} must be host:port without a scheme (use MINIO_USE_SSL)"),
         });
     }
+    let credentials_file = get(vars, env::THE0_CREDENTIALS_FILE).map(PathBuf::from);
+    let key = |name: &'static str| -> Result<String, ConfigError> {
+        match (get(vars, name), &credentials_file) {
+            // Scoped credentials: the file's keys win; shared keys are neither needed nor used.
+            (_, Some(_)) => Ok(String::new()),
+            (Some(v), None) => Ok(v.into()),
+            (None, None) => Err(ConfigError::Missing(name)),
+        }
+    };
     Ok(StorageConfig::S3 {
         endpoint: endpoint.to_string(),
-        access_key: get(vars, env::MINIO_ACCESS_KEY).ok_or(ConfigError::Missing(env::MINIO_ACCESS_KEY))?.into(),
-        secret_key: get(vars, env::MINIO_SECRET_KEY).ok_or(ConfigError::Missing(env::MINIO_SECRET_KEY))?.into(),
+        access_key: key(env::MINIO_ACCESS_KEY)?,
+        secret_key: key(env::MINIO_SECRET_KEY)?,
         use_ssl: get(vars, env::MINIO_USE_SSL) == Some("true"),
         region: get(vars, env::MINIO_REGION).unwrap_or("us-east-1").into(),
+        credentials_file,
     })
 }
 
@@ -326,6 +344,24 @@ mod tests {
     }
 
     #[test]
+    fn credentials_file_replaces_shared_keys() {
+        let mut v = vars(BASE);
+        v.extend(vars(&[("MINIO_ENDPOINT", "ceph:8000"), ("THE0_CREDENTIALS_FILE", "/run/the0/credentials.json")]));
+        let c = Config::from_vars(&v, true).unwrap();
+        match c.storage() {
+            Ok(StorageConfig::S3 { access_key, secret_key, credentials_file, .. }) => {
+                assert_eq!((access_key.as_str(), secret_key.as_str()), ("", ""));
+                assert_eq!(credentials_file.as_deref(), Some(Path::new("/run/the0/credentials.json")));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Shared keys in the environment are ignored in this mode.
+        v.extend(vars(&[("MINIO_ACCESS_KEY", "a"), ("MINIO_SECRET_KEY", "s")]));
+        let c = Config::from_vars(&v, true).unwrap();
+        assert!(matches!(c.storage(), Ok(StorageConfig::S3 { access_key, .. }) if access_key.is_empty()));
+    }
+
+    #[test]
     fn storage_selection() {
         let mut v = vars(BASE);
         v.extend(vars(&[("MINIO_ENDPOINT", "minio:9000"), ("MINIO_ACCESS_KEY", "a")]));
@@ -340,6 +376,7 @@ mod tests {
                 secret_key: "s".into(),
                 use_ssl: false, // only the exact string `true` enables TLS
                 region: "us-east-1".into(),
+                credentials_file: None,
             })
         );
         v.insert("MINIO_ENDPOINT".into(), "http://minio:9000".into());

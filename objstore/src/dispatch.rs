@@ -119,8 +119,26 @@ impl Store {
         deadline: Duration,
     ) -> Result<ObjectMeta> {
         match self {
-            Store::S3(s) => s.compose(bucket, key, source, &pieces, content_type, deadline).await,
+            Store::S3(s) => {
+                let r = s.compose(bucket, key, source, &pieces, content_type, deadline).await;
+                if r.as_ref().is_err_and(|e| e.is_access_denied())
+                    && pieces.iter().any(|p| matches!(p, Piece::Copy { .. }))
+                {
+                    s.note_copy_refused();
+                }
+                r
+            }
             Store::Local(l) => l.compose(bucket, key, source, pieces, deadline).await,
+        }
+    }
+
+    /// Whether the server refused a part copy (UploadPartCopy) to this store's credentials with
+    /// AccessDenied: then [`Store::compose`] cannot work and the caller should upload whole
+    /// objects. Ceph 16 does so to every STS session (issue #10). Never true for local storage.
+    pub fn part_copy_refused(&self) -> bool {
+        match self {
+            Store::S3(s) => s.part_copy_refused(),
+            Store::Local(_) => false,
         }
     }
 

@@ -52,6 +52,12 @@ fn with_colon(message: &str) -> String {
 }
 
 impl Error {
+    /// The server refused the request to these credentials (403 / `AccessDenied`). Ceph 16 answers
+    /// so to every UploadPartCopy of an STS session, whatever the policy says.
+    pub fn is_access_denied(&self) -> bool {
+        matches!(self, Error::Server { status, code, .. } if *status == 403 || code == "AccessDenied")
+    }
+
     pub(crate) fn io(op: &'static str, bucket: &str, key: &str, source: std::io::Error) -> Error {
         Error::Io { op, bucket: bucket.to_owned(), key: key.to_owned(), source }
     }

@@ -56,6 +56,9 @@ pub struct S3Store {
     buckets: Mutex<HashSet<String>>,
     /// `bucket/key` → (ETag, body) of small objects this store last wrote by `append` (D9).
     appended: Mutex<HashMap<String, (String, Bytes)>>,
+    /// Set once the server refused an UploadPartCopy with AccessDenied (Ceph 16 does so to every
+    /// STS session): appends then upload the whole object, and callers of `compose` are told.
+    copy_refused: std::sync::atomic::AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -75,13 +78,27 @@ fn meta_from(op: &'static str, bucket: &str, key: &str, headers: &HeaderMap) -> 
 
 impl S3Store {
     pub(crate) fn new(settings: S3Settings) -> Result<S3Store> {
-        Ok(S3Store { http: Arc::new(Http::new(&settings)?), buckets: Mutex::default(), appended: Mutex::default() })
+        Ok(S3Store {
+            http: Arc::new(Http::new(&settings)?),
+            buckets: Mutex::default(),
+            appended: Mutex::default(),
+            copy_refused: Default::default(),
+        })
     }
 
     /// A store that signs with `creds` instead of the keys in `settings` (scoped credentials).
     pub(crate) fn with_credentials(settings: S3Settings, creds: CredentialSource) -> Result<S3Store> {
         let http = Arc::new(Http::with_credentials(&settings, creds)?);
-        Ok(S3Store { http, buckets: Mutex::default(), appended: Mutex::default() })
+        Ok(S3Store { http, buckets: Mutex::default(), appended: Mutex::default(), copy_refused: Default::default() })
+    }
+
+    /// Whether the server refused a part copy to these credentials (see `copy_refused`).
+    pub fn part_copy_refused(&self) -> bool {
+        self.copy_refused.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn note_copy_refused(&self) {
+        self.copy_refused.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Forgets a bucket the server says is gone, so the next `ensure_bucket` recreates it.

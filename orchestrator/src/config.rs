@@ -88,6 +88,10 @@ flags (env):
                              from bot containers: set a --query-token with it
   --query-token TOKEN        (THE0_QUERY_TOKEN) bearer token required on :9477 (not on /health)
   --max-query-containers N   (THE0_MAX_QUERY_CONTAINERS, 8) one-shot query containers at once
+  --scoped-credentials       (THE0_SCOPED_CREDENTIALS=true) S3 only: each container gets temporary keys
+                             limited to its bot's objects (STS AssumeRole), in a file renewed at half life
+  --sts-role-arn ARN         (THE0_STS_ROLE_ARN) the role assumed for them; required with the above
+  --credentials-duration D   (THE0_CREDENTIALS_DURATION, 3600 s, at least 900 s) their lifetime
   --mongo-uri URI            (MONGO_URI) accepted and ignored
 storage: MINIO_ENDPOINT, MINIO_ACCESS_KEY, MINIO_SECRET_KEY, MINIO_USE_SSL, MINIO_CONTAINER_ENDPOINT,
   MINIO_{CODE,STATE,LOGS,QUERY_RESULTS}_BUCKET; without MINIO_ENDPOINT objects live in DATA_DIR/objects.
@@ -126,7 +130,7 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Str
                 Some((n, v)) => (n, Some(v.to_string())),
                 None => (f, None),
             };
-            if name == "stop-bots-on-shutdown" {
+            if name == "stop-bots-on-shutdown" || name == "scoped-credentials" {
                 match inline.as_deref().map(parse_bool) {
                     None => bools.push(name.into()),
                     Some(Some(true)) => bools.push(name.into()),
@@ -157,6 +161,8 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Str
                 "max-query-containers",
                 "pids-limit",
                 "query-token",
+                "sts-role-arn",
+                "credentials-duration",
             ];
             if !KNOWN.contains(&name) {
                 return Err(format!("unknown flag --{name}"));
@@ -253,7 +259,16 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Str
             _ => return Err(format!("{}: {v:?} is not a positive whole number of MiB", env::MAX_STATE_SIZE_MB)),
         },
     };
+    let scoped = scoped_settings(
+        bools.iter().any(|b| b == "scoped-credentials"),
+        flag("sts-role-arn"),
+        flag("credentials-duration"),
+        &get,
+        &storage,
+        &data_dir,
+    )?;
     let host = HostSettings {
+        scoped,
         images: RuntimeImages::resolve(flag("runtime-image"), &image_for, get)?,
         network: get(env::DOCKER_NETWORK).unwrap_or("bridge").to_string(),
         memory_mb,
@@ -333,6 +348,47 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Str
         query,
         network_given: get(env::DOCKER_NETWORK).is_some(),
     })
+}
+
+/// Env: turns `--scoped-credentials` on.
+pub const THE0_SCOPED_CREDENTIALS: &str = "THE0_SCOPED_CREDENTIALS";
+/// Env of `--sts-role-arn`.
+pub const THE0_STS_ROLE_ARN: &str = "THE0_STS_ROLE_ARN";
+/// Env of `--credentials-duration`.
+pub const THE0_CREDENTIALS_DURATION: &str = "THE0_CREDENTIALS_DURATION";
+
+/// `--scoped-credentials`: off by default; on S3 it needs a role ARN; a duration of at least
+/// 900 s (the STS minimum, also Ceph's). With local storage there are no keys to scope: ignored.
+fn scoped_settings<'a>(
+    on_flag: bool,
+    arn: Option<&str>,
+    duration_flag: Option<&str>,
+    get: &impl Fn(&str) -> Option<&'a str>,
+    storage: &Storage,
+    data_dir: &std::path::Path,
+) -> Result<Option<crate::spec::Scoped>, String> {
+    let on_env = match get(THE0_SCOPED_CREDENTIALS) {
+        None => false,
+        Some(v) => parse_bool(v).ok_or_else(|| format!("{THE0_SCOPED_CREDENTIALS}: {v:?} is not a boolean"))?,
+    };
+    if !(on_flag || on_env) || !matches!(storage, Storage::S3 { .. }) {
+        return Ok(None);
+    }
+    let role_arn = arn.or(get(THE0_STS_ROLE_ARN)).map(str::to_string).ok_or_else(|| {
+        "--scoped-credentials needs --sts-role-arn (THE0_STS_ROLE_ARN): the role whose temporary keys each bot gets"
+            .to_string()
+    })?;
+    let d = duration_flag.or(get(THE0_CREDENTIALS_DURATION));
+    let duration = match d.map(|t| (t, t.trim().parse::<u64>())) {
+        None => Duration::from_secs(3600),
+        Some((_, Ok(secs))) => Duration::from_secs(secs),
+        Some((t, Err(_))) => duration::parse(t).map_err(|e| format!("--credentials-duration: {e}"))?,
+    };
+    if duration < Duration::from_secs(900) || duration > Duration::from_secs(12 * 3600) {
+        return Err(format!("--credentials-duration {duration:?}: must be 900 s (15 min) to 12 h"));
+    }
+    let region = get(env::MINIO_REGION).unwrap_or("us-east-1").to_string();
+    Ok(Some(crate::spec::Scoped { dir: absolute(data_dir).join("credentials"), role_arn, duration, region }))
 }
 
 /// The query server's settings. `QUERY_SERVER_PORT` that is not a port falls back to 9477 as in

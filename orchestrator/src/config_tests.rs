@@ -189,3 +189,31 @@ fn isolation_and_limit_settings() {
         assert_eq!(p(args, vars).unwrap_err(), want, "{args:?} {vars:?}");
     }
 }
+
+#[test]
+fn scoped_credentials_settings() {
+    let s3 = [("MINIO_ENDPOINT", "ceph:8000"), ("MINIO_ACCESS_KEY", "a"), ("MINIO_SECRET_KEY", "s")];
+    // Off by default.
+    assert!(p(&[], &s3).unwrap().host.scoped.is_none());
+    // On without a role: refused, naming the missing setting.
+    let e = p(&["--scoped-credentials"], &s3).unwrap_err();
+    assert!(e.contains("--sts-role-arn") && e.contains("THE0_STS_ROLE_ARN"), "{e}");
+    let mut env = s3.to_vec();
+    env.extend([("THE0_SCOPED_CREDENTIALS", "true"), ("THE0_STS_ROLE_ARN", "arn:aws:iam:::role/bots")]);
+    let c = p(&["--data-dir", "/d"], &env).unwrap();
+    let sc = c.host.scoped.expect("scoped");
+    assert_eq!(sc.role_arn, "arn:aws:iam:::role/bots");
+    assert_eq!(sc.duration, Duration::from_secs(3600));
+    assert_eq!(sc.dir, PathBuf::from("/d/credentials"));
+    let c = p(&["--scoped-credentials", "--sts-role-arn", "arn:x", "--credentials-duration", "30m"], &s3).unwrap();
+    assert_eq!(c.host.scoped.expect("scoped").duration, Duration::from_secs(1800));
+    let c = p(&["--scoped-credentials=true", "--sts-role-arn=arn:x", "--credentials-duration=900"], &s3).unwrap();
+    assert_eq!(c.host.scoped.expect("scoped").duration, Duration::from_secs(900));
+    for bad in ["899", "10m", "13h", "soon"] {
+        let e = p(&["--scoped-credentials", "--sts-role-arn", "arn:x", "--credentials-duration", bad], &s3);
+        assert!(e.is_err(), "{bad}");
+    }
+    assert!(p(&[], &[("THE0_SCOPED_CREDENTIALS", "maybe")]).is_err());
+    // Local storage has no keys to scope.
+    assert!(p(&["--scoped-credentials"], &[]).unwrap().host.scoped.is_none());
+}

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod backoff;
 pub mod cli;
 pub mod config;
+pub mod creds;
 pub mod deploy;
 pub mod docker;
 pub mod exit_reason;

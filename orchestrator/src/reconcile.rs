@@ -323,6 +323,7 @@ impl Reconciler {
         storage::check_code(&self.objects, &self.host, l).await?;
         storage::prepare_local(&self.host, l)?;
         let spec = build(l, &self.host);
+        crate::creds::issue(&self.host, &l.id, &l.code_file, &spec.name, None).await?;
         self.docker.run(&spec).await.map_err(|e| e.to_string())
     }
 

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 
 use crate::admin::Admin;
 use crate::config::{Cli, Command};
+use crate::creds;
 use crate::docker::Docker;
 use crate::health::Health;
 use crate::metrics::Metrics;
@@ -228,8 +229,15 @@ impl Server {
         if let Some((l, q)) = self.query {
             tasks.push(tokio::spawn(q.run(l, flag_set(rx.clone()))));
         }
+        // Scoped credentials: renew at half life, drop those of removed containers. Bots keep
+        // running after shutdown, so renewal resumes (from the records on disk) at the next start.
+        let renewer =
+            r.host.scoped.is_some().then(|| tokio::spawn(creds::renew::run(r.host.clone(), r.docker.clone())));
         let rec_task = self.roles.realtime.then(|| tokio::spawn(r.run(flag_set(rx.clone()))));
         shutdown.await;
+        if let Some(t) = renewer {
+            t.abort();
+        }
         log::info("shutting down", &[]);
         let _ = tx.send(true);
         for t in tasks.into_iter().chain(rec_task) {

@@ -24,6 +24,25 @@ pub enum Storage {
     Local { root: PathBuf },
 }
 
+/// `--scoped-credentials` (issue #10): per-container temporary keys instead of the shared ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scoped {
+    /// `<data dir>/credentials`: one directory per bot, one below it per container.
+    pub dir: PathBuf,
+    pub role_arn: String,
+    pub duration: std::time::Duration,
+    /// SigV4 region of the STS calls (`MINIO_REGION`).
+    pub region: String,
+}
+
+/// Where a container's credentials file lives on the host: `<dir>/<bot>/<container>/`. One
+/// directory per container, because a bot's query containers run beside its realtime container
+/// (and beside each other), each with its own policy (a query may write only its result key) and
+/// its own lifetime; the directory, not the file, is bind-mounted, so a rename reaches it.
+pub fn credentials_dir(s: &Scoped, bot_id: &str, container: &str) -> PathBuf {
+    s.dir.join(bot_id).join(container)
+}
+
 /// Host settings that shape every container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostSettings {
@@ -45,6 +64,8 @@ pub struct HostSettings {
     pub pids_limit: i64,
     /// The operator's `MAX_STATE_SIZE_MB`, clamped to the `/state` tmpfs before it is passed on.
     pub state_cap_mb: Option<i64>,
+    /// `--scoped-credentials` (S3 only).
+    pub scoped: Option<Scoped>,
 }
 
 impl Default for HostSettings {
@@ -63,6 +84,7 @@ impl Default for HostSettings {
             pull: true,
             pids_limit: crate::limits::DEFAULT_PIDS_LIMIT,
             state_cap_mb: None,
+            scoped: None,
         }
     }
 }
@@ -191,12 +213,30 @@ pub fn build_for(l: &Launch, h: &HostSettings, role: &Role) -> ContainerSpec {
         (env::CODE_MOUNT_DIR, mount.into()),
         (env::STATE_DIR, "/state/.the0-state".into()),
     ];
+    let name = match role {
+        Role::Realtime => container_name(&l.id, h.instance.as_deref()),
+        Role::Scheduled { .. } => run_container_name(&l.id, h.instance.as_deref()),
+        Role::Query(q) => query_container_name(&l.id, &q.result_key),
+    };
     let mut binds = Vec::new();
     match &h.storage {
         Storage::S3 { container_endpoint, access_key, secret_key, use_ssl, .. } => {
             e.push((env::MINIO_ENDPOINT, container_endpoint.clone()));
-            e.push((env::MINIO_ACCESS_KEY, access_key.clone()));
-            e.push((env::MINIO_SECRET_KEY, secret_key.clone()));
+            match &h.scoped {
+                // No shared key in the container: only its own temporary keys, in the file.
+                Some(s) => {
+                    let dir = credentials_dir(s, &l.id, &name);
+                    let inside = Path::new(env::CONTAINER_CREDENTIALS_FILE).parent().unwrap_or(Path::new("/run/the0"));
+                    binds.push(format!("{}:{}:ro", dir.display(), inside.display()));
+                    e.push((env::THE0_CREDENTIALS_FILE, env::CONTAINER_CREDENTIALS_FILE.into()));
+                    // The region the keys were issued in, so the executor signs for it too.
+                    e.push((env::MINIO_REGION, s.region.clone()));
+                }
+                None => {
+                    e.push((env::MINIO_ACCESS_KEY, access_key.clone()));
+                    e.push((env::MINIO_SECRET_KEY, secret_key.clone()));
+                }
+            }
             e.push((env::MINIO_USE_SSL, use_ssl.to_string()));
         }
         Storage::Local { root } => {
@@ -254,11 +294,6 @@ pub fn build_for(l: &Launch, h: &HostSettings, role: &Role) -> ContainerSpec {
         ("/var/the0".to_string(), format!("{opts},size={}m", sizes.var_the0)),
         ("/tmp".to_string(), format!("{opts},mode=1777,size={}m", sizes.tmp)),
     ]);
-    let name = match role {
-        Role::Realtime => container_name(&l.id, h.instance.as_deref()),
-        Role::Scheduled { .. } => run_container_name(&l.id, h.instance.as_deref()),
-        Role::Query(q) => query_container_name(&l.id, &q.result_key),
-    };
     ContainerSpec {
         name,
         image: l.image.clone(),

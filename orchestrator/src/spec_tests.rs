@@ -205,3 +205,36 @@ fn every_tmpfs_is_sized_within_the_memory_budget_and_the_state_cap_follows() {
         }
     }
 }
+
+#[test]
+fn scoped_credentials_mount_a_directory_and_put_no_shared_key_in_env() {
+    let scoped = crate::spec::Scoped {
+        dir: PathBuf::from("/d/credentials"),
+        role_arn: "arn:x".into(),
+        duration: std::time::Duration::from_secs(3600),
+        region: "us-east-1".into(),
+    };
+    let h = HostSettings {
+        storage: Storage::S3 {
+            endpoint: "ceph:8000".into(),
+            container_endpoint: "host.docker.internal:8000".into(),
+            access_key: "SHARED-AK".into(),
+            secret_key: "SHARED-SK".into(),
+            use_ssl: false,
+        },
+        scoped: Some(scoped),
+        ..Default::default()
+    };
+    let l = launch();
+    let run =
+        QueryRun { path: "/x".into(), params: "{}".into(), result_key: "b1/1-00000000000000ab/result.json".into() };
+    for role in [Role::Realtime, Role::Scheduled { due_ms: 1 }, Role::Query(run)] {
+        let s = build_for(&l, &h, &role);
+        assert!(!s.env.iter().any(|e| e.contains("SHARED")), "{role:?}: {:?}", s.env);
+        assert!(!s.env.iter().any(|e| e.starts_with("MINIO_ACCESS_KEY=") || e.starts_with("MINIO_SECRET_KEY=")));
+        assert!(s.env.contains(&"THE0_CREDENTIALS_FILE=/run/the0/credentials.json".to_string()), "{:?}", s.env);
+        assert!(s.env.contains(&"MINIO_REGION=us-east-1".to_string()), "{:?}", s.env);
+        let bind = format!("/d/credentials/b1/{}:/run/the0:ro", s.name);
+        assert_eq!(s.binds, vec![bind], "{role:?}");
+    }
+}

@@ -205,7 +205,9 @@ impl LogShipper {
             outcome.appended_bytes = body.len() as u64;
             let append = store.append(&self.bucket, &key, Bytes::from(body), CONTENT_TYPE);
             match tokio::time::timeout(APPEND_TIMEOUT, append).await {
-                Ok(Ok(())) => {}
+                Ok(Ok(())) => {
+                    crate::storage::note_part_copy_refused(store);
+                }
                 Ok(Err(source)) => return Err(LogSyncError::Append { bucket: self.bucket.clone(), key, source }),
                 Err(_) => {
                     return Err(LogSyncError::Timeout {

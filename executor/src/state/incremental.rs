@@ -25,6 +25,10 @@ pub const FRESH_BUDGET: usize = 24 * 1024 * 1024;
 /// Planning rounds before giving up (a round only repeats if recompressed sizes surprised it).
 const MAX_ROUNDS: usize = 4;
 
+/// The reason given when the server refuses part copy: logged once by
+/// [`crate::storage::note_part_copy_refused`], not on every upload.
+pub const COPY_REFUSED: &str = "the server refuses part copy to these credentials";
+
 /// What [`upload`] did.
 #[derive(Debug)]
 pub enum Incremental {
@@ -50,6 +54,9 @@ pub async fn upload(
     prev: &Layout,
     deadline: Duration,
 ) -> Result<Incremental, StateSyncError> {
+    if crate::storage::note_part_copy_refused(store) {
+        return Ok(Incremental::Full { why: COPY_REFUSED });
+    }
     let min_part = store.compose_min_piece();
     if prev.size < 2 * min_part {
         return Ok(Incremental::Full { why: "small archive" });
@@ -119,6 +126,9 @@ pub async fn upload(
         Err(StoreError::Changed { detail, .. }) => {
             crate::info!("the remote state archive changed since our upload; uploading it whole", detail = detail);
             return Ok(Incremental::Full { why: "the remote archive changed" });
+        }
+        Err(source) if source.is_access_denied() && crate::storage::note_part_copy_refused(store) => {
+            return Ok(Incremental::Full { why: COPY_REFUSED });
         }
         Err(source) => return Err(upload_err(source)),
     };

@@ -172,6 +172,7 @@ impl StateSyncer {
         if let Some(prev) = &self.layout {
             match incremental::upload(store, &self.state_path, manifest, prev, UPLOAD_DEADLINE).await? {
                 Incremental::Done { layout, fresh } => return Ok((layout, fresh)),
+                Incremental::Full { why } if why == super::incremental::COPY_REFUSED => {}
                 Incremental::Full { why } => {
                     crate::info!("incremental state upload not possible; uploading the whole archive", reason = why)
                 }

@@ -6,7 +6,10 @@
 //! * below 5 MiB: PUT old + new, where "old" is the body this store last wrote if HEAD still shows
 //!   that body's ETag, else a fresh GET (another writer may have changed it);
 //! * from 5 MiB: a multipart upload of UploadPartCopy(old object) + UploadPart(chunk), so the old
-//!   bytes never travel through this process.
+//!   bytes never travel through this process;
+//! * from 5 MiB on a server that refused a part copy with AccessDenied (Ceph 16 refuses every
+//!   UploadPartCopy to an STS session, issue #10): GET the old body and stream old + new back as
+//!   a fresh (multipart) upload; the store remembers the refusal and goes this way from then on.
 
 use std::sync::OnceLock;
 
@@ -60,7 +63,13 @@ impl S3Store {
             if data.is_empty() {
                 return Ok(());
             }
-            return self.append_by_copy(bucket, key, meta.size, data, content_type).await;
+            if !self.part_copy_refused() {
+                match self.append_by_copy(bucket, key, meta.size, data.clone(), content_type).await {
+                    Err(e) if e.is_access_denied() => self.note_copy_refused(),
+                    r => return r,
+                }
+            }
+            return self.append_whole(bucket, key, data, content_type).await;
         }
         let cached = lock(&self.appended)
             .get(&cache_key)
@@ -129,6 +138,18 @@ impl S3Store {
             up.complete(&etags).await.map(drop)
         };
         self.guarded(OP, bucket, key, None, &slot, work).await
+    }
+
+    /// Old body (streamed from a GET) + `data`, uploaded as a new version: the way when part copy
+    /// is refused. Memory stays bounded by the streaming upload's part size.
+    async fn append_whole(&self, bucket: &str, key: &str, data: Bytes, content_type: &str) -> Result<()> {
+        use tokio::io::AsyncReadExt;
+        let old: std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>> = match self.get(bucket, key).await? {
+            Some(g) => g.body,
+            None => Box::pin(tokio::io::empty()),
+        };
+        let reader = old.chain(std::io::Cursor::new(data));
+        self.put_stream(bucket, key, reader, content_type, crate::StreamOptions::default()).await.map(drop)
     }
 }
 

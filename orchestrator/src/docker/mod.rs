@@ -209,6 +209,22 @@ impl Docker {
         Ok(out)
     }
 
+    /// Names of every managed container of this instance, whatever its role or state.
+    pub async fn managed_names(&self) -> Result<Vec<String>> {
+        let mut label = vec![format!("{}=true", labels::MANAGED)];
+        if let Some(i) = &self.instance {
+            label.push(format!("{INSTANCE_LABEL}={i}"));
+        }
+        let filters = HashMap::from([("label".to_string(), label)]);
+        let opts = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
+        let list = self.call("list containers", CALL_TIMEOUT, self.client.list_containers(Some(opts))).await?;
+        Ok(list
+            .into_iter()
+            .filter_map(|c| c.names?.into_iter().next())
+            .map(|n| n.trim_start_matches('/').to_string())
+            .collect())
+    }
+
     async fn inspect_state(&self, id: &str) -> Result<Option<bollard::models::ContainerState>> {
         let f = self.client.inspect_container(id, None::<InspectContainerOptions>);
         match self.call("inspect container", CALL_TIMEOUT, f).await {

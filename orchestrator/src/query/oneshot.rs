@@ -18,7 +18,7 @@ use super::request::QueryRequest;
 use crate::docker::{Docker, WaitOutcome};
 use crate::log;
 use crate::model::Launch;
-use crate::spec::{build_for, local_paths, query_result_key, HostSettings, QueryRun, Role, Storage};
+use crate::spec::{build_for, local_paths, query_result_key, ContainerSpec, HostSettings, QueryRun, Role, Storage};
 use crate::storage::give_to_bot_user;
 
 /// Log lines quoted when a query container fails.
@@ -100,7 +100,17 @@ impl OneShots {
         }
         let run = QueryRun { path: req.path.clone(), params: req.params_json(), result_key: key.to_string() };
         let spec = build_for(launch, &self.host, &Role::Query(run));
-        let id = match self.docker.start_oneshot(&spec).await {
+        if let Err(e) = crate::creds::issue(&self.host, &launch.id, &launch.code_file, &spec.name, Some(key)).await {
+            return Envelope::error(format!("failed to execute query container: {e}"));
+        }
+        // The container is removed when `execute_in` returns; its keys go with it.
+        let env = self.execute_in(req, &spec, key, t0).await;
+        crate::creds::forget(&self.host, &launch.id, &spec.name);
+        env
+    }
+
+    async fn execute_in(&self, req: &QueryRequest, spec: &ContainerSpec, key: &str, t0: Instant) -> Envelope {
+        let id = match self.docker.start_oneshot(spec).await {
             Ok(id) => id,
             Err(e) => return Envelope::error(format!("failed to execute query container: {e}")),
         };

@@ -217,6 +217,7 @@ impl Scheduler {
         storage::check_code(&self.objects, &self.host, l).await?;
         storage::prepare_local(&self.host, l)?;
         let spec = build_for(l, &self.host, &Role::Scheduled { due_ms: due });
+        crate::creds::issue(&self.host, &l.id, &l.code_file, &spec.name, None).await?;
         self.docker.start_oneshot(&spec).await.map_err(|e| format!("cannot start the run: {e}"))
     }
 
