@@ -23,6 +23,9 @@ fi
 eval "$(scripts/test-services.sh start)"
 trap 'scripts/test-services.sh stop' EXIT
 export THE0_TEST_IMAGE=the0-test/executor:dev
+# What moto honours of conditional writes (measured, docs/security/storage.md section 6); the
+# objstore s3 tests assert exactly this. A Ceph lane sets put-if-match,put-if-none-match.
+export THE0_TEST_S3_CONDITIONAL=put-if-match,put-if-none-match,complete-if-none-match
 export THE0_TEST_WRAPPERS_DIR="$here/runtime-images/wrappers"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"
