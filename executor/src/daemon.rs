@@ -93,6 +93,9 @@ pub async fn sync(opts: SyncOpts, mut signals_rx: mpsc::UnboundedReceiver<libc::
     if let Some(n) = nats {
         n.drain(Duration::from_secs(5)).await;
     }
+    if let Some(reason) = engine.state_not_saved().await {
+        crate::exit_reason::emit(&reason);
+    }
     Ok(0)
 }
 

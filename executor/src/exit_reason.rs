@@ -1,5 +1,6 @@
 //! Why the executor ends, when it is not simply the bot's own exit: a full state directory, a
-//! start-up (code or restore) failure, a fatal error. The reason goes out as the executor's LAST
+//! start-up (code or restore) failure, a fatal error, state not saved because another writer
+//! replaced the remote archive (`state::upload`). The reason goes out as the executor's LAST
 //! stdout line, a JSON log line with an `exit_reason` field (one human-readable line), which the
 //! orchestrator reads from the container's log to show why a bot stopped.
 

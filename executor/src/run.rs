@@ -177,7 +177,14 @@ pub async fn normal_run(cfg: Config, opts: &ExecuteOpts, mut signals_rx: mpsc::U
     if let Some(n) = nats {
         n.drain(NATS_DRAIN).await;
     }
-    if let Some(reason) = state_full {
+    // Why the state may not be what the bot last wrote: a full directory, or another writer's
+    // archive that this container refused to overwrite.
+    let not_saved = engine.state_not_saved().await;
+    let reason = match (state_full, not_saved) {
+        (Some(full), Some(not_saved)) => Some(format!("{full}; {not_saved}")),
+        (full, not_saved) => full.or(not_saved),
+    };
+    if let Some(reason) = reason {
         crate::exit_reason::emit(&reason);
     }
     code

@@ -158,3 +158,37 @@ fn signals_other_than_stop_are_forwarded() {
     assert_eq!(out.status.code(), Some(7), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("got-usr1"));
 }
+
+/// Issue #10 end to end: a container restores the archive, then another writer replaces it (here
+/// the bot itself, standing in for a second container of the same bot) before the state changes.
+/// The executor must not overwrite it, and its last stdout line (`exit_reason`) must say the state
+/// was not saved and why; `bot.log` says it too. The bot's own exit code is kept.
+#[tokio::test(flavor = "multi_thread")]
+async fn another_writers_archive_is_kept_and_the_exit_reason_says_so() {
+    let mut sb = Sandbox::local();
+    sb.upload_code(&[("bot.sh", COUNTER_BOT, 0o644)]).await;
+    let out = sb.execute();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let object = sb.path(&format!("objects/bot-state/{}/state.tar.gz", sb.bot_id));
+    assert!(object.exists(), "first run uploaded its state");
+    // A new container of the same bot: the other writer strikes after the restore.
+    std::fs::remove_dir_all(sb.path("state")).unwrap();
+    std::fs::remove_dir_all(sb.path("the0")).unwrap();
+    std::fs::remove_dir_all(sb.path("bot")).unwrap();
+    let bot = format!(
+        "#!/bin/sh\nset -e\nprintf 'newer archive' > '{o}.other' && mv '{o}.other' '{o}'\n\
+         echo changed > \"$STATE_DIR/counter.json\"\n",
+        o = object.display()
+    );
+    sb.upload_code(&[("bot.sh", &bot, 0o644)]).await;
+    let out = sb.execute();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(std::fs::read(&object).unwrap(), b"newer archive", "the other writer's archive is kept");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().rev().find(|l| !l.trim().is_empty()).expect("a last line");
+    let v: serde_json::Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {last:?}\n{}", text(&out)));
+    let reason = v["exit_reason"].as_str().unwrap_or_else(|| panic!("no exit_reason in {last:?}\n{}", text(&out)));
+    assert!(reason.contains("state not saved") && reason.contains("another writer"), "{reason}");
+    let log = std::fs::read_to_string(sb.path("the0/logs/bot.log")).unwrap();
+    assert!(log.contains("another writer"), "{log}");
+}

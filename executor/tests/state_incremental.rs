@@ -2,7 +2,7 @@
 //! against the local backend and the real S3 server (moto): after rounds of random edits (change,
 //! add, delete, rename) the object restores to exactly the tree, is byte for byte what a full
 //! upload would write, and is read by GNU tar, Python's tarfile/gzip and Node's zlib (the0's API
-//! reader); an object edited by someone else makes the next upload a full one; a failed upload
+//! reader); an object edited by someone else is never overwritten (issue #10); a failed upload
 //! leaves the previous object in place and the next one succeeds; a new pod that restored the
 //! archive uploads its first change incrementally, and a foreign (one-member) archive makes it a
 //! full upload.
@@ -258,9 +258,9 @@ async fn a_new_pod_uploads_its_first_change_incrementally(mut e: Env, files: usi
     e.check_object().await;
 }
 
-/// Someone else (the0's API editing a key) replaced the object: the next upload is a full one,
-/// and the one after is incremental again.
-async fn edited_object_means_a_full_upload(mut e: Env, files: usize) {
+/// Someone else (the0's API editing a key) replaced the object: it is never overwritten (issue
+/// #10, conditional writes): the next sync refuses, and so does every later one.
+async fn edited_object_is_not_overwritten(mut e: Env, files: usize) {
     e.generate(files, 256);
     let mut syncer = StateSyncer::new(&e.cfg, None);
     e.sync(&mut syncer).await;
@@ -268,15 +268,13 @@ async fn edited_object_means_a_full_upload(mut e: Env, files: usize) {
     write(&api_tree.path().join(".the0-state/k.json"), b"{\"edited\":true}");
     let mut edited = Vec::new();
     write_tar_gz(api_tree.path(), &Manifest::scan(api_tree.path()).unwrap(), &mut edited).unwrap();
-    e.store.put_bytes(&e.bucket, KEY, edited.into(), "application/gzip").await.unwrap();
-    e.edit();
-    let (bytes, sent) = e.sync(&mut syncer).await;
-    assert_eq!(sent, bytes, "the edited object is replaced whole, never copied from");
-    e.check_object().await;
-    e.edit();
-    let (bytes, sent) = e.sync(&mut syncer).await;
-    assert!(sent < bytes, "sent {sent} of {bytes} bytes");
-    e.check_object().await;
+    e.store.put_bytes(&e.bucket, KEY, edited.clone().into(), "application/gzip").await.unwrap();
+    for _ in 0..2 {
+        e.edit();
+        let outcome = syncer.sync(&e.store).await.unwrap();
+        assert!(matches!(outcome, StateSyncOutcome::NotSaved { .. }), "{outcome:?}");
+        assert!(e.object().await == edited, "the edited object is kept");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -285,8 +283,8 @@ async fn local_random_edits_round_trip() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn local_edited_object_means_a_full_upload() {
-    edited_object_means_a_full_upload(Env::local(), LOCAL_FILES).await;
+async fn local_edited_object_is_not_overwritten() {
+    edited_object_is_not_overwritten(Env::local(), LOCAL_FILES).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -305,8 +303,8 @@ async fn s3_random_edits_round_trip() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s3_edited_object_means_a_full_upload() {
-    edited_object_means_a_full_upload(Env::s3(&common::s3_endpoint()), S3_FILES).await;
+async fn s3_edited_object_is_not_overwritten() {
+    edited_object_is_not_overwritten(Env::s3(&common::s3_endpoint()), S3_FILES).await;
 }
 
 /// Storage goes away during an incremental upload: the sync fails, the previous object stays

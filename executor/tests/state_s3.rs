@@ -3,6 +3,8 @@
 //! `eval "$(THE0_VENV=/opt/the0-venv scripts/test-services.sh start)"`; like the object-store
 //! tests, these panic without `THE0_TEST_S3_ENDPOINT` so a missing server is never a silent pass.
 
+mod common;
+
 use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
@@ -14,8 +16,6 @@ use the0_executor::code::{fetch, FetchOutcome};
 use the0_executor::config::Config;
 use the0_executor::state::{restore_with, Manifest, RestoreOutcome, RetryPolicy, StateSyncOutcome, StateSyncer};
 use the0_objstore::Store;
-
-mod common;
 
 fn endpoint() -> String {
     common::s3_endpoint()
@@ -132,4 +132,18 @@ async fn code_fetch_from_s3() {
     let missing = config(d.path(), &[("MINIO_CODE_BUCKET", &bucket), ("CODE_FILE", "u1/bot/2")]);
     let err = fetch(&s3, &missing).await.unwrap_err();
     assert_eq!(err.to_string(), format!("code object {bucket}/u1/bot/2 not found"));
+}
+
+/// Issue #10 on S3: a restored archive replaced by another writer is not overwritten, and neither
+/// is one another writer created after a first run. (The refusal comes from the HEAD check before
+/// each write, and from `If-Match` / `If-None-Match` where the server honours them.)
+#[tokio::test]
+async fn another_writers_archive_is_not_overwritten() {
+    let store = store();
+    for first_run in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let bucket = unique(if first_run { "conflict-first" } else { "conflict" });
+        let cfg = |name: &str| config(&dir.path().join(name), &[("MINIO_STATE_BUCKET", bucket.as_str())]);
+        common::conflict_scenario(&store, &cfg("seed"), &cfg("pod"), first_run).await;
+    }
 }

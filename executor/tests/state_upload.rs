@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
 use the0_executor::config::Config;
+use the0_executor::state::seen::Seen;
 use the0_executor::state::{extract_tar_gz, Entry, Manifest, StateSyncOutcome, StateSyncer};
 use the0_objstore::Store;
 
@@ -83,10 +84,11 @@ async fn uploads_on_change_only() {
     assert_eq!(bytes, fs::metadata(e.object()).unwrap().len());
     e.assert_object_matches_state();
 
-    // Unchanged: no upload happens (the removed object is not written again).
-    fs::remove_file(e.object()).unwrap();
+    // Unchanged: no upload happens (every write replaces the file: a new inode).
+    use std::os::unix::fs::MetadataExt;
+    let ino = fs::metadata(e.object()).unwrap().ino();
     assert_eq!(s.sync(&e.store).await.unwrap(), StateSyncOutcome::Unchanged);
-    assert!(!e.object().exists());
+    assert_eq!(fs::metadata(e.object()).unwrap().ino(), ino);
 
     // Same size, different mtime: a change (no hashing, D7).
     touch(&e.state(".the0-state/k.json"), 1_650_000_000);
@@ -149,6 +151,9 @@ async fn cleared_state_deletes_the_remote_archive_once() {
     let seed = Manifest::scan(&e.cfg.state_path).unwrap();
     fs::create_dir_all(e.object().parent().unwrap()).unwrap();
     fs::write(e.object(), b"remote").unwrap();
+    // As a restore does: the version read is recorded, so the delete is conditional on it.
+    let etag = e.store.head("bot-state", "b1/state.tar.gz").await.unwrap().expect("object").etag;
+    Seen::of_etag(&etag).expect("etag").save(&e.cfg.run_dir(), "bot-state", "b1/state.tar.gz");
     let mut s = StateSyncer::new(&e.cfg, Some(seed));
     fs::remove_file(e.state("k")).unwrap();
     assert_eq!(s.sync(&e.store).await.unwrap(), StateSyncOutcome::Deleted);

@@ -232,6 +232,11 @@ impl TempAt {
         Err(io::Error::new(io::ErrorKind::AlreadyExists, "could not create a temp file"))
     }
 
+    /// The directory descriptor the temp file was made in.
+    pub(crate) fn dir(&self) -> Arc<OwnedFd> {
+        self.dir.clone()
+    }
+
     /// Renames the temp file over `leaf` within the same directory descriptor.
     pub(crate) fn commit(mut self, leaf: &str) -> io::Result<()> {
         if let Some(name) = self.name.as_deref() {
@@ -247,6 +252,26 @@ impl Drop for TempAt {
         if let Some(name) = self.name.take() {
             let _ = rustix::fs::unlinkat(&*self.dir, name.as_str(), AtFlags::empty());
         }
+    }
+}
+
+/// An exclusive `flock` of a directory, released when dropped. Conditional writes of the local
+/// store hold it across their check and their rename, so two of them (in any processes sharing
+/// the directory) cannot both see the old version and both replace it.
+pub(crate) struct DirLock<'a>(&'a OwnedFd);
+
+impl Drop for DirLock<'_> {
+    fn drop(&mut self) {
+        let _ = rustix::fs::flock(self.0, rustix::fs::FlockOperation::Unlock);
+    }
+}
+
+/// Tries to take [`DirLock`] on `dir` without waiting: `None` while another holds it.
+pub(crate) fn try_lock_dir(dir: &OwnedFd) -> io::Result<Option<DirLock<'_>>> {
+    match rustix::fs::flock(dir, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(Some(DirLock(dir))),
+        Err(Errno::WOULDBLOCK) | Err(Errno::INTR) => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -87,7 +87,9 @@ impl Store {
     /// Uploads a stream of unknown length: one PUT if it fits in one part, else a multipart
     /// upload with parts of `opts.part_size`, aborted on any failure. Returns the new object's size
     /// and ETag (as HEAD would show them right after). The object becomes visible only when
-    /// complete (never a partial object).
+    /// complete (never a partial object). With `opts.precondition` the write is conditional (S3:
+    /// on the PUT, or on the CompleteMultipartUpload): if it does not hold, nothing is written and
+    /// the error is [`Error::Changed`].
     pub async fn put_stream<R: AsyncRead + Unpin + Send>(
         &self,
         bucket: &str,
@@ -98,7 +100,7 @@ impl Store {
     ) -> Result<ObjectMeta> {
         match self {
             Store::S3(s) => s.put_stream(bucket, key, reader, content_type, opts).await,
-            Store::Local(l) => l.put_stream(bucket, key, reader, opts.deadline).await,
+            Store::Local(l) => l.put_stream(bucket, key, reader, opts.deadline, &opts.precondition).await,
         }
     }
 
@@ -107,8 +109,9 @@ impl Store {
     /// reported them), and new bytes. All or nothing: on any failure the current version stays.
     /// S3: one multipart upload of UploadPartCopy (with `x-amz-copy-source-if-match`) and
     /// UploadPart, so unchanged bytes never leave the server; every piece but the last must hold
-    /// at least [`Store::compose_min_piece`] bytes. Local: temp file + rename. A source that
-    /// changed is [`Error::Changed`]. Returns the new object's size and ETag.
+    /// at least [`Store::compose_min_piece`] bytes, and the CompleteMultipartUpload carries
+    /// `If-Match: <source ETag>`. Local: temp file + rename, checked under the directory lock. A
+    /// source that changed is [`Error::Changed`]. Returns the new object's size and ETag.
     pub async fn compose(
         &self,
         bucket: &str,

@@ -29,7 +29,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The object is no longer the version an operation was based on (S3: 412 PreconditionFailed).
+    /// The object is no longer the version an operation was based on: a [`crate::Precondition`]
+    /// or the source of a compose did not hold (S3: 412 PreconditionFailed, or 409
+    /// ConditionalRequestConflict when a concurrent write won). Nothing was written; never retried.
     #[error("{op} {bucket}/{key}: the object changed since it was read ({detail})")]
     Changed { op: &'static str, bucket: String, key: String, detail: String },
     /// Local store: something other than a regular file (a symbolic link, FIFO, device, socket)
@@ -62,6 +64,25 @@ impl Error {
         Error::Io { op, bucket: bucket.to_owned(), key: key.to_owned(), source }
     }
 
+    pub(crate) fn changed(op: &'static str, bucket: &str, key: &str, detail: String) -> Error {
+        Error::Changed { op, bucket: bucket.to_owned(), key: key.to_owned(), detail }
+    }
+
+    /// A server's refusal of a conditional write (412 PreconditionFailed, or 409
+    /// ConditionalRequestConflict: another conditional write of the key won; also when reported
+    /// inside a 200 answer) as [`Error::Changed`]; any other error as it is.
+    pub(crate) fn precondition_failed(self) -> Error {
+        match self {
+            Error::Server { op, bucket, key, status, code, message }
+                if status == 412 || code == "PreconditionFailed" || code == "ConditionalRequestConflict" =>
+            {
+                let detail = if message.is_empty() { code } else { format!("{code}: {message}") };
+                Error::Changed { op, bucket, key, detail: format!("server answered {status} {detail}") }
+            }
+            other => other,
+        }
+    }
+
     pub(crate) fn timeout(op: &'static str, bucket: &str, key: &str, after: std::time::Duration) -> Error {
         Error::Timeout { op, bucket: bucket.to_owned(), key: key.to_owned(), after }
     }
@@ -88,5 +109,34 @@ mod tests {
         for (err, want) in table {
             assert_eq!(err.to_string(), want);
         }
+    }
+
+    #[test]
+    fn conditional_refusals_become_changed() {
+        let e = |status: u16, code: &str| Error::Server {
+            op: "PutObject",
+            bucket: "b".into(),
+            key: "k".into(),
+            status,
+            code: code.into(),
+            message: String::new(),
+        };
+        let table = [
+            (e(412, "PreconditionFailed"), true),
+            (e(409, "ConditionalRequestConflict"), true),
+            (e(409, "BucketAlreadyExists"), false),
+            (e(403, "AccessDenied"), false),
+            (e(500, "InternalError"), false),
+        ];
+        for (err, changed) in table {
+            let shown = err.to_string();
+            let mapped = err.precondition_failed();
+            assert_eq!(matches!(mapped, Error::Changed { .. }), changed, "{shown}");
+        }
+        let mapped = e(412, "PreconditionFailed").precondition_failed().to_string();
+        assert_eq!(
+            mapped,
+            "PutObject b/k: the object changed since it was read (server answered 412 PreconditionFailed)"
+        );
     }
 }

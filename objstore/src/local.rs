@@ -7,6 +7,11 @@
 //! reached through [`crate::beneath`]: no symbolic link is ever followed, and only regular files
 //! are opened (anything else is refused with [`Error::NotRegular`]). A directory at an object's
 //! path is "no such object", as on S3 where it is only a common prefix.
+//!
+//! Every rename over an object happens under an exclusive `flock` of its directory
+//! ([`commit`]), and a write's [`Precondition`] is checked under that lock, so conditional
+//! writers in several processes (executors sharing the directory) are serialised: of two writers
+//! that read the same version, exactly one replaces it.
 
 use std::io::{self, Read};
 use std::os::fd::OwnedFd;
@@ -21,10 +26,12 @@ use tokio::io::{AsyncRead, AsyncWriteExt, BufReader};
 use crate::beneath::{self, Entry, Refused, TempAt};
 use crate::compose::check_pieces;
 use crate::names::{check_bucket, check_key, check_prefix};
-use crate::{Error, GetObject, ObjectInfo, ObjectMeta, Piece, Result};
+use crate::{Error, GetObject, ObjectInfo, ObjectMeta, Piece, Precondition, Result};
 
 /// Copy buffer of stream writes: large enough that a multi-GB copy is not tiny writes.
 const COPY_BUF: usize = 256 * 1024;
+/// Longest wait for the directory lock of a write (see [`beneath::lock_dir`]).
+const LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// A store rooted at a directory (created lazily, on the first write).
 #[derive(Debug, Clone)]
@@ -62,6 +69,84 @@ fn refused(op: &'static str, bucket: &str, key: &str, r: Refused) -> Error {
         },
         Refused::Io(e) => Error::io(op, bucket, key, e),
     }
+}
+
+/// Pause between tries of the directory lock: starts at 1 ms, doubles, at most 50 ms.
+fn next_pause(pause: Duration) -> Duration {
+    (pause * 2).min(Duration::from_millis(50))
+}
+
+fn lock_timeout(op: &'static str, bucket: &str, key: &str) -> Error {
+    let e = io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("the object's directory stayed locked by another writer for {LOCK_WAIT:?}"),
+    );
+    Error::io(op, bucket, key, e)
+}
+
+/// Renames `temp` over `leaf` if `pre` holds for what is at `leaf` now, the check and the rename
+/// under the directory's lock (blocking; waits at most [`LOCK_WAIT`] for it, polling, so a holder
+/// that never lets go, e.g. a bot locking a directory it sees, makes the write fail, not hang).
+/// The temp file is removed when the condition does not hold.
+fn commit(temp: TempAt, leaf: &str, pre: &Precondition, ids: (&'static str, &str, &str)) -> Result<()> {
+    let (op, bucket, key) = ids;
+    let dir = temp.dir();
+    let (start, mut pause) = (std::time::Instant::now(), Duration::from_millis(1));
+    loop {
+        if let Some(_lock) = beneath::try_lock_dir(&dir).map_err(|e| Error::io(op, bucket, key, e))? {
+            return commit_locked(temp, leaf, pre, ids);
+        }
+        if start.elapsed() >= LOCK_WAIT {
+            return Err(lock_timeout(op, bucket, key));
+        }
+        std::thread::sleep(pause);
+        pause = next_pause(pause);
+    }
+}
+
+/// [`commit`] from async code: the lock is awaited (a dropped future removes the temp file and
+/// writes nothing); once it is held, the check and the rename run at once, without an await.
+async fn commit_async(temp: TempAt, leaf: &str, pre: &Precondition, ids: (&'static str, &str, &str)) -> Result<()> {
+    let (op, bucket, key) = ids;
+    let dir = temp.dir();
+    let (start, mut pause) = (tokio::time::Instant::now(), Duration::from_millis(1));
+    loop {
+        if let Some(_lock) = beneath::try_lock_dir(&dir).map_err(|e| Error::io(op, bucket, key, e))? {
+            return commit_locked(temp, leaf, pre, ids);
+        }
+        if start.elapsed() >= LOCK_WAIT {
+            return Err(lock_timeout(op, bucket, key));
+        }
+        tokio::time::sleep(pause).await;
+        pause = next_pause(pause);
+    }
+}
+
+/// The check of `pre` and the rename; the caller holds the directory's lock.
+fn commit_locked(
+    temp: TempAt,
+    leaf: &str,
+    pre: &Precondition,
+    (op, bucket, key): (&'static str, &str, &str),
+) -> Result<()> {
+    if *pre != Precondition::None {
+        let current = match beneath::stat_nofollow(&temp.dir(), leaf) {
+            Ok(Some(m)) if m.file_type().is_file() => Some(etag(&m)),
+            Ok(Some(m)) if m.file_type().is_dir() => None,
+            Ok(Some(m)) => Some(format!("a {}", beneath::kind_name(m.file_type()))),
+            Ok(None) => None,
+            Err(r) => return Err(refused(op, bucket, key, r)),
+        };
+        if !pre.holds(current.as_deref()) {
+            let want = match pre {
+                Precondition::Etag(e) => e.as_str(),
+                _ => "no object",
+            };
+            let found = current.as_deref().unwrap_or("no object");
+            return Err(Error::changed(op, bucket, key, format!("expected {want}, found {found}")));
+        }
+    }
+    temp.commit(leaf).map_err(|e| Error::io(op, bucket, key, e))
 }
 
 /// Runs blocking file-system work off the async threads.
@@ -164,14 +249,16 @@ impl LocalStore {
 
     /// Writes everything `reader` yields to the object atomically (mode 0644): a temp file made
     /// in the object's directory descriptor, fsynced, then renamed over the object within that
-    /// descriptor. Returns the metadata of the written file. On any error, including the future
-    /// being dropped, the object is untouched and the temp file removed.
+    /// descriptor if `pre` holds then ([`commit`]). Returns the metadata of the written file. On
+    /// any error, including the future being dropped, the object is untouched and the temp file
+    /// removed.
     async fn write_object<R: AsyncRead + Unpin + ?Sized>(
         &self,
         op: &'static str,
         bucket: &str,
         key: &str,
         reader: &mut R,
+        pre: &Precondition,
     ) -> Result<std::fs::Metadata> {
         let err = |e| Error::io(op, bucket, key, e);
         let (this, b, k) = (self.clone(), bucket.to_owned(), key.to_owned());
@@ -190,17 +277,17 @@ impl LocalStore {
         file.sync_all().await.map_err(err)?;
         let written = file.metadata().await.map_err(err)?;
         drop(file);
-        temp.commit(&leaf).map_err(err)?;
+        commit_async(temp, &leaf, pre, (op, bucket, key)).await?;
         Ok(written)
     }
 
     pub(crate) async fn put_bytes(&self, bucket: &str, key: &str, body: Bytes) -> Result<()> {
-        self.write_object("PutObject", bucket, key, &mut &body[..]).await.map(drop)
+        self.write_object("PutObject", bucket, key, &mut &body[..], &Precondition::None).await.map(drop)
     }
 
     pub(crate) async fn put_file(&self, bucket: &str, key: &str, src: &Path) -> Result<()> {
         let mut file = tokio::fs::File::open(src).await.map_err(|e| Error::io("PutObject", bucket, key, e))?;
-        self.write_object("PutObject", bucket, key, &mut file).await.map(drop)
+        self.write_object("PutObject", bucket, key, &mut file, &Precondition::None).await.map(drop)
     }
 
     pub(crate) async fn put_stream<R: AsyncRead + Unpin + Send>(
@@ -209,8 +296,9 @@ impl LocalStore {
         key: &str,
         mut reader: R,
         deadline: Duration,
+        pre: &Precondition,
     ) -> Result<ObjectMeta> {
-        match tokio::time::timeout(deadline, self.write_object("PutObject", bucket, key, &mut reader)).await {
+        match tokio::time::timeout(deadline, self.write_object("PutObject", bucket, key, &mut reader, pre)).await {
             Ok(r) => r.map(|m| meta(&m)),
             Err(_) => Err(Error::timeout("PutObject", bucket, key, deadline)),
         }
@@ -218,7 +306,7 @@ impl LocalStore {
 
     /// [`crate::Store::compose`]: a temp file beside the object, filled from the ranges of the
     /// current file (verified to be `source`, and read through the one descriptor that was
-    /// verified) and the new bytes, then renamed over it.
+    /// verified) and the new bytes, then renamed over it if the object is still `source` then.
     pub(crate) async fn compose(
         &self,
         bucket: &str,
@@ -244,8 +332,7 @@ impl LocalStore {
         const OP: &str = "ComposeObject";
         use std::io::{Seek, SeekFrom, Write};
         let err = |e| Error::io(OP, bucket, key, e);
-        let changed =
-            |detail: String| Error::Changed { op: OP, bucket: bucket.to_owned(), key: key.to_owned(), detail };
+        let changed = |detail: String| Error::changed(OP, bucket, key, detail);
         let Some((dir, leaf)) = self.locate(OP, bucket, key, false)? else {
             return Err(changed("it no longer exists".into()));
         };
@@ -275,7 +362,7 @@ impl LocalStore {
         out.sync_all().map_err(err)?;
         let written = meta(&out.metadata().map_err(err)?);
         drop(out);
-        temp.commit(&leaf).map_err(err)?;
+        commit(temp, &leaf, &Precondition::Etag(source.etag.clone()), (OP, bucket, key))?;
         Ok(written)
     }
 

@@ -32,6 +32,7 @@ pub mod fuzzing {
 }
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use ::http::{HeaderMap, Method, StatusCode};
@@ -42,7 +43,7 @@ pub(crate) use self::call::budget as transfer_budget;
 use self::call::{bad_reply, server_error, Call, BASE_TIMEOUT};
 use self::http::{read_body, Http};
 use crate::names::{check_bucket, check_key, check_prefix};
-use crate::{Error, GetObject, ObjectInfo, ObjectMeta, Result, S3Settings};
+use crate::{Error, GetObject, ObjectInfo, ObjectMeta, Precondition, Result, S3Settings};
 
 /// Error bodies we read before giving up on them.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -58,7 +59,24 @@ pub struct S3Store {
     appended: Mutex<HashMap<String, (String, Bytes)>>,
     /// Set once the server refused an UploadPartCopy with AccessDenied (Ceph 16 does so to every
     /// STS session): appends then upload the whole object, and callers of `compose` are told.
-    copy_refused: std::sync::atomic::AtomicBool,
+    copy_refused: AtomicBool,
+    /// The server wants `If-Match` without the quotes of its own ETags (Ceph's gateway 16.2 does:
+    /// it compares the header byte for byte with its stored, unquoted ETag). Learnt by
+    /// [`S3Store::put_object`], see there.
+    unquoted_if_match: AtomicBool,
+}
+
+/// The header carrying `pre` (`None` for [`Precondition::None`]); the ETag quoted as RFC 9110
+/// writes it, or bare when `unquoted`.
+pub(crate) fn condition_header(pre: &Precondition, unquoted: bool) -> Option<(&'static str, String)> {
+    match pre {
+        Precondition::None => None,
+        Precondition::Absent => Some(("if-none-match", "*".to_owned())),
+        Precondition::Etag(etag) => {
+            let bare = Precondition::bare(etag);
+            Some(("if-match", if unquoted { bare.to_owned() } else { format!("\"{bare}\"") }))
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -78,27 +96,36 @@ fn meta_from(op: &'static str, bucket: &str, key: &str, headers: &HeaderMap) -> 
 
 impl S3Store {
     pub(crate) fn new(settings: S3Settings) -> Result<S3Store> {
-        Ok(S3Store {
-            http: Arc::new(Http::new(&settings)?),
-            buckets: Mutex::default(),
-            appended: Mutex::default(),
-            copy_refused: Default::default(),
-        })
+        S3Store::from_http(Http::new(&settings)?)
     }
 
     /// A store that signs with `creds` instead of the keys in `settings` (scoped credentials).
     pub(crate) fn with_credentials(settings: S3Settings, creds: CredentialSource) -> Result<S3Store> {
-        let http = Arc::new(Http::with_credentials(&settings, creds)?);
-        Ok(S3Store { http, buckets: Mutex::default(), appended: Mutex::default(), copy_refused: Default::default() })
+        S3Store::from_http(Http::with_credentials(&settings, creds)?)
     }
 
     /// Whether the server refused a part copy to these credentials (see `copy_refused`).
     pub fn part_copy_refused(&self) -> bool {
-        self.copy_refused.load(std::sync::atomic::Ordering::Relaxed)
+        self.copy_refused.load(Ordering::Relaxed)
     }
 
     pub(crate) fn note_copy_refused(&self) {
-        self.copy_refused.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.copy_refused.store(true, Ordering::Relaxed);
+    }
+
+    fn from_http(http: Http) -> Result<S3Store> {
+        Ok(S3Store {
+            http: Arc::new(http),
+            buckets: Mutex::default(),
+            appended: Mutex::default(),
+            copy_refused: AtomicBool::new(false),
+            unquoted_if_match: AtomicBool::new(false),
+        })
+    }
+
+    /// Whether `If-Match` goes without quotes to this server (see `unquoted_if_match`).
+    pub(crate) fn if_match_unquoted(&self) -> bool {
+        self.unquoted_if_match.load(Ordering::Relaxed)
     }
 
     /// Forgets a bucket the server says is gone, so the next `ensure_bucket` recreates it.
@@ -181,7 +208,14 @@ impl S3Store {
         Err(server_error("GetObject", bucket, key, head.status, &text))
     }
 
-    /// One PUT of an in-memory body; returns the ETag the server gave it.
+    /// One PUT of an in-memory body under `pre`; returns the ETag the server gave it. A refused
+    /// condition is [`Error::Changed`].
+    ///
+    /// `If-Match` goes quoted, as RFC 9110 and AWS write it. Ceph's gateway (16.2, measured)
+    /// refuses a quoted ETag even when it matches; so when a quoted `If-Match` is refused, a HEAD
+    /// tells whether the object really is that version: if not, the refusal stands (the unquoted
+    /// form is never sent for a condition known to be false); if it is, the PUT is repeated once
+    /// with the bare ETag, and on success this store sends it bare from then on.
     async fn put_object(
         &self,
         op: &'static str,
@@ -189,19 +223,53 @@ impl S3Store {
         key: &str,
         body: Bytes,
         content_type: &str,
+        pre: &Precondition,
+    ) -> Result<Option<String>> {
+        let unquoted = self.if_match_unquoted();
+        let first = self.put_once(op, bucket, key, body.clone(), content_type, pre, unquoted).await;
+        match first {
+            Err(refused @ Error::Changed { .. }) if matches!(pre, Precondition::Etag(_)) && !unquoted => {
+                match self.head(bucket, key).await {
+                    Ok(Some(now)) if pre.holds(Some(&now.etag)) => {
+                        let again = self.put_once(op, bucket, key, body, content_type, pre, true).await;
+                        if again.is_ok() {
+                            self.unquoted_if_match.store(true, Ordering::Relaxed);
+                        }
+                        again
+                    }
+                    _ => Err(refused),
+                }
+            }
+            other => other,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn put_once(
+        &self,
+        op: &'static str,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+        pre: &Precondition,
+        unquoted: bool,
     ) -> Result<Option<String>> {
         let mut call = Call::new(op, Method::PUT, bucket, key).bytes(body);
         if !content_type.is_empty() {
             call = call.header("content-type", content_type);
         }
+        if let Some((name, value)) = condition_header(pre, unquoted) {
+            call = call.header(name, value);
+        }
         let r = self.http.call_ok(call).await;
-        let reply = self.note_missing_bucket(bucket, r)?;
+        let reply = self.note_missing_bucket(bucket, r).map_err(Error::precondition_failed)?;
         Ok(reply.header("etag").map(str::to_owned))
     }
 
     pub(crate) async fn put_bytes(&self, bucket: &str, key: &str, body: Bytes, content_type: &str) -> Result<()> {
         check_key("PutObject", bucket, key)?;
-        self.put_object("PutObject", bucket, key, body, content_type).await.map(drop)
+        self.put_object("PutObject", bucket, key, body, content_type, &Precondition::None).await.map(drop)
     }
 
     pub(crate) async fn delete(&self, bucket: &str, key: &str) -> Result<()> {

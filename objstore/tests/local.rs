@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use the0_objstore::{Error, Piece, Store, StreamOptions};
+use the0_objstore::{Error, Piece, Precondition, Store, StreamOptions};
 use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 
 /// Yields `ok` bytes of `b'x'`, then fails.
@@ -248,4 +248,69 @@ async fn compose_copies_ranges_and_refuses_a_changed_source() {
         .expect_err("gone");
     assert!(matches!(err, Error::Changed { .. }), "{err}");
     assert_eq!(files(dir.path()), Vec::<String>::new());
+}
+
+/// `put_stream` under each precondition: written only when it holds; a refusal is
+/// `Error::Changed`, keeps the object and leaves no temp file.
+#[tokio::test]
+async fn conditional_put_stream_writes_only_when_the_condition_holds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::local(dir.path());
+    let key = "s/state.tar.gz";
+    let put = |body: &'static [u8], precondition: Precondition| {
+        let store = &store;
+        async move {
+            let opts = StreamOptions { precondition, ..StreamOptions::default() };
+            store.put_stream("b", key, body, "", opts).await
+        }
+    };
+    let first = put(b"one", Precondition::Absent).await.expect("absent: written");
+    let err = put(b"two", Precondition::Absent).await.expect_err("exists");
+    assert!(matches!(err, Error::Changed { op: "PutObject", .. }), "{err}");
+    let second = put(b"two", Precondition::Etag(first.etag.clone())).await.expect("current ETag: written");
+    assert_eq!(store.head("b", key).await.expect("head"), Some(second.clone()));
+    // `first` is stale now: another writer's version stays.
+    let err = put(b"three", Precondition::Etag(first.etag.clone())).await.expect_err("stale ETag");
+    assert!(matches!(err, Error::Changed { .. }), "{err}");
+    assert!(err.to_string().contains(&second.etag), "{err}");
+    assert_eq!(read_all(&store, "b", key).await, b"two");
+    store.delete("b", key).await.expect("delete");
+    let err = put(b"four", Precondition::Etag(second.etag)).await.expect_err("gone");
+    assert!(matches!(err, Error::Changed { .. }), "{err}");
+    assert!(store.head("b", key).await.expect("head").is_none());
+    assert_eq!(files(dir.path()), Vec::<String>::new());
+}
+
+/// Writers that all read the same version and each write conditionally on it, at once, each
+/// through its own directory descriptor (as separate processes would): exactly one wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_conditional_writers_one_wins() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = "s/state.tar.gz";
+    for round in 0..20 {
+        let base = Store::local(dir.path());
+        let old = base.put_stream("b", key, &b"base"[..], "", StreamOptions::default()).await.expect("put");
+        let writers: Vec<_> = (0..8)
+            .map(|i| {
+                let (root, etag) = (dir.path().to_path_buf(), old.etag.clone());
+                tokio::spawn(async move {
+                    let store = Store::local(root);
+                    let body = format!("writer {i}").into_bytes();
+                    let opts = StreamOptions { precondition: Precondition::Etag(etag), ..StreamOptions::default() };
+                    store.put_stream("b", key, &body[..], "", opts).await.map(|_| body)
+                })
+            })
+            .collect();
+        let mut won = Vec::new();
+        for w in writers {
+            match w.await.expect("task") {
+                Ok(body) => won.push(body),
+                Err(Error::Changed { .. }) => {}
+                Err(e) => panic!("round {round}: {e}"),
+            }
+        }
+        assert_eq!(won.len(), 1, "round {round}: exactly one writer replaces the version all of them read");
+        assert_eq!(read_all(&base, "b", key).await, won[0], "round {round}");
+    }
+    assert_eq!(files(dir.path()), vec![format!("b/{key}")]);
 }

@@ -3,12 +3,15 @@
 //! (panic) without `THE0_TEST_S3_ENDPOINT`, so a missing server is never a silent pass.
 //!
 //! This file: shared helpers and single-object operations; `s3/uploads.rs`: `put_stream` and
-//! `put_file`; `s3/append.rs`: `append`.
+//! `put_file`; `s3/append.rs`: `append`; `s3/compose.rs`: `compose`; `s3/conditional.rs`:
+//! conditional writes.
 
 #[path = "s3/append.rs"]
 mod append;
 #[path = "s3/compose.rs"]
 mod compose;
+#[path = "s3/conditional.rs"]
+mod conditional;
 #[path = "s3/uploads.rs"]
 mod uploads;
 

@@ -97,4 +97,3 @@ async fn a_bot_filling_state_ends_with_the_executors_reason_in_its_status() {
     assert!(listing.lines().any(|l| l.ends_with("mark.json")), "{archive:?}: {listing}");
     o.stop().await;
 }
-

@@ -5,7 +5,8 @@
 //! trigger ([`fingerprint`]) and uploaded when it changed ([`upload`]): as a streamed gzip(tar)
 //! of one member per [`segment`], or, when the remote archive is still the one last uploaded
 //! ([`layout`]), by recompressing only the changed segments and composing the new object from
-//! server-side copies of the rest ([`incremental`], planned by [`plan`]).
+//! server-side copies of the rest ([`incremental`], planned by [`plan`]). Every write is
+//! conditional on the version of the archive this pod last read or wrote ([`seen`]).
 
 pub mod archive;
 pub mod extract;
@@ -17,6 +18,7 @@ pub mod pipe;
 pub mod plan;
 pub mod restore;
 pub mod restored;
+pub mod seen;
 pub mod segment;
 pub mod tree;
 pub mod upload;

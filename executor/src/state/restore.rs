@@ -8,7 +8,9 @@
 //! partial or empty tree can never overwrite the good copy.
 //!
 //! A restore also saves which members of the downloaded object hold which segments of the
-//! restored tree ([`restored::layout`]), so the pod's first upload is already incremental.
+//! restored tree ([`restored::layout`]), so the pod's first upload is already incremental, and
+//! which version of the archive it read ([`Seen`]: its ETag, or "absent"), so every later state
+//! write is conditional on it and a newer archive of another writer is never overwritten unseen.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -21,6 +23,7 @@ use super::archive::ArchiveError;
 use super::extract::extract_tar_gz_mapped;
 use super::fingerprint::Manifest;
 use super::layout::Layout;
+use super::seen::Seen;
 use super::{pipe, restored, tree};
 use crate::config::Config;
 
@@ -106,14 +109,26 @@ async fn restore_inner(
         match attempt(store, cfg).await {
             Ok(found) => {
                 if mark {
+                    let (bucket, key) = (&cfg.buckets.state, keys::state_key(&cfg.bot_id));
+                    match found.as_ref().map(|f| Seen::of_etag(&f.2)) {
+                        None => Seen::Absent.save(&run_dir, bucket, &key),
+                        Some(Some(seen)) => seen.save(&run_dir, bucket, &key),
+                        Some(None) => {
+                            crate::warn!(
+                                "the state archive has no ETag; state writes will not be conditional",
+                                key = key
+                            );
+                            Seen::forget(&run_dir);
+                        }
+                    }
                     mark_restored(cfg);
-                    match found.as_ref().and_then(|(_, layout)| layout.as_ref()) {
+                    match found.as_ref().and_then(|(_, layout, _)| layout.as_ref()) {
                         Some(layout) => layout.save(&run_dir),
                         None => Layout::forget(&run_dir),
                     }
                 }
                 return Ok(match found {
-                    Some((manifest, _)) => {
+                    Some((manifest, _, _)) => {
                         crate::info!(
                             "state restored",
                             files = manifest.file_count(),
@@ -148,9 +163,12 @@ async fn restore_inner(
     Err(give_up(cfg, attempts, last))
 }
 
-/// One attempt: `Some` when an archive was installed (the restored tree's manifest, and the
-/// archive's layout if any member of it can be reused), `None` when there is none.
-async fn attempt(store: &Store, cfg: &Config) -> Result<Option<(Manifest, Option<Layout>)>, RestoreError> {
+/// What one successful attempt installed: the restored tree's manifest, the archive's layout if
+/// any member of it can be reused, and the archive's ETag.
+type Installed = (Manifest, Option<Layout>, String);
+
+/// One attempt: `Some` when an archive was installed, `None` when there is none.
+async fn attempt(store: &Store, cfg: &Config) -> Result<Option<Installed>, RestoreError> {
     let state = cfg.state_path.clone();
     tree::mkdir_all(&state, 0o755).map_err(io_err("creating", &state))?;
     let tmp = state.join(RESTORE_TMP);
@@ -166,7 +184,7 @@ async fn attempt(store: &Store, cfg: &Config) -> Result<Option<(Manifest, Option
     };
     let reader = pipe::async_to_sync(obj.body);
     let (limits, meta) = (cfg.limits, obj.meta);
-    let job = tokio::task::spawn_blocking(move || -> Result<(Manifest, Option<Layout>), RestoreError> {
+    let job = tokio::task::spawn_blocking(move || -> Result<Installed, RestoreError> {
         let map = match extract_tar_gz_mapped(reader, &tmp, &limits) {
             Ok((_, map)) => map,
             Err(source) => {
@@ -177,7 +195,7 @@ async fn attempt(store: &Store, cfg: &Config) -> Result<Option<(Manifest, Option
         install(&tmp, &state)?;
         let manifest = Manifest::scan(&state).map_err(io_err("scanning", &state))?;
         let layout = map.and_then(|m| restored::layout(&m, &manifest, &bucket, &key, &meta.etag, meta.size));
-        Ok((manifest, layout))
+        Ok((manifest, layout, meta.etag))
     });
     job.await.map_err(|e| RestoreError::Task(e.to_string()))?.map(Some)
 }

@@ -5,17 +5,27 @@
 //! something changed: incrementally ([`super::incremental`]) when the remote archive is still the
 //! one it last wrote, else by streaming the whole archive, written on a blocking thread into a
 //! bounded pipe that the object store reads from, so neither memory nor disk ever holds it whole.
+//!
+//! Every write (full, incremental, or the delete of an emptied state) is conditional on the
+//! version of the remote archive this pod last read or wrote ([`Seen`]): a HEAD first, then the
+//! write itself carries `If-Match` / `If-None-Match: *` (honoured or not depending on the server,
+//! see `docs/security/storage.md`). When the remote archive is not that version, another writer
+//! (a second container of this bot?) replaced it: nothing is written, the error is logged (and
+//! appended to `bot.log`), and this syncer uploads nothing more for the rest of its life
+//! ([`StateSyncOutcome::NotSaved`]); the executor's exit reason says so
+//! ([`StateSyncer::not_saved`]). The local state stays as it is.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use the0_contract::{keys, paths};
-use the0_objstore::{Store, StreamOptions};
+use the0_objstore::{Error as StoreError, Store, StreamOptions};
 
 use super::archive::{write_tar_gz, ArchiveError};
 use super::fingerprint::Manifest;
 use super::incremental::{self, Incremental};
 use super::layout::Layout;
+use super::seen::Seen;
 use super::{pipe, segment};
 use crate::config::{Config, Limits};
 
@@ -37,6 +47,9 @@ pub enum StateSyncOutcome {
     Uploaded { bytes: u64, sent: u64, files: usize },
     /// The state became empty after having files: the remote archive was deleted (D8).
     Deleted,
+    /// Another writer replaced the remote archive since this pod read it: this syncer writes
+    /// nothing more (sticky); `reason` says so.
+    NotSaved { reason: String },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,12 +86,25 @@ pub struct StateSyncer {
     refused: Option<Manifest>,
     /// Where the segments of the archive this executor last uploaded lie in it.
     layout: Option<Layout>,
+    /// The remote archive's version as this pod last read or wrote it; `None`: unknown (no
+    /// record from the restore), then writes are unconditional.
+    seen: Option<Seen>,
+    /// Set once another writer's archive was found in place of ours: nothing more is written.
+    not_saved: Option<String>,
+    bot_log: PathBuf,
 }
 
 impl StateSyncer {
     /// `seed` is the manifest returned by a restore ([`super::RestoreOutcome::Restored`]).
     pub fn new(cfg: &Config, seed: Option<Manifest>) -> StateSyncer {
         let (run_dir, bucket, key) = (cfg.run_dir(), cfg.buckets.state.clone(), keys::state_key(&cfg.bot_id));
+        let seen = Seen::load(&run_dir, &bucket, &key);
+        if seen.is_none() {
+            crate::warn!(
+                "the version of the remote state archive this pod read is unknown; state writes are not conditional",
+                key = key
+            );
+        }
         StateSyncer {
             state_path: cfg.state_path.clone(),
             failed_marker: run_dir.join(paths::STATE_RESTORE_FAILED),
@@ -91,13 +117,74 @@ impl StateSyncer {
             last: seed,
             bucket_ready: false,
             refused: None,
+            seen,
+            not_saved: None,
+            bot_log: cfg.bot_log_path(),
         }
+    }
+
+    /// Why this syncer stopped writing state, if it did (for the executor's exit reason).
+    pub fn not_saved(&self) -> Option<&str> {
+        self.not_saved.as_deref()
+    }
+
+    /// Records the new remote version after a write of ours.
+    fn saw(&mut self, seen: Option<Seen>) {
+        match &seen {
+            Some(s) => s.save(&self.run_dir, &self.bucket, &self.key),
+            None => Seen::forget(&self.run_dir),
+        }
+        self.seen = seen;
+    }
+
+    /// Checks, with a HEAD, that the remote archive is still the version this pod saw; `Ok(None)`
+    /// when it is (or the version is unknown), else the reason to stop writing.
+    async fn check_remote(&self, store: &Store) -> Result<Option<String>, StateSyncError> {
+        let Some(seen) = &self.seen else { return Ok(None) };
+        let current = store.head(&self.bucket, &self.key).await.map_err(|source| StateSyncError::Upload {
+            bucket: self.bucket.clone(),
+            key: self.key.clone(),
+            source: Box::new(source),
+        })?;
+        let etag = current.as_ref().map(|m| m.etag.as_str());
+        if seen.matches(etag) {
+            return Ok(None);
+        }
+        let found = current.map_or_else(|| "no archive".to_owned(), |m| format!("ETag {}", m.etag));
+        Ok(Some(format!("expected {}, found {found}", seen.describe())))
+    }
+
+    /// Another writer's archive is in place of ours: stop writing for good, say so loudly.
+    fn conflict(&mut self, detail: &str) -> StateSyncOutcome {
+        let reason = format!(
+            "state not saved: another writer (a second container of this bot?) changed {}/{} since this \
+             container read it; this container's state is not uploaded (kept locally in {})",
+            self.bucket,
+            self.key,
+            self.state_path.display()
+        );
+        crate::error!("state upload refused", key = self.key, reason = reason, detail = detail);
+        let line = serde_json::json!({
+            "level": "error",
+            "message": reason,
+            "timestamp": the0_contract::timefmt::rfc3339_seconds(std::time::SystemTime::now()),
+        });
+        let res =
+            crate::logs::botlog::BotLog::open(&self.bot_log).and_then(|log| log.append(format!("{line}\n").as_bytes()));
+        if let Err(e) = res {
+            crate::warn!("could not write to bot.log", path = self.bot_log.display(), error = e);
+        }
+        self.not_saved = Some(reason.clone());
+        StateSyncOutcome::NotSaved { reason }
     }
 
     /// One sync of the state; see the module docs.
     pub async fn sync(&mut self, store: &Store) -> Result<StateSyncOutcome, StateSyncError> {
         if self.failed_marker.exists() {
             return Ok(StateSyncOutcome::Blocked);
+        }
+        if let Some(reason) = &self.not_saved {
+            return Ok(StateSyncOutcome::NotSaved { reason: reason.clone() });
         }
         let root = self.state_path.clone();
         let manifest = tokio::task::spawn_blocking(move || Manifest::scan(&root))
@@ -109,6 +196,11 @@ impl StateSyncer {
             if !self.had_files {
                 return Ok(StateSyncOutcome::Empty);
             }
+            // S3 has no conditional delete to rely on: the HEAD is the check (a write racing it
+            // is not seen).
+            if let Some(detail) = self.check_remote(store).await? {
+                return Ok(self.conflict(&detail));
+            }
             store.delete(&self.bucket, &self.key).await.map_err(|source| StateSyncError::Delete {
                 bucket: self.bucket.clone(),
                 key: self.key.clone(),
@@ -117,6 +209,7 @@ impl StateSyncer {
             crate::info!("state is empty; deleted the remote state archive", key = self.key);
             Layout::forget(&self.run_dir);
             self.layout = None;
+            self.saw(Some(Seen::Absent));
             self.had_files = false;
             self.last = Some(manifest);
             return Ok(StateSyncOutcome::Deleted);
@@ -140,7 +233,12 @@ impl StateSyncer {
                 .map_err(|source| StateSyncError::Bucket { bucket: self.bucket.clone(), source: Box::new(source) })?;
             self.bucket_ready = true;
         }
-        let (layout, sent) = self.upload(store, &manifest).await?;
+        let (layout, sent) = match self.upload(store, &manifest).await {
+            Ok(done) => done,
+            Err(Changed(detail)) => return Ok(self.conflict(&detail)),
+            Err(Failed(e)) => return Err(e),
+        };
+        self.saw(Seen::of_etag(&layout.etag));
         let (files, bytes) = (manifest.file_count(), layout.size);
         crate::debug!("state uploaded", key = self.key, bytes = bytes, sent = sent, files = files);
         self.save_layout(layout);
@@ -167,10 +265,14 @@ impl StateSyncer {
     }
 
     /// Uploads the archive of `manifest`, incrementally if possible; returns the new object's
-    /// layout and the bytes sent.
-    async fn upload(&self, store: &Store, manifest: &Manifest) -> Result<(Layout, u64), StateSyncError> {
-        if let Some(prev) = &self.layout {
-            match incremental::upload(store, &self.state_path, manifest, prev, UPLOAD_DEADLINE).await? {
+    /// layout and the bytes sent. The incremental way is taken only from the version this pod
+    /// saw (its compose is conditional on its source); the full way checks that version with a
+    /// HEAD, then uploads under its precondition.
+    async fn upload(&self, store: &Store, manifest: &Manifest) -> Result<(Layout, u64), Refusal> {
+        let prev = self.layout.as_ref().filter(|l| self.seen.as_ref().is_none_or(|s| s.matches(Some(l.etag.as_str()))));
+        if let Some(prev) = prev {
+            let r = incremental::upload(store, &self.state_path, manifest, prev, UPLOAD_DEADLINE).await;
+            match r.map_err(Refusal::from)? {
                 Incremental::Done { layout, fresh } => return Ok((layout, fresh)),
                 Incremental::Full { why } if why == super::incremental::COPY_REFUSED => {}
                 Incremental::Full { why } => {
@@ -178,7 +280,10 @@ impl StateSyncer {
                 }
             }
         }
-        let layout = self.upload_full(store, manifest).await?;
+        if let Some(detail) = self.check_remote(store).await? {
+            return Err(Changed(detail));
+        }
+        let layout = self.upload_full(store, manifest).await.map_err(Refusal::from)?;
         let sent = layout.size;
         Ok((layout, sent))
     }
@@ -210,7 +315,8 @@ impl StateSyncer {
             }
             res
         });
-        let opts = StreamOptions { deadline: UPLOAD_DEADLINE, ..StreamOptions::default() };
+        let precondition = self.seen.as_ref().map(Seen::precondition).unwrap_or_default();
+        let opts = StreamOptions { deadline: UPLOAD_DEADLINE, precondition, ..StreamOptions::default() };
         let put = store.put_stream(&self.bucket, &self.key, reader, "application/gzip", opts).await;
         let archived = job.await.map_err(|e| StateSyncError::Task(e.to_string()))?;
         match (put, archived) {
@@ -229,6 +335,25 @@ impl StateSyncer {
                 source: Box::new(source),
             }),
             (Ok(_), Err(source)) => Err(StateSyncError::Archive { path: self.state_path.clone(), source }),
+        }
+    }
+}
+
+/// Why an upload did not happen: the remote archive is not the version this pod saw (a store's
+/// [`StoreError::Changed`], or a HEAD that shows another version), or any other failure.
+enum Refusal {
+    Changed(String),
+    Failed(StateSyncError),
+}
+use Refusal::{Changed, Failed};
+
+impl From<StateSyncError> for Refusal {
+    fn from(e: StateSyncError) -> Refusal {
+        match e {
+            StateSyncError::Upload { source, .. } if matches!(*source, StoreError::Changed { .. }) => {
+                Changed(source.to_string())
+            }
+            e => Failed(e),
         }
     }
 }

@@ -34,6 +34,12 @@ impl SyncEngine {
         self.parts.lock().await.state.is_some()
     }
 
+    /// Why state stopped being saved, if it did: another writer replaced the remote archive
+    /// (see [`StateSyncer::not_saved`]); for the exit reason.
+    pub async fn state_not_saved(&self) -> Option<String> {
+        self.parts.lock().await.state.as_ref().and_then(|s| s.not_saved().map(str::to_owned))
+    }
+
     pub async fn enable_state(&self, syncer: StateSyncer) {
         self.parts.lock().await.state = Some(syncer);
     }

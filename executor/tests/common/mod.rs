@@ -104,10 +104,11 @@ impl Backend {
             Backend::Local(root) => vec![("THE0_STORAGE_DIR".into(), root.display().to_string())],
             Backend::S3 { endpoint, .. } => [
                 s3_env(endpoint),
-                vec![("MINIO_CODE_BUCKET".into(), self.bucket("custom-bots")),
-                ("MINIO_STATE_BUCKET".into(), self.bucket("bot-state")),
-                ("MINIO_LOGS_BUCKET".into(), self.bucket("bot-logs")),
-                ("MINIO_QUERY_RESULTS_BUCKET".into(), self.bucket("query-results")),
+                vec![
+                    ("MINIO_CODE_BUCKET".into(), self.bucket("custom-bots")),
+                    ("MINIO_STATE_BUCKET".into(), self.bucket("bot-state")),
+                    ("MINIO_LOGS_BUCKET".into(), self.bucket("bot-logs")),
+                    ("MINIO_QUERY_RESULTS_BUCKET".into(), self.bucket("query-results")),
                 ],
             ]
             .concat(),
@@ -351,4 +352,68 @@ pub fn send_signal(child: &Child, sig: i32) {
 
 pub fn is_dir_empty(p: &Path) -> bool {
     std::fs::read_dir(p).map(|mut d| d.next().is_none()).unwrap_or(true)
+}
+
+/// Issue #10, conditional state writes: a pod (`pod`) restores the state archive (or finds none
+/// when `first_run`), uploads twice (each write conditional on the version it saw last), then
+/// another writer (a second container of the same bot) replaces the archive; the pod's next sync
+/// must refuse to overwrite it, keep refusing (sticky), say why in its outcome, its `not_saved`
+/// and `bot.log`, and leave the other writer's bytes in place. `seed` is another pod's config
+/// (same bot, same store) used to put a first archive in place when not `first_run`.
+pub async fn conflict_scenario(
+    store: &Store,
+    seed: &the0_executor::config::Config,
+    pod: &the0_executor::config::Config,
+    first_run: bool,
+) {
+    use the0_executor::state::{restore_with, RestoreOutcome, RetryPolicy, StateSyncOutcome, StateSyncer};
+    let (bucket, key) = (pod.buckets.state.clone(), the0_contract::keys::state_key(&pod.bot_id));
+    let write = |cfg: &the0_executor::config::Config, name: &str, data: &[u8]| {
+        std::fs::create_dir_all(&cfg.state_path).unwrap();
+        std::fs::write(cfg.state_path.join(name), data).unwrap();
+    };
+    if !first_run {
+        write(seed, "seed.txt", b"from an earlier pod");
+        let mut s = StateSyncer::new(seed, None);
+        assert!(matches!(s.sync(store).await.unwrap(), StateSyncOutcome::Uploaded { .. }));
+    }
+    let restored = restore_with(store, pod, &RetryPolicy { delays: vec![] }).await.unwrap();
+    assert_eq!(matches!(restored, RestoreOutcome::FirstRun), first_run, "{restored:?}");
+    let mut s = StateSyncer::new(pod, None);
+    for round in 0..2 {
+        write(pod, "n.txt", format!("round {round}").as_bytes());
+        let outcome = s.sync(store).await.unwrap();
+        assert!(matches!(outcome, StateSyncOutcome::Uploaded { .. }), "round {round}: {outcome:?}");
+    }
+    assert_eq!(s.not_saved(), None);
+
+    let other = bytes::Bytes::from_static(b"the newer archive of another writer");
+    store.put_bytes(&bucket, &key, other.clone(), "application/gzip").await.unwrap();
+    let read_remote = || async {
+        let mut obj = store.get(&bucket, &key).await.unwrap().expect("object");
+        let mut v = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut obj.body, &mut v).await.unwrap();
+        v
+    };
+    write(pod, "n.txt", b"round 2, after the other writer");
+    let outcome = s.sync(store).await.unwrap();
+    let StateSyncOutcome::NotSaved { reason } = outcome else { panic!("not refused: {outcome:?}") };
+    for part in ["another writer", &key, "not uploaded"] {
+        assert!(reason.contains(part), "{part:?} missing in {reason}");
+    }
+    assert_eq!(read_remote().await, other, "the other writer's archive is kept");
+    assert_eq!(s.not_saved(), Some(reason.as_str()));
+    let log = std::fs::read_to_string(pod.bot_log_path()).expect("bot.log");
+    assert!(log.contains("another writer") && log.contains(&key), "{log}");
+    assert_eq!(std::fs::read(pod.state_path.join("n.txt")).unwrap(), b"round 2, after the other writer");
+    // Sticky: more changes, still nothing written.
+    write(pod, "m.txt", b"more");
+    assert!(matches!(s.sync(store).await.unwrap(), StateSyncOutcome::NotSaved { .. }));
+    assert_eq!(read_remote().await, other);
+    // A container restarted in the same pod skips the restore but still knows the version it
+    // last wrote, so it refuses too.
+    let mut again = StateSyncer::new(pod, None);
+    let outcome = again.sync(store).await.unwrap();
+    assert!(matches!(outcome, StateSyncOutcome::NotSaved { .. }), "{outcome:?}");
+    assert_eq!(read_remote().await, other);
 }

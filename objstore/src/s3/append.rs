@@ -21,7 +21,7 @@ use super::http::read_body;
 use super::multipart::{Upload, MIN_PART_SIZE};
 use super::{lock, S3Store};
 use crate::names::check_key;
-use crate::{Error, Result};
+use crate::{Error, Precondition, Result};
 
 /// Objects from this size grow by server-side copy (it is also S3's smallest copyable part).
 const COPY_FROM: u64 = MIN_PART_SIZE as u64;
@@ -54,7 +54,7 @@ impl S3Store {
         check_key(OP, bucket, key)?;
         let cache_key = format!("{bucket}/{key}");
         let Some(meta) = self.head(bucket, key).await? else {
-            let etag = self.put_object(OP, bucket, key, data.clone(), content_type).await?;
+            let etag = self.put_object(OP, bucket, key, data.clone(), content_type, &Precondition::None).await?;
             self.remember(cache_key, etag, data);
             return Ok(());
         };
@@ -83,7 +83,7 @@ impl S3Store {
         joined.extend_from_slice(&old);
         joined.extend_from_slice(&data);
         let joined = joined.freeze();
-        let put = self.put_object(OP, bucket, key, joined.clone(), content_type).await;
+        let put = self.put_object(OP, bucket, key, joined.clone(), content_type, &Precondition::None).await;
         match &put {
             Ok(etag) if (joined.len() as u64) < COPY_FROM => self.remember(cache_key, etag.clone(), joined),
             _ => drop(lock(&self.appended).remove(&cache_key)),
@@ -135,7 +135,7 @@ impl S3Store {
                 etags.push(up.part_copy(etags.len() as u64 + 1, range, size, None).await?);
             }
             etags.push(up.part(etags.len() as u64 + 1, data).await?);
-            up.complete(&etags).await.map(drop)
+            up.complete(&etags, &Precondition::None).await.map(drop)
         };
         self.guarded(OP, bucket, key, None, &slot, work).await
     }

@@ -17,7 +17,7 @@ use super::multipart::{Upload, MIN_PART_SIZE};
 use super::S3Store;
 use crate::compose::check_pieces;
 use crate::names::check_key;
-use crate::{Error, ObjectMeta, Piece, Result};
+use crate::{Error, ObjectMeta, Piece, Precondition, Result};
 
 const OP: &str = "ComposeObject";
 
@@ -67,7 +67,10 @@ impl S3Store {
                 }
             }
             let etags = try_join_all(parts).await?;
-            let etag = up.complete(&etags).await?;
+            // The Complete carries the source's ETag too: where the server honours `If-Match` on
+            // it, a version written since the HEAD is never replaced.
+            let pre = if_match.map_or(Precondition::None, |e| Precondition::Etag(e.to_owned()));
+            let etag = up.complete(&etags, &pre).await?;
             Ok(ObjectMeta { size: pieces.iter().map(Piece::len).sum(), etag })
         };
         match self.guarded(OP, bucket, key, Some(deadline), &slot, work).await {

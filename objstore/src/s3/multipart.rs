@@ -20,7 +20,7 @@ use super::call::{bad_reply, budget, embedded_error, Call, Reply, BASE_TIMEOUT};
 use super::http::Http;
 use super::{xml, S3Store};
 use crate::names::check_key;
-use crate::{Error, ObjectMeta, Result, StreamOptions, MAX_PART_SIZE};
+use crate::{Error, ObjectMeta, Precondition, Result, StreamOptions, MAX_PART_SIZE};
 
 /// S3's smallest part (all but the last).
 pub(crate) const MIN_PART_SIZE: usize = crate::S3_MIN_PIECE as usize;
@@ -146,10 +146,11 @@ impl<'a> Upload<'a> {
             .ok_or_else(|| bad_reply("UploadPartCopy", self.bucket, self.key, "answer without <ETag>".into()))
     }
 
-    /// CompleteMultipartUpload of parts `1..=etags.len()`; returns the new object's ETag (empty
-    /// if the server did not say). S3 may answer 200 and still report an `<Error>` in the body,
-    /// which counts as failure.
-    pub(crate) async fn complete(&self, etags: &[String]) -> Result<String> {
+    /// CompleteMultipartUpload of parts `1..=etags.len()` under `pre`; returns the new object's
+    /// ETag (empty if the server did not say). S3 may answer 200 and still report an `<Error>` in
+    /// the body, which counts as failure. A refused condition is [`Error::Changed`]; a server
+    /// that ignores the header completes anyway (see `docs/security/storage.md`).
+    pub(crate) async fn complete(&self, etags: &[String], pre: &Precondition) -> Result<String> {
         let mut body = String::from("<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
         for (i, etag) in etags.iter().enumerate() {
             body.push_str(&format!(
@@ -163,11 +164,14 @@ impl<'a> Upload<'a> {
             .call("CompleteMultipartUpload", Method::POST)
             .header("content-type", "application/xml")
             .bytes(Bytes::from(body));
+        if let Some((name, value)) = super::condition_header(pre, self.store.if_match_unquoted()) {
+            call = call.header(name, value);
+        }
         call.timeout = BASE_TIMEOUT + Duration::from_millis(100 * etags.len() as u64);
-        let reply = self.store.http.call_ok(call).await?;
+        let reply = self.store.http.call_ok(call).await.map_err(Error::precondition_failed)?;
         let text = String::from_utf8_lossy(&reply.body);
         match embedded_error("CompleteMultipartUpload", self.bucket, self.key, &text) {
-            Some(e) => Err(e),
+            Some(e) => Err(e.precondition_failed()),
             None => Ok(object_etag(xml::first(&text, "ETag"), etags)),
         }
     }
@@ -293,7 +297,7 @@ impl S3Store {
                 file.seek(SeekFrom::Start(off)).await.map_err(io)?;
                 etags.push(up.part_stream(n, file, plen).await?);
             }
-            up.complete(&etags).await.map(drop)
+            up.complete(&etags, &Precondition::None).await.map(drop)
         };
         self.guarded(OP, bucket, key, None, &slot, work).await
     }
@@ -317,7 +321,8 @@ impl S3Store {
                 if first.len() < size { Vec::new() } else { read_part(&mut reader, size).await.map_err(read_err)? };
             if second.is_empty() {
                 let size = first.len() as u64;
-                let etag = self.put_object(OP, bucket, key, Bytes::from(first), content_type).await?;
+                let etag =
+                    self.put_object(OP, bucket, key, Bytes::from(first), content_type, &opts.precondition).await?;
                 return Ok(ObjectMeta { size, etag: etag.unwrap_or_default() });
             }
             let up = Upload::create(self, OP, bucket, key, content_type, &slot).await?;
@@ -340,7 +345,7 @@ impl S3Store {
                 }
                 cur = next;
             }
-            let etag = up.complete(&etags).await?;
+            let etag = up.complete(&etags, &opts.precondition).await?;
             Ok(ObjectMeta { size: total, etag })
         };
         self.guarded(OP, bucket, key, Some(opts.deadline), &slot, work).await

@@ -80,7 +80,7 @@ async fn put_stream_deadline_aborts() {
     let store = Arc::new(store());
     let b = bucket("deadline");
     store.ensure_bucket(&b).await.expect("ensure_bucket");
-    let opts = StreamOptions { part_size: 5 * MIB, deadline: Duration::from_secs(6) };
+    let opts = StreamOptions { part_size: 5 * MIB, deadline: Duration::from_secs(6), ..StreamOptions::default() };
     let started = Instant::now();
     let upload = {
         let (store, b) = (store.clone(), b.clone());
@@ -106,7 +106,7 @@ async fn put_stream_dropped_midway_aborts_in_background() {
     let store = store();
     let b = bucket("dropped");
     store.ensure_bucket(&b).await.expect("ensure_bucket");
-    let opts = StreamOptions { part_size: 5 * MIB, deadline: Duration::from_secs(600) };
+    let opts = StreamOptions { part_size: 5 * MIB, deadline: Duration::from_secs(600), ..StreamOptions::default() };
     // The caller gives up (drops the future) while the source stalls after part 2.
     let upload = store.put_stream(&b, "k", Stall(11 * MIB), "", opts);
     assert!(tokio::time::timeout(Duration::from_secs(3), upload).await.is_err());
