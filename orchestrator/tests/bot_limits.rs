@@ -11,20 +11,28 @@ use std::time::Duration;
 use common::*;
 use serde_json::json;
 
-/// The pids cgroup of a container's PID 1 as the host sees it (cgroup v1 or v2).
-fn pids_current(container: &str) -> Option<u64> {
+/// A file of the pids cgroup of a container's PID 1 as the host sees it (cgroup v1 or v2).
+fn pids_file(container: &str, file: &str) -> Option<String> {
     let pid = docker(&["inspect", "-f", "{{.State.Pid}}", container]);
     let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-    let path = cgroups.lines().find_map(|l| {
+    let v1 = cgroups.lines().find_map(|l| {
         let mut f = l.splitn(3, ':');
         let (_, controllers, path) = (f.next()?, f.next()?, f.next()?);
         controllers.split(',').any(|c| c == "pids").then(|| format!("/sys/fs/cgroup/pids{path}"))
     });
-    let path = path.or_else(|| {
-        let v2 = cgroups.lines().find_map(|l| l.strip_prefix("0::"))?;
-        Some(format!("/sys/fs/cgroup{v2}"))
-    })?;
-    std::fs::read_to_string(format!("{path}/pids.current")).ok()?.trim().parse().ok()
+    let dir = v1.or_else(|| Some(format!("/sys/fs/cgroup{}", cgroups.lines().find_map(|l| l.strip_prefix("0::"))?)))?;
+    std::fs::read_to_string(format!("{dir}/{file}")).ok()
+}
+
+/// Processes and threads in the container now.
+fn pids_current(container: &str) -> Option<u64> {
+    pids_file(container, "pids.current")?.trim().parse().ok()
+}
+
+/// Forks the kernel refused because the limit was reached (`max` of `pids.events`).
+fn forks_refused(container: &str) -> Option<u64> {
+    let events = pids_file(container, "pids.events")?;
+    events.lines().find_map(|l| l.strip_prefix("max ")?.trim().parse().ok())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -44,15 +52,14 @@ async fn a_fork_bomb_stops_at_the_pids_limit_and_the_executor_survives() {
     let c = running_container(&inst, "fb");
     assert_eq!(c.len(), 1);
     assert_eq!(docker(&["inspect", "-f", "{{.HostConfig.PidsLimit}}", &c[0]]), limit);
-    // The bomb reaches the limit and never passes it.
+    // The bomb runs into the limit (the kernel refuses forks) and never passes it.
     let mut peak = 0;
-    let reached = eventually(Duration::from_secs(60), || {
-        let n = pids_current(&c[0])?;
-        peak = peak.max(n);
-        (n + 4 >= LIMIT).then_some(n)
+    let refused = eventually(Duration::from_secs(60), || {
+        peak = peak.max(pids_current(&c[0])?);
+        forks_refused(&c[0]).filter(|n| *n > 0)
     });
-    assert!(reached.is_some(), "the bomb never came near the limit of {LIMIT} (peak {peak})");
-    for _ in 0..20 {
+    assert!(refused.is_some(), "no fork was refused at the limit of {LIMIT} (peak {peak} processes)");
+    for _ in 0..30 {
         let n = pids_current(&c[0]).expect("pids.current");
         assert!(n <= LIMIT, "{n} processes past the limit of {LIMIT}");
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -76,8 +83,11 @@ async fn a_bot_filling_state_ends_with_the_executors_reason_in_its_status() {
     let _guard = Cleanup(inst.clone());
     // 256 MiB: tmpfs budget 256 - 128 = 128 MiB, of which /state gets 40 %.
     let o = Orch::start(dir.path(), &inst, &[], &[("BOT_MEMORY_LIMIT_MB", "256")]).await;
+    // Files of 1 MiB (each under the 10 MiB per-file cap, which would refuse the whole upload)
+    // until the tmpfs is full.
     let fill = "#!/bin/sh\nmkdir -p \"$STATE_DIR\"\necho '{\"kept\":true}' > \"$STATE_DIR/mark.json\"\n\
-                dd if=/dev/zero of=\"$STATE_DIR/fill\" bs=1M count=1024 2>&1 | tail -n 1\necho filled\nexit 3\n";
+                i=0\nwhile dd if=/dev/zero of=\"$STATE_DIR/fill-$i\" bs=1M count=1 2>/dev/null; do i=$((i+1)); done\n\
+                echo \"filled after $i files\"\nexit 3\n";
     o.put_code("u/fs/1", fill);
     o.put(bot_payload("fs", "u/fs/1", json!({}))).await;
     let st = eventually_async(Duration::from_secs(90), || async {
@@ -94,6 +104,41 @@ async fn a_bot_filling_state_ends_with_the_executors_reason_in_its_status() {
     let archive = dir.path().join("objects/bot-state/fs/state.tar.gz");
     let out = std::process::Command::new("tar").arg("-tzf").arg(&archive).output().expect("tar");
     let listing = String::from_utf8_lossy(&out.stdout);
-    assert!(listing.lines().any(|l| l.ends_with("mark.json")), "{archive:?}: {listing}");
+    let objects = std::process::Command::new("find").arg(dir.path().join("objects")).output().expect("find");
+    assert!(
+        listing.lines().any(|l| l.ends_with("mark.json")),
+        "{archive:?}: {listing}\n{st}\n{}\n{}",
+        String::from_utf8_lossy(&objects.stdout),
+        std::fs::read_dir(dir.path().join("objects/bot-logs/logs/fs"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+            .collect::<String>()
+    );
+    o.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_one_megabyte_config_is_failed_with_its_size_and_never_started() {
+    // One environment string holds at most 128 KiB; a 1 MB config used to reach `docker create`
+    // and crash-loop with "argument list too long".
+    let dir = tempfile::tempdir().unwrap();
+    let inst = unique("big");
+    let _guard = Cleanup(inst.clone());
+    let o = Orch::start(dir.path(), &inst, &[], &[]).await;
+    o.put_code("u/big/1", LOOP_BOT);
+    o.put(bot_payload("big", "u/big/1", json!({"blob": "x".repeat(1024 * 1024)}))).await;
+    o.put_code("u/small/1", LOOP_BOT);
+    o.put(bot_payload("small", "u/small/1", json!({}))).await;
+    // A bot beside it starts: the reconcile passes ran, and the big one was not started by them.
+    o.wait_state("small", "running", Duration::from_secs(60)).await;
+    let st = o.status("big").await;
+    assert_eq!(st["state"], "failed", "{st}");
+    let reason = st["failure_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("over the 120 KiB limit"), "{st}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(running_container(&inst, "big").is_empty(), "a container was made for the oversized config");
+    assert_eq!(containers(&inst, None).len(), 1, "only the small bot has a container");
     o.stop().await;
 }
