@@ -60,10 +60,10 @@ pub fn body_params(body: &[u8]) -> Vec<(String, String)> {
 }
 
 /// Appends the body's parameters to `target` (`/path[?query]`): `?` if there is no query string
-/// yet, else `&` (none after a trailing `?` or `&`). Parameters already in the URL come first, so a
-/// server that takes the first value of a repeated key keeps the URL's. A pair already in the URL
-/// with the same value is not added again, so merging is idempotent: the host's :9477 server
-/// appends the parameters itself and the container's :9476 front then adds nothing.
+/// yet, else `&` (none when the query is empty or ends in `&`). Parameters already in the URL come
+/// first, so a server that takes the first value of a repeated key keeps the URL's. A pair already
+/// in the URL with the same value is not added again, so merging is idempotent: the host's :9477
+/// server appends the parameters itself and the container's :9476 front then adds nothing.
 pub fn merge_target(target: &str, body: &[u8]) -> String {
     let pairs = body_params(body);
     if pairs.is_empty() {
@@ -79,10 +79,11 @@ pub fn merge_target(target: &str, body: &[u8]) -> String {
             continue;
         }
         if first {
-            if !out.contains('?') {
-                out.push('?');
-            } else if !out.ends_with('?') && !out.ends_with('&') {
-                out.push('&');
+            // Only the first `?` starts the query; a later `?` is a literal character of it.
+            match target.split_once('?') {
+                None => out.push('?'),
+                Some((_, query)) if query.is_empty() || query.ends_with('&') => {}
+                Some(_) => out.push('&'),
             }
             first = false;
         } else {
@@ -195,6 +196,10 @@ mod tests {
             ("/p?symbol=BTC", r#"{"symbol":"BTC"}"#, "/p?symbol=BTC"),
             ("/p?q=a%20b&n=5", r#"{"n":5,"q":"a b","x":"y"}"#, "/p?q=a%20b&n=5&x=y"),
             ("/p?n=5", r#"{"n":6,"m":1}"#, "/p?n=5&m=1&n=6"),
+            // Found by fuzzing: a `?` inside the query is a literal, not where the query starts,
+            // so a query ending in one still gets `&` (else the second merge could not see the pair).
+            ("/p?a=b?", r#"{"limit":1}"#, "/p?a=b?&limit=1"),
+            ("/p?a=b?&limit=1", r#"{"limit":1}"#, "/p?a=b?&limit=1"),
         ] {
             assert_eq!(merge_target(target, body.as_bytes()), want, "{target} + {body}");
         }
