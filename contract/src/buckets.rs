@@ -1,4 +1,4 @@
-//! Bucket names (CONTRACT §3): the defaults, each overridable by its `MINIO_*_BUCKET` variable,
+//! Bucket names (docs/contract.md §3): the defaults, each overridable by its `MINIO_*_BUCKET` variable,
 //! and the set of four both binaries read the same way.
 
 use crate::env;

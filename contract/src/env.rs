@@ -1,4 +1,4 @@
-//! Environment variable names read or written by the runtime (CONTRACT §2.2, §2.3, §5.4, §7).
+//! Environment variable names read or written by the runtime (docs/contract.md §2.2, §2.3, §5.4, §7).
 
 // Identity and launch.
 pub const BOT_ID: &str = "BOT_ID";
@@ -53,7 +53,7 @@ pub const NATS_URL: &str = "NATS_URL";
 pub const MONGO_URI: &str = "MONGO_URI";
 pub const LOG_LEVEL: &str = "LOG_LEVEL";
 
-// Our own knobs (CONTRACT §7 "new optional names", issue seams).
+// Our own knobs (docs/contract.md §7 "new optional names", issue seams).
 pub const THE0_STOP_GRACE_SEC: &str = "THE0_STOP_GRACE_SEC";
 pub const THE0_SCRUB_CHILD_ENV: &str = "THE0_SCRUB_CHILD_ENV";
 pub const THE0_DONE_FILE: &str = "THE0_DONE_FILE";
@@ -73,7 +73,7 @@ pub const CONTAINER_CREDENTIALS_FILE: &str = "/run/the0/credentials.json";
 /// Secrets that children never see unless `THE0_SCRUB_CHILD_ENV=false` (D12).
 pub const CHILD_SECRETS: &[&str] = &[MINIO_ACCESS_KEY, MINIO_SECRET_KEY, NATS_URL, MONGO_URI];
 
-// Host side (CONTRACT §5.4, §5.6, §7) and the orchestrator's own knobs.
+// Host side (docs/contract.md §5.4, §5.6, §7) and the orchestrator's own knobs.
 pub const RUNTIME_IMAGE: &str = "RUNTIME_IMAGE";
 pub const MINIO_CONTAINER_ENDPOINT: &str = "MINIO_CONTAINER_ENDPOINT";
 /// Alternative spelling of `MINIO_USE_SSL` read by Docker hosts.

@@ -1,4 +1,4 @@
-//! Object keys and subjects derived from a bot id (CONTRACT §3, §2.8).
+//! Object keys and subjects derived from a bot id (docs/contract.md §3, §2.8).
 
 /// `<BOT_ID>/state.tar.gz` in the state bucket.
 pub fn state_key(bot_id: &str) -> String {

@@ -1,4 +1,4 @@
-//! Docker labels on managed containers (CONTRACT §5.4, D24).
+//! Docker labels on managed containers (docs/contract.md §5.4, D24).
 
 pub const MANAGED: &str = "runtime.managed";
 pub const ID: &str = "runtime.id";

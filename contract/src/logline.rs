@@ -1,4 +1,4 @@
-//! The runtime's own log lines, as both binaries write them (CONTRACT §2.2, §5.6): one JSON object
+//! The runtime's own log lines, as both binaries write them (docs/contract.md §2.2, §5.6): one JSON object
 //! per line (`time`, `level`, `msg`, extra fields as strings) on stdout, filtered by `LOG_LEVEL`,
 //! each line one `write` so concurrent tasks never interleave.
 

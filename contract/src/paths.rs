@@ -1,4 +1,4 @@
-//! Fixed paths inside a bot container (CONTRACT §2.4) and the run-dir marker files (§7).
+//! Fixed paths inside a bot container (docs/contract.md §2.4) and the run-dir marker files (§7).
 
 pub const RUNTIME_BIN: &str = "/app/runtime";
 pub const WRAPPERS_DIR: &str = "/app/wrappers";

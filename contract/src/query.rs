@@ -1,4 +1,4 @@
-//! The query wire envelope and ports (CONTRACT §4).
+//! The query wire envelope and ports (docs/contract.md §4).
 
 use serde::{Deserialize, Serialize};
 

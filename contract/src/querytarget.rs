@@ -3,7 +3,7 @@
 //! those parameters, and validation of the request path. Kept free of I/O so every rule is
 //! table-tested.
 //!
-//! SDK query servers read parameters only from the URL query string (CONTRACT §4.1); some decode
+//! SDK query servers read parameters only from the URL query string (docs/contract.md §4.1); some decode
 //! it (Python), some do not (Rust). So only what must be encoded is encoded: everything outside
 //! RFC 3986's unreserved set (`A-Z a-z 0-9 - . _ ~`), i.e. the reserved characters plus the bytes
 //! that cannot appear in a URL at all. A Rust handler thus sees `BTC-USD` as is.

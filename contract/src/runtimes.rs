@@ -1,4 +1,4 @@
-//! The `RUNTIME` values the0 knows (CONTRACT §2.5, §5.4).
+//! The `RUNTIME` values the0 knows (docs/contract.md §2.5, §5.4).
 
 pub const PYTHON: &str = "python3.11";
 pub const NODE: &str = "nodejs20";

@@ -1,4 +1,4 @@
-// node-scheduled's query program, written against the0's SDK query contract (CONTRACT §4.1).
+// node-scheduled's query program, written against the0's SDK query contract (docs/contract.md §4.1).
 // A scheduled bot has no server: each query runs one-shot with QUERY_PATH and QUERY_PARAMS and
 // leaves {"status":"ok","data":...} (or {"status":"error",...} and exit 1) in /query/result.json.
 // State is read-only. Handlers: /runs?last=N (the count and the last N runs).

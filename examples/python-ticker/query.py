@@ -1,4 +1,4 @@
-"""python-ticker's query program, written against the0's SDK query contract (CONTRACT §4.1):
+"""python-ticker's query program, written against the0's SDK query contract (docs/contract.md §4.1):
 
 * realtime (no QUERY_PATH): an HTTP server on $THE0_QUERY_PORT; handler by exact path; parameters
   only from the URL query string (first value); 200 {"status":"ok","data":...}, unknown path

@@ -1,5 +1,5 @@
 //! The environment of every child the executor starts: the bot, the query child and one-shot
-//! queries (CONTRACT §2.3, D12, D15). Pure: parent environment + config in, child environment out.
+//! queries (docs/contract.md §2.3, D12, D15). Pure: parent environment + config in, child environment out.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;

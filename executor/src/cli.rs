@@ -1,4 +1,4 @@
-//! The command line of `/app/runtime` (CONTRACT §2.1), parsed the way the original's cobra/pflag
+//! The command line of `/app/runtime` (docs/contract.md §2.1), parsed the way the original's cobra/pflag
 //! parser does: `--flag value` = `--flag=value`, booleans as `--flag` or `--flag=true|false`, Go
 //! durations, and `--mongo-uri`/`--nats-url` accepted everywhere and ignored. Pure, so every rule is
 //! table-tested; errors are printed by the caller as usage + `Error: <msg>` with exit code 1.

@@ -1,4 +1,4 @@
-//! The executor's environment, parsed once into a typed [`Config`] (CONTRACT §2.2).
+//! The executor's environment, parsed once into a typed [`Config`] (docs/contract.md §2.2).
 //!
 //! Parsing is a pure function of an environment map so every rule is table-tested; each error
 //! names the variable that was wrong. Storage settings are resolved separately

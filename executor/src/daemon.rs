@@ -1,4 +1,4 @@
-//! The sidecar commands (CONTRACT §2.7): `daemon sync` keeps a pod's state and logs synced while
+//! The sidecar commands (docs/contract.md §2.7): `daemon sync` keeps a pod's state and logs synced while
 //! the bot runs in another container; `daemon init` fetches code and restores state, then exits.
 
 use std::path::Path;

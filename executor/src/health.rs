@@ -1,5 +1,5 @@
 //! The sidecar's health port (`daemon sync --readiness-port N`): `/healthz` is always 200 `ok`;
-//! `/readyz` is 503 `not ready` until the syncer is watching, then 200 `ok` (CONTRACT §2.7).
+//! `/readyz` is 503 `not ready` until the syncer is watching, then 200 `ok` (docs/contract.md §2.7).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

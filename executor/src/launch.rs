@@ -1,4 +1,4 @@
-//! The launch table (CONTRACT §2.5): which program runs a bot or a query for each `RUNTIME`.
+//! The launch table (docs/contract.md §2.5): which program runs a bot or a query for each `RUNTIME`.
 //! Pure: it returns a program and arguments; the supervisor spawns them with cwd `CODE_PATH`.
 
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //!
 //! The binary is PID 1 of every bot container. It fetches the bot's code and state, runs the bot
 //! under a proper init (signal forwarding, reaping, ordered stop), keeps state and logs safe in
-//! object storage, and answers the commands of CONTRACT §2.1. Pure parts (parsing, planning,
+//! object storage, and answers the commands of docs/contract.md §2.1. Pure parts (parsing, planning,
 //! formats) are separate from the I/O edges so they can be table-tested.
 
 pub mod log;

@@ -1,4 +1,4 @@
-//! A minimal core-NATS publisher for log chunks (CONTRACT §2.8 "NATS", D10).
+//! A minimal core-NATS publisher for log chunks (docs/contract.md §2.8 "NATS", D10).
 //!
 //! The executor only ever publishes, so instead of a full client crate (too large for the static
 //! binary's size budget) this speaks the text protocol over Tokio TCP: `INFO`, `CONNECT`, `PUB`,

@@ -1,4 +1,4 @@
-//! The normal run (CONTRACT §2.7 with D1–D5): validate, fetch code, restore state, start syncing,
+//! The normal run (docs/contract.md §2.7 with D1–D5): validate, fetch code, restore state, start syncing,
 //! run the bot under PID-1 supervision, then stop in order — TERM the bot, wait the grace period,
 //! KILL what is left, write the done file, final sync, exit with the bot's own code.
 
@@ -30,7 +30,7 @@ use crate::sync::debounce::Dirty;
 use crate::sync::{SyncEngine, Triggers};
 use crate::{code, nats, storage};
 
-/// The periodic sync of a normal run (CONTRACT §2.8).
+/// The periodic sync of a normal run (docs/contract.md §2.8).
 const SYNC_INTERVAL: Duration = Duration::from_secs(60);
 /// When the change watch starts after the bot (see `Triggers::start_after`).
 const WATCH_AFTER: Duration = Duration::from_secs(1);

@@ -1,4 +1,4 @@
-//! Code fetch against a local object store (D16) and the entrypoint chmod (CONTRACT §2.5).
+//! Code fetch against a local object store (D16) and the entrypoint chmod (docs/contract.md §2.5).
 
 mod common;
 

@@ -1,5 +1,5 @@
 //! The log shipper against a real local-directory store: what lands in the daily object, exactly
-//! once, across held tails, restarts, truncation and store failures (CONTRACT §2.8, D9).
+//! once, across held tails, restarts, truncation and store failures (docs/contract.md §2.8, D9).
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -1,4 +1,4 @@
-//! The NATS publisher against real `nats-server` processes (CONTRACT §2.8 "NATS", D10): delivery,
+//! The NATS publisher against real `nats-server` processes (docs/contract.md §2.8 "NATS", D10): delivery,
 //! the shipper's publish-once-on-read, connecting to a server that appears later, reconnecting
 //! after a restart, credentials, TLS (`nats_publisher/tls.rs`) and the bounded queue.
 //!

@@ -1,4 +1,4 @@
-//! The Python and Node wrappers (CONTRACT §2.6, D13–D15) run by the real executor: each way a
+//! The Python and Node wrappers (docs/contract.md §2.6, D13–D15) run by the real executor: each way a
 //! bot can end gives the right result.json, exit code and a clear line in bot.log.
 
 mod common;

@@ -392,7 +392,7 @@ fn scoped_settings<'a>(
 }
 
 /// The query server's settings. `QUERY_SERVER_PORT` that is not a port falls back to 9477 as in
-/// the original (CONTRACT §4.2); a bad `--port` flag is an error.
+/// the original (docs/contract.md §4.2); a bad `--port` flag is an error.
 fn query_options<'a>(
     port: Option<&str>,
     bind: Option<&str>,

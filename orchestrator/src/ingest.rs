@@ -1,4 +1,4 @@
-//! Event ingest from the0's NATS (CONTRACT §5.1, D22): one durable JetStream pull consumer per
+//! Event ingest from the0's NATS (docs/contract.md §5.1, D22): one durable JetStream pull consumer per
 //! [`Feed`] on `THE0_EVENTS` (`the0-runtime-bots` for `the0.bot.*`, `the0-runtime-schedules` for
 //! `the0.bot-schedule.*`), each message acked only after the store commit, with
 //! bounded redelivery and backoff; a malformed message is logged (never its payload above DEBUG),

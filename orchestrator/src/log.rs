@@ -1,5 +1,5 @@
 //! The orchestrator's own log lines (format in [`the0_contract::logline`]) at `LOG_LEVEL`
-//! (CONTRACT §5.6). Payloads and secrets are never passed here above DEBUG (D31).
+//! (docs/contract.md §5.6). Payloads and secrets are never passed here above DEBUG (D31).
 
 use std::fmt::Display;
 

@@ -1,5 +1,5 @@
 //! The desired-state model: what a bot is (the event payload's `id`, `config`, `custom`, root
-//! `enabled`), how payloads are parsed (direct, wrapped, deleted; CONTRACT §5.1), the enabled rule
+//! `enabled`), how payloads are parsed (direct, wrapped, deleted; docs/contract.md §5.1), the enabled rule
 //! (§5.2, D30), the spec hash (D24) and the validation that turns a stored record into something a
 //! container can be made from. All pure, so every rule is table-tested.
 
@@ -67,7 +67,7 @@ fn record_from(obj: &serde_json::Map<String, Value>, id: String) -> BotRecord {
 }
 
 /// Parses a `the0.bot.created|updated|deleted` payload: direct `{"id","config","custom"}` first,
-/// else the legacy wrapped `{"type","entity_id","data":{…}}` (CONTRACT §5.1). Only the envelope
+/// else the legacy wrapped `{"type","entity_id","data":{…}}` (docs/contract.md §5.1). Only the envelope
 /// (a usable `id`) is checked here; the fields are validated by [`validate`] so that a bot with a
 /// bad field is stored and shown as failed rather than silently dropped.
 pub fn parse_payload(bytes: &[u8], deleted: bool) -> Result<Change, PayloadError> {
@@ -103,7 +103,7 @@ fn truthy(v: &Value) -> bool {
     }
 }
 
-/// The bot-runner rule, used everywhere (CONTRACT §5.2, D30): the store filter (root `enabled` ≠
+/// The bot-runner rule, used everywhere (docs/contract.md §5.2, D30): the store filter (root `enabled` ≠
 /// false and `config.enabled` ≠ false), then a boolean root `enabled` wins, else `config.enabled`.
 pub fn is_enabled(root: Option<&Value>, config: &Value) -> bool {
     let cfg = config.get("enabled");

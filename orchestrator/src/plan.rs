@@ -1,4 +1,4 @@
-//! The pure planner: `plan(desired, observed, in_flight, now) → actions` (CONTRACT §5.3, D23–D26).
+//! The pure planner: `plan(desired, observed, in_flight, now) → actions` (docs/contract.md §5.3, D23–D26).
 //!
 //! Level-triggered and idempotent: it looks only at what is stored and what Docker shows, and at
 //! most one [`Action`] per bot comes out of one pass, so the runner can key its in-flight guard by

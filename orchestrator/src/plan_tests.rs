@@ -1,4 +1,4 @@
-//! One table row per rule of CONTRACT §5.3 and D23–D26.
+//! One table row per rule of docs/contract.md §5.3 and D23–D26.
 
 use super::*;
 use crate::images::RuntimeImages;

@@ -1,4 +1,4 @@
-//! The container spec of a bot, exactly per CONTRACT §5.4, in its three roles: a realtime bot, one
+//! The container spec of a bot, exactly per docs/contract.md §5.4, in its three roles: a realtime bot, one
 //! scheduled run, one one-shot query. Plus the `runtime.config-hash` label (D24), the opt-in
 //! `runtime.instance` label and a deterministic name. Pure: the Docker driver only translates
 //! [`ContainerSpec`] into the engine's JSON.

@@ -71,7 +71,7 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX runs_by_bot ON runs (bot_id, seq);",
 ];
 
-/// How an upsert treats an existing record (CONTRACT §5.1 handlers).
+/// How an upsert treats an existing record (docs/contract.md §5.1 handlers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// `the0.bot.created`: no-op if the id exists.

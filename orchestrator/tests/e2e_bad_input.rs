@@ -2,7 +2,7 @@
 //! entrypoint, a Python syntax error, a Node `main` that rejects, a "binary" that is not one, a
 //! JAR without a main class. Each ends with a clear line in `bot.log` (as shipped to the stored
 //! logs), exit code 1 and the orchestrator's crash backoff, never a hang; the other bots run on.
-//! A native binary without its exec bit runs: the executor restores the mode (CONTRACT §2.5).
+//! A native binary without its exec bit runs: the executor restores the mode (docs/contract.md §2.5).
 
 mod common;
 

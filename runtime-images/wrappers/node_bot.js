@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // the0 Node bot wrapper: installed at /app/wrappers/node_bot.js, started by the runtime as
-// `node /app/wrappers/node_bot.js` with cwd CODE_PATH (CONTRACT §2.6, D14).
+// `node /app/wrappers/node_bot.js` with cwd CODE_PATH (docs/contract.md §2.6, D14).
 //
 // Requires the bot's entry file, calls `(m.main || m.default || m)(botId, config)` and awaits it:
 //   * resolves                -> writes the returned object (or {"status":"success"}), exit 0

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """the0 Python bot wrapper: installed at /app/wrappers/python_bot.py, started by the runtime as
-`python3 /app/wrappers/python_bot.py` with cwd CODE_PATH (CONTRACT §2.6, D13, D15).
+`python3 /app/wrappers/python_bot.py` with cwd CODE_PATH (docs/contract.md §2.6, D13, D15).
 
 Imports the bot's entry file as module `main` and runs `main(bot_id, config)` in a daemon thread,
 so SIGTERM/SIGINT can end the run even while the bot blocks. Writes result.json and exits:

@@ -1,4 +1,4 @@
-//! Bot code: download the zip object and extract it safely into `CODE_PATH` (CONTRACT §2.7
+//! Bot code: download the zip object and extract it safely into `CODE_PATH` (docs/contract.md §2.7
 //! step 2–3, §2.5, D16, D17).
 //!
 //! The zip is streamed to a temp file (never held in memory), extracted on a blocking thread,
@@ -111,7 +111,7 @@ fn has_entries(dir: &std::path::Path) -> bool {
 }
 
 /// Normal run, compiled runtimes: makes `ENTRYPOINT` and `QUERY_ENTRYPOINT` executable (0755).
-/// Failures only warn (CONTRACT §2.5): the launch reports a missing binary itself.
+/// Failures only warn (docs/contract.md §2.5): the launch reports a missing binary itself.
 pub fn chmod_entrypoints(cfg: &Config) {
     if !runtimes::COMPILED.contains(&cfg.runtime.as_str()) {
         return;

@@ -1,4 +1,4 @@
-//! Safe extraction of a bot's code zip into `CODE_PATH` (CONTRACT §2.7 step 2, D16, D17).
+//! Safe extraction of a bot's code zip into `CODE_PATH` (docs/contract.md §2.7 step 2, D16, D17).
 //!
 //! Entries are written in central-directory order. Nothing is ever written outside the
 //! destination: names are cleaned lexically and skipped if they escape, and no entry is written

@@ -1,4 +1,4 @@
-//! `bot.log`: the file the bot's stdout and stderr are teed into (CONTRACT §2.4), shared by the
+//! `bot.log`: the file the bot's stdout and stderr are teed into (docs/contract.md §2.4), shared by the
 //! tee tasks that append to it and the log shipper that may truncate it once fully shipped (D9).
 //! One mutex orders appends and truncation, so no byte written by the bot is ever lost to a
 //! truncate.

@@ -1,4 +1,4 @@
-//! Splits newly read `bot.log` bytes into the chunks a sync ships (CONTRACT §2.8 "Logs", D9).
+//! Splits newly read `bot.log` bytes into the chunks a sync ships (docs/contract.md §2.8 "Logs", D9).
 //!
 //! Pure (the caller passes "now"), so the cut rules are table-tested: chunks are at most 1 MiB;
 //! non-final chunks end after their last `\n` (a window without any `\n` goes whole); and a trailing

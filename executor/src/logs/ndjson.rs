@@ -1,4 +1,4 @@
-//! Turns raw `bot.log` bytes into the NDJSON records stored in the daily log object (CONTRACT
+//! Turns raw `bot.log` bytes into the NDJSON records stored in the daily log object (docs/contract.md
 //! §2.8 "NDJSON", D11).
 //!
 //! It exists as a pure function so every line shape the SDKs produce is table-tested. JSON objects

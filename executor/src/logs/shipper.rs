@@ -1,4 +1,4 @@
-//! Ships new `bot.log` bytes to the daily log object and to NATS (CONTRACT §2.8 "Logs", D9, D10).
+//! Ships new `bot.log` bytes to the daily log object and to NATS (docs/contract.md §2.8 "Logs", D9, D10).
 //!
 //! One [`LogShipper::sync`] reads from the shipped offset up to the size seen at its start (at most
 //! [`MAX_READ_PER_SYNC`]), cuts the bytes into chunks ([`super::chunk`]), publishes chunks to NATS

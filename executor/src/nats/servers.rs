@@ -1,5 +1,5 @@
 //! Parsing `NATS_URL`: a comma-separated list of `[nats://|tls://][user:pass@|token@]host[:port][/]`
-//! (CONTRACT §2.2), as the Go client accepts it. Pure, so each accepted and refused shape is
+//! (docs/contract.md §2.2), as the Go client accepts it. Pure, so each accepted and refused shape is
 //! table-tested; errors name the offending entry (with any credentials masked).
 
 use super::NatsError;

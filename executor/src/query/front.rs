@@ -1,4 +1,4 @@
-//! The :9476 front (CONTRACT §4.1): accepts every connection, reads each request within bounds,
+//! The :9476 front (docs/contract.md §4.1): accepts every connection, reads each request within bounds,
 //! answers by itself when it must (bad request, no program, program starting, too slow) and
 //! otherwise proxies the request to the query program, a few at a time and in arrival order (SDK
 //! servers are single-threaded), with the JSON-body parameters added to the URL query string.

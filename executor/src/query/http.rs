@@ -1,6 +1,6 @@
 //! The HTTP/1.1 wire format of the front, by hand on top of `httparse`: a hyper server answers
 //! malformed requests with a bare 400 of its own, while every answer of :9476 must carry the
-//! contract's envelope (CONTRACT §4.1). Request heads, bodies (length or chunked, bounded) and
+//! contract's envelope (docs/contract.md §4.1). Request heads, bodies (length or chunked, bounded) and
 //! responses; the socket handling lives in `front.rs`.
 
 use bytes::{Buf, BytesMut};

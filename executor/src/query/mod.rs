@@ -1,4 +1,4 @@
-//! The query system of the executor (CONTRACT §4.1, D16, D20): the :9476 front that owns the
+//! The query system of the executor (docs/contract.md §4.1, D16, D20): the :9476 front that owns the
 //! port and proxies to the bot's query program, the program's lifecycle behind it, one-shot
 //! queries (`execute --query P` / `QUERY_PATH`) and the Kubernetes query sidecar
 //! (`execute --query-server-only`).
@@ -94,7 +94,7 @@ impl QueryServer {
     }
 }
 
-/// The normal run's query server (CONTRACT §2.7 step 7): the front for a realtime bot, and the
+/// The normal run's query server (docs/contract.md §2.7 step 7): the front for a realtime bot, and the
 /// program behind it when there is a `QUERY_ENTRYPOINT`. A front that cannot start is logged and
 /// the bot runs without it.
 pub async fn start_for_bot(cfg: &Config, reaper: &Reaper) -> Option<QueryServer> {

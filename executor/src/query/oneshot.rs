@@ -1,4 +1,4 @@
-//! One-shot query mode (`execute --query P`, or `QUERY_PATH`; CONTRACT §2.7 "Ephemeral query"):
+//! One-shot query mode (`execute --query P`, or `QUERY_PATH`; docs/contract.md §2.7 "Ephemeral query"):
 //! fetch the code and the state, run the query program once with `QUERY_PATH`, `QUERY_PARAMS` and
 //! `QUERY_PARAM_*`, and with `QUERY_RESULT_KEY` upload `$THE0_QUERY_DIR/result.json` to the
 //! query-results bucket whatever the program's exit code.

@@ -1,5 +1,5 @@
 //! What the front answers: a reply passed through from the query program, or one of its own,
-//! always with the contract's envelope `{"status":"error","error":"…"}` (CONTRACT §4.1) and a
+//! always with the contract's envelope `{"status":"error","error":"…"}` (docs/contract.md §4.1) and a
 //! status that says what went wrong. Pure, so the status of every situation is table-tested.
 
 use std::time::Duration;

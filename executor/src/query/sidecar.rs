@@ -1,4 +1,4 @@
-//! `execute --query-server-only`: the Kubernetes query sidecar (CONTRACT §2.7, D16). It shares
+//! `execute --query-server-only`: the Kubernetes query sidecar (docs/contract.md §2.7, D16). It shares
 //! `/bot`, `/state` and `/var/the0` with the bot container, so it does not restore state itself:
 //! it waits (≤ `THE0_QUERY_WAIT_SEC`, 60) for the code the bot container extracts — fetching it
 //! itself if it does not come — and for the bot container's `state-restored` marker, then serves

@@ -1,6 +1,6 @@
 //! The client side of the front: one request to the query program on `127.0.0.1:<internal port>`.
 //!
-//! SDK query servers are minimal (CONTRACT §4.1): serial, HTTP/1.0 or bare-LF replies, no
+//! SDK query servers are minimal (docs/contract.md §4.1): serial, HTTP/1.0 or bare-LF replies, no
 //! `Content-Length`, reading only the request line and closing with unread bytes (which may reset
 //! the connection after the reply was sent). So this is a small hand-written client: it sends a
 //! small HTTP/1.1 request with `Connection: close`, reads until the reply is complete or the

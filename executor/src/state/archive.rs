@@ -1,4 +1,4 @@
-//! The state archive format (CONTRACT §2.8): gzip(tar) of the contents of `STATE_PATH`.
+//! The state archive format (docs/contract.md §2.8): gzip(tar) of the contents of `STATE_PATH`.
 //!
 //! The gzip stream is a concatenation of independent members (RFC 1952 §2.2: a gzip file is a
 //! series of members; GNU tar/gzip, Python's `gzip`/`tarfile`, Node's zlib and our extractor

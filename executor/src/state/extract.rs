@@ -1,4 +1,4 @@
-//! Extraction of state archives (CONTRACT §2.8 "Extract").
+//! Extraction of state archives (docs/contract.md §2.8 "Extract").
 //!
 //! Reads archives written by [`super::archive::write_tar_gz`], by the original runtime and by
 //! the0's API (node-tar: PAX headers, `./` prefixes, directory names ending in `/`), enforcing

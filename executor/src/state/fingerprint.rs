@@ -107,7 +107,7 @@ impl Manifest {
         self.entries.is_empty()
     }
 
-    /// At least one non-directory entry (the upload condition of CONTRACT §2.8).
+    /// At least one non-directory entry (the upload condition of docs/contract.md §2.8).
     pub fn has_files(&self) -> bool {
         self.entries.iter().any(|(_, e)| e.kind != Kind::Dir)
     }

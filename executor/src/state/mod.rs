@@ -1,4 +1,4 @@
-//! Bot state: fingerprint, archive, restore and upload of `STATE_PATH` (CONTRACT §2.8, D4–D8).
+//! Bot state: fingerprint, archive, restore and upload of `STATE_PATH` (docs/contract.md §2.8, D4–D8).
 //!
 //! The whole tree below `STATE_PATH` is the bot's state. It is restored once per pod from
 //! `<state bucket>/<BOT_ID>/state.tar.gz` ([`restore`]), fingerprinted cheaply on every sync

@@ -1,4 +1,4 @@
-//! Restoring `STATE_PATH` from `<state bucket>/<BOT_ID>/state.tar.gz` once per pod (CONTRACT
+//! Restoring `STATE_PATH` from `<state bucket>/<BOT_ID>/state.tar.gz` once per pod (docs/contract.md
 //! §2.7 step 4, D4, D5).
 //!
 //! The archive is streamed (gunzip + untar) into a temp directory inside `STATE_PATH` (which may

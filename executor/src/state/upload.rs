@@ -1,4 +1,4 @@
-//! Uploading `STATE_PATH` when it changed (CONTRACT §2.8 "State upload", D4, D6, D7, D8).
+//! Uploading `STATE_PATH` when it changed (docs/contract.md §2.8 "State upload", D4, D6, D7, D8).
 //!
 //! One [`StateSyncer`] lives as long as the sync engine. Each [`StateSyncer::sync`] scans the
 //! tree, compares the fingerprint with the last one that reached storage, and uploads only when
@@ -29,7 +29,7 @@ use super::seen::Seen;
 use super::{pipe, segment};
 use crate::config::{Config, Limits};
 
-/// Bound on one state upload (CONTRACT §2.8).
+/// Bound on one state upload (docs/contract.md §2.8).
 pub const UPLOAD_DEADLINE: Duration = Duration::from_secs(180);
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,5 +1,5 @@
 //! One lock around the state syncer and the log shipper: every trigger runs `[state, logs]` in
-//! that order, never two syncs at once (CONTRACT §2.8). Failures are logged and retried at the
+//! that order, never two syncs at once (docs/contract.md §2.8). Failures are logged and retried at the
 //! next trigger; nothing partial is ever uploaded (the syncers guarantee it).
 
 use std::sync::Arc;

@@ -1,5 +1,5 @@
 //! Where a running container answers on its networks: the query server proxies realtime queries
-//! to `<ip>:9476` (CONTRACT §4.3): the default bridge's address, else the first non-empty address
+//! to `<ip>:9476` (docs/contract.md §4.3): the default bridge's address, else the first non-empty address
 //! of its other networks (by network name, so the choice is stable).
 
 use std::collections::HashMap;

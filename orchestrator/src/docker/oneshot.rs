@@ -1,4 +1,4 @@
-//! Run-to-completion containers (CONTRACT §5.4 "Run-to-completion"): the scheduler's runs and the
+//! Run-to-completion containers (docs/contract.md §5.4 "Run-to-completion"): the scheduler's runs and the
 //! query server's one-shot queries. Start one, wait for its exit under a deadline, keep the last
 //! log lines, remove it. Unlike the original these containers are not auto-removed: the exit code
 //! and the logs are read first, and a run that outlives the orchestrator can still be found (by

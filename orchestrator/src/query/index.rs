@@ -1,4 +1,4 @@
-//! Which bot a query is for, answered from memory (no store scan per request, CONTRACT D21): an
+//! Which bot a query is for, answered from memory (no store scan per request, docs/contract.md D21): an
 //! index of every stored bot, reloaded whenever the store reports a change, and the pure routing
 //! rule of §4.3: unknown bot or no `custom.config.entrypoints.query` → 404; a realtime bot (not
 //! [`is_scheduled`]) with a running container → proxy to it; otherwise a one-shot container.

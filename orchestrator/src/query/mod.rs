@@ -1,4 +1,4 @@
-//! The host's query API on :9477 (CONTRACT §4.2, §4.3, D19–D21): `POST /query` answered from an
+//! The host's query API on :9477 (docs/contract.md §4.2, §4.3, D19–D21): `POST /query` answered from an
 //! in-memory index of the store, by proxying to a running realtime bot's :9476 or by a one-shot
 //! query container, and `/health`. `serve` runs it beside the reconciler (sharing its view of
 //! running containers); the `query-server` command runs it alone, with its own container watch.

@@ -1,4 +1,4 @@
-//! One-shot queries (CONTRACT §4.3 "Docker", D19, D21): a query container per query with a fresh
+//! One-shot queries (docs/contract.md §4.3 "Docker", D19, D21): a query container per query with a fresh
 //! `QUERY_RESULT_KEY`, at most `--max-query-containers` at once (503 beyond). Non-zero exit →
 //! `query container exited with code N: <logs>`; zero → the result object, parsed. The result
 //! object is deleted in every outcome, and a container that outlives its deadline is killed and

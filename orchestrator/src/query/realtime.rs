@@ -1,5 +1,5 @@
 //! Realtime queries: `POST http://<container ip>:9476<query_path>` over a pooled HTTP/1 client
-//! (CONTRACT §4.3 "Proxy"), with the parameters both in the JSON body and appended to the URL
+//! (docs/contract.md §4.3 "Proxy"), with the parameters both in the JSON body and appended to the URL
 //! query string (D20), since SDK handlers read only the URL. The container's address is looked
 //! up once per container id and cached; a transport error forgets it. Every failure is an error
 //! envelope: the bot's own status codes are ignored, only its body counts.

@@ -1,4 +1,4 @@
-//! The :9477 reply envelope (CONTRACT §4.2) and the parsing of a query program's answer, pure:
+//! The :9477 reply envelope (docs/contract.md §4.2) and the parsing of a query program's answer, pure:
 //! `{"status","data"?,"error"?,"duration":<int64 ns>,"timestamp":"<RFC3339Nano UTC>"}` with `data`
 //! and `error` omitted when empty; HTTP 500 when the status is `"error"`, else 200. Errors found
 //! before anything ran carry their own status (400/404/405/413/503) and a zero duration.

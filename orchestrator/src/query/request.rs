@@ -1,4 +1,4 @@
-//! The `POST /query` body (CONTRACT §4.2), parsed and checked by one pure function: what was
+//! The `POST /query` body (docs/contract.md §4.2), parsed and checked by one pure function: what was
 //! wrong is named in the 400 reply. Decisions where the contract is silent:
 //! - `query_path` gets a leading `/`; control characters (raw or percent-encoded), `..` segments,
 //!   bad `%` escapes, anything that is not a URL path and more than [`MAX_PATH_LEN`] bytes are 400.

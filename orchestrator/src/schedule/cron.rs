@@ -1,4 +1,4 @@
-//! The original's cron dialect (robfig/cron v3 as the0's scheduler uses it, CONTRACT §5.5), parsed
+//! The original's cron dialect (robfig/cron v3 as the0's scheduler uses it, docs/contract.md §5.5), parsed
 //! here and evaluated by croner, which is correct across daylight-saving changes (the `cron` crate
 //! skips and doubles runs there).
 //!

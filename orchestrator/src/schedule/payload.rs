@@ -1,4 +1,4 @@
-//! `the0.bot-schedule.{created,updated,deleted}` payloads (CONTRACT §5.1): direct only (no
+//! `the0.bot-schedule.{created,updated,deleted}` payloads (docs/contract.md §5.1): direct only (no
 //! wrapped fallback), a non-empty string `config.schedule` required on created/updated, and
 //! `custom.createdAt`/`updatedAt`, when present, RFC 3339. Whether the schedule parses is not
 //! checked here: a bad one is stored and shown as failed (D29), not dropped.

@@ -1,4 +1,4 @@
-//! The pure planner of scheduled runs: `plan(bots, running, now, cap) → steps` (CONTRACT §5.5,
+//! The pure planner of scheduled runs: `plan(bots, running, now, cap) → steps` (docs/contract.md §5.5,
 //! D27–D29). It decides, from what is stored and which bots have a run going, which state to save,
 //! which due times to skip and which runs to start; the runner only carries the steps out.
 //!
