@@ -92,6 +92,9 @@ flags (env):
                              limited to its bot's objects (STS AssumeRole), in a file renewed at half life
   --sts-role-arn ARN         (THE0_STS_ROLE_ARN) the role assumed for them; required with the above
   --credentials-duration D   (THE0_CREDENTIALS_DURATION, 3600 s, at least 900 s) their lifetime
+  --bot-runtime NAME         (BOT_RUNTIME, the engine's default) OCI runtime of bot, scheduled-run and
+                             query containers, e.g. runsc (gVisor; docs/security/gvisor.md); one the
+                             engine does not know stops startup
   --mongo-uri URI            (MONGO_URI) accepted and ignored
 storage: MINIO_ENDPOINT, MINIO_ACCESS_KEY, MINIO_SECRET_KEY, MINIO_USE_SSL, MINIO_CONTAINER_ENDPOINT,
   MINIO_{CODE,STATE,LOGS,QUERY_RESULTS}_BUCKET; without MINIO_ENDPOINT objects live in DATA_DIR/objects.
@@ -109,6 +112,8 @@ fn parse_bool(v: &str) -> Option<bool> {
 
 /// Processes and threads allowed in one bot container (`HostConfig.PidsLimit`).
 pub const BOT_PIDS_LIMIT: &str = "BOT_PIDS_LIMIT";
+/// The OCI runtime of bot containers (`--bot-runtime`), e.g. gVisor's `runsc`.
+pub const BOT_RUNTIME: &str = "BOT_RUNTIME";
 /// Bearer token required on :9477 (except `/health`) when set.
 pub const THE0_QUERY_TOKEN: &str = "THE0_QUERY_TOKEN";
 
@@ -163,6 +168,7 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Str
                 "query-token",
                 "sts-role-arn",
                 "credentials-duration",
+                "bot-runtime",
             ];
             if !KNOWN.contains(&name) {
                 return Err(format!("unknown flag --{name}"));
@@ -267,7 +273,9 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Str
         &storage,
         &data_dir,
     )?;
+    let runtime = bot_runtime(flag("bot-runtime").or(get(BOT_RUNTIME)))?;
     let host = HostSettings {
+        runtime,
         scoped,
         images: RuntimeImages::resolve(flag("runtime-image"), &image_for, get)?,
         network: get(env::DOCKER_NETWORK).unwrap_or("bridge").to_string(),
@@ -348,6 +356,17 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Str
         query,
         network_given: get(env::DOCKER_NETWORK).is_some(),
     })
+}
+
+/// `--bot-runtime NAME`: a runtime name as Docker's `daemon.json` keys it (up to 64 characters of
+/// `[A-Za-z0-9_.-]`); whether the engine knows it is checked at startup (`docker::runtime`).
+fn bot_runtime(v: Option<&str>) -> Result<Option<String>, String> {
+    let Some(v) = v.map(str::trim).filter(|v| !v.is_empty()) else { return Ok(None) };
+    let ok = v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if !ok {
+        return Err(format!("--bot-runtime {v:?}: a runtime name of up to 64 characters of [A-Za-z0-9_.-]"));
+    }
+    Ok(Some(v.to_string()))
 }
 
 /// Env: turns `--scoped-credentials` on.

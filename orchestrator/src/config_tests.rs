@@ -217,3 +217,27 @@ fn scoped_credentials_settings() {
     // Local storage has no keys to scope.
     assert!(p(&["--scoped-credentials"], &[]).unwrap().host.scoped.is_none());
 }
+
+#[test]
+fn bot_runtime_from_flag_or_env() {
+    for (args, vars, want) in [
+        (&[][..], &[][..], Ok(None)),
+        (&[], &[("BOT_RUNTIME", "")][..], Ok(None)),
+        (&[], &[("BOT_RUNTIME", "runsc")][..], Ok(Some("runsc"))),
+        (&["--bot-runtime", "kata-qemu"][..], &[("BOT_RUNTIME", "runsc")][..], Ok(Some("kata-qemu"))),
+        (&["--bot-runtime=io.containerd.runsc.v1"][..], &[][..], Ok(Some("io.containerd.runsc.v1"))),
+        (
+            &["--bot-runtime", "run sc"][..],
+            &[][..],
+            Err("--bot-runtime \"run sc\": a runtime name of up to 64 characters of [A-Za-z0-9_.-]"),
+        ),
+        (
+            &[],
+            &[("BOT_RUNTIME", "/usr/bin/runsc")][..],
+            Err("--bot-runtime \"/usr/bin/runsc\": a runtime name of up to 64 characters of [A-Za-z0-9_.-]"),
+        ),
+    ] {
+        let got = p(args, vars).map(|c| c.host.runtime);
+        assert_eq!(got, want.map(|w| w.map(str::to_string)).map_err(str::to_string), "{args:?} {vars:?}");
+    }
+}

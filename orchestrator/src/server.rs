@@ -116,6 +116,16 @@ pub async fn choose_network(cli: &mut Cli) -> Result<(), ServeError> {
     Ok(())
 }
 
+/// Refuses to start when `--bot-runtime` names a runtime the engine does not know: every bot
+/// would otherwise crash-loop on `docker create` (docs/security/gvisor.md).
+pub async fn check_runtime(cli: &Cli) -> Result<(), ServeError> {
+    let Some(rt) = cli.host.runtime.as_deref() else { return Ok(()) };
+    let docker = Docker::connect(&cli.docker_host, cli.host.instance.clone(), Arc::new(Metrics::default()))?;
+    docker.ensure_runtime(Some(rt)).await?;
+    log::info("bot containers run under a chosen runtime", &[("runtime", &rt)]);
+    Ok(())
+}
+
 /// Warns when an API a bot could reach from its network is open without a token.
 fn warn_if_exposed(cli: &Cli) {
     let loopback = |a: &str| a.starts_with("127.") || a.starts_with("[::1]") || a.starts_with("localhost:");
@@ -142,6 +152,7 @@ impl Server {
             _ => None,
         };
         choose_network(&mut cli).await?;
+        check_runtime(&cli).await?;
         warn_if_exposed(&cli);
         let parts = Parts::open(&cli)?;
         let reconciler = Reconciler::new(

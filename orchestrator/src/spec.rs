@@ -66,6 +66,9 @@ pub struct HostSettings {
     pub state_cap_mb: Option<i64>,
     /// `--scoped-credentials` (S3 only).
     pub scoped: Option<Scoped>,
+    /// `--bot-runtime` (`BOT_RUNTIME`): the OCI runtime of bot, scheduled-run and query
+    /// containers, e.g. gVisor's `runsc` (docs/security/gvisor.md); `None`: the engine's default.
+    pub runtime: Option<String>,
 }
 
 impl Default for HostSettings {
@@ -85,6 +88,7 @@ impl Default for HostSettings {
             pids_limit: crate::limits::DEFAULT_PIDS_LIMIT,
             state_cap_mb: None,
             scoped: None,
+            runtime: None,
         }
     }
 }
@@ -102,6 +106,8 @@ pub struct ContainerSpec {
     pub network: String,
     pub pull: bool,
     pub pids_limit: i64,
+    /// The OCI runtime (`HostConfig.Runtime`, `--bot-runtime`); `None`: the engine's default.
+    pub runtime: Option<String>,
 }
 
 /// Label marking containers of one `--instance`.
@@ -306,6 +312,7 @@ pub fn build_for(l: &Launch, h: &HostSettings, role: &Role) -> ContainerSpec {
         network: h.network.clone(),
         pull: h.pull,
         pids_limit: h.pids_limit,
+        runtime: h.runtime.clone(),
     }
 }
 

@@ -238,3 +238,14 @@ fn scoped_credentials_mount_a_directory_and_put_no_shared_key_in_env() {
         assert_eq!(s.binds, vec![bind], "{role:?}");
     }
 }
+
+#[test]
+fn every_role_runs_under_the_chosen_runtime() {
+    let q = QueryRun { path: "/q".into(), params: "{}".into(), result_key: query_result_key("b1", 1, 2) };
+    for runtime in [None, Some("runsc".to_string())] {
+        let h = HostSettings { runtime: runtime.clone(), ..Default::default() };
+        for role in [Role::Realtime, Role::Scheduled { due_ms: 1 }, Role::Query(q.clone())] {
+            assert_eq!(build_for(&launch(), &h, &role).runtime, runtime, "{role:?}");
+        }
+    }
+}

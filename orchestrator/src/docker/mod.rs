@@ -23,6 +23,7 @@ use crate::spec::{ContainerSpec, INSTANCE_LABEL};
 mod address;
 pub mod network;
 mod oneshot;
+pub mod runtime;
 pub use address::{is_not_found, pick_ip};
 pub use oneshot::{OneShot, WaitOutcome};
 
@@ -46,6 +47,8 @@ pub enum DockerError {
     NameInUse(String),
     #[error("docker: {0}")]
     Network(String),
+    #[error("docker: the engine has no runtime {name:?} (--bot-runtime / BOT_RUNTIME); it knows: {known}. Register it (scripts/gvisor.sh register) or unset BOT_RUNTIME")]
+    UnknownRuntime { name: String, known: String },
 }
 
 pub type Result<T> = std::result::Result<T, DockerError>;
@@ -266,6 +269,8 @@ impl Docker {
                 security_opt: Some(vec!["no-new-privileges:true".into()]),
                 extra_hosts: Some(vec!["host.docker.internal:host-gateway".into()]),
                 auto_remove: Some(false),
+                // `--bot-runtime` (e.g. gVisor's runsc); None is the engine's default.
+                runtime: spec.runtime.clone(),
                 ..Default::default()
             }),
             ..Default::default()

@@ -26,6 +26,7 @@ impl Standalone {
         let listener = super::bind(&cli.query).await?;
         let mut cli = cli.clone();
         crate::server::choose_network(&mut cli).await?;
+        crate::server::check_runtime(&cli).await?;
         let cli = &cli;
         let parts = Parts::open(cli)?;
         let server = QueryServer::new(&parts, Arc::new(Snapshot::default()), &cli.query)?;

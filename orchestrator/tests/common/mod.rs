@@ -22,6 +22,18 @@ pub fn image() -> String {
         .expect("THE0_TEST_IMAGE is not set: run the tests with `make test` (it builds the scratch test image)")
 }
 
+/// The OCI runtime of bot containers in these tests (`THE0_TEST_BOT_RUNTIME`, e.g. `runsc` in
+/// scripts/test.sh's gVisor lane), passed as `--bot-runtime`; `None`: the engine's default.
+pub fn bot_runtime() -> Option<String> {
+    std::env::var("THE0_TEST_BOT_RUNTIME").ok().filter(|r| !r.trim().is_empty())
+}
+
+/// Whether bots run under gVisor: tests of a property gVisor provides differently assert its own
+/// behaviour instead (docs/security/gvisor.md).
+pub fn under_gvisor() -> bool {
+    bot_runtime().is_some_and(|r| r.contains("runsc"))
+}
+
 pub fn nats_url() -> String {
     std::env::var("THE0_TEST_NATS_URL")
         .expect("THE0_TEST_NATS_URL is not set: run the tests with `make test` (scripts/test.sh starts nats-server)")
@@ -85,6 +97,10 @@ pub fn orchestrator_cmd(data: &Path, instance: &str, admin: &str, health: &str) 
         .env("QUERY_SERVER_PORT", "0")
         .env("THE0_QUERY_BIND", "127.0.0.1")
         .env("BOT_STOP_TIMEOUT_SEC", "5");
+    match bot_runtime() {
+        Some(rt) => c.env("BOT_RUNTIME", rt),
+        None => c.env_remove("BOT_RUNTIME"),
+    };
     c
 }
 
@@ -198,6 +214,9 @@ pub fn test_cli(data_dir: &Path, instance: &str, extra: &[&str], env: &[(&str, &
         "--query-bind".into(),
         "127.0.0.1".into(),
     ];
+    if let Some(rt) = bot_runtime() {
+        args.extend(["--bot-runtime".to_string(), rt]);
+    }
     args.extend(extra.iter().map(|s| s.to_string()));
     let mut vars: HashMap<String, String> = [("BOT_STOP_TIMEOUT_SEC", "5"), ("DOCKER_NETWORK", "none")]
         .iter()
