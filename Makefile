@@ -1,5 +1,5 @@
 # the0 runtime. `make run` runs the example bots; `make test` runs every test against real servers.
-.PHONY: all executor orchestrator test-image test lint bench bench-orchestrator soak run deps clean
+.PHONY: all executor orchestrator test-image test lint bench bench-gvisor bench-orchestrator soak run deps clean
 
 all: executor orchestrator
 
@@ -38,6 +38,9 @@ fuzz-ci:             ## the short run .ci/run makes: every target FUZZ_SECONDS (
 
 bench: deps executor ## benchmarks, printed as a table
 	scripts/bench.sh
+
+bench-gvisor: deps test-image ## gVisor's price: runsc vs the default runtime (start, executor, :9476, memory)
+	scripts/bench-gvisor.sh
 
 bench-orchestrator: deps test-image ## orchestrator: converge 200 bots vs xargs -P8 docker run, RSS/CPU, latencies
 	scripts/bench-orchestrator.sh

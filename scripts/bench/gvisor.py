@@ -1,0 +1,250 @@
+"""The price of gVisor (issue #16): the same hardened bot container under the engine's default
+runtime and under runsc, side by side, runs alternated so the load of a shared machine hits both.
+
+  start->running  `docker run -d` until the bot's first output line is in `docker logs`
+  executor        `docker run --rm` of the executor running a bot that exits at once, minus the
+                  same container running /bin/true without the executor (create, start, exit,
+                  remove are in both): what the executor adds (code extract, final sync, stop)
+  front           one POST through the :9476 front to a CGI query program (busybox httpd),
+                  from the host through the published port, median and p90 of sequential calls
+  memory          host PSS (smaps_rollup) of every process of one idle bot's container: the
+                  containerd shim and all its descendants (runc: executor and bot; runsc: the
+                  sandbox, its ptrace stubs, and the gofer), per bot, with several bots running
+
+Usage: gvisor.py IMAGE OBJECTS_DIR [--quick]. Prints a markdown table. Every container it starts
+is named the0-bench-gv-* and removed at the end, whatever happens.
+"""
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+
+import lib
+
+RUNTIMES = ["runc", "runsc"]
+
+
+def docker(*args, check=True):
+    r = subprocess.run(["docker", *args], capture_output=True, text=True)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"docker {' '.join(args[:3])}: {r.stderr.strip()}")
+    return r.stdout.strip()
+
+
+def code_zip(files):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, text in files.items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = 0o100755 << 16
+            z.writestr(info, text)
+    return buf.getvalue()
+
+
+def hardened(name, runtime, objects):
+    args = ["--name", name, "--read-only", "--user", "1000:1000", "--cap-drop", "ALL",
+            "--security-opt", "no-new-privileges:true", "--runtime", runtime,
+            "--memory", "512m", "--pids-limit", "512", "-v", f"{objects}:/objects"]
+    uid = "nosuid,nodev,uid=1000,gid=1000"
+    for d, o in [("/bot", f"rw,exec,{uid},size=64m"), ("/state", f"rw,{uid},size=64m"),
+                 ("/query", f"rw,{uid},size=16m"), ("/var/the0", f"rw,{uid},size=16m"),
+                 ("/tmp", f"rw,{uid},mode=1777,size=32m")]:
+        args += ["--tmpfs", f"{d}:{o}"]
+    return args
+
+
+def bot_env(bot_id, key, extra=()):
+    env = {"BOT_ID": bot_id, "RUNTIME": "gcc13", "ENTRYPOINT": "bot.sh", "CODE_FILE": key,
+           "THE0_STORAGE_DIR": "/objects", "BOT_TYPE": "realtime", "THE0_STOP_GRACE_SEC": "2"}
+    env.update(dict(extra))
+    out = []
+    for k, v in env.items():
+        out += ["-e", f"{k}={v}"]
+    return out
+
+
+class Bench:
+    def __init__(self, image, objects):
+        self.image, self.objects, self.n = image, objects, 0
+        self.names = []
+
+    def put_code(self, files):
+        self.n += 1
+        key = f"bench/gv{self.n}/1"
+        path = os.path.join(self.objects, "custom-bots", key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(code_zip(files))
+        os.chmod(path, 0o644)
+        return key
+
+    def name(self):
+        self.n += 1
+        n = f"the0-bench-gv-{os.getpid()}-{self.n}"
+        self.names.append(n)
+        return n
+
+    def remove(self, names):
+        for i in range(0, len(names), 8):
+            docker("rm", "-f", *names[i:i + 8], check=False)
+
+    def cleanup(self):
+        self.remove(self.names)
+
+    def start_to_running(self, runtime, key):
+        name = self.name()
+        t0 = time.monotonic()
+        docker("run", "-d", *hardened(name, runtime, self.objects), "--network", "none",
+               *bot_env(f"b{self.n}", key), self.image)
+        while "ready" not in docker("logs", name, check=False):
+            if time.monotonic() - t0 > 60:
+                raise RuntimeError(f"{runtime}: the bot never ran")
+            time.sleep(0.005)
+        took = time.monotonic() - t0
+        self.remove([name])
+        return took
+
+    def run_rm(self, runtime, key, plain):
+        name = self.name()
+        extra = ["--entrypoint", "/bin/true"] if plain else []
+        t0 = time.monotonic()
+        docker("run", "--rm", *hardened(name, runtime, self.objects), "--network", "none", *extra,
+               *bot_env(f"b{self.n}", key), self.image)
+        return time.monotonic() - t0
+
+    def front(self, runtime, key, calls):
+        name = self.name()
+        docker("run", "-d", *hardened(name, runtime, self.objects), "-p", "127.0.0.1::9476",
+               *bot_env(f"b{self.n}", key, [("QUERY_ENTRYPOINT", "query.sh")]), self.image)
+        port = int(docker("port", name, "9476/tcp").splitlines()[0].rsplit(":", 1)[1])
+        url = f"http://127.0.0.1:{port}/cgi-bin/echo"
+
+        def post():
+            req = urllib.request.Request(url, data=b"{}", method="POST",
+                                         headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=20) as r:
+                return r.status, r.read()
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if post()[0] == 200:
+                    break
+            except Exception:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{runtime}: the front never answered")
+            time.sleep(0.1)
+        times = []
+        for _ in range(calls):
+            t0 = time.monotonic()
+            status, _ = post()
+            times.append(time.monotonic() - t0)
+            assert status == 200
+        self.remove([name])
+        return times
+
+    def memory(self, runtime, key, bots):
+        names = [self.name() for _ in range(bots)]
+        for n in names:
+            docker("run", "-d", *hardened(n, runtime, self.objects), "--network", "none",
+                   *bot_env(n, key), self.image)
+        for n in names:
+            deadline = time.monotonic() + 60
+            while "ready" not in docker("logs", n, check=False):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{runtime}: bot {n} never ran")
+                time.sleep(0.05)
+        time.sleep(3)
+        per = []
+        for n in names:
+            pid = int(docker("inspect", "-f", "{{.State.Pid}}", n))
+            shim = ppid(pid)
+            per.append(sum(pss_kib(p) for p in [shim, *descendants(shim)]) / 1024)
+        self.remove(names)
+        return per
+
+
+def ppid(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def descendants(root):
+    children = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                children.setdefault(ppid(int(d)), []).append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    out, todo = [], [root]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def pss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def fmt(xs, unit="ms", scale=1000.0):
+    med, (p10, p90) = lib.median(xs) * scale, lib.spread(xs)
+    return f"{med:.1f} {unit} ({p10 * scale:.1f}–{p90 * scale:.1f})"
+
+
+def main():
+    image, objects = sys.argv[1], sys.argv[2]
+    quick = "--quick" in sys.argv
+    reps, calls, bots = (3, 20, 2) if quick else (8, 100, 4)
+    b = Bench(image, objects)
+    try:
+        ready = b.put_code({"bot.sh": "#!/bin/sh\necho ready\nwhile true; do sleep 1; done\n"})
+        done = b.put_code({"bot.sh": "#!/bin/sh\nexit 0\n"})
+        cgi = ("#!/bin/sh\nprintf 'Content-Type: application/json\\r\\n\\r\\n'\n"
+               "printf '{\"status\":\"ok\",\"data\":{}}'\n")
+        query = b.put_code({"bot.sh": "#!/bin/sh\necho ready\nwhile true; do sleep 1; done\n",
+                            "query.sh": "#!/bin/sh\nexec httpd -f -p \"127.0.0.1:$THE0_QUERY_PORT\" -h /bot/www\n",
+                            "www/cgi-bin/echo": cgi})
+        res = {rt: {"start": [], "exec": [], "plain": [], "front": [], "mem": []} for rt in RUNTIMES}
+        for i in range(reps):
+            for rt in (RUNTIMES if i % 2 == 0 else RUNTIMES[::-1]):
+                res[rt]["start"].append(b.start_to_running(rt, ready))
+                res[rt]["plain"].append(b.run_rm(rt, done, plain=True))
+                res[rt]["exec"].append(b.run_rm(rt, done, plain=False))
+        for rt in RUNTIMES:
+            res[rt]["front"] = b.front(rt, query, calls)
+            res[rt]["mem"] = b.memory(rt, ready, bots)
+    finally:
+        b.cleanup()
+    rows = [("container start → bot running", lambda r: fmt(r["start"])),
+            ("`docker run --rm` of /bin/true (no executor)", lambda r: fmt(r["plain"])),
+            ("`docker run --rm` of the executor, bot exits at once", lambda r: fmt(r["exec"])),
+            ("executor start overhead (difference of medians)",
+             lambda r: f"{(lib.median(r['exec']) - lib.median(r['plain'])) * 1000:.1f} ms"),
+            (f":9476 front, one POST to a CGI query ({calls} calls)", lambda r: fmt(r["front"])),
+            (f"memory per idle bot, host PSS ({bots} bots)",
+             lambda r: f"{lib.median(r['mem']):.1f} MiB ({min(r['mem']):.1f}–{max(r['mem']):.1f})")]
+    print(f"| measure ({reps} runs each, alternated; median (p10–p90)) | runc (default) | runsc (gVisor) |")
+    print("|---|---|---|")
+    for label, f in rows:
+        print(f"| {label} | {f(res['runc'])} | {f(res['runsc'])} |")
+    print(json.dumps({rt: {k: [round(x, 4) for x in v] for k, v in r.items()} for rt, r in res.items()}),
+          file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The gVisor lane (docs/security/gvisor.md): the executor's Docker tests and the hostile-bot tests
+# again, with every bot container under gVisor's runsc (THE0_TEST_BOT_RUNTIME=runsc: the executor
+# tests pass `docker run --runtime runsc`, the orchestrator tests `--bot-runtime runsc`).
+# scripts/test.sh runs it after the main pass; alone it needs THE0_TEST_IMAGE (the scratch test
+# image). Where runsc cannot be registered with the running engine (scripts/gvisor.sh exits 3)
+# the lane says so and exits 0: that alone never fails a run. Extra arguments go to the test runner.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+: "${THE0_TEST_IMAGE:?THE0_TEST_IMAGE is not set (scripts/build-test-image.sh builds it)}"
+rc=0
+scripts/gvisor.sh register || rc=$?
+if [ "$rc" = 3 ]; then
+  echo "== gVisor lane SKIPPED: runsc cannot be registered with this engine (see above)"
+  exit 0
+elif [ "$rc" != 0 ]; then
+  exit "$rc"
+fi
+export THE0_TEST_BOT_RUNTIME=runsc
+executor_tests=(docker docker_harden docker_query)
+orchestrator_tests=(bot_limits bot_isolation hostile_query_result)
+echo "== gVisor lane ($(runsc --version 2>/dev/null | head -1), platform ptrace): the0-executor ${executor_tests[*]}; the0-orchestrator ${orchestrator_tests[*]}"
+t0=$(date +%s)
+run_tests() {
+  if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --no-fail-fast "$@"
+  else
+    cargo test --no-fail-fast "$@"
+  fi
+}
+rc=0
+run_tests -p the0-executor $(printf -- '--test %s ' "${executor_tests[@]}") "$@" || rc=$?
+run_tests -p the0-orchestrator $(printf -- '--test %s ' "${orchestrator_tests[@]}") "$@" || rc=$?
+echo "== gVisor lane done in $(($(date +%s) - t0))s (rc=$rc)"
+exit "$rc"
