@@ -152,18 +152,35 @@ async fn a_bot_cannot_read_the_executors_environment_or_memory() {
     for secret in [&secret_key, &access_key, &nats_pass] {
         assert!(!logs.contains(secret.as_str()), "a secret of the executor reached the bot:\n{logs}");
     }
-    for denied in ["denied:environ", "denied:mem", "denied:maps"] {
-        assert!(logs.contains(denied), "{denied} expected:\n{logs}");
+    if under_gvisor() {
+        // gVisor's /proc (runsc 20221219) ignores non-dumpable for environ and maps: the files
+        // open, but the executor blanked its environment block (the check above: no secret came
+        // through). mem stays refused (docs/security/gvisor.md §3).
+        for expected in ["open:environ", "denied:mem", "open:thread-environ"] {
+            assert!(logs.contains(expected), "{expected} expected under gVisor:\n{logs}");
+        }
+        assert!(!logs.contains("open:mem") && !logs.contains("open:thread-mem"), "{logs}");
+    } else {
+        for denied in ["denied:environ", "denied:mem", "denied:maps"] {
+            assert!(logs.contains(denied), "{denied} expected:\n{logs}");
+        }
+        // The executor has tokio threads: their /proc entries are guarded the same way.
+        assert!(logs.contains("denied:thread-environ"), "the executor's threads are probed:\n{logs}");
+        assert!(!logs.contains("open:thread-environ") && !logs.contains("open:thread-mem"), "{logs}");
     }
-    // The executor has tokio threads: their /proc entries are guarded the same way.
-    assert!(logs.contains("denied:thread-environ"), "the executor's threads are probed:\n{logs}");
-    assert!(!logs.contains("open:thread-environ") && !logs.contains("open:thread-mem"), "{logs}");
     // cmdline stays readable (it holds no secret): ps and the docker tests rely on it.
     assert!(logs.contains("open:cmdline"), "{logs}");
     // Bot code dies first under memory pressure; it may lower its score back to the executor's
     // (0, the minimum Docker gave PID 1) but not below without CAP_SYS_RESOURCE.
     assert!(logs.contains("oom_score_adj=1000"), "{logs}");
-    assert!(logs.contains("lower-to-0:ok") && logs.contains("lower-below-0:denied"), "{logs}");
+    assert!(logs.contains("lower-to-0:ok"), "{logs}");
+    if under_gvisor() {
+        // gVisor lets it go below 0; it has no OOM killer of its own, the host's kills the
+        // whole sandbox (the next test), so the score orders nothing there.
+        assert!(logs.contains("lower-below-0:ok"), "{logs}");
+    } else {
+        assert!(logs.contains("lower-below-0:denied"), "{logs}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -182,6 +199,16 @@ exec dd if=/dev/zero of=/dev/null bs=400M count=1
     let code = c.wait_exited();
     let logs = c.logs();
     assert_eq!(code, 137, "{logs}");
+    if under_gvisor() {
+        // The bot lives in gVisor's kernel, which has no OOM killer of its own: the host's kills
+        // the whole sandbox, executor included. Docker reports the OOM kill of the container
+        // (the orchestrator's "out of memory" reason); the executor cannot report or sync
+        // (docs/security/gvisor.md §4: state since the last periodic sync is lost).
+        let oom = docker(&["inspect", "-f", "{{.State.OOMKilled}}", &c.name]);
+        assert_eq!(String::from_utf8_lossy(&oom.stdout).trim(), "true", "{logs}");
+        assert!(!logs.contains("bot ended"), "the executor survived an OOM under gVisor?\n{logs}");
+        return;
+    }
     assert!(
         logs.contains("\"bot ended\"") || logs.contains("bot ended"),
         "the executor reported the bot's end:\n{logs}"

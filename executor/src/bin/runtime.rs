@@ -15,6 +15,9 @@ fn main() -> ExitCode {
         eprintln!("Error: cannot make the executor non-dumpable (PR_SET_DUMPABLE): {e}");
         return ExitCode::from(1);
     }
+    // And its environment block blanked (the values move to the heap): gVisor's /proc serves
+    // `environ` despite the above (docs/security/gvisor.md §3).
+    the0_executor::supervise::harden::hide_environ_block();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = match cli::parse(&args) {
         Ok(c) => c,

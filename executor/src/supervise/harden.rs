@@ -17,6 +17,45 @@ pub fn make_non_dumpable() -> io::Result<()> {
     super::sys::prctl_set(libc::PR_SET_DUMPABLE, 0)
 }
 
+extern "C" {
+    /// The C library's environment array (glibc and musl both export it).
+    static mut environ: *mut *mut libc::c_char;
+}
+
+/// Moves every environment string of this process to the heap and zeroes the originals, so that
+/// `/proc/<pid>/environ` (which reads the block the kernel put on the stack at `execve`, not the
+/// live variables) shows no value, storage keys included. Needed under gVisor, whose `/proc`
+/// serves `environ` to the same uid even when the process is non-dumpable (measured with Debian's
+/// runsc 20221219: docs/security/gvisor.md §3); a second wall under Linux. The variables keep
+/// their values for this process (`std::env` reads the moved copies). Returns how many were
+/// moved. Call before any thread exists: nothing may read the environment meanwhile.
+pub fn hide_environ_block() -> usize {
+    let mut moved = 0;
+    // SAFETY: single-threaded (called first thing in `main`), so nothing reads `environ`
+    // concurrently. Each entry is a NUL-terminated string: `strdup` copies it, the entry is
+    // pointed at the copy (never freed: the environment lives as long as the process), then the
+    // original bytes (writable stack memory of `execve`'s block) are zeroed up to their NUL.
+    unsafe {
+        let mut entry = environ;
+        if entry.is_null() {
+            return 0;
+        }
+        while !(*entry).is_null() {
+            let original = *entry;
+            let len = libc::strlen(original);
+            let copy = libc::strdup(original);
+            if copy.is_null() {
+                break;
+            }
+            *entry = copy;
+            std::ptr::write_bytes(original, 0, len);
+            moved += 1;
+            entry = entry.add(1);
+        }
+    }
+    moved
+}
+
 /// Whether this process is dumpable (`PR_GET_DUMPABLE`).
 pub fn is_dumpable() -> bool {
     // SAFETY: prctl with PR_GET_DUMPABLE takes plain integers.

@@ -276,8 +276,21 @@ pub fn local_config(root: &Path, extra: &[(&str, &str)]) -> the0_executor::confi
     the0_executor::config::Config::from_vars(&v, true).expect("test config")
 }
 
+/// The OCI runtime the Docker tests run bot containers under (`THE0_TEST_BOT_RUNTIME`, e.g.
+/// `runsc` in scripts/test.sh's gVisor lane); `None`: the engine's default.
+pub fn bot_runtime() -> Option<String> {
+    std::env::var("THE0_TEST_BOT_RUNTIME").ok().filter(|r| !r.trim().is_empty())
+}
+
+/// Whether the tests run under gVisor (`THE0_TEST_BOT_RUNTIME=runsc`): tests of a property that
+/// gVisor's own kernel provides differently assert its behaviour instead (docs/security/gvisor.md).
+pub fn under_gvisor() -> bool {
+    bot_runtime().is_some_and(|r| r.contains("runsc"))
+}
+
 /// `docker run -d --name <name>` with the contract's hardening (§5.4): read-only root, uid 1000,
-/// no capabilities, no new privileges, and the five tmpfs mounts. Callers add the rest.
+/// no capabilities, no new privileges, and the five tmpfs mounts, under [`bot_runtime`] when set.
+/// Callers add the rest.
 pub fn hardened_run_args(name: &str) -> Vec<String> {
     let uid = "nosuid,nodev,uid=1000,gid=1000";
     let mut args: Vec<String> = ["run", "-d", "--name", name, "--read-only", "--user", "1000:1000"]
@@ -294,6 +307,9 @@ pub fn hardened_run_args(name: &str) -> Vec<String> {
     ] {
         args.push("--tmpfs".into());
         args.push(format!("{dir}:{opts}"));
+    }
+    if let Some(rt) = bot_runtime() {
+        args.extend(["--runtime".to_string(), rt]);
     }
     args
 }
