@@ -53,6 +53,7 @@ async fn a_fork_bomb_stops_at_the_pids_limit_and_the_executor_survives() {
     assert_eq!(c.len(), 1);
     assert_eq!(docker(&["inspect", "-f", "{{.HostConfig.PidsLimit}}", &c[0]]), limit);
     if under_gvisor() {
+        assert_eq!(docker(&["inspect", "-f", "{{.HostConfig.Runtime}}", &c[0]]), "runsc");
         // Bot processes are tasks of gVisor's kernel; the host's pids cgroup counts the sandbox's
         // own threads and ptrace stubs (about 8 host pids per guest process). It still bounds
         // the container, but when it refuses a fork the sandbox itself cannot grow and dies,
