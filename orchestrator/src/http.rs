@@ -21,6 +21,14 @@ pub fn text(status: StatusCode, body: &str) -> Resp {
     r
 }
 
+/// A Unix-milliseconds time as the APIs show it: RFC 3339 with nanoseconds, or `null`.
+pub fn time(ms: Option<i64>) -> serde_json::Value {
+    ms.map_or(serde_json::Value::Null, |ms| {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+        the0_contract::timefmt::rfc3339_nanos(t).into()
+    })
+}
+
 pub fn json(status: StatusCode, v: &serde_json::Value) -> Resp {
     let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
     *r.status_mut() = status;

@@ -18,8 +18,8 @@ use super::request::QueryRequest;
 use crate::docker::{Docker, WaitOutcome};
 use crate::log;
 use crate::model::Launch;
+use crate::objects::give_to_bot_user;
 use crate::spec::{build_for, local_paths, query_result_key, ContainerSpec, HostSettings, QueryRun, Role, Storage};
-use crate::storage::give_to_bot_user;
 
 /// Log lines quoted when a query container fails.
 const LOG_LINES: u32 = 100;

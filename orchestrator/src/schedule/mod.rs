@@ -5,5 +5,4 @@ pub mod cron;
 pub mod payload;
 pub mod plan;
 pub mod runner;
-pub mod runs;
 pub mod view;

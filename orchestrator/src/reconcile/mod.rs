@@ -4,6 +4,11 @@
 //! action that needs a follow-up, and the earliest backoff expiry. Docker being down makes passes
 //! fail and be retried every 2 s; readiness reports it; nothing else stops.
 
+pub mod exit_reason;
+pub mod plan;
+pub mod policy;
+pub mod snapshot;
+
 use std::future::Future;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -13,13 +18,16 @@ use futures_util::StreamExt;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::docker::Docker;
+use crate::host::Host;
 use crate::metrics::Metrics;
 use crate::model::{is_enabled, is_scheduled, validate, Launch};
-use crate::plan::{plan, Action, BotStatus, Desired, Observed, State};
-pub use crate::snapshot::Snapshot;
-use crate::spec::{build, HostSettings};
+use crate::observed::{BotStatus, Observed, State};
+use crate::spec::build;
 use crate::store::{now_ms, Store};
-use crate::{backoff, log, storage};
+use crate::{log, objects};
+use plan::{plan, Action, Desired};
+use policy::{Event, Verdict};
+pub use snapshot::Snapshot;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -46,11 +54,7 @@ impl Default for Options {
 
 #[derive(Clone)]
 pub struct Reconciler {
-    pub store: Store,
-    pub docker: Docker,
-    pub objects: Arc<the0_objstore::Store>,
-    pub host: Arc<HostSettings>,
-    pub metrics: Arc<Metrics>,
+    pub host: Host,
     pub opts: Options,
     pub snapshot: Arc<Snapshot>,
     wake: Arc<Notify>,
@@ -58,26 +62,9 @@ pub struct Reconciler {
 }
 
 impl Reconciler {
-    pub fn new(
-        store: Store,
-        docker: Docker,
-        objects: Arc<the0_objstore::Store>,
-        host: Arc<HostSettings>,
-        metrics: Arc<Metrics>,
-        opts: Options,
-    ) -> Reconciler {
+    pub fn new(host: Host, opts: Options) -> Reconciler {
         let permits = Arc::new(Semaphore::new(opts.max_parallel.max(1)));
-        Reconciler {
-            store,
-            docker,
-            objects,
-            host,
-            metrics,
-            opts,
-            snapshot: Arc::default(),
-            wake: Arc::new(Notify::new()),
-            permits,
-        }
+        Reconciler { host, opts, snapshot: Arc::default(), wake: Arc::new(Notify::new()), permits }
     }
 
     /// Asks for a pass as soon as possible.
@@ -90,7 +77,7 @@ impl Reconciler {
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let events = tokio::spawn(self.clone().watch_events());
-        let mut changes = self.store.watch();
+        let mut changes = self.host.store.watch();
         loop {
             let wake_at = match self.pass().await {
                 Ok(w) => w,
@@ -114,14 +101,14 @@ impl Reconciler {
         let all = self.opts.max_parallel.max(1) as u32;
         let _ = tokio::time::timeout(Duration::from_secs(60), self.permits.acquire_many(all)).await;
         if self.opts.stop_bots_on_shutdown {
-            let _ = stop_all(&self.docker, self.opts.stop_grace).await;
+            let _ = stop_all(&self.host.docker, self.opts.stop_grace).await;
         }
     }
 
     /// One pass; returns when the next one is due at the latest.
     pub async fn pass(&self) -> Result<Option<i64>, String> {
         let t0 = Instant::now();
-        let observed = match self.docker.observe().await {
+        let observed = match self.host.docker.observe().await {
             Ok(o) => {
                 self.snapshot.docker_ok.store(true, Relaxed);
                 o
@@ -131,7 +118,7 @@ impl Reconciler {
                 return Err(e.to_string());
             }
         };
-        let records = self.store.list().map_err(|e| e.to_string())?;
+        let records = self.host.store.list().map_err(|e| e.to_string())?;
         let now = now_ms();
         // Scheduled bots are the scheduler's: to this pass they are not stored, so a bot that
         // became scheduled loses its realtime container.
@@ -140,7 +127,7 @@ impl Reconciler {
             .filter(|(rec, _)| !is_scheduled(&rec.config))
             .map(|(rec, status)| Desired {
                 enabled: is_enabled(rec.enabled.as_ref(), &rec.config),
-                launch: validate(&rec, &self.host.images),
+                launch: validate(&rec, &self.host.settings.images),
                 id: rec.id,
                 status,
             })
@@ -151,12 +138,12 @@ impl Reconciler {
         for a in p.actions {
             self.dispatch(a);
         }
-        self.metrics.reconcile.observe(t0.elapsed());
+        self.host.metrics.reconcile.observe(t0.elapsed());
         Ok(p.wake_at)
     }
 
     fn update_snapshot(&self, desired: &[Desired], observed: Vec<Observed>, now: i64) {
-        let by_bot = crate::snapshot::group(observed);
+        let by_bot = crate::reconcile::snapshot::group(observed);
         let (mut want, mut running, mut backing, mut failed) = (0, 0, 0, 0);
         for d in desired.iter().filter(|d| d.enabled) {
             want += 1;
@@ -169,10 +156,10 @@ impl Reconciler {
                 backing += 1;
             }
         }
-        self.metrics.desired.store(want, Relaxed);
-        self.metrics.running.store(running, Relaxed);
-        self.metrics.backing_off.store(backing, Relaxed);
-        self.metrics.failed.store(failed, Relaxed);
+        self.host.metrics.desired.store(want, Relaxed);
+        self.host.metrics.running.store(running, Relaxed);
+        self.host.metrics.backing_off.store(backing, Relaxed);
+        self.host.metrics.failed.store(failed, Relaxed);
         self.snapshot.replace(by_bot);
     }
 
@@ -192,25 +179,18 @@ impl Reconciler {
         });
     }
 
-    fn status(&self, bot: &str) -> Option<BotStatus> {
-        self.store.get(bot).ok().flatten().map(|(_, s)| s)
-    }
-
-    fn save(&self, bot: &str, s: &BotStatus) {
-        if let Err(e) = self.store.set_status(bot, s) {
-            log::error("cannot record bot status", &[("bot_id", &bot), ("error", &e)]);
-        }
-    }
-
-    /// Executes one bot's action; returns whether another pass is needed soon.
+    /// Executes one bot's action; returns whether another pass is needed soon. The bot's status
+    /// is read once, changed in memory by the crash policy ([`policy::decide`]) and written once:
+    /// before containers are removed when the action counts an exit (so a crash of this process
+    /// cannot lose it), else after the start. Only an exit followed by a start writes twice.
     async fn execute(&self, a: Action) -> bool {
         let bot = a.bot_id.as_str();
         let grace = self.opts.stop_grace;
-        let stops = a.stop.iter().map(|c| self.docker.stop_and_remove(c, grace));
+        let stops = a.stop.iter().map(|c| self.host.docker.stop_and_remove(c, grace));
         for (c, r) in a.stop.iter().zip(futures_util::future::join_all(stops).await) {
             match r {
                 Ok(()) => {
-                    Metrics::inc(&self.metrics.stops);
+                    Metrics::inc(&self.host.metrics.stops);
                     let why = a.why.get(c).copied().unwrap_or("unknown");
                     log::info(
                         "container stopped and removed",
@@ -224,13 +204,15 @@ impl Reconciler {
                 }
             }
         }
+        let base_ms = self.opts.backoff_base.as_millis() as i64;
+        let mut record = Record::read(&self.host.store, bot);
         if let Some(x) = &a.exit {
             let tail = self.tail(&x.container, 50).await;
             let mut x = x.clone();
-            let reason = crate::exit_reason::from_log_tail(&tail);
+            let reason = exit_reason::from_log_tail(&tail);
             let planned = x.status.failure_reason.clone().unwrap_or_default();
             x.status.failure_reason =
-                Some(crate::exit_reason::describe(&planned, x.oom, self.host.memory_mb, reason.as_deref()));
+                Some(exit_reason::describe(&planned, x.oom, self.host.settings.memory_mb, reason.as_deref()));
             log::warn(
                 "bot exited unrequested; restart after backoff",
                 &[
@@ -242,12 +224,13 @@ impl Reconciler {
                     ("last_lines", &tail),
                 ],
             );
-            Metrics::inc(&self.metrics.restarts);
-            self.save(bot, &x.status);
+            Metrics::inc(&self.host.metrics.restarts);
+            record.set(x.status);
+            record.write(&self.host.store, bot);
         }
         for c in &a.remove {
             let why = a.why.get(c).copied().unwrap_or("unknown");
-            match self.docker.remove(c).await {
+            match self.host.docker.remove(c).await {
                 Ok(()) => log::info("container removed", &[("bot_id", &bot), ("container", &short(c)), ("why", &why)]),
                 Err(e) => log::warn(
                     "remove failed",
@@ -257,28 +240,23 @@ impl Reconciler {
         }
         if let Some(reason) = &a.fail {
             log::error("bot cannot be run", &[("bot_id", &bot), ("reason", reason)]);
-            let mut s = self.status(bot).unwrap_or_default();
-            s.failure_reason = Some(reason.clone());
-            s.backoff_until = None;
-            self.save(bot, &s);
+            record.set(policy::decide(&record.status, Event::Unrunnable { reason }, bot, base_ms).0);
         }
         if a.reset_backoff {
-            let mut s = self.status(bot).unwrap_or_default();
-            s.consecutive = 0;
-            s.backoff_until = None;
-            self.save(bot, &s);
+            record.set(policy::decide(&record.status, Event::Steady, bot, base_ms).0);
         }
         let gone: Vec<String> = a.stop.iter().chain(&a.remove).cloned().collect();
         let Some(l) = &a.start else {
+            record.write(&self.host.store, bot);
             self.snapshot.record(bot, &gone, None);
             return a.exit.is_some() || !a.stop.is_empty() || !a.remove.is_empty();
         };
-        match self.start(l).await {
+        let follow_up = match self.start(l).await {
             Ok(id) => {
                 let now = now_ms();
                 let o = Observed {
                     container: id.clone(),
-                    name: crate::spec::container_name(bot, self.host.instance.as_deref()),
+                    name: crate::spec::container_name(bot, self.host.settings.instance.as_deref()),
                     bot_id: bot.to_string(),
                     state: State::Running,
                     hash: Some(l.hash.clone()),
@@ -289,46 +267,49 @@ impl Reconciler {
                     oom: false,
                 };
                 self.snapshot.record(bot, &gone, Some(o));
-                Metrics::inc(&self.metrics.starts);
+                Metrics::inc(&self.host.metrics.starts);
                 log::info("bot started", &[("bot_id", &bot), ("container", &short(&id))]);
-                if let Some(mut s) = self.status(bot) {
-                    if s.failure_reason.is_some() || s.backoff_until.is_some() {
-                        s.failure_reason = None;
-                        s.backoff_until = None;
-                        self.save(bot, &s);
+                // A bot without a stored status has nothing to clear (it may have been deleted).
+                if record.stored {
+                    let (s, _) = policy::decide(&record.status, Event::Started, bot, base_ms);
+                    if s != record.status {
+                        record.set(s);
                     }
                 }
                 // Follow up only if the bot changed while it was starting.
-                !self.store.get(bot).ok().flatten().is_some_and(|(rec, _)| {
+                !self.host.store.get(bot).ok().flatten().is_some_and(|(rec, _)| {
                     is_enabled(rec.enabled.as_ref(), &rec.config)
-                        && validate(&rec, &self.host.images).is_ok_and(|v| v.hash == l.hash)
+                        && validate(&rec, &self.host.settings.images).is_ok_and(|v| v.hash == l.hash)
                 })
             }
             Err(reason) => {
                 self.snapshot.record(bot, &gone, None);
-                Metrics::inc(&self.metrics.start_failures);
-                let mut s = self.status(bot).unwrap_or_default();
-                s.consecutive = s.consecutive.saturating_add(1);
-                let delay = backoff::delay_ms(s.consecutive, self.opts.backoff_base.as_millis() as i64, bot);
-                s.backoff_until = Some(now_ms() + delay);
-                s.failure_reason = Some(reason.clone());
+                Metrics::inc(&self.host.metrics.start_failures);
+                let failed = Event::StartFailed { reason: &reason, at_ms: now_ms() };
+                let (s, verdict) = policy::decide(&record.status, failed, bot, base_ms);
+                let delay = match verdict {
+                    Verdict::BackOff { delay_ms, .. } => delay_ms,
+                    Verdict::RetryNow | Verdict::Failed => 0,
+                };
                 log::error("bot start failed", &[("bot_id", &bot), ("reason", &reason), ("retry_in_ms", &delay)]);
-                self.save(bot, &s);
+                record.set(s);
                 true
             }
-        }
+        };
+        record.write(&self.host.store, bot);
+        follow_up
     }
 
     async fn start(&self, l: &Launch) -> Result<String, String> {
-        storage::check_code(&self.objects, &self.host, l).await?;
-        storage::prepare_local(&self.host, l)?;
-        let spec = build(l, &self.host);
-        crate::creds::issue(&self.host, &l.id, &l.code_file, &spec.name, None).await?;
-        self.docker.run(&spec).await.map_err(|e| e.to_string())
+        objects::check_code(&self.host.objects, &self.host.settings, l).await?;
+        objects::prepare_local(&self.host.settings, l)?;
+        let spec = build(l, &self.host.settings);
+        crate::creds::issue(&self.host.settings, &l.id, &l.code_file, &spec.name, None).await?;
+        self.host.docker.run(&spec).await.map_err(|e| e.to_string())
     }
 
     async fn tail(&self, container: &str, lines: u32) -> String {
-        let mut s = Box::pin(self.docker.logs(container, false, Some(lines)));
+        let mut s = Box::pin(self.host.docker.logs(container, false, Some(lines)));
         let mut out = Vec::new();
         let read = async {
             while let Some(Ok(chunk)) = s.next().await {
@@ -342,7 +323,7 @@ impl Reconciler {
     /// Docker's event stream, reconnected with a 1 s pause; each die/oom/destroy asks for a pass.
     async fn watch_events(self) {
         loop {
-            let mut s = Box::pin(self.docker.events());
+            let mut s = Box::pin(self.host.docker.events());
             while let Some(ev) = s.next().await {
                 match ev {
                     Ok(action) if action != "start" => {
@@ -399,4 +380,35 @@ pub async fn stop_all(docker: &Docker, grace: Duration) -> Result<usize, String>
         r.map_err(|e| e.to_string())?;
     }
     Ok(n)
+}
+
+/// One bot's status as [`Reconciler::execute`] holds it: read from the store once, changed in
+/// memory, written back only when changed.
+struct Record {
+    status: BotStatus,
+    /// The store held a status for the bot (or this action wrote one).
+    stored: bool,
+    dirty: bool,
+}
+
+impl Record {
+    fn read(store: &Store, bot: &str) -> Record {
+        let found = store.get(bot).ok().flatten().map(|(_, s)| s);
+        Record { stored: found.is_some(), status: found.unwrap_or_default(), dirty: false }
+    }
+
+    fn set(&mut self, status: BotStatus) {
+        self.status = status;
+        self.dirty = true;
+    }
+
+    fn write(&mut self, store: &Store, bot: &str) {
+        if !std::mem::take(&mut self.dirty) {
+            return;
+        }
+        self.stored = true;
+        if let Err(e) = store.set_status(bot, &self.status) {
+            log::error("cannot record bot status", &[("bot_id", &bot), ("error", &e)]);
+        }
+    }
 }

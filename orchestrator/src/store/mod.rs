@@ -4,6 +4,8 @@
 //! changes desired state bumps a version that the reconciler, the scheduler and the query index
 //! watch ([`Store::watch`]).
 
+pub mod runs;
+
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -12,7 +14,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::model::{BotRecord, Change};
-use crate::plan::BotStatus;
+use crate::observed::BotStatus;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -48,27 +50,7 @@ const MIGRATIONS: &[&str] = &[
         stream TEXT PRIMARY KEY NOT NULL,
         seq INTEGER NOT NULL
     );",
-    // Scheduled bots: the schedule each next due time was computed from, and every run.
-    "CREATE TABLE schedule_state (
-        id TEXT PRIMARY KEY NOT NULL,
-        expr TEXT NOT NULL,
-        next_due_ms INTEGER,
-        failure TEXT,
-        enabled INTEGER NOT NULL
-    );
-    CREATE TABLE runs (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        bot_id TEXT NOT NULL,
-        due_ms INTEGER NOT NULL,
-        started_ms INTEGER,
-        ended_ms INTEGER,
-        outcome TEXT NOT NULL,
-        exit_code INTEGER,
-        reason TEXT,
-        container TEXT,
-        logs TEXT NOT NULL DEFAULT '[]'
-    );
-    CREATE INDEX runs_by_bot ON runs (bot_id, seq);",
+    runs::SCHEMA,
 ];
 
 /// How an upsert treats an existing record (docs/contract.md §5.1 handlers).

@@ -17,7 +17,7 @@ use crate::config::Cli;
 use crate::docker::Docker;
 use crate::metrics::Metrics;
 use crate::spec::container_name;
-use crate::{deploy, reconcile, storage};
+use crate::{deploy, objects, reconcile};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -96,7 +96,7 @@ pub async fn deploy(cli: &Cli, dir: &std::path::Path, id: Option<&str>) -> Resul
     let result = async {
         let sha = zipped?;
         let key = deploy::code_key(&id, &manifest.version, &sha);
-        let store = storage::open(&cli.host, &cli.region).map_err(CliError::Other)?;
+        let store = objects::open(&cli.host, &cli.region).map_err(CliError::Other)?;
         let bucket = &cli.host.buckets.code;
         store.ensure_bucket(bucket).await.map_err(|e| CliError::Other(e.to_string()))?;
         store.put_file(bucket, &key, &tmp, "application/zip").await.map_err(|e| CliError::Other(e.to_string()))?;
@@ -178,7 +178,7 @@ pub async fn logs(cli: &Cli, id: &str, follow: bool, out: &mut (dyn Write + Send
 }
 
 async fn stored_logs(cli: &Cli, id: &str, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
-    let store = storage::open(&cli.host, &cli.region).map_err(CliError::Other)?;
+    let store = objects::open(&cli.host, &cli.region).map_err(CliError::Other)?;
     let bucket = &cli.host.buckets.logs;
     let mut objs =
         store.list(bucket, &the0_contract::keys::log_prefix(id)).await.map_err(|e| CliError::Other(e.to_string()))?;
