@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::docker::{Docker, DockerError};
 use crate::metrics::Metrics;
+use crate::objects::ObjectsError;
 use crate::spec::{HostSettings, Storage};
 use crate::store::{Store, StoreError};
 
@@ -20,8 +21,10 @@ pub enum HostError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Docker(#[from] DockerError),
+    #[error("storage: {}: {source}", path.display())]
+    StorageRoot { path: std::path::PathBuf, source: std::io::Error },
     #[error("storage: {0}")]
-    Storage(String),
+    Storage(#[from] ObjectsError),
 }
 
 /// The handles of one host, cheap to clone.
@@ -41,11 +44,11 @@ impl Host {
     pub fn open(data_dir: &Path, docker_host: &str, settings: &HostSettings, region: &str) -> Result<Host, HostError> {
         let store = Store::open(data_dir)?;
         if let Storage::Local { root } = &settings.storage {
-            std::fs::create_dir_all(root).map_err(|e| HostError::Storage(format!("{}: {e}", root.display())))?;
+            std::fs::create_dir_all(root).map_err(|source| HostError::StorageRoot { path: root.clone(), source })?;
         }
         let metrics = Arc::new(Metrics::default());
         let docker = Docker::connect(docker_host, settings.instance.clone(), metrics.clone())?;
-        let objects = Arc::new(crate::objects::open(settings, region).map_err(HostError::Storage)?);
+        let objects = Arc::new(crate::objects::open(settings, region)?);
         Ok(Host { store, docker, objects, settings: Arc::new(settings.clone()), metrics })
     }
 }

@@ -40,12 +40,21 @@ pub fn error(status: StatusCode, msg: &str) -> Resp {
     json(status, &serde_json::json!({ "error": msg }))
 }
 
+/// Why a request body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("cannot read the body (limit {limit} bytes): {source}")]
+    Read { limit: usize, source: Box<dyn std::error::Error + Send + Sync> },
+    #[error("timed out reading the body")]
+    Timeout,
+}
+
 /// Reads a request body of at most `limit` bytes.
-pub async fn body(req: Request<Incoming>, limit: usize) -> Result<Bytes, String> {
+pub async fn body(req: Request<Incoming>, limit: usize) -> Result<Bytes, BodyError> {
     match tokio::time::timeout(Duration::from_secs(30), Limited::new(req.into_body(), limit).collect()).await {
         Ok(Ok(b)) => Ok(b.to_bytes()),
-        Ok(Err(e)) => Err(format!("cannot read the body (limit {limit} bytes): {e}")),
-        Err(_) => Err("timed out reading the body".into()),
+        Ok(Err(source)) => Err(BodyError::Read { limit, source }),
+        Err(_) => Err(BodyError::Timeout),
     }
 }
 

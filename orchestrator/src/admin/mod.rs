@@ -105,7 +105,7 @@ impl Admin {
     async fn put(&self, id: String, req: Request<Incoming>) -> Resp {
         let body = match http::body(req, MAX_BODY).await {
             Ok(b) => b,
-            Err(e) => return http::error(StatusCode::BAD_REQUEST, &e),
+            Err(e) => return http::error(StatusCode::BAD_REQUEST, &e.to_string()),
         };
         // The path names the bot; a body `id` must agree (an absent one is filled in).
         let mut v: Value = match serde_json::from_slice(&body) {

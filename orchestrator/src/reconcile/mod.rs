@@ -4,6 +4,7 @@
 //! action that needs a follow-up, and the earliest backoff expiry. Docker being down makes passes
 //! fail and be retried every 2 s; readiness reports it; nothing else stops.
 
+pub mod error;
 pub mod exit_reason;
 pub mod plan;
 pub mod policy;
@@ -25,6 +26,7 @@ use crate::observed::{BotStatus, Observed, State};
 use crate::spec::build;
 use crate::store::{now_ms, Store};
 use crate::{log, objects};
+pub use error::{ReconcileError, StartError};
 use plan::{plan, Action, Desired};
 use policy::{Event, Verdict};
 pub use snapshot::Snapshot;
@@ -106,7 +108,7 @@ impl Reconciler {
     }
 
     /// One pass; returns when the next one is due at the latest.
-    pub async fn pass(&self) -> Result<Option<i64>, String> {
+    pub async fn pass(&self) -> Result<Option<i64>, ReconcileError> {
         let t0 = Instant::now();
         let observed = match self.host.docker.observe().await {
             Ok(o) => {
@@ -115,10 +117,10 @@ impl Reconciler {
             }
             Err(e) => {
                 self.snapshot.docker_ok.store(false, Relaxed);
-                return Err(e.to_string());
+                return Err(e.into());
             }
         };
-        let records = self.host.store.list().map_err(|e| e.to_string())?;
+        let records = self.host.store.list()?;
         let now = now_ms();
         // Scheduled bots are the scheduler's: to this pass they are not stored, so a bot that
         // became scheduled loses its realtime container.
@@ -282,7 +284,8 @@ impl Reconciler {
                         && validate(&rec, &self.host.settings.images).is_ok_and(|v| v.hash == l.hash)
                 })
             }
-            Err(reason) => {
+            Err(err) => {
+                let reason = err.to_string();
                 self.snapshot.record(bot, &gone, None);
                 Metrics::inc(&self.host.metrics.start_failures);
                 let failed = Event::StartFailed { reason: &reason, at_ms: now_ms() };
@@ -300,12 +303,12 @@ impl Reconciler {
         follow_up
     }
 
-    async fn start(&self, l: &Launch) -> Result<String, String> {
+    async fn start(&self, l: &Launch) -> Result<String, StartError> {
         objects::check_code(&self.host.objects, &self.host.settings, l).await?;
         objects::prepare_local(&self.host.settings, l)?;
         let spec = build(l, &self.host.settings);
         crate::creds::issue(&self.host.settings, &l.id, &l.code_file, &spec.name, None).await?;
-        self.host.docker.run(&spec).await.map_err(|e| e.to_string())
+        Ok(self.host.docker.run(&spec).await?)
     }
 
     async fn tail(&self, container: &str, lines: u32) -> String {
@@ -361,8 +364,8 @@ fn short(id: &str) -> String {
 const STOP_ALL_PARALLEL: usize = 8;
 
 /// Stops and removes every managed container (of this instance), concurrently (D25, D26).
-pub async fn stop_all(docker: &Docker, grace: Duration) -> Result<usize, String> {
-    let all = docker.observe().await.map_err(|e| e.to_string())?;
+pub async fn stop_all(docker: &Docker, grace: Duration) -> Result<usize, ReconcileError> {
+    let all = docker.observe().await?;
     let n = all.len();
     let jobs = all.into_iter().map(|o| async move {
         if o.state == State::Running || o.state == State::Paused || o.state == State::Restarting {
@@ -374,10 +377,9 @@ pub async fn stop_all(docker: &Docker, grace: Duration) -> Result<usize, String>
     // Concurrent (D26) but bounded: removing many containers at once can deadlock dockerd 20.10.
     let all_done = futures_util::stream::iter(jobs).buffer_unordered(STOP_ALL_PARALLEL).collect::<Vec<_>>();
     let budget = grace * (n.div_ceil(STOP_ALL_PARALLEL) as u32).max(1) + Duration::from_secs(90);
-    let results =
-        tokio::time::timeout(budget, all_done).await.map_err(|_| "stopping every bot timed out".to_string())?;
+    let results = tokio::time::timeout(budget, all_done).await.map_err(|_| ReconcileError::StopAllTimedOut)?;
     for r in results {
-        r.map_err(|e| e.to_string())?;
+        r?;
     }
     Ok(n)
 }

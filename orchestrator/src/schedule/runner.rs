@@ -21,6 +21,7 @@ use crate::host::Host;
 use crate::metrics::Metrics;
 use crate::model::{is_enabled, is_scheduled, validate, Launch};
 use crate::observed::State;
+use crate::schedule::error::{RunStartError, ScheduleError};
 use crate::schedule::plan::{plan, Bot, Step};
 use crate::spec::{build_for, Role};
 use crate::store::now_ms;
@@ -111,10 +112,9 @@ impl Scheduler {
     }
 
     /// One pass; returns the next due time.
-    pub fn pass(&self, stop: &watch::Receiver<bool>) -> Result<Option<i64>, String> {
-        let records = self.host.store.list().map_err(|e| e.to_string())?;
-        let mut states: HashMap<String, _> =
-            self.host.store.schedule_states().map_err(|e| e.to_string())?.into_iter().collect();
+    pub fn pass(&self, stop: &watch::Receiver<bool>) -> Result<Option<i64>, ScheduleError> {
+        let records = self.host.store.list()?;
+        let mut states: HashMap<String, _> = self.host.store.schedule_states()?.into_iter().collect();
         let bots: Vec<Bot> = records
             .into_iter()
             .filter(|(rec, _)| is_scheduled(&rec.config))
@@ -128,7 +128,7 @@ impl Scheduler {
             .collect();
         // States of bots that are no longer scheduled.
         for id in states.keys() {
-            self.host.store.forget_schedule(id).map_err(|e| e.to_string())?;
+            self.host.store.forget_schedule(id)?;
         }
         let running = self.running().clone();
         let now = now_ms();
@@ -139,7 +139,7 @@ impl Scheduler {
                     if let Some(f) = &state.failure {
                         log::error("schedule cannot run", &[("bot_id", &id), ("reason", f)]);
                     }
-                    self.host.store.set_schedule_state(&id, &state).map_err(|e| e.to_string())?;
+                    self.host.store.set_schedule_state(&id, &state)?;
                 }
                 Step::Skip { id, due, state } => {
                     Metrics::inc(&self.host.metrics.runs_skipped);
@@ -148,10 +148,10 @@ impl Scheduler {
                         &[("bot_id", &id), ("due_ms", &due)],
                     );
                     let reason = "the previous run was still going";
-                    self.host.store.skip_run(&id, due, &state, reason).map_err(|e| e.to_string())?;
+                    self.host.store.skip_run(&id, due, &state, reason)?;
                 }
                 Step::Dispatch { id, due, state, launch } => {
-                    let Some(seq) = self.host.store.begin_run(&id, due, &state).map_err(|e| e.to_string())? else {
+                    let Some(seq) = self.host.store.begin_run(&id, due, &state)? else {
                         continue;
                     };
                     self.spawn(id, stop.clone(), Work::Start { seq, due, launch });
@@ -191,8 +191,9 @@ impl Scheduler {
                     }
                     (Some(seq), c, now_ms())
                 }
-                Err(reason) => {
-                    let e = Ending { outcome: Outcome::Failed, exit_code: None, reason: Some(reason), logs: vec![] };
+                Err(err) => {
+                    let reason = Some(err.to_string());
+                    let e = Ending { outcome: Outcome::Failed, exit_code: None, reason, logs: vec![] };
                     self.finish(bot, Some(seq), &e);
                     return;
                 }
@@ -203,12 +204,12 @@ impl Scheduler {
         self.finish(bot, seq, &ending);
     }
 
-    async fn start(&self, l: &Launch, due: i64) -> Result<String, String> {
+    async fn start(&self, l: &Launch, due: i64) -> Result<String, RunStartError> {
         objects::check_code(&self.host.objects, &self.host.settings, l).await?;
         objects::prepare_local(&self.host.settings, l)?;
         let spec = build_for(l, &self.host.settings, &Role::Scheduled { due_ms: due });
         crate::creds::issue(&self.host.settings, &l.id, &l.code_file, &spec.name, None).await?;
-        self.host.docker.start_oneshot(&spec).await.map_err(|e| format!("cannot start the run: {e}"))
+        Ok(self.host.docker.start_oneshot(&spec).await?)
     }
 
     /// Waits for the run to end (under the deadline, counted from its start), keeps its last
@@ -286,25 +287,17 @@ impl Scheduler {
 
     /// Takes over the run containers and open run rows a previous process left. Returns how many
     /// containers were adopted.
-    pub async fn adopt(&self, stop: &watch::Receiver<bool>) -> Result<usize, String> {
-        let found: Vec<OneShot> = self
-            .host
-            .docker
-            .list_oneshots()
-            .await
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .filter(|o| o.due_ms.is_some())
-            .collect();
-        let open = self.host.store.open_runs().map_err(|e| e.to_string())?;
+    pub async fn adopt(&self, stop: &watch::Receiver<bool>) -> Result<usize, ScheduleError> {
+        let found: Vec<OneShot> =
+            self.host.docker.list_oneshots().await?.into_iter().filter(|o| o.due_ms.is_some()).collect();
+        let open = self.host.store.open_runs()?;
         let mut adopted = HashSet::new();
         for o in &found {
             let due = o.due_ms.unwrap_or_default();
             if self.running().contains(&o.bot_id) {
                 continue;
             }
-            let seq =
-                self.host.store.adopt_run(&o.bot_id, due, &o.container, o.created_ms).map_err(|e| e.to_string())?;
+            let seq = self.host.store.adopt_run(&o.bot_id, due, &o.container, o.created_ms)?;
             if let Some(seq) = seq {
                 adopted.insert(seq);
             }
