@@ -8,6 +8,7 @@ pub mod error;
 pub mod exit_reason;
 pub mod plan;
 pub mod policy;
+pub mod record;
 pub mod snapshot;
 
 use std::future::Future;
@@ -22,13 +23,13 @@ use crate::docker::Docker;
 use crate::host::Host;
 use crate::metrics::Metrics;
 use crate::model::{is_enabled, is_scheduled, validate, Launch};
-use crate::observed::{BotStatus, Observed, State};
+use crate::observed::{Observed, State};
 use crate::spec::build;
-use crate::store::{now_ms, Store};
+use crate::store::now_ms;
 use crate::{log, objects};
 pub use error::{ReconcileError, StartError};
 use plan::{plan, Action, Desired};
-use policy::{Event, Verdict};
+use record::{Record, Step};
 pub use snapshot::Snapshot;
 
 #[derive(Debug, Clone)]
@@ -182,9 +183,9 @@ impl Reconciler {
     }
 
     /// Executes one bot's action; returns whether another pass is needed soon. The bot's status
-    /// is read once, changed in memory by the crash policy ([`policy::decide`]) and written once:
-    /// before containers are removed when the action counts an exit (so a crash of this process
-    /// cannot lose it), else after the start. Only an exit followed by a start writes twice.
+    /// is read once, changed in memory by the crash policy ([`policy::decide`]) and written once
+    /// ([`Record`]): before containers are removed when the action counts an exit (so a crash of
+    /// this process cannot lose it), else at the end. Only an exit followed by a start writes twice.
     async fn execute(&self, a: Action) -> bool {
         let bot = a.bot_id.as_str();
         let grace = self.opts.stop_grace;
@@ -207,7 +208,7 @@ impl Reconciler {
             }
         }
         let base_ms = self.opts.backoff_base.as_millis() as i64;
-        let mut record = Record::read(&self.host.store, bot);
+        let mut record = Record::read(&self.host.store, bot, base_ms);
         if let Some(x) = &a.exit {
             let tail = self.tail(&x.container, 50).await;
             let mut x = x.clone();
@@ -227,8 +228,8 @@ impl Reconciler {
                 ],
             );
             Metrics::inc(&self.host.metrics.restarts);
-            record.set(x.status);
-            record.write(&self.host.store, bot);
+            record.push(Step::Exit(x.status));
+            record.write(&self.host.store);
         }
         for c in &a.remove {
             let why = a.why.get(c).copied().unwrap_or("unknown");
@@ -242,14 +243,14 @@ impl Reconciler {
         }
         if let Some(reason) = &a.fail {
             log::error("bot cannot be run", &[("bot_id", &bot), ("reason", reason)]);
-            record.set(policy::decide(&record.status, Event::Unrunnable { reason }, bot, base_ms).0);
+            record.push(Step::Unrunnable(reason.clone()));
         }
         if a.reset_backoff {
-            record.set(policy::decide(&record.status, Event::Steady, bot, base_ms).0);
+            record.push(Step::Steady);
         }
         let gone: Vec<String> = a.stop.iter().chain(&a.remove).cloned().collect();
         let Some(l) = &a.start else {
-            record.write(&self.host.store, bot);
+            record.write(&self.host.store);
             self.snapshot.record(bot, &gone, None);
             return a.exit.is_some() || !a.stop.is_empty() || !a.remove.is_empty();
         };
@@ -271,13 +272,7 @@ impl Reconciler {
                 self.snapshot.record(bot, &gone, Some(o));
                 Metrics::inc(&self.host.metrics.starts);
                 log::info("bot started", &[("bot_id", &bot), ("container", &short(&id))]);
-                // A bot without a stored status has nothing to clear (it may have been deleted).
-                if record.stored {
-                    let (s, _) = policy::decide(&record.status, Event::Started, bot, base_ms);
-                    if s != record.status {
-                        record.set(s);
-                    }
-                }
+                record.push(Step::Started);
                 // Follow up only if the bot changed while it was starting.
                 !self.host.store.get(bot).ok().flatten().is_some_and(|(rec, _)| {
                     is_enabled(rec.enabled.as_ref(), &rec.config)
@@ -288,18 +283,17 @@ impl Reconciler {
                 let reason = err.to_string();
                 self.snapshot.record(bot, &gone, None);
                 Metrics::inc(&self.host.metrics.start_failures);
-                let failed = Event::StartFailed { reason: &reason, at_ms: now_ms() };
-                let (s, verdict) = policy::decide(&record.status, failed, bot, base_ms);
-                let delay = match verdict {
-                    Verdict::BackOff { delay_ms, .. } => delay_ms,
-                    Verdict::RetryNow | Verdict::Failed => 0,
+                let at_ms = now_ms();
+                record.push(Step::StartFailed { reason: reason.clone(), at_ms });
+                let delay = match record.status().backoff_until {
+                    Some(until) => until - at_ms,
+                    None => 0,
                 };
                 log::error("bot start failed", &[("bot_id", &bot), ("reason", &reason), ("retry_in_ms", &delay)]);
-                record.set(s);
                 true
             }
         };
-        record.write(&self.host.store, bot);
+        record.write(&self.host.store);
         follow_up
     }
 
@@ -382,35 +376,4 @@ pub async fn stop_all(docker: &Docker, grace: Duration) -> Result<usize, Reconci
         r?;
     }
     Ok(n)
-}
-
-/// One bot's status as [`Reconciler::execute`] holds it: read from the store once, changed in
-/// memory, written back only when changed.
-struct Record {
-    status: BotStatus,
-    /// The store held a status for the bot (or this action wrote one).
-    stored: bool,
-    dirty: bool,
-}
-
-impl Record {
-    fn read(store: &Store, bot: &str) -> Record {
-        let found = store.get(bot).ok().flatten().map(|(_, s)| s);
-        Record { stored: found.is_some(), status: found.unwrap_or_default(), dirty: false }
-    }
-
-    fn set(&mut self, status: BotStatus) {
-        self.status = status;
-        self.dirty = true;
-    }
-
-    fn write(&mut self, store: &Store, bot: &str) {
-        if !std::mem::take(&mut self.dirty) {
-            return;
-        }
-        self.stored = true;
-        if let Err(e) = store.set_status(bot, &self.status) {
-            log::error("cannot record bot status", &[("bot_id", &bot), ("error", &e)]);
-        }
-    }
 }
