@@ -1,4 +1,4 @@
-//! The reconciler: level-triggered passes (observe Docker, read the store, [`plan`], dispatch) and
+//! The reconciler: level-triggered passes (observe Docker, read the store, [`plan::plan`], dispatch) and
 //! an action runner with bounded concurrency that never acts on one bot twice at once. Triggers:
 //! the periodic tick, any store change (at once), Docker's die/oom/destroy events, the end of an
 //! action that needs a follow-up, and the earliest backoff expiry. Docker being down makes passes
