@@ -22,10 +22,11 @@ images: executor     ## the0/runtime:latest (universal) + slim the0/runtime:<fam
 test: deps           ## every test: unit, process, S3 (moto), NATS, Docker
 	scripts/test.sh
 
-lint:                ## formatting, lints, one TLS provider
+lint:                ## formatting, lints, one TLS provider, docs (links, flags in docs/operator.md)
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	scripts/check-deps.sh
+	scripts/check-docs.sh
 
 .PHONY: fuzz fuzz-ci
 fuzz:                ## fuzz every parser 5 min each (FUZZ_SECONDS=…), keeping new corpus inputs

@@ -2,38 +2,30 @@
 //! process runs; `/readyz` 200 `ok` only when the store, Docker and storage answer, else 503
 //! `not ready`; `/metrics` in Prometheus text. Plain text, 5 s budget per check (§5.6).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 
-use crate::docker::Docker;
+use crate::host::Host;
 use crate::http::{self, Resp};
-use crate::metrics::Metrics;
-use crate::spec::HostSettings;
-use crate::store::Store;
 
 #[derive(Clone)]
 pub struct Health {
-    pub store: Store,
-    pub docker: Docker,
-    pub objects: Arc<the0_objstore::Store>,
-    pub host: Arc<HostSettings>,
-    pub metrics: Arc<Metrics>,
+    pub host: Host,
 }
 
 impl Health {
     /// Which dependencies do not answer (empty = ready).
     pub async fn not_ready(&self) -> Vec<&'static str> {
         let mut bad = Vec::new();
-        if self.store.ping().is_err() {
+        if self.host.store.ping().is_err() {
             bad.push("store");
         }
-        if tokio::time::timeout(Duration::from_secs(5), self.docker.ping()).await.map_or(true, |r| r.is_err()) {
+        if tokio::time::timeout(Duration::from_secs(5), self.host.docker.ping()).await.map_or(true, |r| r.is_err()) {
             bad.push("docker");
         }
-        if !crate::storage::ready(&self.objects, &self.host).await {
+        if !crate::objects::ready(&self.host.objects, &self.host.settings).await {
             bad.push("storage");
         }
         bad
@@ -55,7 +47,7 @@ impl Health {
                 }
             }
             "/metrics" => {
-                let mut r = http::text(StatusCode::OK, &self.metrics.render());
+                let mut r = http::text(StatusCode::OK, &self.host.metrics.render());
                 r.headers_mut().insert(
                     ::http::header::CONTENT_TYPE,
                     ::http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

@@ -21,6 +21,14 @@ pub fn text(status: StatusCode, body: &str) -> Resp {
     r
 }
 
+/// A Unix-milliseconds time as the APIs show it: RFC 3339 with nanoseconds, or `null`.
+pub fn time(ms: Option<i64>) -> serde_json::Value {
+    ms.map_or(serde_json::Value::Null, |ms| {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+        the0_contract::timefmt::rfc3339_nanos(t).into()
+    })
+}
+
 pub fn json(status: StatusCode, v: &serde_json::Value) -> Resp {
     let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
     *r.status_mut() = status;
@@ -32,12 +40,21 @@ pub fn error(status: StatusCode, msg: &str) -> Resp {
     json(status, &serde_json::json!({ "error": msg }))
 }
 
+/// Why a request body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("cannot read the body (limit {limit} bytes): {source}")]
+    Read { limit: usize, source: Box<dyn std::error::Error + Send + Sync> },
+    #[error("timed out reading the body")]
+    Timeout,
+}
+
 /// Reads a request body of at most `limit` bytes.
-pub async fn body(req: Request<Incoming>, limit: usize) -> Result<Bytes, String> {
+pub async fn body(req: Request<Incoming>, limit: usize) -> Result<Bytes, BodyError> {
     match tokio::time::timeout(Duration::from_secs(30), Limited::new(req.into_body(), limit).collect()).await {
         Ok(Ok(b)) => Ok(b.to_bytes()),
-        Ok(Err(e)) => Err(format!("cannot read the body (limit {limit} bytes): {e}")),
-        Err(_) => Err("timed out reading the body".into()),
+        Ok(Err(source)) => Err(BodyError::Read { limit, source }),
+        Err(_) => Err(BodyError::Timeout),
     }
 }
 

@@ -175,21 +175,34 @@ fn consumer_config(feed: &Feed) -> pull::Config {
     }
 }
 
+/// Why a JetStream consumer loop stopped (it is then set up again).
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Nats(Box<dyn std::error::Error + Send + Sync>),
+    #[error("store write failed; will retry")]
+    StoreWrite,
+}
+
+fn nats(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> IngestError {
+    IngestError::Nats(e.into())
+}
+
 async fn jetstream_loop(
     feed: &Feed,
     stream: &jetstream::stream::Stream,
     store: &Store,
     metrics: &Metrics,
-) -> Result<(), String> {
+) -> Result<(), IngestError> {
     let consumer: jetstream::consumer::PullConsumer =
-        stream.get_or_create_consumer(feed.durable, consumer_config(feed)).await.map_err(|e| e.to_string())?;
-    let mut messages = consumer.messages().await.map_err(|e| e.to_string())?;
+        stream.get_or_create_consumer(feed.durable, consumer_config(feed)).await.map_err(nats)?;
+    let mut messages = consumer.messages().await.map_err(nats)?;
     log::info("consuming THE0_EVENTS", &[("durable", &feed.durable)]);
     while let Some(msg) = messages.next().await {
-        let msg = msg.map_err(|e| e.to_string())?;
+        let msg = msg.map_err(nats)?;
         let (seq, delivered) = match msg.info() {
             Ok(i) => (i.stream_sequence, i.delivered),
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(nats(e)),
         };
         let subject = msg.subject.to_string();
         let outcome = handle(store, feed, &subject, &msg.payload, Some(seq));
@@ -202,7 +215,7 @@ async fn jetstream_loop(
                 let delay = Duration::from_secs(1 << delivered.clamp(0, 5));
                 let _ = msg.ack_with(AckKind::Nak(Some(delay))).await;
                 // Stop here so later messages are not applied before this one (stream order).
-                return Err("store write failed; will retry".into());
+                return Err(IngestError::StoreWrite);
             }
         };
         if let Err(e) = ack {

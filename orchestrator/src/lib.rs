@@ -1,18 +1,49 @@
 //! The0's host orchestrator: turns desired bots (from the0's JetStream events or the admin API)
-//! into running containers, and nothing else. Pure core (model, planner, spec, backoff, config)
-//! with thin edges (SQLite store, Docker driver, HTTP servers, NATS ingest); the binary in
-//! `src/bin/orchestrator.rs` only parses the command line and calls in here.
+//! into running containers, and nothing else. Pure core (model, planners, spec, crash policy,
+//! command line) with thin edges (SQLite store, Docker driver, HTTP servers, NATS ingest); the
+//! binary in `src/bin/orchestrator.rs` only parses the command line and calls in here.
+//!
+//! # Layout
+//!
+//! The flow reads one way: the command line becomes settings, settings open the [`host`]
+//! context, and the roles ([`reconcile`], [`schedule`], [`query`], [`admin`], [`health`],
+//! [`ingest`]) work on it. No module imports one that imports it back (`tests/module_cycles.rs`).
+//!
+//! - [`cmdline`]: the command line and environment, parsed by one pure function into [`config`].
+//! - [`config`]: the resolved settings of one invocation (`Cli`) and its `Command`.
+//! - [`server`]: `serve`/`bot-runner`/`bot-scheduler` (every role in one process) and `query-server`.
+//! - [`client`]: the commands that talk to a running orchestrator or to Docker (`deploy`, `list`,
+//!   `remove`, `logs`, `stop-all`).
+//! - [`host`]: the host context every role shares (store, Docker, objects, settings, metrics).
+//! - [`shutdown`]: the shutdown flag every long-running task waits on.
+//! - [`observed`]: the observed world: containers as Docker shows them and each bot's status.
+//! - [`model`]: the desired world: bot records, payload parsing, the enabled rule, validation.
+//! - [`reconcile`]: live bots: the planner, the crash policy and backoff, the runner and its snapshot.
+//! - [`schedule`]: scheduled bots: cron, the due-run planner and the runner of runs.
+//! - [`query`]: the :9477 query API (realtime and one-shot queries).
+//! - [`admin`]: the admin API (`PUT`/`DELETE`/`GET /bots…`) and what it shows per bot.
+//! - [`health`]: `/healthz`, `/readyz` and `/metrics`.
+//! - [`ingest`]: the0's JetStream events into the store.
+//! - [`store`]: the SQLite store, each table's schema beside its queries (`bots`, `runs`).
+//! - [`objects`]: the bots' object storage as the host uses it (code checks, local directories).
+//! - [`docker`]: the Docker driver (containers, networks, one-shot runs).
+//! - [`spec`]: the container spec of a bot in each role, pure.
+//! - [`creds`]: per-container scoped credentials (STS) and their renewal.
+//! - [`deploy`]: zipping a bot directory the way the0's CLI does.
+//! - [`images`], [`limits`]: which image a runtime runs on; a container's resource limits.
+//! - [`http`], [`auth`]: the small HTTP server loop and bearer-token checks.
+//! - [`log`], [`metrics`]: the process's log lines and Prometheus metrics.
 
 pub mod admin;
 pub mod auth;
-pub mod backoff;
-pub mod cli;
+pub mod client;
+pub mod cmdline;
 pub mod config;
 pub mod creds;
 pub mod deploy;
 pub mod docker;
-pub mod exit_reason;
 pub mod health;
+pub mod host;
 pub mod http;
 pub mod images;
 pub mod ingest;
@@ -20,12 +51,12 @@ pub mod limits;
 pub mod log;
 pub mod metrics;
 pub mod model;
-pub mod plan;
+pub mod objects;
+pub mod observed;
 pub mod query;
 pub mod reconcile;
 pub mod schedule;
 pub mod server;
-pub mod snapshot;
+pub mod shutdown;
 pub mod spec;
-pub mod storage;
 pub mod store;

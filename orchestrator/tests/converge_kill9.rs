@@ -50,7 +50,7 @@ fn running_bots(snap: &BTreeMap<String, (String, String, String)>) -> Vec<String
 
 async fn api(cli: &the0_orchestrator::config::Cli, method: &str, path: &str, body: Option<Value>) -> Option<Value> {
     let m = hyper::Method::from_bytes(method.as_bytes()).unwrap();
-    let (s, b) = the0_orchestrator::cli::admin_request(cli, m, path, body).await.ok()?;
+    let (s, b) = the0_orchestrator::client::admin_request(cli, m, path, body).await.ok()?;
     (s == 200).then(|| serde_json::from_slice(&b).unwrap_or(Value::Null))
 }
 

@@ -155,7 +155,7 @@ async fn the_admin_token_guards_every_route() {
     let mut wrong = o.cli.clone();
     wrong.admin_token = Some("nope".into());
     let (status, _) =
-        the0_orchestrator::cli::admin_request(&wrong, hyper::Method::DELETE, "/bots/t1", None).await.unwrap();
+        the0_orchestrator::client::admin_request(&wrong, hyper::Method::DELETE, "/bots/t1", None).await.unwrap();
     assert_eq!(status, 401, "a wrong token is refused");
     assert_eq!(o.api("GET", "/bots/t1", None).await.0, 200, "and changed nothing");
     o.stop().await;

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 const LIMIT: Duration = Duration::from_secs(90);
 
 async fn deploy(o: &Orch, example: &str) -> String {
-    let v = the0_orchestrator::cli::deploy(&o.cli, &examples().join(example), Some(example))
+    let v = the0_orchestrator::client::deploy(&o.cli, &examples().join(example), Some(example))
         .await
         .unwrap_or_else(|e| panic!("deploy {example}: {e}"));
     assert_eq!(v["id"], example);
@@ -134,7 +134,7 @@ async fn the_scheduled_node_example_runs_on_time_and_answers_a_one_shot_query() 
     let o =
         Orch::start(&data, &inst, &["--runtime-image", UNIVERSAL], &[("RUNTIME_IMAGE_NODEJS20", "the0/runtime:node")])
             .await;
-    let v = the0_orchestrator::cli::deploy(&o.cli, &bot_dir, Some("node-scheduled")).await.expect("deploy");
+    let v = the0_orchestrator::client::deploy(&o.cli, &bot_dir, Some("node-scheduled")).await.expect("deploy");
     assert_eq!(v["id"], "node-scheduled");
 
     // Two runs, one after the other, each carrying the state of the one before.

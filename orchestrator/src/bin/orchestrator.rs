@@ -3,16 +3,17 @@
 use std::collections::HashMap;
 
 use anyhow::Context;
+use the0_orchestrator::cmdline;
 use the0_orchestrator::config::{self, Command};
-use the0_orchestrator::{cli, log, server};
+use the0_orchestrator::{client, log, server};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let vars: HashMap<String, String> = std::env::vars().collect();
-    let parsed = match config::parse(&args, &vars) {
+    let parsed = match cmdline::parse(&args, &vars) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("{}\n\nError: {e}", config::USAGE);
+            eprintln!("{}\n\nError: {e}", cmdline::USAGE);
             std::process::exit(1);
         }
     };
@@ -45,30 +46,30 @@ async fn shutdown_signal() {
 
 async fn run(c: config::Cli) -> anyhow::Result<()> {
     match c.command.clone() {
-        Command::Help => println!("{}", config::USAGE),
+        Command::Help => println!("{}", cmdline::USAGE),
         Command::Version => println!("{}", the0_contract::version_line()),
         Command::Serve | Command::BotRunner | Command::BotScheduler => {
             let s = server::Server::bind(c).await.context("cannot start")?;
             s.run(shutdown_signal()).await;
         }
         Command::QueryServer => {
-            let s = the0_orchestrator::query::standalone::Standalone::bind(&c).await.context("cannot start")?;
+            let s = the0_orchestrator::server::query_server::Standalone::bind(&c).await.context("cannot start")?;
             s.run(shutdown_signal()).await;
         }
         Command::Deploy { dir, id } => {
-            let v = cli::deploy(&c, &dir, id.as_deref()).await?;
+            let v = client::deploy(&c, &dir, id.as_deref()).await?;
             println!("deployed {} ({})", v["id"].as_str().unwrap_or(""), v["status"]["state"].as_str().unwrap_or(""));
         }
-        Command::List => print!("{}", cli::render_list(&cli::list(&c).await?)),
+        Command::List => print!("{}", client::render_list(&client::list(&c).await?)),
         Command::Remove { id } => {
-            cli::remove(&c, &id).await?;
+            client::remove(&c, &id).await?;
             println!("removed {id} (its state and logs are kept)");
         }
         Command::Logs { id, follow } => {
             let mut out = std::io::stdout();
-            cli::logs(&c, &id, follow, &mut out).await?;
+            client::logs(&c, &id, follow, &mut out).await?;
         }
-        Command::StopAll => println!("stopped {} containers", cli::stop_all(&c).await?),
+        Command::StopAll => println!("stopped {} containers", client::stop_all(&c).await?),
     }
     Ok(())
 }

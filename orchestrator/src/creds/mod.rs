@@ -168,7 +168,7 @@ pub async fn issue(
     code_key: &str,
     container: &str,
     query_result_key: Option<&str>,
-) -> Result<(), String> {
+) -> Result<(), CredsError> {
     let Some(s) = &h.scoped else { return Ok(()) };
     let mut g = Grant {
         bot_id: bot_id.to_string(),
@@ -178,7 +178,7 @@ pub async fn issue(
         issued_unix: 0,
         expires_unix: 0,
     };
-    write_grant(h, s, &mut g).await.map_err(|e| e.to_string())
+    write_grant(h, s, &mut g).await
 }
 
 /// Issues `g`'s keys again (renewal).

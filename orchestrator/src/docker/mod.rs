@@ -17,7 +17,7 @@ use futures_util::{Stream, StreamExt};
 use the0_contract::labels;
 
 use crate::metrics::Metrics;
-use crate::plan::{Observed, State};
+use crate::observed::{Observed, State};
 use crate::spec::{ContainerSpec, INSTANCE_LABEL};
 
 mod address;

@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use the0_contract::labels;
 
 use super::{state_of, status_of, Docker, DockerError, Result, CALL_TIMEOUT};
-use crate::plan::State;
+use crate::observed::State;
 use crate::spec::{ContainerSpec, DUE_LABEL};
 
 /// A managed `runtime.type=scheduled` container: a scheduled run (it has a due time) or a query.

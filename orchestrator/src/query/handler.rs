@@ -50,7 +50,7 @@ impl QueryServer {
     async fn query(self: Arc<Self>, req: Request<Incoming>) -> Resp {
         let body = match http::body(req, MAX_BODY).await {
             Ok(b) => b,
-            Err(e) => return refuse(&self, StatusCode::PAYLOAD_TOO_LARGE, e),
+            Err(e) => return refuse(&self, StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
         };
         let q = match parse(&body) {
             Ok(q) => q,

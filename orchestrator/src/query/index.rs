@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::images::RuntimeImages;
 use crate::log;
 use crate::model::{is_scheduled, validate, BotRecord, Launch};
-use crate::plan::{Observed, State};
+use crate::observed::{Observed, State};
 use crate::store::Store;
 
 /// What the query server needs to know about one stored bot.

@@ -70,7 +70,7 @@ async fn the_index_follows_store_changes() {
     let index = BotIndex::load(store.clone(), Arc::default()).unwrap();
     assert!(index.get("b1").is_some_and(|b| b.has_query && !b.scheduled));
     let (tx, rx) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(index.clone().follow(crate::server::flag_set(rx)));
+    let task = tokio::spawn(index.clone().follow(crate::shutdown::flag_set(rx)));
     store.apply(&Change::Upsert(rec(json!({"schedule": "@hourly"}), None, "gcc13")), Mode::Put, None).unwrap();
     let mut seen = false;
     for _ in 0..200 {

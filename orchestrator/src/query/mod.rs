@@ -12,7 +12,6 @@ pub mod oneshot;
 pub mod realtime;
 pub mod reply;
 pub mod request;
-pub mod standalone;
 pub mod watch;
 
 use std::future::Future;
@@ -22,11 +21,12 @@ use std::time::{Duration, SystemTime};
 use tokio::net::TcpListener;
 use tokio::sync::watch as flag;
 
+use crate::host::{Host, HostError};
 use crate::http::{serve_with, ConnLimits};
 use crate::log;
 use crate::metrics::Metrics;
-use crate::server::{flag_set, Parts};
-use crate::snapshot::Snapshot;
+use crate::reconcile::snapshot::Snapshot;
+use crate::shutdown::flag_set;
 use index::BotIndex;
 use oneshot::OneShots;
 use realtime::Realtime;
@@ -79,20 +79,20 @@ pub struct QueryServer {
 }
 
 impl QueryServer {
-    /// A server over the host's `parts`, reading running containers from `snapshot`.
+    /// A server over the `host`, reading running containers from `snapshot`.
     pub fn new(
-        parts: &Parts,
+        host: &Host,
         snapshot: Arc<Snapshot>,
         opts: &QueryOptions,
     ) -> Result<QueryServer, crate::store::StoreError> {
         let oneshots =
-            OneShots::new(parts.docker.clone(), parts.objects.clone(), parts.host.clone(), opts.max_containers.max(1));
+            OneShots::new(host.docker.clone(), host.objects.clone(), host.settings.clone(), opts.max_containers.max(1));
         Ok(QueryServer {
-            index: BotIndex::load(parts.store.clone(), Arc::new(parts.host.images.clone()))?,
+            index: BotIndex::load(host.store.clone(), Arc::new(host.settings.images.clone()))?,
             snapshot,
-            realtime: Realtime::new(parts.docker.clone()),
+            realtime: Realtime::new(host.docker.clone()),
             oneshots: Arc::new(oneshots),
-            metrics: parts.metrics.clone(),
+            metrics: host.metrics.clone(),
             token: opts.token.clone(),
         })
     }
@@ -137,7 +137,7 @@ async fn collect_garbage(oneshots: Arc<OneShots>, shutdown: impl Future<Output =
 }
 
 /// Binds the :9477 listener.
-pub async fn bind(opts: &QueryOptions) -> Result<TcpListener, crate::server::ServeError> {
+pub async fn bind(opts: &QueryOptions) -> Result<TcpListener, HostError> {
     let addr = opts.addr();
-    TcpListener::bind(&addr).await.map_err(|err| crate::server::ServeError::Bind { addr, err })
+    TcpListener::bind(&addr).await.map_err(|err| HostError::Bind { addr, err })
 }

@@ -15,11 +15,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::reply::parse_answer;
 use super::request::QueryRequest;
-use crate::docker::{Docker, WaitOutcome};
+use crate::docker::{Docker, DockerError, WaitOutcome};
 use crate::log;
 use crate::model::Launch;
+use crate::objects::{create_dir, give_to_bot_user, ObjectsError};
 use crate::spec::{build_for, local_paths, query_result_key, ContainerSpec, HostSettings, QueryRun, Role, Storage};
-use crate::storage::give_to_bot_user;
 
 /// Log lines quoted when a query container fails.
 const LOG_LINES: u32 = 100;
@@ -69,16 +69,16 @@ impl OneShots {
 
     /// Local storage: the code object must exist (Docker would bind a missing file as a new
     /// directory); the state and result directories must exist and be writable by uid 1000.
-    fn prepare_local(&self, l: &Launch) -> Result<(), String> {
+    fn prepare_local(&self, l: &Launch) -> Result<(), ObjectsError> {
         let Storage::Local { root } = &self.host.storage else { return Ok(()) };
         let (code, state, _) = local_paths(root, &self.host.buckets, l);
         if !code.is_file() {
-            return Err(format!("code object {} does not exist", code.display()));
+            return Err(ObjectsError::CodeNotFound(code));
         }
         let results = local_results_dir(root, &self.host, &l.id);
         for dir in [&state, &results] {
             if !dir.is_dir() {
-                std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                create_dir(dir)?;
                 give_to_bot_user(dir)?;
             }
         }
@@ -143,17 +143,17 @@ impl OneShots {
         }
     }
 
-    async fn fetch_result(&self, key: &str) -> Result<Vec<u8>, String> {
+    async fn fetch_result(&self, key: &str) -> Result<Vec<u8>, FetchError> {
         let bucket = &self.host.buckets.query_results;
         let fetch = async {
-            let Some(obj) = self.objects.get(bucket, key).await.map_err(|e| e.to_string())? else {
-                return Err(format!("object {bucket}/{key} does not exist"));
+            let Some(obj) = self.objects.get(bucket, key).await.map_err(|e| FetchError::Storage(Box::new(e)))? else {
+                return Err(FetchError::Missing { bucket: bucket.clone(), key: key.to_string() });
             };
             let mut buf = Vec::new();
-            obj.body.take(MAX_RESULT).read_to_end(&mut buf).await.map_err(|e| e.to_string())?;
+            obj.body.take(MAX_RESULT).read_to_end(&mut buf).await.map_err(FetchError::Read)?;
             Ok(buf)
         };
-        tokio::time::timeout(FETCH_TIMEOUT, fetch).await.map_err(|_| "timed out".to_string())?
+        tokio::time::timeout(FETCH_TIMEOUT, fetch).await.map_err(|_| FetchError::Timeout)?
     }
 
     /// Deletes the result object (and, locally, its now empty directory); failures are logged.
@@ -173,8 +173,8 @@ impl OneShots {
 
     /// Removes every query container of this instance (left by a crash, or still running at
     /// shutdown), eight at a time. Returns how many.
-    pub async fn remove_leftovers(&self) -> Result<usize, String> {
-        let list = self.docker.list_oneshots().await.map_err(|e| e.to_string())?;
+    pub async fn remove_leftovers(&self) -> Result<usize, DockerError> {
+        let list = self.docker.list_oneshots().await?;
         let ids: Vec<String> = list.into_iter().filter(is_query_container).map(|o| o.container).collect();
         for chunk in ids.chunks(8) {
             let removals = chunk.iter().map(|id| self.docker.remove(id));
@@ -197,9 +197,9 @@ impl OneShots {
     }
 
     /// D19: deletes result objects older than [`RESULT_MAX_AGE`]. Returns how many.
-    pub async fn collect_garbage(&self, now: SystemTime) -> Result<usize, String> {
+    pub async fn collect_garbage(&self, now: SystemTime) -> Result<usize, the0_objstore::Error> {
         let bucket = &self.host.buckets.query_results;
-        let objs = self.objects.list(bucket, "").await.map_err(|e| e.to_string())?;
+        let objs = self.objects.list(bucket, "").await?;
         let mut n = 0;
         for o in objs.into_iter().filter(|o| now.duration_since(o.last_modified).is_ok_and(|a| a > RESULT_MAX_AGE)) {
             self.delete_result(&o.key).await;
@@ -207,6 +207,19 @@ impl OneShots {
         }
         Ok(n)
     }
+}
+
+/// Why a query result could not be downloaded.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error(transparent)]
+    Storage(Box<the0_objstore::Error>),
+    #[error("object {bucket}/{key} does not exist")]
+    Missing { bucket: String, key: String },
+    #[error(transparent)]
+    Read(std::io::Error),
+    #[error("timed out")]
+    Timeout,
 }
 
 /// Where the local backend keeps a bot's query results (bind-mounted into its query containers).

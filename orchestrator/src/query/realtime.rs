@@ -19,7 +19,7 @@ use the0_contract::querytarget::merge_target;
 
 use super::reply::parse_answer;
 use super::request::QueryRequest;
-use crate::docker::Docker;
+use crate::docker::{Docker, DockerError};
 
 /// Largest answer read from a container.
 pub const MAX_ANSWER: usize = 16 * 1024 * 1024;
@@ -27,6 +27,15 @@ pub const MAX_ANSWER: usize = 16 * 1024 * 1024;
 const IDLE_PER_HOST: usize = 8;
 /// Cached addresses beyond this are all forgotten (containers come and go).
 const MAX_CACHED: usize = 4096;
+
+/// Why a container's address is unknown.
+#[derive(Debug, thiserror::Error)]
+pub enum AddressError {
+    #[error("failed to get container IP: the container has no network address")]
+    NoAddress,
+    #[error("failed to get container IP: {0}")]
+    Docker(DockerError),
+}
 
 pub struct Realtime {
     client: Client<HttpConnector, Full<Bytes>>,
@@ -74,7 +83,7 @@ impl Realtime {
         self.addresses.lock().unwrap_or_else(|p| p.into_inner()).remove(container);
     }
 
-    async fn address(&self, container: &str) -> Result<String, String> {
+    async fn address(&self, container: &str) -> Result<String, AddressError> {
         if let Some(ip) = self.cached(container) {
             return Ok(ip);
         }
@@ -87,8 +96,8 @@ impl Realtime {
                 m.insert(container.to_string(), ip.clone());
                 Ok(ip)
             }
-            Ok(None) => Err("failed to get container IP: the container has no network address".into()),
-            Err(e) => Err(format!("failed to get container IP: {e}")),
+            Ok(None) => Err(AddressError::NoAddress),
+            Err(e) => Err(AddressError::Docker(e)),
         }
     }
 
@@ -96,7 +105,7 @@ impl Realtime {
     pub async fn query(&self, container: &str, req: &QueryRequest) -> Envelope {
         let ip = match self.address(container).await {
             Ok(ip) => ip,
-            Err(e) => return Envelope::error(e),
+            Err(e) => return Envelope::error(e.to_string()),
         };
         let (target, body) = target_and_body(req);
         let built = Request::post(url(&ip, &target))

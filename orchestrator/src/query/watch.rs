@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 
 use crate::docker::Docker;
 use crate::log;
-use crate::snapshot::{group, Snapshot};
+use crate::reconcile::snapshot::{group, Snapshot};
 
 /// Longest time between two observations.
 pub const INTERVAL: Duration = Duration::from_secs(10);

@@ -2,8 +2,8 @@
 //! runner that starts, awaits, records and adopts run containers, and the views of runs.
 
 pub mod cron;
+pub mod error;
 pub mod payload;
 pub mod plan;
 pub mod runner;
-pub mod runs;
 pub mod view;

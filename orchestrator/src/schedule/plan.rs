@@ -12,7 +12,7 @@ use std::collections::HashSet;
 
 use crate::model::Launch;
 use crate::schedule::cron;
-use crate::schedule::runs::SchedState;
+use crate::store::runs::SchedState;
 
 /// One scheduled bot as stored.
 #[derive(Debug, Clone)]

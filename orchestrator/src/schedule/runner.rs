@@ -16,15 +16,17 @@ use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
 
-use crate::docker::{Docker, OneShot, WaitOutcome};
+use crate::docker::{OneShot, WaitOutcome};
+use crate::host::Host;
 use crate::metrics::Metrics;
 use crate::model::{is_enabled, is_scheduled, validate, Launch};
-use crate::plan::State;
+use crate::observed::State;
+use crate::schedule::error::{RunStartError, ScheduleError};
 use crate::schedule::plan::{plan, Bot, Step};
-use crate::schedule::runs::{Ending, Outcome, LOG_LINES};
-use crate::spec::{build_for, HostSettings, Role};
-use crate::store::{now_ms, Store};
-use crate::{log, storage};
+use crate::spec::{build_for, Role};
+use crate::store::now_ms;
+use crate::store::runs::{Ending, Outcome, LOG_LINES};
+use crate::{log, objects};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -51,11 +53,7 @@ impl Default for Options {
 
 #[derive(Clone)]
 pub struct Scheduler {
-    pub store: Store,
-    pub docker: Docker,
-    pub objects: Arc<the0_objstore::Store>,
-    pub host: Arc<HostSettings>,
-    pub metrics: Arc<Metrics>,
+    pub host: Host,
     pub opts: Options,
     /// Bots with a run going (started or adopted).
     running: Arc<Mutex<HashSet<String>>>,
@@ -63,15 +61,8 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    pub fn new(
-        store: Store,
-        docker: Docker,
-        objects: Arc<the0_objstore::Store>,
-        host: Arc<HostSettings>,
-        metrics: Arc<Metrics>,
-        opts: Options,
-    ) -> Scheduler {
-        Scheduler { store, docker, objects, host, metrics, opts, running: Arc::default(), wake: Arc::default() }
+    pub fn new(host: Host, opts: Options) -> Scheduler {
+        Scheduler { host, opts, running: Arc::default(), wake: Arc::default() }
     }
 
     fn running(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
@@ -98,7 +89,7 @@ impl Scheduler {
                 _ = tokio::time::sleep(Duration::from_secs(2)) => {}
             }
         }
-        let mut changes = self.store.watch();
+        let mut changes = self.host.store.watch();
         loop {
             let wake_at = match self.pass(&stop_rx) {
                 Ok(w) => w,
@@ -121,24 +112,23 @@ impl Scheduler {
     }
 
     /// One pass; returns the next due time.
-    pub fn pass(&self, stop: &watch::Receiver<bool>) -> Result<Option<i64>, String> {
-        let records = self.store.list().map_err(|e| e.to_string())?;
-        let mut states: HashMap<String, _> =
-            self.store.schedule_states().map_err(|e| e.to_string())?.into_iter().collect();
+    pub fn pass(&self, stop: &watch::Receiver<bool>) -> Result<Option<i64>, ScheduleError> {
+        let records = self.host.store.list()?;
+        let mut states: HashMap<String, _> = self.host.store.schedule_states()?.into_iter().collect();
         let bots: Vec<Bot> = records
             .into_iter()
             .filter(|(rec, _)| is_scheduled(&rec.config))
             .map(|(rec, _)| Bot {
                 enabled: is_enabled(rec.enabled.as_ref(), &rec.config),
                 expr: rec.config.get("schedule").and_then(|s| s.as_str()).unwrap_or_default().to_string(),
-                launch: validate(&rec, &self.host.images),
+                launch: validate(&rec, &self.host.settings.images),
                 state: states.remove(&rec.id),
                 id: rec.id,
             })
             .collect();
         // States of bots that are no longer scheduled.
         for id in states.keys() {
-            self.store.forget_schedule(id).map_err(|e| e.to_string())?;
+            self.host.store.forget_schedule(id)?;
         }
         let running = self.running().clone();
         let now = now_ms();
@@ -149,19 +139,19 @@ impl Scheduler {
                     if let Some(f) = &state.failure {
                         log::error("schedule cannot run", &[("bot_id", &id), ("reason", f)]);
                     }
-                    self.store.set_schedule_state(&id, &state).map_err(|e| e.to_string())?;
+                    self.host.store.set_schedule_state(&id, &state)?;
                 }
                 Step::Skip { id, due, state } => {
-                    Metrics::inc(&self.metrics.runs_skipped);
+                    Metrics::inc(&self.host.metrics.runs_skipped);
                     log::warn(
                         "due time skipped: the previous run is still going",
                         &[("bot_id", &id), ("due_ms", &due)],
                     );
                     let reason = "the previous run was still going";
-                    self.store.skip_run(&id, due, &state, reason).map_err(|e| e.to_string())?;
+                    self.host.store.skip_run(&id, due, &state, reason)?;
                 }
                 Step::Dispatch { id, due, state, launch } => {
-                    let Some(seq) = self.store.begin_run(&id, due, &state).map_err(|e| e.to_string())? else {
+                    let Some(seq) = self.host.store.begin_run(&id, due, &state)? else {
                         continue;
                     };
                     self.spawn(id, stop.clone(), Work::Start { seq, due, launch });
@@ -177,7 +167,7 @@ impl Scheduler {
     /// Runs `work` as the bot's run task; the bot counts as running until it ends.
     fn spawn(&self, bot: String, mut stop: watch::Receiver<bool>, work: Work) {
         self.running().insert(bot.clone());
-        self.metrics.runs_running.store(self.running().len() as u64, Relaxed);
+        self.host.metrics.runs_running.store(self.running().len() as u64, Relaxed);
         let me = self.clone();
         tokio::spawn(async move {
             tokio::select! {
@@ -185,7 +175,7 @@ impl Scheduler {
                 _ = me.work(&bot, work) => {}
             }
             me.running().remove(&bot);
-            me.metrics.runs_running.store(me.running().len() as u64, Relaxed);
+            me.host.metrics.runs_running.store(me.running().len() as u64, Relaxed);
             me.wake.notify_one();
         });
     }
@@ -194,15 +184,16 @@ impl Scheduler {
         let (seq, container, started) = match work {
             Work::Start { seq, due, launch } => match self.start(&launch, due).await {
                 Ok(c) => {
-                    Metrics::inc(&self.metrics.runs_started);
+                    Metrics::inc(&self.host.metrics.runs_started);
                     log::info("scheduled run started", &[("bot_id", &bot), ("due_ms", &due), ("container", &c)]);
-                    if let Err(e) = self.store.set_run_container(seq, &c) {
+                    if let Err(e) = self.host.store.set_run_container(seq, &c) {
                         log::warn("cannot record the run's container", &[("bot_id", &bot), ("error", &e)]);
                     }
                     (Some(seq), c, now_ms())
                 }
-                Err(reason) => {
-                    let e = Ending { outcome: Outcome::Failed, exit_code: None, reason: Some(reason), logs: vec![] };
+                Err(err) => {
+                    let reason = Some(err.to_string());
+                    let e = Ending { outcome: Outcome::Failed, exit_code: None, reason, logs: vec![] };
                     self.finish(bot, Some(seq), &e);
                     return;
                 }
@@ -213,12 +204,12 @@ impl Scheduler {
         self.finish(bot, seq, &ending);
     }
 
-    async fn start(&self, l: &Launch, due: i64) -> Result<String, String> {
-        storage::check_code(&self.objects, &self.host, l).await?;
-        storage::prepare_local(&self.host, l)?;
-        let spec = build_for(l, &self.host, &Role::Scheduled { due_ms: due });
-        crate::creds::issue(&self.host, &l.id, &l.code_file, &spec.name, None).await?;
-        self.docker.start_oneshot(&spec).await.map_err(|e| format!("cannot start the run: {e}"))
+    async fn start(&self, l: &Launch, due: i64) -> Result<String, RunStartError> {
+        objects::check_code(&self.host.objects, &self.host.settings, l).await?;
+        objects::prepare_local(&self.host.settings, l)?;
+        let spec = build_for(l, &self.host.settings, &Role::Scheduled { due_ms: due });
+        crate::creds::issue(&self.host.settings, &l.id, &l.code_file, &spec.name, None).await?;
+        Ok(self.host.docker.start_oneshot(&spec).await?)
     }
 
     /// Waits for the run to end (under the deadline, counted from its start), keeps its last
@@ -231,13 +222,13 @@ impl Scheduler {
                 .execution_timeout
                 .map(|t| Duration::from_millis((t.as_millis() as i64 - (now_ms() - started_ms)).max(0) as u64));
             let waited = match left {
-                Some(left) => tokio::time::timeout(left, self.docker.wait_exit(container, None, grace)).await.ok(),
-                None => Some(self.docker.wait_exit(container, None, grace).await),
+                Some(left) => tokio::time::timeout(left, self.host.docker.wait_exit(container, None, grace)).await.ok(),
+                None => Some(self.host.docker.wait_exit(container, None, grace).await),
             };
             match waited {
                 None | Some(Ok(WaitOutcome::TimedOut)) => {
-                    let logs = self.docker.tail(container, LOG_LINES).await.unwrap_or_default();
-                    if let Err(e) = self.docker.stop_and_remove(container, grace).await {
+                    let logs = self.host.docker.tail(container, LOG_LINES).await.unwrap_or_default();
+                    if let Err(e) = self.host.docker.stop_and_remove(container, grace).await {
                         log::warn("cannot stop a run past its deadline", &[("container", &container), ("error", &e)]);
                     }
                     let t = self.opts.execution_timeout.unwrap_or_default();
@@ -245,8 +236,8 @@ impl Scheduler {
                     return Ending { outcome: Outcome::TimedOut, exit_code: None, reason: Some(reason), logs };
                 }
                 Some(Ok(WaitOutcome::Exited { code, oom })) => {
-                    let logs = self.docker.tail(container, LOG_LINES).await.unwrap_or_default();
-                    if let Err(e) = self.docker.remove(container).await {
+                    let logs = self.host.docker.tail(container, LOG_LINES).await.unwrap_or_default();
+                    if let Err(e) = self.host.docker.remove(container).await {
                         log::warn("cannot remove a finished run", &[("container", &container), ("error", &e)]);
                     }
                     let (outcome, reason) = match code {
@@ -270,12 +261,12 @@ impl Scheduler {
 
     fn finish(&self, bot: &str, seq: Option<i64>, e: &Ending) {
         let counter = match e.outcome {
-            Outcome::Succeeded => &self.metrics.runs_succeeded,
+            Outcome::Succeeded => &self.host.metrics.runs_succeeded,
             Outcome::TimedOut => {
-                Metrics::inc(&self.metrics.runs_timed_out);
-                &self.metrics.runs_failed
+                Metrics::inc(&self.host.metrics.runs_timed_out);
+                &self.host.metrics.runs_failed
             }
-            _ => &self.metrics.runs_failed,
+            _ => &self.host.metrics.runs_failed,
         };
         Metrics::inc(counter);
         let code = e.exit_code.map_or("none".to_string(), |c| c.to_string());
@@ -288,7 +279,7 @@ impl Scheduler {
             log::warn("scheduled run ended", fields);
         }
         if let Some(seq) = seq {
-            if let Err(err) = self.store.finish_run(seq, e) {
+            if let Err(err) = self.host.store.finish_run(seq, e) {
                 log::error("cannot record a run", &[("bot_id", &bot), ("error", &err)]);
             }
         }
@@ -296,29 +287,23 @@ impl Scheduler {
 
     /// Takes over the run containers and open run rows a previous process left. Returns how many
     /// containers were adopted.
-    pub async fn adopt(&self, stop: &watch::Receiver<bool>) -> Result<usize, String> {
-        let found: Vec<OneShot> = self
-            .docker
-            .list_oneshots()
-            .await
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .filter(|o| o.due_ms.is_some())
-            .collect();
-        let open = self.store.open_runs().map_err(|e| e.to_string())?;
+    pub async fn adopt(&self, stop: &watch::Receiver<bool>) -> Result<usize, ScheduleError> {
+        let found: Vec<OneShot> =
+            self.host.docker.list_oneshots().await?.into_iter().filter(|o| o.due_ms.is_some()).collect();
+        let open = self.host.store.open_runs()?;
         let mut adopted = HashSet::new();
         for o in &found {
             let due = o.due_ms.unwrap_or_default();
             if self.running().contains(&o.bot_id) {
                 continue;
             }
-            let seq = self.store.adopt_run(&o.bot_id, due, &o.container, o.created_ms).map_err(|e| e.to_string())?;
+            let seq = self.host.store.adopt_run(&o.bot_id, due, &o.container, o.created_ms)?;
             if let Some(seq) = seq {
                 adopted.insert(seq);
             }
             if o.state == State::Created {
                 // Created but never started: the orchestrator died in between.
-                let _ = self.docker.remove(&o.container).await;
+                let _ = self.host.docker.remove(&o.container).await;
                 let reason = "the orchestrator stopped before the run's container started".to_string();
                 let e = Ending { outcome: Outcome::Interrupted, exit_code: None, reason: Some(reason), logs: vec![] };
                 self.finish(&o.bot_id, seq, &e);

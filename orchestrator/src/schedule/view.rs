@@ -3,10 +3,10 @@
 
 use serde_json::{json, Value};
 
-use crate::admin::time;
+use crate::http::time;
 use crate::images::RuntimeImages;
 use crate::model::{is_enabled, validate, BotRecord};
-use crate::schedule::runs::{Run, SchedState};
+use crate::store::runs::{Run, SchedState};
 
 pub fn run_json(r: &Run) -> Value {
     json!({
@@ -62,7 +62,7 @@ pub fn view(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schedule::runs::Outcome;
+    use crate::store::runs::Outcome;
 
     fn rec(config: Value) -> BotRecord {
         BotRecord {

@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use the0_orchestrator::config::{self, Cli};
+use the0_orchestrator::cmdline;
+use the0_orchestrator::config::Cli;
 use the0_orchestrator::server::Server;
 use tokio::sync::watch;
 
@@ -223,7 +224,7 @@ pub fn test_cli(data_dir: &Path, instance: &str, extra: &[&str], env: &[(&str, &
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    config::parse(&args, &vars).expect("test flags")
+    cmdline::parse(&args, &vars).expect("test flags")
 }
 
 /// An orchestrator running in this process.
@@ -273,7 +274,7 @@ impl Orch {
 
     pub async fn api(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let m = hyper::Method::from_bytes(method.as_bytes()).unwrap();
-        let (s, b) = the0_orchestrator::cli::admin_request(&self.cli, m, path, body).await.expect("admin api");
+        let (s, b) = the0_orchestrator::client::admin_request(&self.cli, m, path, body).await.expect("admin api");
         (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
     }
 

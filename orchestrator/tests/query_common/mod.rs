@@ -9,8 +9,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use the0_orchestrator::config::{self, Cli};
-use the0_orchestrator::query::standalone::Standalone;
+use the0_orchestrator::cmdline;
+use the0_orchestrator::config::Cli;
+use the0_orchestrator::server::query_server::Standalone;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
@@ -170,7 +171,7 @@ impl QueryProc {
         .collect();
         args.extend(extra.iter().map(|s| s.to_string()));
         let vars = [("DOCKER_NETWORK", "none")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let cli = config::parse(&args, &vars).expect("test flags");
+        let cli = cmdline::parse(&args, &vars).expect("test flags");
         let s = Standalone::bind(&cli).await.expect("query server starts");
         let addr = s.addr().expect("addr").to_string();
         let server = s.server.clone();

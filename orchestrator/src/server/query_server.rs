@@ -1,5 +1,5 @@
 //! The `query-server` command: the :9477 server alone, with its own store handle, Docker client
-//! and view of running containers ([`super::watch`]), as the original's separate query process.
+//! and view of running containers ([`crate::query::watch`]), as the original's separate query process.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -8,12 +8,13 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use super::QueryServer;
+use super::{check_runtime, choose_network, open_host, ServeError};
 use crate::config::Cli;
 use crate::docker::Docker;
 use crate::log;
-use crate::server::{flag_set, Parts, ServeError};
-use crate::snapshot::Snapshot;
+use crate::query::{self, QueryServer};
+use crate::reconcile::snapshot::Snapshot;
+use crate::shutdown::flag_set;
 
 pub struct Standalone {
     listener: TcpListener,
@@ -23,14 +24,14 @@ pub struct Standalone {
 
 impl Standalone {
     pub async fn bind(cli: &Cli) -> Result<Standalone, ServeError> {
-        let listener = super::bind(&cli.query).await?;
+        let listener = query::bind(&cli.query).await?;
         let mut cli = cli.clone();
-        crate::server::choose_network(&mut cli).await?;
-        crate::server::check_runtime(&cli).await?;
+        choose_network(&mut cli).await?;
+        check_runtime(&cli).await?;
         let cli = &cli;
-        let parts = Parts::open(cli)?;
-        let server = QueryServer::new(&parts, Arc::new(Snapshot::default()), &cli.query)?;
-        Ok(Standalone { listener, server: Arc::new(server), docker: parts.docker })
+        let host = open_host(cli)?;
+        let server = QueryServer::new(&host, Arc::new(Snapshot::default()), &cli.query)?;
+        Ok(Standalone { listener, server: Arc::new(server), docker: host.docker })
     }
 
     pub fn addr(&self) -> Option<SocketAddr> {
@@ -47,7 +48,7 @@ impl Standalone {
             ],
         );
         let (tx, rx) = watch::channel(false);
-        let containers = tokio::spawn(super::watch::follow_containers(
+        let containers = tokio::spawn(query::watch::follow_containers(
             self.docker.clone(),
             self.server.snapshot.clone(),
             flag_set(rx),

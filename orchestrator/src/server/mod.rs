@@ -4,6 +4,8 @@
 //! view of running containers) and, with `NATS_URL`, the event ingest, until the shutdown future
 //! resolves. `bot-runner` and `bot-scheduler` run one role each ([`Roles`]), `serve` all of them.
 
+pub mod query_server;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,25 +18,16 @@ use crate::config::{Cli, Command};
 use crate::creds;
 use crate::docker::Docker;
 use crate::health::Health;
+use crate::host::Host;
 use crate::metrics::Metrics;
 use crate::query::QueryServer;
 use crate::reconcile::Reconciler;
 use crate::schedule::runner::Scheduler;
-use crate::spec::Storage;
 use crate::store::Store;
-use crate::{http, ingest, log, storage};
+use crate::{http, ingest, log};
 
-#[derive(Debug, thiserror::Error)]
-pub enum ServeError {
-    #[error("cannot listen on {addr}: {err}")]
-    Bind { addr: String, err: std::io::Error },
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
-    #[error(transparent)]
-    Docker(#[from] crate::docker::DockerError),
-    #[error("storage: {0}")]
-    Storage(String),
-}
+pub use crate::host::HostError as ServeError;
+pub use crate::shutdown::flag_set;
 
 pub struct Server {
     cli: Cli,
@@ -71,31 +64,9 @@ async fn bind(addr: &str) -> Result<TcpListener, ServeError> {
     TcpListener::bind(addr).await.map_err(|err| ServeError::Bind { addr: addr.to_string(), err })
 }
 
-/// Resolves when the watched flag turns true (or its sender is gone).
-pub async fn flag_set(mut rx: watch::Receiver<bool>) {
-    let _ = rx.wait_for(|v| *v).await;
-}
-
-/// What every host role works with, opened from the settings.
-pub struct Parts {
-    pub store: Store,
-    pub metrics: Arc<Metrics>,
-    pub docker: Docker,
-    pub objects: Arc<the0_objstore::Store>,
-    pub host: Arc<crate::spec::HostSettings>,
-}
-
-impl Parts {
-    pub fn open(cli: &Cli) -> Result<Parts, ServeError> {
-        let store = Store::open(&cli.data_dir)?;
-        if let Storage::Local { root } = &cli.host.storage {
-            std::fs::create_dir_all(root).map_err(|e| ServeError::Storage(format!("{}: {e}", root.display())))?;
-        }
-        let metrics = Arc::new(Metrics::default());
-        let docker = Docker::connect(&cli.docker_host, cli.host.instance.clone(), metrics.clone())?;
-        let objects = Arc::new(storage::open(&cli.host, &cli.region).map_err(ServeError::Storage)?);
-        Ok(Parts { store, metrics, docker, objects, host: Arc::new(cli.host.clone()) })
-    }
+/// The host context of a command's settings.
+pub fn open_host(cli: &Cli) -> Result<Host, ServeError> {
+    Host::open(&cli.data_dir, &cli.docker_host, &cli.host, &cli.region)
 }
 
 /// Puts bots on the orchestrator's own network (inter-container traffic off) unless the operator
@@ -154,29 +125,15 @@ impl Server {
         choose_network(&mut cli).await?;
         check_runtime(&cli).await?;
         warn_if_exposed(&cli);
-        let parts = Parts::open(&cli)?;
-        let reconciler = Reconciler::new(
-            parts.store.clone(),
-            parts.docker.clone(),
-            parts.objects.clone(),
-            parts.host.clone(),
-            parts.metrics.clone(),
-            cli.reconcile.clone(),
-        );
+        let host = open_host(&cli)?;
+        let reconciler = Reconciler::new(host.clone(), cli.reconcile.clone());
         let query = match query_listener {
-            Some(l) => Some((l, Arc::new(QueryServer::new(&parts, reconciler.snapshot.clone(), &cli.query)?))),
+            Some(l) => Some((l, Arc::new(QueryServer::new(&host, reconciler.snapshot.clone(), &cli.query)?))),
             None => None,
         };
-        let scheduler = Scheduler::new(
-            parts.store.clone(),
-            parts.docker.clone(),
-            parts.objects.clone(),
-            parts.host.clone(),
-            parts.metrics.clone(),
-            cli.schedule.clone(),
-        );
+        let scheduler = Scheduler::new(host.clone(), cli.schedule.clone());
         let roles = Roles::of(&cli.command);
-        let store = parts.store;
+        let store = host.store;
         Ok(Server { cli, admin, health, query, store, reconciler, scheduler, roles })
     }
 
@@ -217,20 +174,14 @@ impl Server {
         };
         let admin_task =
             tokio::spawn(http::serve(self.admin, move |req| admin.clone().handle(req), flag_set(rx.clone())));
-        let health = Health {
-            store: self.store.clone(),
-            docker: r.docker.clone(),
-            objects: r.objects.clone(),
-            host: r.host.clone(),
-            metrics: r.metrics.clone(),
-        };
+        let health = Health { host: r.host.clone() };
         let health_task =
             tokio::spawn(http::serve(self.health, move |req| health.clone().handle(req), flag_set(rx.clone())));
         let feeds = [(ingest::BOTS, self.roles.realtime), (ingest::SCHEDULES, self.roles.scheduled)];
         let mut tasks = vec![admin_task, health_task];
         if let Some(url) = &self.cli.nats_url {
             for (feed, _) in feeds.into_iter().filter(|(_, on)| *on) {
-                let (url, store, m) = (url.clone(), self.store.clone(), r.metrics.clone());
+                let (url, store, m) = (url.clone(), self.store.clone(), r.host.metrics.clone());
                 tasks.push(tokio::spawn(ingest::run(feed, url, store, m, flag_set(rx.clone()))));
             }
         }
@@ -242,8 +193,12 @@ impl Server {
         }
         // Scoped credentials: renew at half life, drop those of removed containers. Bots keep
         // running after shutdown, so renewal resumes (from the records on disk) at the next start.
-        let renewer =
-            r.host.scoped.is_some().then(|| tokio::spawn(creds::renew::run(r.host.clone(), r.docker.clone())));
+        let renewer = r
+            .host
+            .settings
+            .scoped
+            .is_some()
+            .then(|| tokio::spawn(creds::renew::run(r.host.settings.clone(), r.host.docker.clone())));
         let rec_task = self.roles.realtime.then(|| tokio::spawn(r.run(flag_set(rx.clone()))));
         shutdown.await;
         if let Some(t) = renewer {

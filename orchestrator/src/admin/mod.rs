@@ -3,6 +3,8 @@
 //! `GET /bots/{id}` (desired spec and observed status), `GET /bots/{id}/runs` (scheduled runs).
 //! Listens on loopback by default; an optional bearer token guards every route.
 
+pub mod view;
+
 use std::sync::Arc;
 
 use hyper::body::Incoming;
@@ -11,10 +13,11 @@ use serde_json::{json, Value};
 
 use crate::http::{self, Resp};
 use crate::images::RuntimeImages;
-use crate::model::{is_enabled, is_scheduled, parse_payload, validate, BotRecord, Change};
-use crate::plan::{BotStatus, Observed};
+use crate::model::{is_scheduled, parse_payload, BotRecord, Change};
+use crate::observed::BotStatus;
 use crate::reconcile::Snapshot;
 use crate::store::{now_ms, Mode, Store};
+pub use view::view;
 
 const MAX_BODY: usize = 4 << 20;
 
@@ -25,74 +28,6 @@ pub struct Admin {
     pub token: Option<String>,
     /// Shown per bot: the image its runtime runs on.
     pub images: Arc<RuntimeImages>,
-}
-
-pub(crate) fn time(ms: Option<i64>) -> Value {
-    ms.map_or(Value::Null, |ms| {
-        let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
-        the0_contract::timefmt::rfc3339_nanos(t).into()
-    })
-}
-
-/// What `GET /bots/{id}` shows: the desired spec (with the image it runs on) and the observed
-/// status. Pure.
-pub fn view(
-    rec: &BotRecord,
-    images: &RuntimeImages,
-    s: &BotStatus,
-    c: Option<&Observed>,
-    in_flight: bool,
-    now: i64,
-) -> Value {
-    let enabled = is_enabled(rec.enabled.as_ref(), &rec.config);
-    let launch = validate(rec, images);
-    let image = launch.as_ref().ok().map(|l| l.image.clone());
-    let invalid = launch.err();
-    let running = c.is_some_and(|c| c.state == crate::plan::State::Running);
-    let state = if !enabled {
-        if c.is_some() {
-            "stopping"
-        } else {
-            "disabled"
-        }
-    } else if invalid.is_some() {
-        "failed"
-    } else if running {
-        "running"
-    } else if s.backoff_until.is_some_and(|u| u > now) {
-        // Before `in_flight`: the action that records an exit (and removes the container) is
-        // itself in flight, and the bot is then backing off, not starting.
-        if s.last_exit_at.is_some()
-            && s.failure_reason.as_deref().is_some_and(|r| r.starts_with("bot exited") || r.contains("OOM"))
-        {
-            "backing-off"
-        } else {
-            "failed"
-        }
-    } else if in_flight {
-        "starting"
-    } else {
-        "pending"
-    };
-    json!({
-        "id": rec.id,
-        "enabled": enabled,
-        "config": rec.config,
-        "custom": rec.custom,
-        "image": image,
-        "status": {
-            "state": state,
-            "container": c.map(|c| c.name.clone()),
-            "container_id": c.map(|c| c.container.clone()),
-            "container_state": c.map(|c| c.state.as_str()),
-            "restarts": s.restarts,
-            "consecutive_failures": s.consecutive,
-            "last_exit_code": s.last_exit_code,
-            "last_exit_at": time(s.last_exit_at),
-            "backoff_until": time(s.backoff_until.filter(|u| *u > now)),
-            "failure_reason": invalid.or_else(|| s.failure_reason.clone()),
-        }
-    })
 }
 
 impl Admin {
@@ -159,7 +94,7 @@ impl Admin {
             Ok(None) => return http::error(StatusCode::NOT_FOUND, &format!("no bot {id:?}")),
             Err(e) => return http::error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
         }
-        match self.store.runs(id, crate::schedule::runs::HISTORY + 1) {
+        match self.store.runs(id, crate::store::runs::HISTORY + 1) {
             Ok(runs) => {
                 http::json(StatusCode::OK, &Value::Array(runs.iter().map(crate::schedule::view::run_json).collect()))
             }
@@ -170,7 +105,7 @@ impl Admin {
     async fn put(&self, id: String, req: Request<Incoming>) -> Resp {
         let body = match http::body(req, MAX_BODY).await {
             Ok(b) => b,
-            Err(e) => return http::error(StatusCode::BAD_REQUEST, &e),
+            Err(e) => return http::error(StatusCode::BAD_REQUEST, &e.to_string()),
         };
         // The path names the bot; a body `id` must agree (an absent one is filled in).
         let mut v: Value = match serde_json::from_slice(&body) {
@@ -199,49 +134,6 @@ impl Admin {
                 http::json(StatusCode::OK, &self.show(&rec, &s))
             }
             Err(e) => http::error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn rec(config: Value) -> BotRecord {
-        BotRecord {
-            id: "b".into(),
-            config,
-            custom: json!({"filePath": "u/b/1", "config": {"runtime": "gcc13", "entrypoints": {"bot": "b.sh"}}}),
-            enabled: None,
-        }
-    }
-
-    #[test]
-    fn the_state_shown_for_each_situation() {
-        let crashed = BotStatus {
-            last_exit_at: Some(900),
-            backoff_until: Some(2000),
-            failure_reason: Some("bot exited with code 3".into()),
-            ..Default::default()
-        };
-        let start_failed =
-            BotStatus { backoff_until: Some(2000), failure_reason: Some("no image".into()), ..Default::default() };
-        let expired = BotStatus { backoff_until: Some(500), ..crashed.clone() };
-        let ok = BotStatus::default();
-        for (config, status, in_flight, want) in [
-            (json!({}), &ok, false, "pending"),
-            (json!({}), &ok, true, "starting"),
-            (json!({}), &crashed, false, "backing-off"),
-            // The exit is being recorded by an action still in flight: backing off, not starting.
-            (json!({}), &crashed, true, "backing-off"),
-            (json!({}), &start_failed, false, "failed"),
-            (json!({}), &expired, true, "starting"),
-            (json!({"enabled": false}), &ok, false, "disabled"),
-            (json!("not an object"), &ok, false, "failed"),
-        ] {
-            let v = view(&rec(config.clone()), &RuntimeImages::default(), status, None, in_flight, 1000);
-            assert_eq!(v["status"]["state"], want, "{config} {status:?} in_flight={in_flight}");
         }
     }
 }

@@ -6,7 +6,30 @@
 
 use rusqlite::{params, OptionalExtension, Row};
 
-use crate::store::{now_ms, Result, Store, StoreError};
+use super::{now_ms, Result, Store, StoreError};
+
+/// The tables of scheduled bots (migration 2 in [`super::MIGRATIONS`]): the schedule each next
+/// due time was computed from, and every run.
+pub(super) const SCHEMA: &str = "CREATE TABLE schedule_state (
+        id TEXT PRIMARY KEY NOT NULL,
+        expr TEXT NOT NULL,
+        next_due_ms INTEGER,
+        failure TEXT,
+        enabled INTEGER NOT NULL
+    );
+    CREATE TABLE runs (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        bot_id TEXT NOT NULL,
+        due_ms INTEGER NOT NULL,
+        started_ms INTEGER,
+        ended_ms INTEGER,
+        outcome TEXT NOT NULL,
+        exit_code INTEGER,
+        reason TEXT,
+        container TEXT,
+        logs TEXT NOT NULL DEFAULT '[]'
+    );
+    CREATE INDEX runs_by_bot ON runs (bot_id, seq);";
 
 /// Runs kept per bot (the oldest finished ones are dropped).
 pub const HISTORY: i64 = 100;

@@ -3,6 +3,7 @@
 //! Docker, and to stored logs when the bot has no container). A tiny HTTP/1 client is enough here.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,10 +15,12 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
 use crate::config::Cli;
-use crate::docker::Docker;
+use crate::docker::{Docker, DockerError};
 use crate::metrics::Metrics;
+use crate::objects::ObjectsError;
+use crate::reconcile::ReconcileError;
 use crate::spec::container_name;
-use crate::{deploy, reconcile, storage};
+use crate::{deploy, objects, reconcile};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -25,8 +28,47 @@ pub enum CliError {
     Unreachable { addr: String, err: String },
     #[error("orchestrator answered {status}: {body}")]
     Status { status: u16, body: String },
-    #[error("{0}")]
-    Other(String),
+    #[error(transparent)]
+    Request(#[from] hyper::http::Error),
+    #[error(transparent)]
+    Reply(hyper::Error),
+    #[error("bad reply: {0}")]
+    BadReply(serde_json::Error),
+    #[error("bad reply: not a list")]
+    NotAList,
+    #[error(transparent)]
+    Deploy(#[from] deploy::DeployError),
+    #[error("{}: {source}", path.display())]
+    File { path: PathBuf, source: std::io::Error },
+    #[error("bot id {0:?} is not a safe name; pass --id")]
+    UnsafeId(String),
+    #[error(transparent)]
+    Objects(#[from] ObjectsError),
+    #[error(transparent)]
+    Storage(Box<the0_objstore::Error>),
+    #[error(transparent)]
+    Docker(#[from] DockerError),
+    #[error(transparent)]
+    Output(std::io::Error),
+    #[error("bot {0:?} has no container and no stored logs")]
+    NoLogs(String),
+    #[error(
+        "an orchestrator answers on {0}: stop it first (with --stop-bots-on-shutdown it stops its bots), \
+         else it would start them again"
+    )]
+    ServerRunning(String),
+    #[error(transparent)]
+    Reconcile(#[from] ReconcileError),
+}
+
+impl From<the0_objstore::Error> for CliError {
+    fn from(e: the0_objstore::Error) -> CliError {
+        CliError::Storage(Box::new(e))
+    }
+}
+
+fn file(path: &Path) -> impl FnOnce(std::io::Error) -> CliError + '_ {
+    move |source| CliError::File { path: path.to_path_buf(), source }
 }
 
 /// One request to the admin API; returns the status and body.
@@ -48,14 +90,11 @@ pub async fn admin_request(
         req = req.header("authorization", format!("Bearer {t}"));
     }
     let body = body.map_or_else(Bytes::new, |b| Bytes::from(b.to_string()));
-    let req = req
-        .header("content-type", "application/json")
-        .body(Full::new(body))
-        .map_err(|e| CliError::Other(e.to_string()))?;
+    let req = req.header("content-type", "application/json").body(Full::new(body))?;
     let exchange = async {
         let resp = send.send_request(req).await.map_err(|e| unreachable(e.to_string()))?;
         let status = resp.status().as_u16();
-        let body = resp.into_body().collect().await.map_err(|e| CliError::Other(e.to_string()))?.to_bytes();
+        let body = resp.into_body().collect().await.map_err(CliError::Reply)?.to_bytes();
         Ok::<_, CliError>((status, body))
     };
     tokio::time::timeout(Duration::from_secs(30), exchange).await.map_err(|_| unreachable("timed out".into()))?
@@ -65,41 +104,35 @@ fn ok(status: u16, body: Bytes) -> Result<Value, CliError> {
     if !(200..300).contains(&status) {
         return Err(CliError::Status { status, body: String::from_utf8_lossy(&body).into_owned() });
     }
-    serde_json::from_slice(&body).map_err(|e| CliError::Other(format!("bad reply: {e}")))
+    serde_json::from_slice(&body).map_err(CliError::BadReply)
 }
 
 /// `deploy <dir>`: zip, store the code object, register the bot. Returns the bot's view.
 pub async fn deploy(cli: &Cli, dir: &std::path::Path, id: Option<&str>) -> Result<Value, CliError> {
-    let other = |e: deploy::DeployError| CliError::Other(e.to_string());
-    let text = std::fs::read_to_string(dir.join("bot-config.yaml"))
-        .map_err(|e| CliError::Other(format!("{}: {e}", dir.join("bot-config.yaml").display())))?;
-    let manifest = deploy::parse_manifest(&text).map_err(other)?;
-    let config = deploy::read_config(dir, &manifest).map_err(other)?;
+    let manifest_path = dir.join("bot-config.yaml");
+    let text = std::fs::read_to_string(&manifest_path).map_err(file(&manifest_path))?;
+    let manifest = deploy::parse_manifest(&text)?;
+    let config = deploy::read_config(dir, &manifest)?;
     let id = match id {
         Some(i) => i.to_string(),
         None => deploy::id_from(config.get("name").and_then(Value::as_str).unwrap_or(&manifest.name)),
     };
     if !crate::model::is_safe_id(&id) {
-        return Err(CliError::Other(format!("bot id {id:?} is not a safe name; pass --id")));
+        return Err(CliError::UnsafeId(id));
     }
     // Fail early, before uploading anything, if the server is not there.
     admin_request(cli, Method::GET, "/bots", None).await?;
     let tmp = tempfile_in(&cli.data_dir)?;
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .map_err(|e| CliError::Other(format!("{}: {e}", tmp.display())))?;
-    let zipped = deploy::zip_dir(dir, &mut f).map_err(other);
+    let mut f = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&tmp).map_err(file(&tmp))?;
+    let zipped = deploy::zip_dir(dir, &mut f).map_err(CliError::Deploy);
     drop(f);
     let result = async {
         let sha = zipped?;
         let key = deploy::code_key(&id, &manifest.version, &sha);
-        let store = storage::open(&cli.host, &cli.region).map_err(CliError::Other)?;
+        let store = objects::open(&cli.host, &cli.region)?;
         let bucket = &cli.host.buckets.code;
-        store.ensure_bucket(bucket).await.map_err(|e| CliError::Other(e.to_string()))?;
-        store.put_file(bucket, &key, &tmp, "application/zip").await.map_err(|e| CliError::Other(e.to_string()))?;
+        store.ensure_bucket(bucket).await?;
+        store.put_file(bucket, &key, &tmp, "application/zip").await?;
         let now = the0_contract::timefmt::rfc3339_seconds(std::time::SystemTime::now());
         let body = deploy::payload(&id, &manifest, config, &key, &now);
         let (status, body) = admin_request(cli, Method::PUT, &format!("/bots/{id}"), Some(body)).await?;
@@ -111,7 +144,7 @@ pub async fn deploy(cli: &Cli, dir: &std::path::Path, id: Option<&str>) -> Resul
 }
 
 fn tempfile_in(dir: &std::path::Path) -> Result<std::path::PathBuf, CliError> {
-    std::fs::create_dir_all(dir).map_err(|e| CliError::Other(format!("{}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir).map_err(file(dir))?;
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     Ok(dir.join(format!(".deploy-{}-{nanos}.zip", std::process::id())))
 }
@@ -120,7 +153,7 @@ pub async fn list(cli: &Cli) -> Result<Vec<Value>, CliError> {
     let (s, b) = admin_request(cli, Method::GET, "/bots", None).await?;
     match ok(s, b)? {
         Value::Array(a) => Ok(a),
-        _ => Err(CliError::Other("bad reply: not a list".into())),
+        _ => Err(CliError::NotAList),
     }
 }
 
@@ -151,8 +184,7 @@ pub async fn remove(cli: &Cli, id: &str) -> Result<Value, CliError> {
 /// Writes the bot's output to `out`: from its container (followed with `follow`), else every
 /// stored daily log object in order.
 pub async fn logs(cli: &Cli, id: &str, follow: bool, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
-    let docker = Docker::connect(&cli.docker_host, cli.host.instance.clone(), Arc::new(Metrics::default()))
-        .map_err(|e| CliError::Other(e.to_string()))?;
+    let docker = Docker::connect(&cli.docker_host, cli.host.instance.clone(), Arc::new(Metrics::default()))?;
     let name = container_name(id, cli.host.instance.as_deref());
     let mut s = Box::pin(docker.logs(&name, follow, None));
     let mut any = false;
@@ -160,16 +192,15 @@ pub async fn logs(cli: &Cli, id: &str, follow: bool, out: &mut (dyn Write + Send
         match chunk {
             Ok(b) => {
                 any = true;
-                out.write_all(&b).map_err(|e| CliError::Other(e.to_string()))?;
+                out.write_all(&b).map_err(CliError::Output)?;
                 let _ = out.flush();
             }
             Err(e) if !any && e.to_string().contains("404") => return stored_logs(cli, id, out).await,
             Err(e) if !any => {
-                let msg = e.to_string();
-                if msg.contains("No such container") {
+                if e.to_string().contains("No such container") {
                     return stored_logs(cli, id, out).await;
                 }
-                return Err(CliError::Other(msg));
+                return Err(CliError::Docker(e));
             }
             Err(_) => break,
         }
@@ -178,21 +209,18 @@ pub async fn logs(cli: &Cli, id: &str, follow: bool, out: &mut (dyn Write + Send
 }
 
 async fn stored_logs(cli: &Cli, id: &str, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
-    let store = storage::open(&cli.host, &cli.region).map_err(CliError::Other)?;
+    let store = objects::open(&cli.host, &cli.region)?;
     let bucket = &cli.host.buckets.logs;
-    let mut objs =
-        store.list(bucket, &the0_contract::keys::log_prefix(id)).await.map_err(|e| CliError::Other(e.to_string()))?;
+    let mut objs = store.list(bucket, &the0_contract::keys::log_prefix(id)).await?;
     objs.sort_by(|a, b| a.key.cmp(&b.key));
     if objs.is_empty() {
-        return Err(CliError::Other(format!("bot {id:?} has no container and no stored logs")));
+        return Err(CliError::NoLogs(id.to_string()));
     }
     for o in objs {
-        if let Some(mut g) = store.get(bucket, &o.key).await.map_err(|e| CliError::Other(e.to_string()))? {
+        if let Some(mut g) = store.get(bucket, &o.key).await? {
             let mut buf = Vec::new();
-            tokio::io::AsyncReadExt::read_to_end(&mut g.body, &mut buf)
-                .await
-                .map_err(|e| CliError::Other(e.to_string()))?;
-            out.write_all(&buf).map_err(|e| CliError::Other(e.to_string()))?;
+            tokio::io::AsyncReadExt::read_to_end(&mut g.body, &mut buf).await.map_err(CliError::Output)?;
+            out.write_all(&buf).map_err(CliError::Output)?;
         }
     }
     Ok(())
@@ -204,12 +232,8 @@ pub async fn stop_all(cli: &Cli) -> Result<usize, CliError> {
     let addr = cli.admin_addr.clone();
     let connect = tokio::net::TcpStream::connect(addr.clone());
     if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(3), connect).await {
-        return Err(CliError::Other(format!(
-            "an orchestrator answers on {addr}: stop it first (with --stop-bots-on-shutdown it stops its bots), \
-             else it would start them again"
-        )));
+        return Err(CliError::ServerRunning(addr));
     }
-    let docker = Docker::connect(&cli.docker_host, cli.host.instance.clone(), Arc::new(Metrics::default()))
-        .map_err(|e| CliError::Other(e.to_string()))?;
-    reconcile::stop_all(&docker, cli.reconcile.stop_grace).await.map_err(CliError::Other)
+    let docker = Docker::connect(&cli.docker_host, cli.host.instance.clone(), Arc::new(Metrics::default()))?;
+    Ok(reconcile::stop_all(&docker, cli.reconcile.stop_grace).await?)
 }

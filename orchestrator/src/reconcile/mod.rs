@@ -1,8 +1,15 @@
-//! The reconciler: level-triggered passes (observe Docker, read the store, [`plan`], dispatch) and
+//! The reconciler: level-triggered passes (observe Docker, read the store, [`plan::plan`], dispatch) and
 //! an action runner with bounded concurrency that never acts on one bot twice at once. Triggers:
 //! the periodic tick, any store change (at once), Docker's die/oom/destroy events, the end of an
 //! action that needs a follow-up, and the earliest backoff expiry. Docker being down makes passes
 //! fail and be retried every 2 s; readiness reports it; nothing else stops.
+
+pub mod error;
+pub mod exit_reason;
+pub mod plan;
+pub mod policy;
+pub mod record;
+pub mod snapshot;
 
 use std::future::Future;
 use std::sync::atomic::Ordering::Relaxed;
@@ -13,13 +20,17 @@ use futures_util::StreamExt;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::docker::Docker;
+use crate::host::Host;
 use crate::metrics::Metrics;
 use crate::model::{is_enabled, is_scheduled, validate, Launch};
-use crate::plan::{plan, Action, BotStatus, Desired, Observed, State};
-pub use crate::snapshot::Snapshot;
-use crate::spec::{build, HostSettings};
-use crate::store::{now_ms, Store};
-use crate::{backoff, log, storage};
+use crate::observed::{Observed, State};
+use crate::spec::build;
+use crate::store::now_ms;
+use crate::{log, objects};
+pub use error::{ReconcileError, StartError};
+use plan::{plan, Action, Desired};
+use record::{Record, Step};
+pub use snapshot::Snapshot;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -46,11 +57,7 @@ impl Default for Options {
 
 #[derive(Clone)]
 pub struct Reconciler {
-    pub store: Store,
-    pub docker: Docker,
-    pub objects: Arc<the0_objstore::Store>,
-    pub host: Arc<HostSettings>,
-    pub metrics: Arc<Metrics>,
+    pub host: Host,
     pub opts: Options,
     pub snapshot: Arc<Snapshot>,
     wake: Arc<Notify>,
@@ -58,26 +65,9 @@ pub struct Reconciler {
 }
 
 impl Reconciler {
-    pub fn new(
-        store: Store,
-        docker: Docker,
-        objects: Arc<the0_objstore::Store>,
-        host: Arc<HostSettings>,
-        metrics: Arc<Metrics>,
-        opts: Options,
-    ) -> Reconciler {
+    pub fn new(host: Host, opts: Options) -> Reconciler {
         let permits = Arc::new(Semaphore::new(opts.max_parallel.max(1)));
-        Reconciler {
-            store,
-            docker,
-            objects,
-            host,
-            metrics,
-            opts,
-            snapshot: Arc::default(),
-            wake: Arc::new(Notify::new()),
-            permits,
-        }
+        Reconciler { host, opts, snapshot: Arc::default(), wake: Arc::new(Notify::new()), permits }
     }
 
     /// Asks for a pass as soon as possible.
@@ -90,7 +80,7 @@ impl Reconciler {
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let events = tokio::spawn(self.clone().watch_events());
-        let mut changes = self.store.watch();
+        let mut changes = self.host.store.watch();
         loop {
             let wake_at = match self.pass().await {
                 Ok(w) => w,
@@ -114,24 +104,24 @@ impl Reconciler {
         let all = self.opts.max_parallel.max(1) as u32;
         let _ = tokio::time::timeout(Duration::from_secs(60), self.permits.acquire_many(all)).await;
         if self.opts.stop_bots_on_shutdown {
-            let _ = stop_all(&self.docker, self.opts.stop_grace).await;
+            let _ = stop_all(&self.host.docker, self.opts.stop_grace).await;
         }
     }
 
     /// One pass; returns when the next one is due at the latest.
-    pub async fn pass(&self) -> Result<Option<i64>, String> {
+    pub async fn pass(&self) -> Result<Option<i64>, ReconcileError> {
         let t0 = Instant::now();
-        let observed = match self.docker.observe().await {
+        let observed = match self.host.docker.observe().await {
             Ok(o) => {
                 self.snapshot.docker_ok.store(true, Relaxed);
                 o
             }
             Err(e) => {
                 self.snapshot.docker_ok.store(false, Relaxed);
-                return Err(e.to_string());
+                return Err(e.into());
             }
         };
-        let records = self.store.list().map_err(|e| e.to_string())?;
+        let records = self.host.store.list()?;
         let now = now_ms();
         // Scheduled bots are the scheduler's: to this pass they are not stored, so a bot that
         // became scheduled loses its realtime container.
@@ -140,7 +130,7 @@ impl Reconciler {
             .filter(|(rec, _)| !is_scheduled(&rec.config))
             .map(|(rec, status)| Desired {
                 enabled: is_enabled(rec.enabled.as_ref(), &rec.config),
-                launch: validate(&rec, &self.host.images),
+                launch: validate(&rec, &self.host.settings.images),
                 id: rec.id,
                 status,
             })
@@ -151,12 +141,12 @@ impl Reconciler {
         for a in p.actions {
             self.dispatch(a);
         }
-        self.metrics.reconcile.observe(t0.elapsed());
+        self.host.metrics.reconcile.observe(t0.elapsed());
         Ok(p.wake_at)
     }
 
     fn update_snapshot(&self, desired: &[Desired], observed: Vec<Observed>, now: i64) {
-        let by_bot = crate::snapshot::group(observed);
+        let by_bot = crate::reconcile::snapshot::group(observed);
         let (mut want, mut running, mut backing, mut failed) = (0, 0, 0, 0);
         for d in desired.iter().filter(|d| d.enabled) {
             want += 1;
@@ -169,10 +159,10 @@ impl Reconciler {
                 backing += 1;
             }
         }
-        self.metrics.desired.store(want, Relaxed);
-        self.metrics.running.store(running, Relaxed);
-        self.metrics.backing_off.store(backing, Relaxed);
-        self.metrics.failed.store(failed, Relaxed);
+        self.host.metrics.desired.store(want, Relaxed);
+        self.host.metrics.running.store(running, Relaxed);
+        self.host.metrics.backing_off.store(backing, Relaxed);
+        self.host.metrics.failed.store(failed, Relaxed);
         self.snapshot.replace(by_bot);
     }
 
@@ -192,25 +182,18 @@ impl Reconciler {
         });
     }
 
-    fn status(&self, bot: &str) -> Option<BotStatus> {
-        self.store.get(bot).ok().flatten().map(|(_, s)| s)
-    }
-
-    fn save(&self, bot: &str, s: &BotStatus) {
-        if let Err(e) = self.store.set_status(bot, s) {
-            log::error("cannot record bot status", &[("bot_id", &bot), ("error", &e)]);
-        }
-    }
-
-    /// Executes one bot's action; returns whether another pass is needed soon.
+    /// Executes one bot's action; returns whether another pass is needed soon. The bot's status
+    /// is read once, changed in memory by the crash policy ([`policy::decide`]) and written once
+    /// ([`Record`]): before containers are removed when the action counts an exit (so a crash of
+    /// this process cannot lose it), else at the end. Only an exit followed by a start writes twice.
     async fn execute(&self, a: Action) -> bool {
         let bot = a.bot_id.as_str();
         let grace = self.opts.stop_grace;
-        let stops = a.stop.iter().map(|c| self.docker.stop_and_remove(c, grace));
+        let stops = a.stop.iter().map(|c| self.host.docker.stop_and_remove(c, grace));
         for (c, r) in a.stop.iter().zip(futures_util::future::join_all(stops).await) {
             match r {
                 Ok(()) => {
-                    Metrics::inc(&self.metrics.stops);
+                    Metrics::inc(&self.host.metrics.stops);
                     let why = a.why.get(c).copied().unwrap_or("unknown");
                     log::info(
                         "container stopped and removed",
@@ -224,13 +207,15 @@ impl Reconciler {
                 }
             }
         }
+        let base_ms = self.opts.backoff_base.as_millis() as i64;
+        let mut record = Record::read(&self.host.store, bot, base_ms);
         if let Some(x) = &a.exit {
             let tail = self.tail(&x.container, 50).await;
             let mut x = x.clone();
-            let reason = crate::exit_reason::from_log_tail(&tail);
+            let reason = exit_reason::from_log_tail(&tail);
             let planned = x.status.failure_reason.clone().unwrap_or_default();
             x.status.failure_reason =
-                Some(crate::exit_reason::describe(&planned, x.oom, self.host.memory_mb, reason.as_deref()));
+                Some(exit_reason::describe(&planned, x.oom, self.host.settings.memory_mb, reason.as_deref()));
             log::warn(
                 "bot exited unrequested; restart after backoff",
                 &[
@@ -242,12 +227,13 @@ impl Reconciler {
                     ("last_lines", &tail),
                 ],
             );
-            Metrics::inc(&self.metrics.restarts);
-            self.save(bot, &x.status);
+            Metrics::inc(&self.host.metrics.restarts);
+            record.push(Step::Exit(x.status));
+            record.write(&self.host.store);
         }
         for c in &a.remove {
             let why = a.why.get(c).copied().unwrap_or("unknown");
-            match self.docker.remove(c).await {
+            match self.host.docker.remove(c).await {
                 Ok(()) => log::info("container removed", &[("bot_id", &bot), ("container", &short(c)), ("why", &why)]),
                 Err(e) => log::warn(
                     "remove failed",
@@ -257,28 +243,23 @@ impl Reconciler {
         }
         if let Some(reason) = &a.fail {
             log::error("bot cannot be run", &[("bot_id", &bot), ("reason", reason)]);
-            let mut s = self.status(bot).unwrap_or_default();
-            s.failure_reason = Some(reason.clone());
-            s.backoff_until = None;
-            self.save(bot, &s);
+            record.push(Step::Unrunnable(reason.clone()));
         }
         if a.reset_backoff {
-            let mut s = self.status(bot).unwrap_or_default();
-            s.consecutive = 0;
-            s.backoff_until = None;
-            self.save(bot, &s);
+            record.push(Step::Steady);
         }
         let gone: Vec<String> = a.stop.iter().chain(&a.remove).cloned().collect();
         let Some(l) = &a.start else {
+            record.write(&self.host.store);
             self.snapshot.record(bot, &gone, None);
             return a.exit.is_some() || !a.stop.is_empty() || !a.remove.is_empty();
         };
-        match self.start(l).await {
+        let follow_up = match self.start(l).await {
             Ok(id) => {
                 let now = now_ms();
                 let o = Observed {
                     container: id.clone(),
-                    name: crate::spec::container_name(bot, self.host.instance.as_deref()),
+                    name: crate::spec::container_name(bot, self.host.settings.instance.as_deref()),
                     bot_id: bot.to_string(),
                     state: State::Running,
                     hash: Some(l.hash.clone()),
@@ -289,46 +270,43 @@ impl Reconciler {
                     oom: false,
                 };
                 self.snapshot.record(bot, &gone, Some(o));
-                Metrics::inc(&self.metrics.starts);
+                Metrics::inc(&self.host.metrics.starts);
                 log::info("bot started", &[("bot_id", &bot), ("container", &short(&id))]);
-                if let Some(mut s) = self.status(bot) {
-                    if s.failure_reason.is_some() || s.backoff_until.is_some() {
-                        s.failure_reason = None;
-                        s.backoff_until = None;
-                        self.save(bot, &s);
-                    }
-                }
+                record.push(Step::Started);
                 // Follow up only if the bot changed while it was starting.
-                !self.store.get(bot).ok().flatten().is_some_and(|(rec, _)| {
+                !self.host.store.get(bot).ok().flatten().is_some_and(|(rec, _)| {
                     is_enabled(rec.enabled.as_ref(), &rec.config)
-                        && validate(&rec, &self.host.images).is_ok_and(|v| v.hash == l.hash)
+                        && validate(&rec, &self.host.settings.images).is_ok_and(|v| v.hash == l.hash)
                 })
             }
-            Err(reason) => {
+            Err(err) => {
+                let reason = err.to_string();
                 self.snapshot.record(bot, &gone, None);
-                Metrics::inc(&self.metrics.start_failures);
-                let mut s = self.status(bot).unwrap_or_default();
-                s.consecutive = s.consecutive.saturating_add(1);
-                let delay = backoff::delay_ms(s.consecutive, self.opts.backoff_base.as_millis() as i64, bot);
-                s.backoff_until = Some(now_ms() + delay);
-                s.failure_reason = Some(reason.clone());
+                Metrics::inc(&self.host.metrics.start_failures);
+                let at_ms = now_ms();
+                record.push(Step::StartFailed { reason: reason.clone(), at_ms });
+                let delay = match record.status().backoff_until {
+                    Some(until) => until - at_ms,
+                    None => 0,
+                };
                 log::error("bot start failed", &[("bot_id", &bot), ("reason", &reason), ("retry_in_ms", &delay)]);
-                self.save(bot, &s);
                 true
             }
-        }
+        };
+        record.write(&self.host.store);
+        follow_up
     }
 
-    async fn start(&self, l: &Launch) -> Result<String, String> {
-        storage::check_code(&self.objects, &self.host, l).await?;
-        storage::prepare_local(&self.host, l)?;
-        let spec = build(l, &self.host);
-        crate::creds::issue(&self.host, &l.id, &l.code_file, &spec.name, None).await?;
-        self.docker.run(&spec).await.map_err(|e| e.to_string())
+    async fn start(&self, l: &Launch) -> Result<String, StartError> {
+        objects::check_code(&self.host.objects, &self.host.settings, l).await?;
+        objects::prepare_local(&self.host.settings, l)?;
+        let spec = build(l, &self.host.settings);
+        crate::creds::issue(&self.host.settings, &l.id, &l.code_file, &spec.name, None).await?;
+        Ok(self.host.docker.run(&spec).await?)
     }
 
     async fn tail(&self, container: &str, lines: u32) -> String {
-        let mut s = Box::pin(self.docker.logs(container, false, Some(lines)));
+        let mut s = Box::pin(self.host.docker.logs(container, false, Some(lines)));
         let mut out = Vec::new();
         let read = async {
             while let Some(Ok(chunk)) = s.next().await {
@@ -342,7 +320,7 @@ impl Reconciler {
     /// Docker's event stream, reconnected with a 1 s pause; each die/oom/destroy asks for a pass.
     async fn watch_events(self) {
         loop {
-            let mut s = Box::pin(self.docker.events());
+            let mut s = Box::pin(self.host.docker.events());
             while let Some(ev) = s.next().await {
                 match ev {
                     Ok(action) if action != "start" => {
@@ -380,8 +358,8 @@ fn short(id: &str) -> String {
 const STOP_ALL_PARALLEL: usize = 8;
 
 /// Stops and removes every managed container (of this instance), concurrently (D25, D26).
-pub async fn stop_all(docker: &Docker, grace: Duration) -> Result<usize, String> {
-    let all = docker.observe().await.map_err(|e| e.to_string())?;
+pub async fn stop_all(docker: &Docker, grace: Duration) -> Result<usize, ReconcileError> {
+    let all = docker.observe().await?;
     let n = all.len();
     let jobs = all.into_iter().map(|o| async move {
         if o.state == State::Running || o.state == State::Paused || o.state == State::Restarting {
@@ -393,10 +371,9 @@ pub async fn stop_all(docker: &Docker, grace: Duration) -> Result<usize, String>
     // Concurrent (D26) but bounded: removing many containers at once can deadlock dockerd 20.10.
     let all_done = futures_util::stream::iter(jobs).buffer_unordered(STOP_ALL_PARALLEL).collect::<Vec<_>>();
     let budget = grace * (n.div_ceil(STOP_ALL_PARALLEL) as u32).max(1) + Duration::from_secs(90);
-    let results =
-        tokio::time::timeout(budget, all_done).await.map_err(|_| "stopping every bot timed out".to_string())?;
+    let results = tokio::time::timeout(budget, all_done).await.map_err(|_| ReconcileError::StopAllTimedOut)?;
     for r in results {
-        r.map_err(|e| e.to_string())?;
+        r?;
     }
     Ok(n)
 }

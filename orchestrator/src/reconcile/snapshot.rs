@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Mutex, RwLock};
 
-use crate::plan::{Observed, State};
+use crate::observed::{Observed, State};
 
 /// What the last pass saw, for the admin API and readiness.
 #[derive(Default)]

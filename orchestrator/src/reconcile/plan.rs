@@ -6,21 +6,9 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use crate::backoff;
+use super::policy::{self, Event};
 use crate::model::Launch;
-
-/// The reconciler's per-bot bookkeeping, kept in the store.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BotStatus {
-    /// Every restart after an unrequested exit or a failed start.
-    pub restarts: u32,
-    /// Consecutive failures (exits or failed starts) since the bot was last up for 10 minutes.
-    pub consecutive: u32,
-    pub last_exit_code: Option<i64>,
-    pub last_exit_at: Option<i64>,
-    pub backoff_until: Option<i64>,
-    pub failure_reason: Option<String>,
-}
+use crate::observed::{BotStatus, Observed, State};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Desired {
@@ -28,51 +16,6 @@ pub struct Desired {
     pub enabled: bool,
     pub launch: Result<Launch, String>,
     pub status: BotStatus,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
-    Running,
-    Created,
-    Exited,
-    Dead,
-    Paused,
-    Restarting,
-    Removing,
-}
-
-impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Running => "running",
-            State::Created => "created",
-            State::Exited => "exited",
-            State::Dead => "dead",
-            State::Paused => "paused",
-            State::Restarting => "restarting",
-            State::Removing => "removing",
-        }
-    }
-    /// States that hold a live process: kept, or stopped before removal.
-    fn is_live(self) -> bool {
-        matches!(self, State::Running | State::Paused | State::Restarting)
-    }
-}
-
-/// A managed container as Docker shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Observed {
-    pub container: String,
-    pub name: String,
-    pub bot_id: String,
-    pub state: State,
-    /// `runtime.config-hash` label; `None` for containers the original created (adopted as is).
-    pub hash: Option<String>,
-    pub created_ms: i64,
-    pub started_ms: Option<i64>,
-    pub finished_ms: Option<i64>,
-    pub exit_code: Option<i64>,
-    pub oom: bool,
 }
 
 /// An unrequested exit, to be counted before the container is removed.
@@ -125,8 +68,7 @@ pub struct Plan {
     pub wake_at: Option<i64>,
 }
 
-/// Uptime after which a bot's crash history is forgotten (D23).
-pub const RESET_AFTER_MS: i64 = 10 * 60 * 1000;
+pub use super::policy::RESET_AFTER_MS;
 
 /// How long a container may stay `created` before it counts as abandoned (D23's grace). Before
 /// that it may be starting: another orchestrator process (say, one killed with -9 a moment ago)
@@ -201,7 +143,8 @@ fn plan_bot(d: &Desired, mut cs: Vec<&Observed>, now: i64, base_ms: i64, out: &m
         Ok(l) => l,
         Err(reason) => {
             clear_all(&mut a, &cs, "the bot's stored spec cannot be run");
-            if d.status.failure_reason.as_deref() != Some(reason) || d.status.backoff_until.is_some() {
+            let (failed, _) = policy::decide(&d.status, Event::Unrunnable { reason }, &d.id, base_ms);
+            if failed != d.status {
                 a.fail = Some(reason.clone());
             }
             return a;
@@ -257,18 +200,8 @@ fn plan_bot(d: &Desired, mut cs: Vec<&Observed>, now: i64, base_ms: i64, out: &m
         let finished = e.finished_ms.unwrap_or(now);
         if status.last_exit_at != Some(finished) {
             // An unrequested exit is a crash (D23), whatever its code.
-            let ran = e.started_ms.map_or(0, |s| finished - s);
-            status.consecutive = if ran >= RESET_AFTER_MS { 1 } else { status.consecutive.saturating_add(1) };
-            status.restarts = status.restarts.saturating_add(1);
-            status.last_exit_code = e.exit_code;
-            status.last_exit_at = Some(finished);
-            let delay = backoff::delay_ms(status.consecutive, base_ms, &d.id);
-            status.backoff_until = Some(finished + delay);
-            status.failure_reason = Some(match e.exit_code {
-                _ if e.oom => "container was killed for exceeding its memory limit (OOM)".to_string(),
-                Some(c) => format!("bot exited with code {c}"),
-                None => "bot exited".to_string(),
-            });
+            let exit = Event::Exited { code: e.exit_code, oom: e.oom, started_ms: e.started_ms, finished_ms: finished };
+            status = policy::decide(&status, exit, &d.id, base_ms).0;
             a.exit = Some(ExitRecord {
                 container: e.container.clone(),
                 code: e.exit_code,

@@ -4,6 +4,8 @@
 //! changes desired state bumps a version that the reconciler, the scheduler and the query index
 //! watch ([`Store::watch`]).
 
+pub mod runs;
+
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -12,7 +14,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::model::{BotRecord, Change};
-use crate::plan::BotStatus;
+use crate::observed::BotStatus;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -48,27 +50,7 @@ const MIGRATIONS: &[&str] = &[
         stream TEXT PRIMARY KEY NOT NULL,
         seq INTEGER NOT NULL
     );",
-    // Scheduled bots: the schedule each next due time was computed from, and every run.
-    "CREATE TABLE schedule_state (
-        id TEXT PRIMARY KEY NOT NULL,
-        expr TEXT NOT NULL,
-        next_due_ms INTEGER,
-        failure TEXT,
-        enabled INTEGER NOT NULL
-    );
-    CREATE TABLE runs (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        bot_id TEXT NOT NULL,
-        due_ms INTEGER NOT NULL,
-        started_ms INTEGER,
-        ended_ms INTEGER,
-        outcome TEXT NOT NULL,
-        exit_code INTEGER,
-        reason TEXT,
-        container TEXT,
-        logs TEXT NOT NULL DEFAULT '[]'
-    );
-    CREATE INDEX runs_by_bot ON runs (bot_id, seq);",
+    runs::SCHEMA,
 ];
 
 /// How an upsert treats an existing record (docs/contract.md §5.1 handlers).
@@ -172,50 +154,28 @@ impl Store {
     }
 
     fn query(&self, id: Option<&str>) -> Result<Vec<(BotRecord, BotStatus)>> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached(
-            "SELECT b.id, b.config, b.custom, b.enabled, s.restarts, s.consecutive, s.last_exit_code,
-                    s.last_exit_at, s.backoff_until, s.failure_reason
-             FROM bots b LEFT JOIN bot_status s ON s.id = b.id
-             WHERE ?1 IS NULL OR b.id = ?1 ORDER BY b.id",
-        )?;
-        let rows = stmt.query_map([id], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, Option<String>>(3)?,
-                BotStatus {
-                    restarts: r.get::<_, Option<u32>>(4)?.unwrap_or(0),
-                    consecutive: r.get::<_, Option<u32>>(5)?.unwrap_or(0),
-                    last_exit_code: r.get(6)?,
-                    last_exit_at: r.get(7)?,
-                    backoff_until: r.get(8)?,
-                    failure_reason: r.get(9)?,
-                },
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, config, custom, enabled, status) = row?;
-            let enabled = enabled.as_deref().map(json).transpose()?;
-            out.push((BotRecord { id, config: json(&config)?, custom: json(&custom)?, enabled }, status));
-        }
-        Ok(out)
+        query(&self.lock(), id)
     }
 
     /// Records the reconciler's bookkeeping for a bot that is still stored.
     pub fn set_status(&self, id: &str, s: &BotStatus) -> Result<()> {
-        let conn = self.lock();
-        conn.execute(
-            "INSERT INTO bot_status (id, restarts, consecutive, last_exit_code, last_exit_at, backoff_until, failure_reason)
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM bots WHERE id = ?1)
-             ON CONFLICT(id) DO UPDATE SET restarts = excluded.restarts, consecutive = excluded.consecutive,
-               last_exit_code = excluded.last_exit_code, last_exit_at = excluded.last_exit_at,
-               backoff_until = excluded.backoff_until, failure_reason = excluded.failure_reason",
-            params![id, s.restarts, s.consecutive, s.last_exit_code, s.last_exit_at, s.backoff_until, s.failure_reason],
-        )?;
-        Ok(())
+        write_status(&self.lock(), id, s)
+    }
+
+    /// Records `s` only if the bot's status is still `expected` as [`Store::get`] showed it
+    /// (`None`: the bot was not stored), in one transaction. Returns false, writing nothing, when
+    /// it changed meanwhile: a new spec resets it, a delete drops it (optimistic concurrency, so a
+    /// status read once and written once never overwrites such a change).
+    pub fn set_status_if(&self, id: &str, expected: Option<&BotStatus>, s: &BotStatus) -> Result<bool> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let current = query(&tx, Some(id))?.pop().map(|(_, st)| st);
+        if current.as_ref() != expected {
+            return Ok(false);
+        }
+        write_status(&tx, id, s)?;
+        tx.commit()?;
+        Ok(true)
     }
 
     pub fn cursor(&self, stream: &str) -> Result<Option<u64>> {
@@ -236,6 +196,50 @@ impl Store {
         self.lock().query_row("SELECT 1", [], |_| Ok(()))?;
         Ok(())
     }
+}
+
+fn query(conn: &Connection, id: Option<&str>) -> Result<Vec<(BotRecord, BotStatus)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT b.id, b.config, b.custom, b.enabled, s.restarts, s.consecutive, s.last_exit_code,
+                s.last_exit_at, s.backoff_until, s.failure_reason
+         FROM bots b LEFT JOIN bot_status s ON s.id = b.id
+         WHERE ?1 IS NULL OR b.id = ?1 ORDER BY b.id",
+    )?;
+    let rows = stmt.query_map([id], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, Option<String>>(3)?,
+            BotStatus {
+                restarts: r.get::<_, Option<u32>>(4)?.unwrap_or(0),
+                consecutive: r.get::<_, Option<u32>>(5)?.unwrap_or(0),
+                last_exit_code: r.get(6)?,
+                last_exit_at: r.get(7)?,
+                backoff_until: r.get(8)?,
+                failure_reason: r.get(9)?,
+            },
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, config, custom, enabled, status) = row?;
+        let enabled = enabled.as_deref().map(json).transpose()?;
+        out.push((BotRecord { id, config: json(&config)?, custom: json(&custom)?, enabled }, status));
+    }
+    Ok(out)
+}
+
+fn write_status(conn: &Connection, id: &str, s: &BotStatus) -> Result<()> {
+    conn.execute(
+        "INSERT INTO bot_status (id, restarts, consecutive, last_exit_code, last_exit_at, backoff_until, failure_reason)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM bots WHERE id = ?1)
+         ON CONFLICT(id) DO UPDATE SET restarts = excluded.restarts, consecutive = excluded.consecutive,
+           last_exit_code = excluded.last_exit_code, last_exit_at = excluded.last_exit_at,
+           backoff_until = excluded.backoff_until, failure_reason = excluded.failure_reason",
+        params![id, s.restarts, s.consecutive, s.last_exit_code, s.last_exit_at, s.backoff_until, s.failure_reason],
+    )?;
+    Ok(())
 }
 
 fn upsert(tx: &rusqlite::Transaction<'_>, rec: &BotRecord, mode: Mode) -> Result<bool> {
