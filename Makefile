@@ -22,10 +22,12 @@ images: executor     ## the0/runtime:latest (universal) + slim the0/runtime:<fam
 test: deps           ## every test: unit, process, S3 (moto), NATS, Docker
 	scripts/test.sh
 
-lint:                ## formatting, lints, one TLS provider
+lint:                ## formatting, lints (workspace lints, MSRV), docs, dependency policy (deny.toml)
 	cargo fmt --all -- --check
+	scripts/check-msrv.sh
 	cargo clippy --workspace --all-targets -- -D warnings
-	scripts/check-deps.sh
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --quiet
+	cargo deny check bans licenses sources
 
 .PHONY: fuzz fuzz-ci
 fuzz:                ## fuzz every parser 5 min each (FUZZ_SECONDS=…), keeping new corpus inputs

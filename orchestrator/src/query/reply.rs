@@ -38,7 +38,7 @@ pub fn render(env: &Envelope, duration: Duration, now: SystemTime) -> Value {
     Value::Object(m)
 }
 
-/// `text` cut to [`QUOTE_LIMIT`] bytes at a character boundary, marked when cut.
+/// `text` cut to `QUOTE_LIMIT` bytes at a character boundary, marked when cut.
 pub fn quote(text: &str) -> String {
     if text.len() <= QUOTE_LIMIT {
         return text.to_string();
