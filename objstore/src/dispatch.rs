@@ -61,7 +61,7 @@ impl Store {
         };
         // The body reader bounds each wait; this bounds the whole copy, in proportion to its size.
         let limit = s3::transfer_budget(obj.meta.size);
-        match tokio::time::timeout(limit, crate::atomic::write_atomic(dest, &mut obj.body)).await {
+        match tokio::time::timeout(limit, crate::atomic::write_stream(dest, &mut obj.body)).await {
             Ok(Ok(written)) => Ok(Some(written.len())),
             Ok(Err(e)) => Err(Error::io("GetObject", bucket, key, e)),
             Err(_) => Err(Error::timeout("GetObject", bucket, key, limit)),
