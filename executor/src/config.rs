@@ -123,13 +123,7 @@ fn secs(vars: &HashMap<String, String>, name: &'static str, default: u64) -> Res
 }
 
 /// Boolean spellings accepted where the contract says "any bool spelling".
-pub fn parse_bool(v: &str) -> Option<bool> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "1" | "t" | "true" | "yes" | "y" | "on" => Some(true),
-        "0" | "f" | "false" | "no" | "n" | "off" => Some(false),
-        _ => None,
-    }
-}
+pub use the0_contract::env::parse_bool;
 
 fn storage_from(vars: &HashMap<String, String>) -> Result<StorageConfig, ConfigError> {
     if let Some(root) = get(vars, env::THE0_STORAGE_DIR) {

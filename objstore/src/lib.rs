@@ -8,6 +8,20 @@
 //!   written atomically (temp file beside the target, then rename), for the embedded default and tests.
 //!
 //! Enum dispatch rather than a trait object: two backends, no boxing, async methods stay plain.
+//!
+//! # Layout
+//!
+//! `§` and `D<n>` references in this crate are to `docs/contract.md`.
+//!
+//! * `lib.rs`: the [`Store`] enum, settings and option types shared by both backends.
+//! * `dispatch.rs`: the public operations of [`Store`], each delegating to its backend.
+//! * [`local`]: the local-directory backend.
+//! * `beneath.rs`: file access below the local root that never follows a link.
+//! * [`atomic`]: the one atomic file write of the workspace (temp, fsync, rename, fsync dir).
+//! * [`s3`]: the S3 backend (SigV4, streaming, multipart, append, compose, STS in `s3/`).
+//! * `compose.rs`: a new version of an object from ranges of its current one plus new bytes.
+//! * `names.rs`: bucket and key validation, the same for both backends.
+//! * `error.rs`: [`Error`], naming the operation, bucket and key.
 
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -16,7 +30,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use tokio::io::AsyncRead;
 
-mod atomic;
+pub mod atomic;
 mod beneath;
 mod compose;
 mod error;
