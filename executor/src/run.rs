@@ -27,7 +27,7 @@ use crate::supervise::tee::{Stream, Tee};
 use crate::supervise::{ExitStatus, Reaper};
 use crate::sync::debounce::Dirty;
 use crate::sync::{SyncEngine, Triggers};
-use crate::{code, nats, storage};
+use crate::{code, nats};
 
 /// The periodic sync of a normal run (docs/contract.md §2.8).
 const SYNC_INTERVAL: Duration = Duration::from_secs(60);
@@ -72,7 +72,7 @@ struct Prepared {
 
 /// Steps 2–5: code, chmod, state, logs dir. Any error means the bot must not start.
 async fn prepare(cfg: &Config) -> anyhow::Result<Prepared> {
-    let store = Arc::new(storage::open(cfg.storage()?).context("cannot open object storage")?);
+    let store = Arc::new(the0_objstore::Store::open(cfg.storage()?).context("cannot open object storage")?);
     code::fetch(&store, cfg).await.context("cannot fetch the bot's code")?;
     code::chmod_entrypoints(cfg);
     let seed = match restore::restore(&store, cfg).await.context("cannot restore state")? {

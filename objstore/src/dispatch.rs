@@ -5,6 +5,19 @@
 use super::*;
 
 impl Store {
+    /// Opens the store `settings` describe. With a credentials file the file is read now (its
+    /// errors name it) and re-read whenever it is rewritten.
+    pub fn open(settings: &StoreSettings) -> Result<Store> {
+        match settings {
+            StoreSettings::Local { root } => Ok(Store::local(root.clone())),
+            StoreSettings::S3 { s3, credentials_file: None } => Store::s3(s3.clone()),
+            StoreSettings::S3 { s3, credentials_file: Some(path) } => Store::s3_with_credentials(
+                s3.clone(),
+                s3::CredentialSource::File(s3::CredentialsFile::open(path.clone())?),
+            ),
+        }
+    }
+
     /// An S3 store; fails only on unusable settings (e.g. TLS roots cannot be loaded).
     pub fn s3(settings: S3Settings) -> Result<Store> {
         Ok(Store::S3(s3::S3Store::new(settings)?))

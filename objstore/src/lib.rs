@@ -58,6 +58,17 @@ pub struct S3Settings {
     pub region: String,
 }
 
+/// Where a [`Store`] keeps its objects: the one storage-settings type of the workspace, opened
+/// with [`Store::open`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreSettings {
+    /// An S3-compatible server. With `credentials_file` (scoped credentials) the keys come from
+    /// that file, re-read when it changes, and the keys in `s3` are empty.
+    S3 { s3: S3Settings, credentials_file: Option<PathBuf> },
+    /// A directory: object `bucket/key` is the file `<root>/bucket/key`.
+    Local { root: PathBuf },
+}
+
 /// What HEAD tells about an object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectMeta {
