@@ -22,10 +22,12 @@ images: executor     ## the0/runtime:latest (universal) + slim the0/runtime:<fam
 test: deps           ## every test: unit, process, S3 (moto), NATS, Docker
 	scripts/test.sh
 
-lint:                ## formatting, lints, one TLS provider, docs (links, flags in docs/operator.md)
+lint:                ## formatting, lints (workspace lints, MSRV), rustdoc, dependency policy (deny.toml), docs (links, flags in docs/operator.md)
 	cargo fmt --all -- --check
+	scripts/check-msrv.sh
 	cargo clippy --workspace --all-targets -- -D warnings
-	scripts/check-deps.sh
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --quiet
+	cargo deny check bans licenses sources
 	scripts/check-docs.sh
 
 .PHONY: fuzz fuzz-ci

@@ -32,6 +32,11 @@ if [ ! -x "$venv/bin/moto_server" ]; then
   "$venv/bin/pip" install -q 'moto[server]'
 fi
 
+# cargo-deny for `make lint` (deny.toml): from crates.io, only when missing.
+if ! cargo deny --version >/dev/null 2>&1; then
+  cargo install cargo-deny --locked --quiet
+fi
+
 # cargo-fuzz for scripts/fuzz.sh (docs/fuzzing.md; `make fuzz` sets THE0_INSTALL_FUZZ=1): from
 # crates.io, only when missing (`make fuzz-ci`, which .ci/run calls, sets it too).
 if [ "${THE0_INSTALL_FUZZ:-0}" = 1 ] && ! cargo fuzz --version >/dev/null 2>&1; then

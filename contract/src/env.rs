@@ -107,3 +107,43 @@ pub const THE0_MAX_QUERY_CONTAINERS: &str = "THE0_MAX_QUERY_CONTAINERS";
 pub const THE0_CRASH_BACKOFF: &str = "THE0_CRASH_BACKOFF";
 /// `IfNotPresent` (pull a missing image, the default) or `Never`.
 pub const RUNTIME_IMAGE_PULL_POLICY: &str = "RUNTIME_IMAGE_PULL_POLICY";
+
+/// The boolean spellings accepted wherever the contract says "any bool spelling" (`MINIO_USE_SSL`,
+/// `STOP_BOTS_ON_SHUTDOWN`, boolean flags given a value…): Go's `strconv.ParseBool` set plus
+/// `yes`/`no`/`on`/`off`, any case, surrounding blanks ignored. `None` for anything else.
+pub fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "t" | "true" | "yes" | "y" | "on" => Some(true),
+        "0" | "f" | "false" | "no" | "n" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bool;
+
+    #[test]
+    fn bool_spellings() {
+        for (v, want) in [
+            ("1", Some(true)),
+            ("true", Some(true)),
+            (" TRUE ", Some(true)),
+            ("T", Some(true)),
+            ("yes", Some(true)),
+            ("y", Some(true)),
+            ("On", Some(true)),
+            ("0", Some(false)),
+            ("false", Some(false)),
+            ("F", Some(false)),
+            ("no", Some(false)),
+            ("n", Some(false)),
+            ("off", Some(false)),
+            ("", None),
+            ("2", None),
+            ("truthy", None),
+        ] {
+            assert_eq!(parse_bool(v), want, "{v:?}");
+        }
+    }
+}

@@ -48,7 +48,7 @@ pub fn query_param_vars(params: &str) -> Vec<(String, String)> {
 pub fn build(
     parent: impl IntoIterator<Item = (OsString, OsString)>,
     cfg: &Config,
-    kind: ChildKind,
+    kind: ChildKind<'_>,
 ) -> BTreeMap<OsString, OsString> {
     let mut vars: BTreeMap<OsString, OsString> = parent.into_iter().collect();
     if cfg.scrub_child_env {

@@ -232,7 +232,7 @@ fn parse_daemon(args: &[String]) -> Result<Command, CliError> {
     }
 }
 
-fn required_bot_id(f: &Flags, bot_id: Option<String>) -> Result<String, CliError> {
+fn required_bot_id(f: &Flags<'_>, bot_id: Option<String>) -> Result<String, CliError> {
     bot_id.filter(|b| !b.is_empty()).ok_or_else(|| f.err("required flag(s) \"bot-id\" not set"))
 }
 

@@ -41,22 +41,9 @@ impl Default for Limits {
 
 pub use the0_contract::buckets::Buckets;
 
-/// Where objects live.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StorageConfig {
-    /// `MINIO_*`: an S3-compatible server. With `THE0_CREDENTIALS_FILE` (scoped credentials) the
-    /// keys come from that file, re-read when it changes, and `access_key`/`secret_key` are empty.
-    S3 {
-        endpoint: String,
-        access_key: String,
-        secret_key: String,
-        use_ssl: bool,
-        region: String,
-        credentials_file: Option<PathBuf>,
-    },
-    /// `THE0_STORAGE_DIR`: object `bucket/key` is the file `<root>/bucket/key`.
-    Local { root: PathBuf },
-}
+/// Where objects live: `MINIO_*` (an S3-compatible server; with `THE0_CREDENTIALS_FILE`, scoped
+/// credentials, the keys come from that file and the shared keys are empty) or `THE0_STORAGE_DIR`.
+pub type StorageConfig = the0_objstore::StoreSettings;
 
 /// Everything the executor reads from its environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,13 +110,7 @@ fn secs(vars: &HashMap<String, String>, name: &'static str, default: u64) -> Res
 }
 
 /// Boolean spellings accepted where the contract says "any bool spelling".
-pub fn parse_bool(v: &str) -> Option<bool> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "1" | "t" | "true" | "yes" | "y" | "on" => Some(true),
-        "0" | "f" | "false" | "no" | "n" | "off" => Some(false),
-        _ => None,
-    }
-}
+pub use the0_contract::env::parse_bool;
 
 fn storage_from(vars: &HashMap<String, String>) -> Result<StorageConfig, ConfigError> {
     if let Some(root) = get(vars, env::THE0_STORAGE_DIR) {
@@ -151,14 +132,14 @@ fn storage_from(vars: &HashMap<String, String>) -> Result<StorageConfig, ConfigE
             (None, None) => Err(ConfigError::Missing(name)),
         }
     };
-    Ok(StorageConfig::S3 {
+    let s3 = the0_objstore::S3Settings {
         endpoint: endpoint.to_string(),
         access_key: key(env::MINIO_ACCESS_KEY)?,
         secret_key: key(env::MINIO_SECRET_KEY)?,
         use_ssl: get(vars, env::MINIO_USE_SSL) == Some("true"),
         region: get(vars, env::MINIO_REGION).unwrap_or("us-east-1").into(),
-        credentials_file,
-    })
+    };
+    Ok(StorageConfig::S3 { s3, credentials_file })
 }
 
 impl Config {
@@ -349,8 +330,8 @@ mod tests {
         v.extend(vars(&[("MINIO_ENDPOINT", "ceph:8000"), ("THE0_CREDENTIALS_FILE", "/run/the0/credentials.json")]));
         let c = Config::from_vars(&v, true).unwrap();
         match c.storage() {
-            Ok(StorageConfig::S3 { access_key, secret_key, credentials_file, .. }) => {
-                assert_eq!((access_key.as_str(), secret_key.as_str()), ("", ""));
+            Ok(StorageConfig::S3 { s3, credentials_file }) => {
+                assert_eq!((s3.access_key.as_str(), s3.secret_key.as_str()), ("", ""));
                 assert_eq!(credentials_file.as_deref(), Some(Path::new("/run/the0/credentials.json")));
             }
             other => panic!("{other:?}"),
@@ -358,7 +339,7 @@ mod tests {
         // Shared keys in the environment are ignored in this mode.
         v.extend(vars(&[("MINIO_ACCESS_KEY", "a"), ("MINIO_SECRET_KEY", "s")]));
         let c = Config::from_vars(&v, true).unwrap();
-        assert!(matches!(c.storage(), Ok(StorageConfig::S3 { access_key, .. }) if access_key.is_empty()));
+        assert!(matches!(c.storage(), Ok(StorageConfig::S3 { s3, .. }) if s3.access_key.is_empty()));
     }
 
     #[test]
@@ -371,11 +352,13 @@ mod tests {
         assert_eq!(
             c.storage(),
             Ok(&StorageConfig::S3 {
-                endpoint: "minio:9000".into(),
-                access_key: "a".into(),
-                secret_key: "s".into(),
-                use_ssl: false, // only the exact string `true` enables TLS
-                region: "us-east-1".into(),
+                s3: the0_objstore::S3Settings {
+                    endpoint: "minio:9000".into(),
+                    access_key: "a".into(),
+                    secret_key: "s".into(),
+                    use_ssl: false, // only the exact string `true` enables TLS
+                    region: "us-east-1".into(),
+                },
                 credentials_file: None,
             })
         );

@@ -17,7 +17,7 @@ use crate::state::upload::StateSyncer;
 use crate::supervise::signals;
 use crate::sync::debounce::Dirty;
 use crate::sync::{SyncEngine, Triggers};
-use crate::{code, health, nats, storage};
+use crate::{code, health, nats};
 
 const WATCH_DONE_POLL: Duration = Duration::from_millis(500);
 
@@ -37,7 +37,7 @@ pub async fn sync(opts: SyncOpts, mut signals_rx: mpsc::UnboundedReceiver<libc::
     cfg.state_path = opts.state_path.clone();
     cfg.logs_path = opts.logs_path.clone();
     crate::log::set_level(cfg.log_level);
-    let store = Arc::new(storage::open(cfg.storage()?)?);
+    let store = Arc::new(the0_objstore::Store::open(cfg.storage()?)?);
 
     let (ready_tx, ready_rx) = watch::channel(false);
     let _health = if opts.readiness_port > 0 {
@@ -115,7 +115,7 @@ pub async fn init(opts: InitOpts) -> anyhow::Result<i32> {
     cfg.state_path = opts.state_path;
     cfg.code_file = opts.code_file;
     crate::log::set_level(cfg.log_level);
-    let store = storage::open(cfg.storage()?)?;
+    let store = the0_objstore::Store::open(cfg.storage()?)?;
     if cfg.code_file.is_some() {
         mkdir(&cfg.code_path)?;
         code::fetch(&store, &cfg).await.context("cannot fetch the bot's code")?;

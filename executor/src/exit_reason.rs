@@ -43,6 +43,7 @@ pub fn fs_space(path: &Path) -> io::Result<(u64, u64)> {
     let c = CString::new(path.as_os_str().as_bytes()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     // SAFETY: c is a valid NUL-terminated path and st a valid out-pointer.
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: as above: c outlives the call and st is a valid, writable statvfs.
     if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
         return Err(io::Error::last_os_error());
     }

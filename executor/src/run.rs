@@ -2,8 +2,7 @@
 //! run the bot under PID-1 supervision, then stop in order — TERM the bot, wait the grace period,
 //! KILL what is left, write the done file, final sync, exit with the bot's own code.
 
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -28,7 +27,7 @@ use crate::supervise::tee::{Stream, Tee};
 use crate::supervise::{ExitStatus, Reaper};
 use crate::sync::debounce::Dirty;
 use crate::sync::{SyncEngine, Triggers};
-use crate::{code, nats, storage};
+use crate::{code, nats};
 
 /// The periodic sync of a normal run (docs/contract.md §2.8).
 const SYNC_INTERVAL: Duration = Duration::from_secs(60);
@@ -61,11 +60,7 @@ pub fn write_done_file(path: &Path, code: i32) -> std::io::Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::DirBuilder::new().recursive(true).mode(0o755).create(parent)?;
     }
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o644).open(&tmp)?;
-    f.write_all(code.to_string().as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
+    the0_objstore::atomic::write_file(path, code.to_string().as_bytes(), 0o644)
 }
 
 /// Everything prepared before the bot starts.
@@ -77,7 +72,7 @@ struct Prepared {
 
 /// Steps 2–5: code, chmod, state, logs dir. Any error means the bot must not start.
 async fn prepare(cfg: &Config) -> anyhow::Result<Prepared> {
-    let store = Arc::new(storage::open(cfg.storage()?).context("cannot open object storage")?);
+    let store = Arc::new(the0_objstore::Store::open(cfg.storage()?).context("cannot open object storage")?);
     code::fetch(&store, cfg).await.context("cannot fetch the bot's code")?;
     code::chmod_entrypoints(cfg);
     let seed = match restore::restore(&store, cfg).await.context("cannot restore state")? {

@@ -1,33 +1,10 @@
-//! Opens the object store a [`StorageConfig`] describes. With a credentials file (scoped
-//! credentials, issue #10) the store signs with the keys that file holds, re-reading it whenever
-//! the orchestrator rewrites it; a missing or malformed file fails here, naming the file.
+//! What the executor adds to its object store: noting once that the server refuses part copies.
+//! (The store itself is opened with `Store::open` from the configured
+//! [`StorageConfig`](crate::config::StorageConfig); with a credentials file, scoped credentials,
+//! the store signs with the keys that file holds, and a missing or malformed file fails there,
+//! naming the file.)
 
-use the0_objstore::s3::{CredentialSource, CredentialsFile};
-use the0_objstore::{S3Settings, Store};
-
-use crate::config::StorageConfig;
-
-pub fn open(cfg: &StorageConfig) -> Result<Store, the0_objstore::Error> {
-    match cfg {
-        StorageConfig::Local { root } => Ok(Store::local(root.clone())),
-        StorageConfig::S3 { endpoint, access_key, secret_key, use_ssl, region, credentials_file } => {
-            let settings = S3Settings {
-                endpoint: endpoint.clone(),
-                access_key: access_key.clone(),
-                secret_key: secret_key.clone(),
-                use_ssl: *use_ssl,
-                region: region.clone(),
-            };
-            match credentials_file {
-                // CredentialsFile::open reads the file now; its errors name the file.
-                Some(path) => {
-                    Store::s3_with_credentials(settings, CredentialSource::File(CredentialsFile::open(path)?))
-                }
-                None => Store::s3(settings),
-            }
-        }
-    }
-}
+use the0_objstore::Store;
 
 /// Logs, once per process, that the server refuses part copies to our credentials, so state and
 /// log uploads go whole from now on (Ceph 16 and STS sessions). Returns whether it is refused.
@@ -47,13 +24,21 @@ pub fn note_part_copy_refused(store: &Store) -> bool {
 mod tests {
     use super::*;
 
+    use crate::config::StorageConfig;
+
+    fn open(cfg: &StorageConfig) -> Result<Store, the0_objstore::Error> {
+        Store::open(cfg)
+    }
+
     fn cfg(path: &std::path::Path) -> StorageConfig {
         StorageConfig::S3 {
-            endpoint: "127.0.0.1:1".into(),
-            access_key: String::new(),
-            secret_key: String::new(),
-            use_ssl: false,
-            region: "us-east-1".into(),
+            s3: the0_objstore::S3Settings {
+                endpoint: "127.0.0.1:1".into(),
+                access_key: String::new(),
+                secret_key: String::new(),
+                use_ssl: false,
+                region: "us-east-1".into(),
+            },
             credentials_file: Some(path.to_path_buf()),
         }
     }

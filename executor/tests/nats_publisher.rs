@@ -197,10 +197,7 @@ async fn wait_port(port: u16) {
     }
 }
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
+use the0_test_support::free_port;
 
 fn stats(p: &Publisher) -> PublisherStats {
     p.stats()

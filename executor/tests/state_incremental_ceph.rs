@@ -120,7 +120,7 @@ async fn state_sync_under_session_keys_falls_back_to_whole_uploads() {
 
     let cfg = config(dir.path(), &bucket, &creds_file);
     assert!(matches!(cfg.storage(), Ok(StorageConfig::S3 { credentials_file: Some(_), .. })));
-    let store = the0_executor::storage::open(cfg.storage().expect("storage")).expect("open on the file");
+    let store = the0_objstore::Store::open(cfg.storage().expect("storage")).expect("open on the file");
 
     // ~16 MiB of incompressible state: large enough for an incremental upload on S3.
     for n in 0..64u64 {

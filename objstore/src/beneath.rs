@@ -237,12 +237,14 @@ impl TempAt {
         self.dir.clone()
     }
 
-    /// Renames the temp file over `leaf` within the same directory descriptor.
+    /// Renames the temp file (which the caller has fsynced) over `leaf` within the same directory
+    /// descriptor, then fsyncs the directory: the same guarantees as [`crate::atomic`].
     pub(crate) fn commit(mut self, leaf: &str) -> io::Result<()> {
         if let Some(name) = self.name.as_deref() {
             rustix::fs::renameat(&*self.dir, name, &*self.dir, leaf)?;
         }
         self.name = None;
+        rustix::fs::fsync(&*self.dir)?;
         Ok(())
     }
 }

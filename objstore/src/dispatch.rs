@@ -5,6 +5,19 @@
 use super::*;
 
 impl Store {
+    /// Opens the store `settings` describe. With a credentials file the file is read now (its
+    /// errors name it) and re-read whenever it is rewritten.
+    pub fn open(settings: &StoreSettings) -> Result<Store> {
+        match settings {
+            StoreSettings::Local { root } => Ok(Store::local(root.clone())),
+            StoreSettings::S3 { s3, credentials_file: None } => Store::s3(s3.clone()),
+            StoreSettings::S3 { s3, credentials_file: Some(path) } => Store::s3_with_credentials(
+                s3.clone(),
+                s3::CredentialSource::File(s3::CredentialsFile::open(path.clone())?),
+            ),
+        }
+    }
+
     /// An S3 store; fails only on unusable settings (e.g. TLS roots cannot be loaded).
     pub fn s3(settings: S3Settings) -> Result<Store> {
         Ok(Store::S3(s3::S3Store::new(settings)?))
@@ -61,7 +74,7 @@ impl Store {
         };
         // The body reader bounds each wait; this bounds the whole copy, in proportion to its size.
         let limit = s3::transfer_budget(obj.meta.size);
-        match tokio::time::timeout(limit, crate::atomic::write_atomic(dest, &mut obj.body)).await {
+        match tokio::time::timeout(limit, crate::atomic::write_stream(dest, &mut obj.body)).await {
             Ok(Ok(written)) => Ok(Some(written.len())),
             Ok(Err(e)) => Err(Error::io("GetObject", bucket, key, e)),
             Err(_) => Err(Error::timeout("GetObject", bucket, key, limit)),

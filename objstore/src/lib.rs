@@ -8,6 +8,20 @@
 //!   written atomically (temp file beside the target, then rename), for the embedded default and tests.
 //!
 //! Enum dispatch rather than a trait object: two backends, no boxing, async methods stay plain.
+//!
+//! # Layout
+//!
+//! `§` and `D<n>` references in this crate are to `docs/contract.md`.
+//!
+//! * `lib.rs`: the [`Store`] enum, settings and option types shared by both backends.
+//! * `dispatch.rs`: the public operations of [`Store`], each delegating to its backend.
+//! * [`local`]: the local-directory backend.
+//! * `beneath.rs`: file access below the local root that never follows a link.
+//! * [`atomic`]: the one atomic file write of the workspace (temp, fsync, rename, fsync dir).
+//! * [`s3`]: the S3 backend (SigV4, streaming, multipart, append, compose, STS in `s3/`).
+//! * `compose.rs`: a new version of an object from ranges of its current one plus new bytes.
+//! * `names.rs`: bucket and key validation, the same for both backends.
+//! * `error.rs`: [`Error`], naming the operation, bucket and key.
 
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -16,7 +30,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use tokio::io::AsyncRead;
 
-mod atomic;
+pub mod atomic;
 mod beneath;
 mod compose;
 mod error;
@@ -42,6 +56,17 @@ pub struct S3Settings {
     pub use_ssl: bool,
     /// SigV4 region (`us-east-1` unless configured).
     pub region: String,
+}
+
+/// Where a [`Store`] keeps its objects: the one storage-settings type of the workspace, opened
+/// with [`Store::open`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreSettings {
+    /// An S3-compatible server. With `credentials_file` (scoped credentials) the keys come from
+    /// that file, re-read when it changes, and the keys in `s3` are empty.
+    S3 { s3: S3Settings, credentials_file: Option<PathBuf> },
+    /// A directory: object `bucket/key` is the file `<root>/bucket/key`.
+    Local { root: PathBuf },
 }
 
 /// What HEAD tells about an object.

@@ -4,12 +4,12 @@
 //! never interleave inside a chunk.
 //!
 //! Bot containers see some directories of this store read-write, so every path below the root is
-//! reached through [`crate::beneath`]: no symbolic link is ever followed, and only regular files
+//! reached through `beneath.rs`: no symbolic link is ever followed, and only regular files
 //! are opened (anything else is refused with [`Error::NotRegular`]). A directory at an object's
 //! path is "no such object", as on S3 where it is only a common prefix.
 //!
 //! Every rename over an object happens under an exclusive `flock` of its directory
-//! ([`commit`]), and a write's [`Precondition`] is checked under that lock, so conditional
+//! (`commit`), and a write's [`Precondition`] is checked under that lock, so conditional
 //! writers in several processes (executors sharing the directory) are serialised: of two writers
 //! that read the same version, exactly one replaces it.
 

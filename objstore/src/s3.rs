@@ -23,9 +23,9 @@ pub use self::sts::AssumeRole;
 /// not an API.
 #[doc(hidden)]
 pub mod fuzzing {
-    pub use super::date::parse_rfc3339;
     pub use super::xml::{elements, error, escape, first, unescape};
-    /// [`super::xml::list_page`] as public types: the objects and the continuation token.
+    pub use the0_contract::timefmt::parse_rfc3339;
+    /// `xml::list_page` as public types: the objects and the continuation token.
     pub fn list_page(xml: &str) -> Result<(Vec<crate::ObjectInfo>, Option<String>), String> {
         super::xml::list_page(xml).map(|p| (p.objects, p.next_token))
     }

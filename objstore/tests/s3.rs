@@ -23,35 +23,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use ring::digest::{Context as Sha, SHA256};
-use the0_objstore::{Error, S3Settings, Store, StreamOptions};
+use the0_objstore::{Error, Store, StreamOptions};
 use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 
 const MIB: usize = 1024 * 1024;
 
-/// The test server's keys: moto accepts any; another server (the Ceph lane) sets
-/// `THE0_TEST_S3_ACCESS_KEY` / `THE0_TEST_S3_SECRET_KEY` beside `THE0_TEST_S3_ENDPOINT`.
-fn test_key(var: &str, default: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| default.to_owned())
-}
-
-fn settings(endpoint: &str) -> S3Settings {
-    S3Settings {
-        endpoint: endpoint.to_owned(),
-        access_key: test_key("THE0_TEST_S3_ACCESS_KEY", "testing"),
-        secret_key: test_key("THE0_TEST_S3_SECRET_KEY", "testing-secret"),
-        use_ssl: false,
-        region: test_key("THE0_TEST_S3_REGION", "us-east-1"),
-    }
-}
-
-fn endpoint() -> String {
-    std::env::var("THE0_TEST_S3_ENDPOINT").unwrap_or_else(|_| {
-        panic!(
-            "THE0_TEST_S3_ENDPOINT is not set: start moto first with \
-             eval \"$(THE0_VENV=/opt/the0-venv scripts/test-services.sh start)\""
-        )
-    })
-}
+use the0_test_support::{s3_endpoint as endpoint, s3_settings as settings};
 
 fn store() -> Store {
     Store::s3(settings(&endpoint())).expect("S3 store")

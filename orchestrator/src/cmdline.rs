@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use the0_contract::env::parse_bool;
 use the0_contract::{duration, env};
 
 use crate::config::{Cli, Command};
@@ -68,13 +69,6 @@ containers: BOT_MEMORY_LIMIT_MB (512, at least 192), MAX_STATE_SIZE_MB (clamped
   to the /state tmpfs), BOT_CPU_SHARES (512), DOCKER_NETWORK (bridge), DEV_RUNTIME_PATH,
   BOT_STOP_TIMEOUT_SEC (30). Logs: LOG_LEVEL.";
 
-fn parse_bool(v: &str) -> Option<bool> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "1" | "t" | "true" | "yes" | "y" | "on" => Some(true),
-        "0" | "f" | "false" | "no" | "n" | "off" => Some(false),
-        _ => None,
-    }
-}
 
 /// Processes and threads allowed in one bot container (`HostConfig.PidsLimit`).
 pub const BOT_PIDS_LIMIT: &str = "BOT_PIDS_LIMIT";

@@ -32,7 +32,7 @@ type Case<'a> = (Option<&'a str>, &'a [&'a str], &'a [(&'a str, &'a str)], &'a s
 
 #[test]
 fn which_image_each_runtime_gets() {
-    let cases: &[Case] = &[
+    let cases: &[Case<'_>] = &[
         (None, &[], &[], "python3.11", DEFAULT_IMAGE),
         (None, &[], &[("RUNTIME_IMAGE", "u:1")], "python3.11", "u:1"),
         (Some("f:1"), &[], &[("RUNTIME_IMAGE", "u:1")], "python3.11", "f:1"),

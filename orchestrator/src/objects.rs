@@ -1,4 +1,4 @@
-//! Bots' object storage on the host side: the [`Store`] the orchestrator
+//! Bots' object storage on the host side: the [`the0_objstore::Store`] the orchestrator
 //! itself uses (to check that a code object exists, to store `deploy`ed code, to read stored logs)
 //! and, for the embedded local backend, the per-bot directories a container may write, owned by
 //! uid 1000 so the executor (non-root) can write temp files beside its targets and rename them.

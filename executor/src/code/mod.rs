@@ -78,7 +78,8 @@ pub async fn fetch(store: &Store, cfg: &Config) -> Result<FetchOutcome, CodeErro
     }
     let stats = res?;
     crate::info!("code extracted", key = key, files = stats.files, bytes = stats.bytes, skipped = stats.skipped);
-    let written = tree::mkdir_all(&run_dir, 0o755).and_then(|()| tree::write_atomic(&marker, key.as_bytes(), 0o644));
+    let written = tree::mkdir_all(&run_dir, 0o755)
+        .and_then(|()| the0_objstore::atomic::write_file(&marker, key.as_bytes(), 0o644));
     if let Err(e) = written {
         crate::warn!("could not record the extracted code key", path = marker.display(), error = e);
     }

@@ -2,8 +2,7 @@
 //!
 //! The original kept the offset in memory only, so a restarted executor re-shipped (or, after a
 //! rewrite, skipped) log lines. The file holds the offset in decimal; it is replaced atomically
-//! (temp file + rename) so a crash leaves either the old or the new value, never a torn one. No
-//! fsync: the file lives beside `bot.log` (tmpfs), which does not survive a host crash either.
+//! (`the0_objstore::atomic`) so a crash leaves either the old or the new value, never a torn one.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -59,17 +58,10 @@ impl OffsetFile {
         }
     }
 
-    /// Replaces the file with `offset` (temp file beside it, then rename).
+    /// Replaces the file with `offset` ([`the0_objstore::atomic`]).
     pub fn store(&self, offset: u64) -> Result<(), OffsetError> {
-        let err = |source| OffsetError { path: self.path.clone(), source };
-        let mut tmp = self.path.clone().into_os_string();
-        tmp.push(".tmp");
-        let tmp = PathBuf::from(tmp);
-        std::fs::write(&tmp, offset.to_string()).map_err(err)?;
-        std::fs::rename(&tmp, &self.path).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            err(e)
-        })
+        the0_objstore::atomic::write_file(&self.path, offset.to_string().as_bytes(), 0o644)
+            .map_err(|source| OffsetError { path: self.path.clone(), source })
     }
 }
 

@@ -15,13 +15,13 @@ use the0_objstore::Store;
 use tokio::sync::mpsc;
 
 use crate::childenv::{self, ChildKind, QueryInputs};
+use crate::code;
 use crate::config::Config;
 use crate::launch::{self, Role};
 use crate::state::restore::{self, RestoreOutcome};
 use crate::supervise::child::{self, Output};
 use crate::supervise::stop::{self, signal_group};
 use crate::supervise::{ExitStatus, Reaper};
-use crate::{code, storage};
 
 /// Bound on uploading the result.
 const UPLOAD_TIMEOUT: Duration = Duration::from_secs(120);
@@ -42,7 +42,7 @@ pub enum OneShotError {
 
 /// Steps before the query runs: code, chmod (D16: query modes too), read-only state, query dir.
 async fn prepare(cfg: &Config) -> Result<Store, OneShotError> {
-    let store = storage::open(cfg.storage()?)?;
+    let store = the0_objstore::Store::open(cfg.storage()?)?;
     let fetched = code::fetch(&store, cfg).await?;
     crate::debug!("code", outcome = format!("{fetched:?}"));
     code::chmod_entrypoints(cfg);

@@ -11,10 +11,10 @@ use the0_contract::{paths, runtimes};
 use tokio::sync::mpsc;
 
 use super::{Limits, ProgramSpec, QueryServer, Timing};
+use crate::code;
 use crate::config::Config;
 use crate::launch::scala_class_split;
 use crate::supervise::signals;
-use crate::{code, storage};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SidecarError {
@@ -54,7 +54,7 @@ async fn prepare(cfg: &Config, entry: &str) -> Result<(), SidecarError> {
     let file = entry_file(cfg, entry);
     if !poll(cfg.query_wait, Duration::from_secs(1), || file.exists()).await {
         crate::info!("the bot container did not extract the code in time; fetching it", path = file.display());
-        let store = storage::open(cfg.storage()?)?;
+        let store = the0_objstore::Store::open(cfg.storage()?)?;
         let outcome = code::fetch(&store, cfg).await?;
         crate::info!("code fetched by the query sidecar", outcome = format!("{outcome:?}"));
     }

@@ -109,9 +109,9 @@ impl Layout {
     /// Saves the layout in `run_dir` (atomically); a failure only costs a full upload later.
     pub fn save(&self, run_dir: &Path) {
         let path = run_dir.join(LAYOUT_FILE);
-        let res = serde_json::to_vec(self)
-            .map_err(io::Error::other)
-            .and_then(|text| tree::mkdir_all(run_dir, 0o755).and_then(|()| tree::write_atomic(&path, &text, 0o644)));
+        let res = serde_json::to_vec(self).map_err(io::Error::other).and_then(|text| {
+            tree::mkdir_all(run_dir, 0o755).and_then(|()| the0_objstore::atomic::write_file(&path, &text, 0o644))
+        });
         if let Err(e) = res {
             crate::warn!("could not save the state archive layout", path = path.display(), error = e);
         }

@@ -1,7 +1,7 @@
 //! Bot state: fingerprint, archive, restore and upload of `STATE_PATH` (docs/contract.md §2.8, D4–D8).
 //!
 //! The whole tree below `STATE_PATH` is the bot's state. It is restored once per pod from
-//! `<state bucket>/<BOT_ID>/state.tar.gz` ([`restore`]), fingerprinted cheaply on every sync
+//! `<state bucket>/<BOT_ID>/state.tar.gz` ([`restore`](mod@restore)), fingerprinted cheaply on every sync
 //! trigger ([`fingerprint`]) and uploaded when it changed ([`upload`]): as a streamed gzip(tar)
 //! of one member per [`segment`], or, when the remote archive is still the one last uploaded
 //! ([`layout`]), by recompressing only the changed segments and composing the new object from

@@ -2,7 +2,7 @@
 //! is never held whole in memory or on disk (D6).
 //!
 //! * [`pipe_writer`]: a blocking [`Write`] whose bytes come out of an [`AsyncRead`]. The stream
-//!   ends cleanly only after [`PipeWriter::finish`]; if the writer is dropped without it (an
+//!   ends cleanly only after `PipeWriter::finish`; if the writer is dropped without it (an
 //!   error, a panic) the reader fails, so an upload never completes with a truncated archive.
 //! * [`async_to_sync`]: a blocking [`Read`] fed by a task that reads an [`AsyncRead`].
 

@@ -223,7 +223,7 @@ fn mark_restored(cfg: &Config) {
     let run_dir = cfg.run_dir();
     let _ = tree::remove_any(&run_dir.join(paths::STATE_RESTORE_FAILED));
     let marker = run_dir.join(paths::STATE_RESTORED);
-    let res = tree::mkdir_all(&run_dir, 0o755).and_then(|()| tree::write_atomic(&marker, b"", 0o644));
+    let res = tree::mkdir_all(&run_dir, 0o755).and_then(|()| the0_objstore::atomic::write_file(&marker, b"", 0o644));
     if let Err(e) = res {
         crate::warn!("could not create the state-restored marker", path = marker.display(), error = e);
     }
@@ -237,8 +237,8 @@ fn give_up(cfg: &Config, attempts: usize, last: RestoreError) -> RestoreError {
     }
     let run_dir = cfg.run_dir();
     let marker = run_dir.join(paths::STATE_RESTORE_FAILED);
-    let res =
-        tree::mkdir_all(&run_dir, 0o755).and_then(|()| tree::write_atomic(&marker, last.to_string().as_bytes(), 0o644));
+    let res = tree::mkdir_all(&run_dir, 0o755)
+        .and_then(|()| the0_objstore::atomic::write_file(&marker, last.to_string().as_bytes(), 0o644));
     if let Err(e) = res {
         crate::error!("could not create the state-restore-failed marker", path = marker.display(), error = e);
     }

@@ -99,9 +99,9 @@ impl Seen {
             Seen::Etag(e) => Some(e.clone()),
         };
         let saved = Saved { bucket: bucket.to_owned(), key: key.to_owned(), etag };
-        let res = serde_json::to_vec(&saved)
-            .map_err(io::Error::other)
-            .and_then(|text| tree::mkdir_all(run_dir, 0o755).and_then(|()| tree::write_atomic(&path, &text, 0o644)));
+        let res = serde_json::to_vec(&saved).map_err(io::Error::other).and_then(|text| {
+            tree::mkdir_all(run_dir, 0o755).and_then(|()| the0_objstore::atomic::write_file(&path, &text, 0o644))
+        });
         if let Err(e) = res {
             crate::warn!("could not save the state archive version", path = path.display(), error = e);
         }

@@ -1,6 +1,6 @@
 //! Cutting the state tree into segments with stable boundaries, so that a small change to the
 //! tree changes few segments (the incremental upload of [`super::incremental`] recompresses and
-//! uploads only those). Pure functions over a [`Manifest`]'s entries.
+//! uploads only those). Pure functions over a [`Manifest`](super::fingerprint::Manifest)'s entries.
 //!
 //! A segment is a run of consecutive entries in walk order; the archive holds one gzip member per
 //! segment. A segment ends after an entry whose path hashes to a cut point (one path in
@@ -142,7 +142,7 @@ mod tests {
         renamed.remove(at);
         renamed.push(file("zz/renamed", t[at].1.size));
         type Case<'a> = (&'a str, &'a [(String, Entry)], usize);
-        let cases: [Case; 5] = [
+        let cases: [Case<'_>; 5] = [
             ("modified in place", &modified, 1),
             ("grown", &grown, 2),
             ("added", &added, 2),

@@ -1,11 +1,11 @@
 //! Small file-system helpers shared by the state extractor and the code unzipper: creating
-//! directories below a destination without ever following a symlink, emptying a directory, and
-//! writing a small file atomically. Kept in one place so both extractors enforce the same rule:
+//! directories below a destination without ever following a symlink and emptying a directory
+//! (small files are written with `the0_objstore::atomic`). Kept in one place so both extractors enforce the same rule:
 //! nothing is ever written outside the destination, even through a link planted earlier.
 
 use std::fs;
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 /// Why a path below a destination could not be prepared.
@@ -101,22 +101,6 @@ pub fn empty_dir(dir: &Path, keep: &[&str]) -> io::Result<()> {
     Ok(())
 }
 
-/// Writes `contents` to `path` atomically: a temp file beside it (mode `mode`), then a rename.
-pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let res = (|| {
-        let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp)?;
-        f.write_all(contents)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if res.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    res
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,15 +131,5 @@ mod tests {
         let left: Vec<_> = fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(left, ["keep"]);
         empty_dir(&d.path().join("missing"), &[]).unwrap();
-    }
-
-    #[test]
-    fn write_atomic_replaces() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("k");
-        write_atomic(&p, b"one", 0o644).unwrap();
-        write_atomic(&p, b"two", 0o644).unwrap();
-        assert_eq!(fs::read(&p).unwrap(), b"two");
-        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
     }
 }

@@ -8,46 +8,20 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub mod nats_sub;
 pub mod proxy;
 
-use the0_objstore::{S3Settings, Store};
+use the0_objstore::Store;
 
 pub fn runtime_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_runtime"))
 }
 
-pub fn s3_endpoint() -> String {
-    std::env::var("THE0_TEST_S3_ENDPOINT").expect(
-        "THE0_TEST_S3_ENDPOINT is not set: run the tests with `make test` (scripts/test.sh starts the S3 server)",
-    )
-}
-
-/// The test S3 server's keys and region: moto accepts any keys; another server (the Ceph lane of
-/// `make test`) sets `THE0_TEST_S3_ACCESS_KEY`, `THE0_TEST_S3_SECRET_KEY` and `THE0_TEST_S3_REGION`
-/// beside `THE0_TEST_S3_ENDPOINT`.
-pub fn s3_key(var: &str) -> String {
-    let default = match var {
-        "THE0_TEST_S3_ACCESS_KEY" => "testing",
-        "THE0_TEST_S3_SECRET_KEY" => "testing-secret",
-        "THE0_TEST_S3_REGION" => "us-east-1",
-        other => panic!("unknown test S3 variable {other}"),
-    };
-    std::env::var(var).unwrap_or_else(|_| default.to_owned())
-}
-
-/// Settings for the test S3 server at `endpoint` (plain HTTP).
-pub fn s3_settings(endpoint: &str) -> S3Settings {
-    S3Settings {
-        endpoint: endpoint.to_owned(),
-        access_key: s3_key("THE0_TEST_S3_ACCESS_KEY"),
-        secret_key: s3_key("THE0_TEST_S3_SECRET_KEY"),
-        use_ssl: false,
-        region: s3_key("THE0_TEST_S3_REGION"),
-    }
-}
+// Each test binary uses part of the harness (as `dead_code` is allowed above).
+#[allow(unused_imports)]
+pub use the0_test_support::{eventually, free_port, s3_endpoint, s3_key, s3_settings};
 
 /// The executor's variables that point it at the test S3 server at `endpoint`.
 pub fn s3_env(endpoint: &str) -> Vec<(String, String)> {
@@ -340,20 +314,6 @@ pub fn wait_output(child: Child, bound: Duration) -> Output {
             let out = rx.recv().expect("child reaped").expect("output");
             panic!("runtime did not exit within {bound:?}\n{}", text(&out));
         }
-    }
-}
-
-/// Polls `f` until it returns Some, up to `bound`.
-pub fn eventually<T>(bound: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + bound;
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -16,9 +16,7 @@ pub const FIXTURE: &str = include_str!("../fixtures/query_server.py");
 /// A bot that idles until it is stopped (the Python wrapper turns SIGTERM into exit 0).
 pub const IDLE_BOT: &str = "import time\n\ndef main(bot_id, config):\n    print('bot running', flush=True)\n    while True:\n        time.sleep(0.2)\n";
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+pub use the0_test_support::free_port;
 
 /// A Python realtime bot with the fixture as its query program, the front on a free port.
 pub async fn realtime_sandbox(extra: &[(&str, &str)], with_query: bool) -> (Sandbox, u16) {

@@ -13,10 +13,10 @@ use http::Method;
 
 use super::call::{bad_reply, Call};
 use super::creds::Credentials;
-use super::date::parse_rfc3339;
 use super::sigv4::uri_encode;
 use super::{xml, S3Store};
 use crate::{Error, Result};
+use the0_contract::timefmt::parse_rfc3339;
 
 /// One AssumeRole request.
 #[derive(Debug, Clone)]

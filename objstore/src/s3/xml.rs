@@ -5,8 +5,8 @@
 
 use std::time::SystemTime;
 
-use super::date::parse_rfc3339;
 use crate::ObjectInfo;
+use the0_contract::timefmt::parse_rfc3339;
 
 /// Replaces the five predefined entities and numeric character references; anything else
 /// (a stray `&`) is kept as is.

@@ -113,26 +113,10 @@ async fn obtain(h: &HostSettings, s: &Scoped, g: &Grant) -> Result<Credentials, 
     sts.assume_role(&req).await.map_err(|source| CredsError::Sts { bot: g.bot_id.clone(), source: Box::new(source) })
 }
 
-/// Writes `data` to `path` atomically: a temp file in `tmp_dir` (same file system), 0644,
-/// synced, then renamed over `path`.
+/// Writes `data` to `path` atomically (`the0_objstore::atomic`): a temp file in `tmp_dir` (same
+/// file system, outside the directory the container sees), 0644, synced, then renamed over `path`.
 fn write_atomic(tmp_dir: &Path, path: &Path, data: &[u8]) -> Result<(), CredsError> {
-    use std::io::Write;
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
-    let tmp = tmp_dir.join(format!(".tmp-{}-{nanos}", std::process::id()));
-    let result = (|| {
-        let mut f =
-            std::fs::OpenOptions::new().write(true).create_new(true).mode(0o644).open(&tmp).map_err(io(&tmp))?;
-        // The umask may have narrowed the mode: the container's uid 1000 must read the file.
-        f.set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(io(&tmp))?;
-        f.write_all(data).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
-        std::fs::rename(&tmp, path).map_err(io(path))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    the0_objstore::atomic::write_file_via(tmp_dir, path, data, 0o644).map_err(io(path))
 }
 
 /// `<dir>/<bot>/<container>.json`: the record beside the mounted directory.

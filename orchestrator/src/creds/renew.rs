@@ -125,7 +125,7 @@ mod tests {
             g("new", 2790, 6390), // not listed yet, issued 10 s ago
         ];
         type Case<'a> = (u64, Option<&'a HashSet<String>>, &'a [(usize, Action)]);
-        let cases: &[Case] = &[
+        let cases: &[Case<'_>] = &[
             (1449, Some(&live), &[(2, Action::Remove)]),
             (1450, Some(&live), &[(1, Action::Renew), (2, Action::Remove)]),
             (2800, Some(&live), &[(0, Action::Renew), (1, Action::Renew), (2, Action::Remove)]),

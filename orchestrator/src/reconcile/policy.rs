@@ -135,7 +135,7 @@ mod tests {
             ..Default::default()
         };
         let exit = |code, oom, ran| Event::Exited { code, oom, started_ms: Some(t - ran), finished_ms: t };
-        let cases: Vec<Case> = vec![
+        let cases: Vec<Case<'_>> = vec![
             (status(0, 0), exit(Some(3), false, 1_000), 1, 1, Some("bot exited with code 3"), true, "backoff"),
             (status(0, 0), exit(Some(0), false, 1_000), 1, 1, Some("bot exited with code 0"), true, "backoff"),
             (status(2, 4), exit(None, false, 1_000), 3, 5, Some("bot exited"), true, "backoff"),

@@ -75,10 +75,8 @@ impl Drop for KillOnDrop {
 }
 
 /// A free loopback address (`127.0.0.1:<port>`) for a child that cannot report the one it bound.
-pub fn free_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
-}
+#[allow(unused_imports)] // each test binary uses part of the harness
+pub use the0_test_support::free_addr;
 
 /// The built orchestrator binary with a test's settings: its data dir and `--instance`, the given
 /// admin and health addresses, the :9477 API on an ephemeral loopback port, the scratch image never
@@ -139,18 +137,8 @@ impl Drop for Cleanup {
     }
 }
 
-pub fn eventually<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let t0 = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if t0.elapsed() > limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+#[allow(unused_imports)] // each test binary uses part of the harness
+pub use the0_test_support::eventually;
 
 pub async fn eventually_async<T, F: std::future::Future<Output = Option<T>>>(
     limit: Duration,
