@@ -69,7 +69,6 @@ containers: BOT_MEMORY_LIMIT_MB (512, at least 192), MAX_STATE_SIZE_MB (clamped
   to the /state tmpfs), BOT_CPU_SHARES (512), DOCKER_NETWORK (bridge), DEV_RUNTIME_PATH,
   BOT_STOP_TIMEOUT_SEC (30). Logs: LOG_LEVEL.";
 
-
 /// Processes and threads allowed in one bot container (`HostConfig.PidsLimit`).
 pub const BOT_PIDS_LIMIT: &str = "BOT_PIDS_LIMIT";
 /// The OCI runtime of bot containers (`--bot-runtime`), e.g. gVisor's `runsc`.
