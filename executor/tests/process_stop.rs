@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 use common::*;
 
 /// Writes a numbered line and the same number to state every few ms until TERM; then one more.
+/// Its stderr is closed: the shell reports the `sleep` that TERM killed ("Terminated") on stderr,
+/// a second pipe whose order against stdout's "final" line the tee cannot know (seen under load).
 const WRITER_BOT: &str = r#"#!/bin/sh
+exec 2>/dev/null
 mkdir -p "$STATE_DIR"
 trap 'echo "{\"final\":$i}" > "$STATE_DIR/n.json"; echo "final $i"; exit 0' TERM
 i=0
