@@ -3,7 +3,9 @@
 //!
 //! It exists as a pure function so every line shape the SDKs produce is table-tested. JSON objects
 //! are only *validated* with serde_json; the output splices the original text, so member order,
-//! escapes and numbers beyond 2^53 survive byte for byte (the original re-encoded them).
+//! escapes and numbers beyond 2^53 survive byte for byte (the original re-encoded them). A number
+//! beyond the range of a double (`1e400`) makes the line plain text, as in the original, whose Go
+//! decoder refused it: every record stays readable by the0's API and common JSON readers.
 
 use std::collections::HashMap;
 
@@ -28,10 +30,40 @@ fn shape(line: &[u8]) -> Shape {
     // Keys are unescaped by serde (so `"time\u0073tamp"` counts, as in the original); values are
     // skipped without being converted, so huge numbers never fail. Duplicate keys are accepted.
     match serde_json::from_str::<HashMap<String, IgnoredAny>>(line) {
+        Ok(_) if !numbers_fit_a_double(line) => Shape::Other,
         Ok(members) if members.contains_key("timestamp") => Shape::Stamped,
         Ok(members) => Shape::Unstamped { empty: members.is_empty() },
         Err(_) => Shape::Other,
     }
+}
+
+/// Whether every number of `json` (valid JSON text) is finite as a double. Iterative, so nesting
+/// of any depth costs no stack; string contents are skipped, escapes included.
+fn numbers_fit_a_double(json: &str) -> bool {
+    let b = json.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < b.len() && matches!(b[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
+                    i += 1;
+                }
+                if !json[start..i].parse::<f64>().is_ok_and(f64::is_finite) {
+                    return false;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    true
 }
 
 /// A JSON string literal (with quotes) for `s`.
@@ -144,9 +176,17 @@ mod tests {
             (br#"{"a":1,"a":2}"#, "{\"a\":1,\"a\":2,\"timestamp\":\"2025-01-31T12:00:00Z\"}\n"),
             // Integers beyond 2^53 and beyond u64, exponents: never re-encoded (D11).
             (
-                br#"{"id":9007199254740993,"big":123456789012345678901234567890,"e":1e400}"#,
-                "{\"id\":9007199254740993,\"big\":123456789012345678901234567890,\"e\":1e400,\"timestamp\":\"2025-01-31T12:00:00Z\"}\n",
+                br#"{"id":9007199254740993,"big":123456789012345678901234567890,"e":1e300}"#,
+                "{\"id\":9007199254740993,\"big\":123456789012345678901234567890,\"e\":1e300,\"timestamp\":\"2025-01-31T12:00:00Z\"}\n",
             ),
+            // Beyond a double's range: the original's decoder refused the line, so it is text
+            // (found by fuzzing); inside strings such text is just text.
+            (br#"{"e":1e400}"#, "{\"timestamp\":\"2025-01-31T12:00:00Z\",\"message\":\"{\\\"e\\\":1e400}\"}\n"),
+            (
+                br#"{"v":[-2E+999],"timestamp":"t"}"#,
+                "{\"timestamp\":\"2025-01-31T12:00:00Z\",\"message\":\"{\\\"v\\\":[-2E+999],\\\"timestamp\\\":\\\"t\\\"}\"}\n",
+            ),
+            (br#"{"s":"1e400 \" 9e999"}"#, "{\"s\":\"1e400 \\\" 9e999\",\"timestamp\":\"2025-01-31T12:00:00Z\"}\n"),
             // Escapes and non-ASCII inside members are kept as written.
             (r#"{"m":"caf\u00e9 \/ \u2028","n":"café"}"#.as_bytes(), "{\"m\":\"caf\\u00e9 \\/ \\u2028\",\"n\":\"café\",\"timestamp\":\"2025-01-31T12:00:00Z\"}\n"),
             // CRLF and surrounding white space are trimmed; blank lines dropped.
