@@ -5,7 +5,9 @@
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [--keep] [TARGET...]
 #
 # Builds all targets once, then runs each (all, or those named) for SECONDS_PER_TARGET (default 60)
-# on the corpus in fuzz/corpus/<target>/. New inputs go to a scratch directory; with --keep, those
+# on the corpus in fuzz/corpus/<target>/. SECONDS_PER_TARGET 0 replays the corpus only: every
+# committed input once, no new input, so the result depends on the code alone (what CI runs:
+# `make fuzz-ci`); discovery, which is random, is `make fuzz`. New inputs go to a scratch directory; with --keep, those
 # that add coverage are merged into fuzz/corpus/<target>/ (commit them). A crash, a failed safety
 # assertion, a timeout or an out-of-memory fails the script, naming the artifact to reproduce with
 #   RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz -s none <target> <artifact>
@@ -54,12 +56,18 @@ for t in "${targets[@]}"; do
   corpus="fuzz/corpus/$t"
   artifacts="fuzz/artifacts/$t"
   mkdir -p "$corpus" "$artifacts" "$scratch/$t"
-  echo "fuzz: $t for ${secs}s"
+  if [ "$secs" = 0 ]; then
+    echo "fuzz: $t, replaying its $(ls "$corpus" | wc -l) corpus inputs"
+    bound=(-runs=0)
+  else
+    echo "fuzz: $t for ${secs}s"
+    bound=(-max_total_time="$secs")
+  fi
   log="$scratch/$t.log"
   # The first corpus directory receives new inputs: the scratch one, so the repo's stays as is.
   # -close_fd_mask=1: the executor's own log lines go to stdout; panics and reports to stderr.
   if cargo fuzz run "${flags[@]}" "$t" "$scratch/$t" "$corpus" -- \
-      -max_total_time="$secs" -timeout=20 -rss_limit_mb="$rss" -close_fd_mask=1 \
+      "${bound[@]}" -timeout=20 -rss_limit_mb="$rss" -close_fd_mask=1 \
       ${parallel[@]+"${parallel[@]}"} -artifact_prefix="$artifacts/" -print_final_stats=1 >"$log" 2>&1; then
     grep -E '^(stat::number_of_executed_units|stat::new_units_added|Done)' "$log" | tr '\n' ' ' || true
     echo
@@ -82,4 +90,4 @@ if [ ${#failed[@]} -gt 0 ]; then
   echo "fuzz: ${#failed[@]} failed: ${failed[*]}" >&2
   exit 1
 fi
-echo "fuzz: ${#targets[@]} targets ran ${secs}s each, no crash (total $(( $(date +%s) - t0 ))s)"
+echo "fuzz: ${#targets[@]} targets ran $([ "$secs" = 0 ] && echo "their corpus" || echo "${secs}s each"), no crash (total $(( $(date +%s) - t0 ))s)"
