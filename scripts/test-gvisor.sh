@@ -22,15 +22,8 @@ executor_tests=(docker docker_harden docker_query)
 orchestrator_tests=(bot_limits bot_isolation hostile_query_result)
 echo "== gVisor lane ($(runsc --version 2>/dev/null | head -1), platform ptrace): the0-executor ${executor_tests[*]}; the0-orchestrator ${orchestrator_tests[*]}"
 t0=$(date +%s)
-run_tests() {
-  if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --no-fail-fast "$@"
-  else
-    cargo test --no-fail-fast "$@"
-  fi
-}
 rc=0
-run_tests -p the0-executor $(printf -- '--test %s ' "${executor_tests[@]}") "$@" || rc=$?
-run_tests -p the0-orchestrator $(printf -- '--test %s ' "${orchestrator_tests[@]}") "$@" || rc=$?
+scripts/run-tests.sh -p the0-executor $(printf -- '--test %s ' "${executor_tests[@]}") "$@" || rc=$?
+scripts/run-tests.sh -p the0-orchestrator $(printf -- '--test %s ' "${orchestrator_tests[@]}") "$@" || rc=$?
 echo "== gVisor lane done in $(($(date +%s) - t0))s (rc=$rc)"
 exit "$rc"

@@ -36,16 +36,9 @@ export THE0_TEST_IMAGE=the0-test/executor:dev
 # objstore s3 tests assert exactly this. A Ceph lane sets put-if-match,put-if-none-match.
 export THE0_TEST_S3_CONDITIONAL=put-if-match,put-if-none-match,complete-if-none-match
 export THE0_TEST_WRAPPERS_DIR="$here/runtime-images/wrappers"
-run_tests() {
-  if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --no-fail-fast "$@"
-  else
-    cargo test --no-fail-fast "$@"
-  fi
-}
 rc=0
 # Everything, with moto as the S3 server (tests named *_ceph use the gateway's own variables).
-run_tests --workspace "$@" || rc=$?
+scripts/run-tests.sh --workspace "$@" || rc=$?
 # The Ceph lane: the storage, state and log tests again, against a server that checks signatures
 # and policies (moto checks neither). THE0_TEST_CEPH=0 skips it (outside CI only).
 if [ -n "${THE0_TEST_CEPH_ENDPOINT:-}" ] && [ $# -eq 0 ]; then
@@ -55,8 +48,8 @@ if [ -n "${THE0_TEST_CEPH_ENDPOINT:-}" ] && [ $# -eq 0 ]; then
     export THE0_TEST_S3_ENDPOINT="$THE0_TEST_CEPH_ENDPOINT" THE0_TEST_S3_ACCESS_KEY="$THE0_TEST_CEPH_ACCESS_KEY" \
       THE0_TEST_S3_SECRET_KEY="$THE0_TEST_CEPH_SECRET_KEY" THE0_TEST_S3_REGION="$THE0_TEST_CEPH_REGION" \
       THE0_TEST_S3_CONDITIONAL=put-if-match,put-if-none-match
-    run_tests -p the0-objstore --test s3 && \
-      run_tests -p the0-executor --test state_s3 --test state_incremental --test logs_shipper_s3
+    scripts/run-tests.sh -p the0-objstore --test s3 && \
+      scripts/run-tests.sh -p the0-executor --test state_s3 --test state_incremental --test logs_shipper_s3
   ) || rc=$?
   echo "Ceph lane done in $(($(date +%s) - t0))s"
 elif [ "${CI:-}" = true ] && [ "${THE0_TEST_CEPH:-1}" = 0 ]; then
