@@ -73,12 +73,7 @@ async fn a_fork_bomb_stops_at_the_pids_limit_and_the_executor_survives() {
         .await
         .expect("the sandbox's end is recorded");
         assert_ne!(st["last_exit_code"], 0, "{st}");
-        let mut off = bot_payload("fb", "u/fb/1", json!({}));
-        off["config"]["enabled"] = json!(false);
-        o.put(off).await;
-        let gone = eventually(Duration::from_secs(60), || containers(&inst, None).is_empty().then_some(()));
-        assert!(gone.is_some(), "the container of a disabled fork bomb is still there");
-        o.stop().await;
+        disable_and_expect_removed(o, &inst).await;
         return;
     }
     // The bomb runs into the limit (the kernel refuses forks) and never passes it.
@@ -97,10 +92,15 @@ async fn a_fork_bomb_stops_at_the_pids_limit_and_the_executor_survives() {
     assert_eq!(docker(&["inspect", "-f", "{{.State.Running}}", &c[0]]), "true");
     assert_eq!(o.status("fb").await["state"], "running");
     // It still stops on request: disabling removes the container, bomb and all.
+    disable_and_expect_removed(o, &inst).await;
+}
+
+/// Disables the fork bomb and expects its container, bomb and all, to be removed; stops `o`.
+async fn disable_and_expect_removed(o: Orch, inst: &str) {
     let mut off = bot_payload("fb", "u/fb/1", json!({}));
     off["config"]["enabled"] = json!(false);
     o.put(off).await;
-    let gone = eventually(Duration::from_secs(60), || containers(&inst, None).is_empty().then_some(()));
+    let gone = eventually(Duration::from_secs(60), || containers(inst, None).is_empty().then_some(()));
     assert!(gone.is_some(), "the container of a disabled fork bomb is still there");
     o.stop().await;
 }
