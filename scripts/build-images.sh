@@ -20,6 +20,8 @@ mode=${THE0_BASES:-auto}
 case "$mode" in auto | official | offline) ;; *) echo "THE0_BASES must be auto, official or offline" >&2; exit 2 ;; esac
 
 [ -x dist/runtime ] || { echo "dist/runtime missing: run make executor" >&2; exit 1; }
+executor_build=$(cat dist/runtime.build 2>/dev/null || echo "unknown (dist/runtime not built by scripts/build-executor.sh)")
+echo "executor in every image: dist/runtime, $executor_build"
 
 dockerfile_of() { if [ "$1" = universal ]; then echo Dockerfile.universal; else echo "runtime-images/$1/Dockerfile"; fi; }
 tag_of() {
@@ -95,6 +97,7 @@ for fam in "${families[@]}"; do
   t0=$(date +%s)
   DOCKER_BUILDKIT=0 docker build -q -f "$ctx/$df" --build-arg "BASE_IMAGE=$base" "${args[@]}" \
     --label "org.the0.runtime.family=$fam" --label "org.the0.runtime.base=$base" \
+    --label "org.the0.runtime.executor-build=$executor_build" \
     -t "$tag" "$ctx" >/dev/null 2>"$ctx/build.err" || {
     grep -v -e DEPRECATED -e 'legacy builder' -e BuildKit -e 'environment-variable' "$ctx/build.err" >&2
     echo "error: building $tag failed" >&2

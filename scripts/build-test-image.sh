@@ -20,5 +20,7 @@ USER 1000:1000
 WORKDIR /tmp
 CMD ["/app/runtime", "execute"]
 DOCKERFILE
-DOCKER_BUILDKIT=0 docker build -q -t "$image" "$ctx" >/dev/null
+executor_build=$(cat "$here/dist/runtime.build" 2>/dev/null || echo unknown)
+echo "$image: executor dist/runtime, $executor_build"
+DOCKER_BUILDKIT=0 docker build -q --label "org.the0.runtime.executor-build=$executor_build" -t "$image" "$ctx" >/dev/null
 echo "built $image"

@@ -19,6 +19,7 @@
 //! * [`daemon`]: the sidecar commands (`daemon sync`, `daemon init`).
 //! * [`health`]: the sidecar's health port.
 //! * [`exit_reason`]: why the executor ends, reported as its last log line.
+//! * [`malloc`]: glibc allocator settings for the static-glibc fallback build.
 //! * [`supervise`]: PID-1 supervision (spawn, reap, forward signals, ordered stop).
 //! * [`code`]: download and safe extraction of the bot's code zip.
 //! * [`state`]: fingerprint, archive, restore and upload of the bot's state.
@@ -43,6 +44,7 @@ pub mod state;
 pub mod daemon;
 pub mod exit_reason;
 pub mod health;
+pub mod malloc;
 pub mod query;
 pub mod run;
 pub mod supervise;

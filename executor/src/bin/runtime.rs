@@ -9,6 +9,8 @@ use the0_executor::supervise::signals;
 use the0_executor::{daemon, error, query, run};
 
 fn main() -> ExitCode {
+    // Before any thread: one malloc arena and fixed thresholds (a no-op on musl).
+    the0_executor::malloc::tune();
     // First, before any thread or child exists: the bot runs as our uid and must not read our
     // environment or memory through /proc (every mode holds the storage and NATS keys).
     if let Err(e) = the0_executor::supervise::harden::make_non_dumpable() {
