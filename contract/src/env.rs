@@ -61,6 +61,10 @@ pub const THE0_QUERY_DIR: &str = "THE0_QUERY_DIR";
 pub const THE0_QUERY_TIMEOUT_SEC: &str = "THE0_QUERY_TIMEOUT_SEC";
 /// How long the query sidecar waits for the bot container's code and `state-restored` marker (60).
 pub const THE0_QUERY_WAIT_SEC: &str = "THE0_QUERY_WAIT_SEC";
+/// Processes and threads the bot's user may have (`RLIMIT_NPROC` on every child the executor starts);
+/// unset or 0: no limit. The orchestrator sets it only under gVisor, whose kernel counts the
+/// sandbox's own tasks (under runc the count is per uid across the host: docs/security/gvisor.md §4).
+pub const THE0_BOT_NPROC: &str = "THE0_BOT_NPROC";
 /// Test seam: where `python_bot.py` and `node_bot.js` live (default `/app/wrappers`).
 pub const THE0_WRAPPERS_DIR: &str = "THE0_WRAPPERS_DIR";
 

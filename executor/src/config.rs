@@ -78,6 +78,8 @@ pub struct Config {
     pub query_port: u16,
     /// `THE0_QUERY_WAIT_SEC` (60): the sidecar's wait for code and for `state-restored` (D16).
     pub query_wait: Duration,
+    /// `THE0_BOT_NPROC`: `RLIMIT_NPROC` of the bot and query program (gVisor only; `None`: none).
+    pub bot_nproc: Option<u64>,
     storage: Result<StorageConfig, ConfigError>,
 }
 
@@ -212,6 +214,19 @@ impl Config {
                 })?,
             },
             query_wait: secs(vars, env::THE0_QUERY_WAIT_SEC, 60)?,
+            bot_nproc: match get(vars, env::THE0_BOT_NPROC) {
+                None => None,
+                Some(v) => match v.trim().parse::<u64>() {
+                    Ok(0) => None,
+                    Ok(n) => Some(n),
+                    Err(_) => {
+                        return Err(ConfigError::Invalid {
+                            var: env::THE0_BOT_NPROC,
+                            reason: format!("{v:?} is not a whole number"),
+                        })
+                    }
+                },
+            },
             storage: storage_from(vars),
         })
     }
@@ -370,6 +385,22 @@ mod tests {
             Config::from_vars(&v, true).unwrap().storage(),
             Ok(&StorageConfig::Local { root: "/objects".into() })
         );
+    }
+
+    #[test]
+    fn the_bots_process_limit_is_a_whole_number_and_zero_means_none() {
+        for (value, want) in
+            [(None, Ok(None)), (Some("0"), Ok(None)), (Some(" 64 "), Ok(Some(64))), (Some("many"), Err(()))]
+        {
+            let mut v = vars(BASE);
+            if let Some(x) = value {
+                v.insert("THE0_BOT_NPROC".into(), x.into());
+            }
+            let got = Config::from_vars(&v, true).map(|c| c.bot_nproc).map_err(|e| {
+                assert!(e.to_string().contains("THE0_BOT_NPROC"), "{e}");
+            });
+            assert_eq!(got, want, "{value:?}");
+        }
     }
 
     #[test]

@@ -235,6 +235,7 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Str
     let runtime = bot_runtime(flag("bot-runtime").or(get(BOT_RUNTIME)))?;
     let host = HostSettings {
         runtime,
+        bot_nproc: None,
         scoped,
         images: RuntimeImages::resolve(flag("runtime-image"), &image_for, get)?,
         network: get(env::DOCKER_NETWORK).unwrap_or("bridge").to_string(),

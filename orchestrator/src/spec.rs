@@ -69,6 +69,23 @@ pub struct HostSettings {
     /// `--bot-runtime` (`BOT_RUNTIME`): the OCI runtime of bot, scheduled-run and query
     /// containers, e.g. gVisor's `runsc` (docs/security/gvisor.md); `None`: the engine's default.
     pub runtime: Option<String>,
+    /// `THE0_BOT_NPROC` for the executor: set when `runtime` is gVisor ([`gvisor_bot_nproc`]).
+    pub bot_nproc: Option<u64>,
+}
+
+/// The processes and threads a bot may have inside a gVisor sandbox whose host pids cgroup allows
+/// `pids_limit`. The host cgroup counts the sandbox's own threads and stubs (about 35 idle, about
+/// 8 per guest task, measured: docs/security/gvisor.md §4), and when it refuses a fork the whole
+/// sandbox dies; a guest limit below it makes the bot's fork fail instead and keeps the executor.
+/// 10 host pids per guest task leaves a margin; never below 16 (the executor's own threads count
+/// towards the uid's tasks, and the bot must still start).
+pub fn gvisor_bot_nproc(pids_limit: i64) -> u64 {
+    ((pids_limit - 40).max(0) / 10).max(16) as u64
+}
+
+/// Whether an engine runtime whose binary is at `path` is gVisor's `runsc`.
+pub fn is_gvisor(path: &str) -> bool {
+    Path::new(path).file_name().is_some_and(|n| n == "runsc")
 }
 
 impl Default for HostSettings {
@@ -89,6 +106,7 @@ impl Default for HostSettings {
             state_cap_mb: None,
             scoped: None,
             runtime: None,
+            bot_nproc: None,
         }
     }
 }
@@ -289,6 +307,9 @@ pub fn build_for(l: &Launch, h: &HostSettings, role: &Role) -> ContainerSpec {
     let sizes = crate::limits::tmpfs_sizes(h.memory_mb, h.state_cap_mb);
     e.push((env::MAX_STATE_SIZE_MB, sizes.state_cap.to_string()));
     e.push((env::MAX_STATE_FILE_SIZE_MB, sizes.state_file_cap.to_string()));
+    if let Some(n) = h.bot_nproc {
+        e.push((env::THE0_BOT_NPROC, n.to_string()));
+    }
     if let Some(p) = &h.dev_runtime_path {
         binds.push(format!("{p}:/app/runtime:ro"));
     }

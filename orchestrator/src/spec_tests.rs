@@ -249,3 +249,24 @@ fn every_role_runs_under_the_chosen_runtime() {
         }
     }
 }
+
+#[test]
+fn gvisor_bots_get_a_process_limit_below_the_sandboxs_host_pids() {
+    for (pids_limit, want) in [(512, 47), (4096, 405), (200, 16), (48, 16), (0, 16)] {
+        assert_eq!(gvisor_bot_nproc(pids_limit), want, "{pids_limit}");
+    }
+    for (path, want) in
+        [("/usr/bin/runsc", true), ("runsc", true), ("/usr/bin/runc", false), ("/opt/runsc-debug", false)]
+    {
+        assert_eq!(is_gvisor(path), want, "{path}");
+    }
+}
+
+#[test]
+fn the_process_limit_reaches_the_executor_only_when_set() {
+    let mut h = HostSettings::default();
+    assert!(!build(&launch(), &h).env.iter().any(|kv| kv.starts_with("THE0_BOT_NPROC=")));
+    h.bot_nproc = Some(47);
+    let spec = build(&launch(), &h);
+    assert!(spec.env.iter().any(|kv| kv == "THE0_BOT_NPROC=47"), "{:?}", spec.env);
+}

@@ -78,6 +78,7 @@ async fn execute(
 ) -> anyhow::Result<i32> {
     let mut cfg = Config::from_process_env(true)?;
     the0_executor::log::set_level(cfg.log_level);
+    the0_executor::supervise::child::limit_processes(cfg.bot_nproc);
     if let Some(q) = &opts.query {
         cfg.query_path = Some(q.clone());
     }

@@ -10,6 +10,7 @@ use std::io;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{ChildStderr, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::Reaper;
 use crate::launch::Launch;
@@ -43,6 +44,16 @@ const RESET_SIGNALS: &[libc::c_int] = &[
     libc::SIGXFSZ,
 ];
 
+/// `RLIMIT_NPROC` set on every child between fork and exec (0: none); see [`limit_processes`].
+static CHILD_NPROC: AtomicU64 = AtomicU64::new(0);
+
+/// Limits the processes and threads of every child spawned from now on to `n` (`THE0_BOT_NPROC`).
+/// The executor keeps no limit itself, so a bot at its limit cannot stop the executor from
+/// starting a thread, syncing or stopping it (gVisor only: docs/security/gvisor.md §4).
+pub fn limit_processes(n: Option<u64>) {
+    CHILD_NPROC.store(n.unwrap_or(0), Ordering::Relaxed);
+}
+
 /// Spawns `launch` in `cwd` with exactly `env`, in a new process group led by the child.
 pub fn spawn(
     reaper: &Reaper,
@@ -57,9 +68,16 @@ pub fn spawn(
         Output::Piped => cmd.stdout(Stdio::piped()).stderr(Stdio::piped()),
         Output::Inherit => cmd.stdout(Stdio::inherit()).stderr(Stdio::inherit()),
     };
+    let nproc = CHILD_NPROC.load(Ordering::Relaxed);
     // SAFETY: the closure runs between fork and exec and only calls async-signal-safe functions.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
+            if nproc > 0 {
+                let lim = libc::rlimit { rlim_cur: nproc as libc::rlim_t, rlim_max: nproc as libc::rlim_t };
+                if libc::setrlimit(libc::RLIMIT_NPROC, &lim) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
             let mut set: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut set);
             if libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) != 0 {

@@ -18,12 +18,14 @@ pub fn check_known<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> 
 }
 
 impl Docker {
-    /// Checks that the engine knows `runtime`; `None` (Docker's default runtime) always passes.
-    pub async fn ensure_runtime(&self, runtime: Option<&str>) -> Result<()> {
-        let Some(name) = runtime else { return Ok(()) };
+    /// Checks that the engine knows `runtime` and returns the path of its binary as the engine
+    /// reports it (if it does); `None` (Docker's default runtime) always passes.
+    pub async fn ensure_runtime(&self, runtime: Option<&str>) -> Result<Option<String>> {
+        let Some(name) = runtime else { return Ok(None) };
         let info = self.call("info", CALL_TIMEOUT, self.client.info()).await?;
         let runtimes = info.runtimes.unwrap_or_default();
-        check_known(name, runtimes.keys().map(String::as_str))
+        check_known(name, runtimes.keys().map(String::as_str))?;
+        Ok(runtimes.get(name).and_then(|r| r.path.clone()))
     }
 }
 

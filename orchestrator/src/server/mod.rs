@@ -89,11 +89,16 @@ pub async fn choose_network(cli: &mut Cli) -> Result<(), ServeError> {
 
 /// Refuses to start when `--bot-runtime` names a runtime the engine does not know: every bot
 /// would otherwise crash-loop on `docker create` (docs/security/gvisor.md).
-pub async fn check_runtime(cli: &Cli) -> Result<(), ServeError> {
-    let Some(rt) = cli.host.runtime.as_deref() else { return Ok(()) };
+/// Under gVisor, also gives bots a process limit inside the sandbox (docs/security/gvisor.md §4).
+pub async fn check_runtime(cli: &mut Cli) -> Result<(), ServeError> {
+    let Some(rt) = cli.host.runtime.clone() else { return Ok(()) };
     let docker = Docker::connect(&cli.docker_host, cli.host.instance.clone(), Arc::new(Metrics::default()))?;
-    docker.ensure_runtime(Some(rt)).await?;
-    log::info("bot containers run under a chosen runtime", &[("runtime", &rt)]);
+    let path = docker.ensure_runtime(Some(&rt)).await?;
+    if path.as_deref().is_some_and(crate::spec::is_gvisor) || rt == "runsc" {
+        cli.host.bot_nproc = Some(crate::spec::gvisor_bot_nproc(cli.host.pids_limit));
+    }
+    let nproc = cli.host.bot_nproc.map_or("none".to_string(), |n| n.to_string());
+    log::info("bot containers run under a chosen runtime", &[("runtime", &rt), ("bot_nproc", &nproc)]);
     Ok(())
 }
 
@@ -123,7 +128,7 @@ impl Server {
             _ => None,
         };
         choose_network(&mut cli).await?;
-        check_runtime(&cli).await?;
+        check_runtime(&mut cli).await?;
         warn_if_exposed(&cli);
         let host = open_host(&cli)?;
         let reconciler = Reconciler::new(host.clone(), cli.reconcile.clone());

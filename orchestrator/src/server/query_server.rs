@@ -27,7 +27,7 @@ impl Standalone {
         let listener = query::bind(&cli.query).await?;
         let mut cli = cli.clone();
         choose_network(&mut cli).await?;
-        check_runtime(&cli).await?;
+        check_runtime(&mut cli).await?;
         let cli = &cli;
         let host = open_host(cli)?;
         let server = QueryServer::new(&host, Arc::new(Snapshot::default()), &cli.query)?;
