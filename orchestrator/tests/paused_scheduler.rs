@@ -55,9 +55,8 @@ async fn a_minutely_schedule_runs_once_per_whole_minute_and_records_the_exit() {
     );
     // Its exit is recorded with the code; the next minute starts the next run, once.
     t.engine.exit("cron", 3);
-    let ended = || {
-        t.host.store.runs("cron", 10).unwrap().into_iter().find(|r| r.due_ms == first_due && r.ended_ms.is_some())
-    };
+    let ended =
+        || t.host.store.runs("cron", 10).unwrap().into_iter().find(|r| r.due_ms == first_due && r.ended_ms.is_some());
     until(&t.clock, "the run's ending", Duration::from_secs(1), || ended().is_some()).await;
     let run = ended().expect("ended");
     assert_eq!((run.outcome, run.exit_code), (Outcome::Failed, Some(3)), "{run:?}");

@@ -21,12 +21,24 @@ use tokio::sync::{mpsc, watch};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Call {
     /// A realtime container was started for the bot.
-    Run { bot: String, at_ms: i64 },
+    Run {
+        bot: String,
+        at_ms: i64,
+    },
     /// A realtime start was refused (told to by [`FakeEngine::refuse_runs`]).
-    RunRefused { bot: String, at_ms: i64 },
+    RunRefused {
+        bot: String,
+        at_ms: i64,
+    },
     /// A run-to-completion container was started for the bot's run due at `due_ms`.
-    StartOneshot { bot: String, due_ms: Option<i64>, at_ms: i64 },
-    Remove { container: String },
+    StartOneshot {
+        bot: String,
+        due_ms: Option<i64>,
+        at_ms: i64,
+    },
+    Remove {
+        container: String,
+    },
 }
 
 struct Container {
@@ -129,11 +141,7 @@ impl FakeEngine {
             oom: false,
         };
         g.containers.insert(id.clone(), Container { observed, oneshot, due_ms });
-        let call = if oneshot {
-            Call::StartOneshot { bot, due_ms, at_ms: now }
-        } else {
-            Call::Run { bot, at_ms: now }
-        };
+        let call = if oneshot { Call::StartOneshot { bot, due_ms, at_ms: now } } else { Call::Run { bot, at_ms: now } };
         g.calls.push(call);
         drop(g);
         self.changed.send_modify(|v| *v += 1);
