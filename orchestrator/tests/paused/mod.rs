@@ -1,8 +1,10 @@
 //! Harness of the paused-time tests (`#[tokio::test(start_paused = true)]`): a host whose engine
 //! is [`fake_engine::FakeEngine`], whose clock follows tokio's paused clock, with a real SQLite
-//! store and a local object store in a temporary directory (both answer synchronously, so they
-//! never let paused time jump). [`until`] lets virtual time pass in small steps until something
-//! holds, and fails after a virtual bound: no wall time is measured anywhere.
+//! store and a local object store in a temporary directory. Neither lets paused time jump: the
+//! store answers synchronously (it blocks, it never idles the runtime), and the object store's
+//! `spawn_blocking` calls hold tokio's auto-advance while they run. [`until`] lets virtual time
+//! pass in small steps until something holds, and fails after a virtual bound: no wall time is
+//! measured anywhere.
 
 #![allow(dead_code)]
 
