@@ -1,7 +1,8 @@
 //! The scheduler's waiting in paused time (`#[tokio::test(start_paused = true)]`), on the
 //! in-memory engine: a minutely cron schedule starts one run at the whole (virtual) minute and not
 //! before, never a second one while it runs (the due time is recorded as skipped), records the
-//! run's exit code when it ends, and starts the next at the following minute.
+//! run's exit code when it ends, and starts the next at the following minute; a schedule that
+//! does not parse or never fires never runs, however long it waits.
 
 mod paused;
 
@@ -66,5 +67,41 @@ async fn a_minutely_schedule_runs_once_per_whole_minute_and_records_the_exit() {
     assert_eq!(oneshots(&t)[1].0, Some(third_due));
     pass_time(Duration::from_secs(30)).await;
     assert_eq!(oneshots(&t).len(), 2, "one run per due time: {:?}", oneshots(&t));
+    drop(stop_tx);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_bad_or_never_firing_schedule_never_runs() {
+    let t = TestHost::new();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let s = Scheduler::new(t.host.clone(), Options::default());
+    tokio::spawn(s.run(async move {
+        let _ = stop_rx.await;
+    }));
+    t.put_bot("bad", json!({"schedule": "61 * * * * *"}));
+    t.put_bot("never", json!({"schedule": "TZ=UTC 0 0 30 2 *"}));
+    t.put_bot("good", json!({"schedule": "* * * * *"}));
+    // Ten virtual minutes: the good schedule runs (each run ends at once), the others never do.
+    for _ in 0..10 {
+        pass_time(Duration::from_secs(60)).await;
+        if t.engine.is_running("good") {
+            t.engine.exit("good", 0);
+        }
+    }
+    let bots: Vec<String> = t
+        .engine
+        .calls()
+        .into_iter()
+        .filter_map(|c| match c {
+            Call::StartOneshot { bot, .. } => Some(bot),
+            _ => None,
+        })
+        .collect();
+    assert!(bots.len() >= 9 && bots.iter().all(|b| b == "good"), "{bots:?}");
+    for (id, why) in [("bad", "outside 0-59"), ("never", "never fires")] {
+        let st = t.host.store.schedule_state(id).unwrap().expect("a schedule state");
+        assert!(st.failure.as_deref().is_some_and(|f| f.contains(why)), "{id}: {st:?}");
+        assert!(t.host.store.runs(id, 10).unwrap().is_empty(), "{id} has runs");
+    }
     drop(stop_tx);
 }
