@@ -28,14 +28,20 @@ fn oneshots(t: &TestHost) -> Vec<(Option<i64>, i64)> {
         .collect()
 }
 
+/// Starts the scheduler; it stops when the returned sender drops.
+fn start(t: &TestHost) -> tokio::sync::oneshot::Sender<()> {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let s = Scheduler::new(t.host.clone(), Options::default());
+    tokio::spawn(s.run(async move {
+        let _ = rx.await;
+    }));
+    tx
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_minutely_schedule_runs_once_per_whole_minute_and_records_the_exit() {
     let t = TestHost::new();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let s = Scheduler::new(t.host.clone(), Options::default());
-    tokio::spawn(s.run(async move {
-        let _ = stop_rx.await;
-    }));
+    let stop = start(&t);
     // The clock starts at hh:00:30; the first due time is the next whole minute.
     assert_eq!(START_MS % MINUTE, 30_000);
     let first_due = START_MS + 30_000;
@@ -67,17 +73,13 @@ async fn a_minutely_schedule_runs_once_per_whole_minute_and_records_the_exit() {
     assert_eq!(oneshots(&t)[1].0, Some(third_due));
     pass_time(Duration::from_secs(30)).await;
     assert_eq!(oneshots(&t).len(), 2, "one run per due time: {:?}", oneshots(&t));
-    drop(stop_tx);
+    drop(stop);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_bad_or_never_firing_schedule_never_runs() {
     let t = TestHost::new();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let s = Scheduler::new(t.host.clone(), Options::default());
-    tokio::spawn(s.run(async move {
-        let _ = stop_rx.await;
-    }));
+    let stop = start(&t);
     t.put_bot("bad", json!({"schedule": "61 * * * * *"}));
     t.put_bot("never", json!({"schedule": "TZ=UTC 0 0 30 2 *"}));
     t.put_bot("good", json!({"schedule": "* * * * *"}));
@@ -103,5 +105,5 @@ async fn a_bad_or_never_firing_schedule_never_runs() {
         assert!(st.failure.as_deref().is_some_and(|f| f.contains(why)), "{id}: {st:?}");
         assert!(t.host.store.runs(id, 10).unwrap().is_empty(), "{id} has runs");
     }
-    drop(stop_tx);
+    drop(stop);
 }
