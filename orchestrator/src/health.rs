@@ -22,7 +22,7 @@ impl Health {
         if self.host.store.ping().is_err() {
             bad.push("store");
         }
-        if tokio::time::timeout(Duration::from_secs(5), self.host.docker.ping()).await.map_or(true, |r| r.is_err()) {
+        if tokio::time::timeout(Duration::from_secs(5), self.host.engine.ping()).await.map_or(true, |r| r.is_err()) {
             bad.push("docker");
         }
         if !crate::objects::ready(&self.host.objects, &self.host.settings).await {

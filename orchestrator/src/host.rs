@@ -1,12 +1,14 @@
-//! The host context: the handles every host role works with (the store, the Docker driver, the
-//! bots' object storage, the host settings and the metrics), opened once from the settings and
+//! The host context: the handles every host role works with (the store, the container engine,
+//! the bots' object storage, the host settings, the metrics and the clock), opened once from the settings and
 //! shared by the reconciler, the scheduler, the health server and the query server, so none of
 //! them repeats the bundle.
 
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::clock::Clock;
 use crate::docker::{Docker, DockerError};
+use crate::engine::Engine;
 use crate::metrics::Metrics;
 use crate::objects::ObjectsError;
 use crate::spec::{HostSettings, Storage};
@@ -31,11 +33,14 @@ pub enum HostError {
 #[derive(Clone)]
 pub struct Host {
     pub store: Store,
-    pub docker: Docker,
+    /// The container engine: the Docker driver, or an in-memory one in paused-time tests.
+    pub engine: Arc<dyn Engine>,
     /// The bots' objects (code, state, logs, query results) as the containers see them.
     pub objects: Arc<the0_objstore::Store>,
     pub settings: Arc<HostSettings>,
     pub metrics: Arc<Metrics>,
+    /// What the reconciler and the scheduler take as now (the system clock outside tests).
+    pub clock: Clock,
 }
 
 impl Host {
@@ -49,6 +54,7 @@ impl Host {
         let metrics = Arc::new(Metrics::default());
         let docker = Docker::connect(docker_host, settings.instance.clone(), metrics.clone())?;
         let objects = Arc::new(crate::objects::open(settings, region)?);
-        Ok(Host { store, docker, objects, settings: Arc::new(settings.clone()), metrics })
+        let engine = Arc::new(docker);
+        Ok(Host { store, engine, objects, settings: Arc::new(settings.clone()), metrics, clock: Clock::System })
     }
 }

@@ -14,7 +14,7 @@
 //! - [`server`]: `serve`/`bot-runner`/`bot-scheduler` (every role in one process) and `query-server`.
 //! - [`client`]: the commands that talk to a running orchestrator or to Docker (`deploy`, `list`,
 //!   `remove`, `logs`, `stop-all`).
-//! - [`host`]: the host context every role shares (store, Docker, objects, settings, metrics).
+//! - [`host`]: the host context every role shares (store, engine, objects, settings, metrics, clock).
 //! - [`shutdown`]: the shutdown flag every long-running task waits on.
 //! - [`observed`]: the observed world: containers as Docker shows them and each bot's status.
 //! - [`model`]: the desired world: bot records, payload parsing, the enabled rule, validation.
@@ -26,7 +26,11 @@
 //! - [`ingest`]: the0's JetStream events into the store.
 //! - [`store`]: the SQLite store, each table's schema beside its queries (`bots`, `runs`).
 //! - [`objects`]: the bots' object storage as the host uses it (code checks, local directories).
+//! - [`engine`]: the container engine seam, the calls the roles make on containers as a trait
+//!   the host holds as `Arc<dyn Engine>`: the Docker driver implements it, paused-time tests put an
+//!   in-memory engine behind it (and a Kubernetes driver can, issue #12).
 //! - [`docker`]: the Docker driver (containers, networks, one-shot runs).
+//! - [`clock`]: the wall clock backoffs and due times are decided by (tokio's in paused-time tests).
 //! - [`spec`]: the container spec of a bot in each role, pure.
 //! - [`creds`]: per-container scoped credentials (STS) and their renewal.
 //! - [`deploy`]: zipping a bot directory the way the0's CLI does.
@@ -37,11 +41,13 @@
 pub mod admin;
 pub mod auth;
 pub mod client;
+pub mod clock;
 pub mod cmdline;
 pub mod config;
 pub mod creds;
 pub mod deploy;
 pub mod docker;
+pub mod engine;
 pub mod health;
 pub mod host;
 pub mod http;

@@ -55,8 +55,9 @@ async fn every_two_seconds_runs_and_records_each_run() {
     for r in with_outcome(&got, "succeeded") {
         assert_eq!(r["exit_code"], 0);
         assert!(r["logs"].as_array().unwrap().iter().any(|l| l == "run s1 true scheduled"), "{r}");
+        // Never before its due time; how soon after is `paused_scheduler.rs`'s, in paused time.
         let late = ms(&r["started_at"]) - ms(&r["due_at"]);
-        assert!((0..2000).contains(&late), "started {late} ms after its due time: {r}");
+        assert!(late >= 0, "started {} ms before its due time: {r}", -late);
         assert!(ms(&r["ended_at"]) >= ms(&r["started_at"]));
     }
     let st = o.status("s1").await;
@@ -141,7 +142,7 @@ async fn a_bad_or_never_firing_schedule_fails_with_a_reason_and_never_runs() {
     assert!(st["failure_reason"].as_str().unwrap().contains("second field \"61\": 61 is outside 0-59"), "{st}");
     let st = o.wait_state("never", "failed", Duration::from_secs(10)).await;
     assert!(st["failure_reason"].as_str().unwrap().contains("never fires"), "{st}");
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // That they never run over time is `paused_scheduler.rs`'s, in paused time.
     assert!(runs(&o, "bad").await.is_empty() && runs(&o, "never").await.is_empty());
     assert!(containers(&inst, None).is_empty());
     // Fixing the schedule makes it run.

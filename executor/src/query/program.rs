@@ -4,16 +4,19 @@
 //! shutdown. Its output goes to the container's output, never to `bot.log`.
 //!
 //! One task owns the child and is the only one waiting for its pid (the [`Reaper`] hands each
-//! status out once); everyone else learns the state through the [`Phase`] watch channel.
+//! status out once); everyone else learns the state through the [`Phase`] watch channel. The
+//! restart loop ([`restarts`]) is apart from one run of the child ([`run_once`]) so its timing is
+//! tested in paused time with a stand-in run; times are tokio's (the same clock outside tests).
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use the0_contract::{env, labels};
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 
 use super::upstream::{self, UpstreamError};
 use crate::childenv::{self, ChildKind};
@@ -195,13 +198,37 @@ enum RunEnd {
     Ended { up: Duration },
 }
 
+/// One run of the query program, as the restart loop sees it.
+trait Run {
+    async fn run(&mut self, ctl: &mut Control, generation: u64) -> RunEnd;
+}
+
+/// The real program: a child process.
+struct Child<'a> {
+    spec: &'a ProgramSpec,
+    reaper: &'a Reaper,
+    t: Timing,
+}
+
+impl Run for Child<'_> {
+    async fn run(&mut self, ctl: &mut Control, generation: u64) -> RunEnd {
+        run_once(self.spec, self.reaper, ctl, self.t, generation).await
+    }
+}
+
 /// Runs the program until shutdown, restarting it as needed.
-pub async fn supervise(spec: ProgramSpec, reaper: Reaper, mut ctl: Control, t: Timing) {
+pub async fn supervise(spec: ProgramSpec, reaper: Reaper, ctl: Control, t: Timing) {
+    restarts(Child { spec: &spec, reaper: &reaper, t }, ctl, t).await;
+}
+
+/// Runs `program` until shutdown: after each end, waits the backoff's next delay (reset first
+/// if it was up `stable_after`), then starts it again.
+async fn restarts(mut program: impl Run, mut ctl: Control, t: Timing) {
     let mut backoff = t.backoff;
     let mut generation = 0u64;
     loop {
         generation += 1;
-        let run = run_once(&spec, &reaper, &mut ctl, t, generation).await;
+        let run = program.run(&mut ctl, generation).await;
         match run {
             RunEnd::Shutdown => break,
             RunEnd::Ended { up } => {
@@ -305,6 +332,63 @@ mod tests {
         assert_eq!(got, [1, 2, 4, 8, 16, 30, 30, 30]);
         b.reset();
         assert_eq!(b.next_delay(), Duration::from_secs(1));
+    }
+
+    /// A stand-in for the child: each run is up for the next of `ups` and ends; when they are
+    /// used up, it returns as on shutdown. Notes when each run started.
+    struct Scripted {
+        ups: Vec<Duration>,
+        starts: std::sync::Arc<std::sync::Mutex<Vec<Instant>>>,
+    }
+
+    impl Run for Scripted {
+        async fn run(&mut self, ctl: &mut Control, _generation: u64) -> RunEnd {
+            self.starts.lock().unwrap().push(Instant::now());
+            if self.ups.is_empty() || *ctl.stop.borrow() {
+                return RunEnd::Shutdown;
+            }
+            let up = self.ups.remove(0);
+            tokio::time::sleep(up).await;
+            RunEnd::Ended { up }
+        }
+    }
+
+    fn control() -> (Control, watch::Receiver<Phase>, watch::Sender<bool>) {
+        let (phase, phase_rx) = watch::channel(Phase::Starting);
+        let (stop_tx, stop) = watch::channel(false);
+        let (_hung_tx, hung) = mpsc::unbounded_channel();
+        (Control { phase, hung, stop }, phase_rx, stop_tx)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn restarts_wait_one_second_doubling_to_thirty_and_reset_after_a_minute_up() {
+        let s = |n| Duration::from_secs(n);
+        // Seven quick deaths, one run up for 61 s (past `stable_after`), then three quick deaths.
+        let ups = vec![s(0), s(0), s(0), s(0), s(0), s(0), s(0), s(61), s(0), s(0)];
+        let starts = std::sync::Arc::default();
+        let program = Scripted { ups: ups.clone(), starts: std::sync::Arc::clone(&starts) };
+        let (ctl, phase, _stop) = control();
+        restarts(program, ctl, Timing::default()).await;
+        let starts = starts.lock().unwrap().clone();
+        assert_eq!(starts.len(), ups.len() + 1);
+        let waits: Vec<u64> =
+            starts.windows(2).zip(&ups).map(|(w, up)| (w[1] - w[0] - *up).as_millis() as u64).collect();
+        assert_eq!(waits, [1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 1_000, 2_000, 4_000]);
+        assert_eq!(*phase.borrow(), Phase::Stopped);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stop_during_the_backoff_ends_the_loop_without_another_start() {
+        let starts = std::sync::Arc::default();
+        let program = Scripted { ups: vec![Duration::ZERO; 5], starts: std::sync::Arc::clone(&starts) };
+        let (ctl, phase, stop) = control();
+        let looping = tokio::spawn(restarts(program, ctl, Timing::default()));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(*phase.borrow(), Phase::Restarting, "waiting the first second");
+        stop.send(true).unwrap();
+        looping.await.unwrap();
+        assert_eq!(starts.lock().unwrap().len(), 1, "no start after the stop");
+        assert_eq!(*phase.borrow(), Phase::Stopped);
     }
 
     #[test]

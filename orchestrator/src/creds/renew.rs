@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{forget, grants, reissue, Grant};
-use crate::docker::Docker;
+use crate::engine::Engine;
 use crate::spec::HostSettings;
 
 /// Keys issued this recently are kept even if their container is not (yet) listed.
@@ -50,7 +50,7 @@ pub fn tick(duration: Duration) -> Duration {
 }
 
 /// One pass. Returns (renewed, removed, failed).
-pub async fn pass(h: &HostSettings, docker: &Docker) -> (usize, usize, usize) {
+pub async fn pass(h: &HostSettings, docker: &dyn Engine) -> (usize, usize, usize) {
     let Some(s) = &h.scoped else { return (0, 0, 0) };
     let mut all = grants(s);
     let live = match docker.managed_names().await {
@@ -85,11 +85,11 @@ pub async fn pass(h: &HostSettings, docker: &Docker) -> (usize, usize, usize) {
 }
 
 /// Runs passes forever (spawn it once when `--scoped-credentials` is on).
-pub async fn run(h: Arc<HostSettings>, docker: Docker) {
+pub async fn run(h: Arc<HostSettings>, docker: Arc<dyn Engine>) {
     let Some(s) = &h.scoped else { return };
     let every = tick(s.duration);
     loop {
-        let (renewed, removed, failed) = pass(&h, &docker).await;
+        let (renewed, removed, failed) = pass(&h, &*docker).await;
         if renewed + removed + failed > 0 {
             crate::log::info(
                 "scoped credentials pass",

@@ -86,11 +86,11 @@ impl QueryServer {
         opts: &QueryOptions,
     ) -> Result<QueryServer, crate::store::StoreError> {
         let oneshots =
-            OneShots::new(host.docker.clone(), host.objects.clone(), host.settings.clone(), opts.max_containers.max(1));
+            OneShots::new(host.engine.clone(), host.objects.clone(), host.settings.clone(), opts.max_containers.max(1));
         Ok(QueryServer {
             index: BotIndex::load(host.store.clone(), Arc::new(host.settings.images.clone()))?,
             snapshot,
-            realtime: Realtime::new(host.docker.clone()),
+            realtime: Realtime::new(host.engine.clone()),
             oneshots: Arc::new(oneshots),
             metrics: host.metrics.clone(),
             token: opts.token.clone(),

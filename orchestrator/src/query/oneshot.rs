@@ -15,7 +15,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::reply::parse_answer;
 use super::request::QueryRequest;
-use crate::docker::{Docker, DockerError, WaitOutcome};
+use crate::docker::{DockerError, WaitOutcome};
+use crate::engine::Engine;
 use crate::log;
 use crate::model::Launch;
 use crate::objects::{create_dir, give_to_bot_user, ObjectsError};
@@ -33,7 +34,7 @@ const MAX_RESULT: u64 = 16 * 1024 * 1024;
 pub const RESULT_MAX_AGE: Duration = Duration::from_secs(3600);
 
 pub struct OneShots {
-    pub docker: Docker,
+    pub docker: Arc<dyn Engine>,
     pub objects: Arc<the0_objstore::Store>,
     pub host: Arc<HostSettings>,
     permits: Arc<Semaphore>,
@@ -58,7 +59,12 @@ pub fn is_query_container(o: &crate::docker::OneShot) -> bool {
 }
 
 impl OneShots {
-    pub fn new(docker: Docker, objects: Arc<the0_objstore::Store>, host: Arc<HostSettings>, max: usize) -> OneShots {
+    pub fn new(
+        docker: Arc<dyn Engine>,
+        objects: Arc<the0_objstore::Store>,
+        host: Arc<HostSettings>,
+        max: usize,
+    ) -> OneShots {
         OneShots { docker, objects, host, permits: Arc::new(Semaphore::new(max)), max }
     }
 

@@ -5,7 +5,7 @@
 //! envelope: the bot's own status codes are ignored, only its body counts.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -19,7 +19,8 @@ use the0_contract::querytarget::merge_target;
 
 use super::reply::parse_answer;
 use super::request::QueryRequest;
-use crate::docker::{Docker, DockerError};
+use crate::docker::DockerError;
+use crate::engine::Engine;
 
 /// Largest answer read from a container.
 pub const MAX_ANSWER: usize = 16 * 1024 * 1024;
@@ -39,7 +40,7 @@ pub enum AddressError {
 
 pub struct Realtime {
     client: Client<HttpConnector, Full<Bytes>>,
-    docker: Docker,
+    docker: Arc<dyn Engine>,
     addresses: Mutex<HashMap<String, String>>,
 }
 
@@ -63,7 +64,7 @@ pub fn target_and_body(req: &QueryRequest) -> (String, Bytes) {
 }
 
 impl Realtime {
-    pub fn new(docker: Docker) -> Realtime {
+    pub fn new(docker: Arc<dyn Engine>) -> Realtime {
         let mut http = HttpConnector::new();
         http.set_nodelay(true);
         http.set_connect_timeout(Some(Duration::from_secs(5)));

@@ -9,14 +9,14 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 
-use crate::docker::Docker;
+use crate::engine::Engine;
 use crate::log;
 use crate::reconcile::snapshot::{group, Snapshot};
 
 /// Longest time between two observations.
 pub const INTERVAL: Duration = Duration::from_secs(10);
 
-async fn observe(docker: &Docker, snapshot: &Snapshot) {
+async fn observe(docker: &dyn Engine, snapshot: &Snapshot) {
     match docker.observe().await {
         Ok(o) => {
             snapshot.replace(group(o));
@@ -30,19 +30,19 @@ async fn observe(docker: &Docker, snapshot: &Snapshot) {
 }
 
 /// Keeps `snapshot` current until `shutdown`.
-pub async fn follow_containers(docker: Docker, snapshot: Arc<Snapshot>, shutdown: impl Future<Output = ()>) {
+pub async fn follow_containers(docker: Arc<dyn Engine>, snapshot: Arc<Snapshot>, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
     loop {
-        observe(&docker, &snapshot).await;
+        observe(&*docker, &snapshot).await;
         let mut events = Box::pin(docker.events());
         let mut tick = tokio::time::interval(INTERVAL);
         tick.tick().await;
         loop {
             tokio::select! {
                 _ = &mut shutdown => return,
-                _ = tick.tick() => observe(&docker, &snapshot).await,
+                _ = tick.tick() => observe(&*docker, &snapshot).await,
                 ev = events.next() => match ev {
-                    Some(Ok(_)) => observe(&docker, &snapshot).await,
+                    Some(Ok(_)) => observe(&*docker, &snapshot).await,
                     // The event stream broke (engine restarted): reconnect after a pause.
                     Some(Err(_)) | None => break,
                 },

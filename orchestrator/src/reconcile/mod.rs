@@ -19,13 +19,12 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use tokio::sync::{Notify, Semaphore};
 
-use crate::docker::Docker;
+use crate::engine::Engine;
 use crate::host::Host;
 use crate::metrics::Metrics;
 use crate::model::{is_enabled, is_scheduled, validate, Launch};
 use crate::observed::{Observed, State};
 use crate::spec::build;
-use crate::store::now_ms;
 use crate::{log, objects};
 pub use error::{ReconcileError, StartError};
 use plan::{plan, Action, Desired};
@@ -86,11 +85,12 @@ impl Reconciler {
                 Ok(w) => w,
                 Err(e) => {
                     log::warn("reconcile pass failed", &[("error", &e)]);
-                    Some(now_ms() + 2000)
+                    Some(self.host.clock.now_ms() + 2000)
                 }
             };
             let sleep = match wake_at {
-                Some(at) => Duration::from_millis((at - now_ms()).clamp(0, i64::MAX) as u64).min(self.opts.interval),
+                Some(at) => Duration::from_millis((at - self.host.clock.now_ms()).clamp(0, i64::MAX) as u64)
+                    .min(self.opts.interval),
                 None => self.opts.interval,
             };
             tokio::select! {
@@ -104,14 +104,14 @@ impl Reconciler {
         let all = self.opts.max_parallel.max(1) as u32;
         let _ = tokio::time::timeout(Duration::from_secs(60), self.permits.acquire_many(all)).await;
         if self.opts.stop_bots_on_shutdown {
-            let _ = stop_all(&self.host.docker, self.opts.stop_grace).await;
+            let _ = stop_all(&*self.host.engine, self.opts.stop_grace).await;
         }
     }
 
     /// One pass; returns when the next one is due at the latest.
     pub async fn pass(&self) -> Result<Option<i64>, ReconcileError> {
         let t0 = Instant::now();
-        let observed = match self.host.docker.observe().await {
+        let observed = match self.host.engine.observe().await {
             Ok(o) => {
                 self.snapshot.docker_ok.store(true, Relaxed);
                 o
@@ -122,7 +122,7 @@ impl Reconciler {
             }
         };
         let records = self.host.store.list()?;
-        let now = now_ms();
+        let now = self.host.clock.now_ms();
         // Scheduled bots are the scheduler's: to this pass they are not stored, so a bot that
         // became scheduled loses its realtime container.
         let desired: Vec<Desired> = records
@@ -189,7 +189,7 @@ impl Reconciler {
     async fn execute(&self, a: Action) -> bool {
         let bot = a.bot_id.as_str();
         let grace = self.opts.stop_grace;
-        let stops = a.stop.iter().map(|c| self.host.docker.stop_and_remove(c, grace));
+        let stops = a.stop.iter().map(|c| self.host.engine.stop_and_remove(c, grace));
         for (c, r) in a.stop.iter().zip(futures_util::future::join_all(stops).await) {
             match r {
                 Ok(()) => {
@@ -223,7 +223,7 @@ impl Reconciler {
                     ("exit_code", &x.code.map_or("none".to_string(), |c| c.to_string())),
                     ("restarts", &x.status.restarts),
                     ("reason", &x.status.failure_reason.as_deref().unwrap_or("")),
-                    ("backoff_ms", &(x.status.backoff_until.unwrap_or(0) - now_ms()).max(0)),
+                    ("backoff_ms", &(x.status.backoff_until.unwrap_or(0) - self.host.clock.now_ms()).max(0)),
                     ("last_lines", &tail),
                 ],
             );
@@ -233,7 +233,7 @@ impl Reconciler {
         }
         for c in &a.remove {
             let why = a.why.get(c).copied().unwrap_or("unknown");
-            match self.host.docker.remove(c).await {
+            match self.host.engine.remove(c).await {
                 Ok(()) => log::info("container removed", &[("bot_id", &bot), ("container", &short(c)), ("why", &why)]),
                 Err(e) => log::warn(
                     "remove failed",
@@ -256,7 +256,7 @@ impl Reconciler {
         };
         let follow_up = match self.start(l).await {
             Ok(id) => {
-                let now = now_ms();
+                let now = self.host.clock.now_ms();
                 let o = Observed {
                     container: id.clone(),
                     name: crate::spec::container_name(bot, self.host.settings.instance.as_deref()),
@@ -283,7 +283,7 @@ impl Reconciler {
                 let reason = err.to_string();
                 self.snapshot.record(bot, &gone, None);
                 Metrics::inc(&self.host.metrics.start_failures);
-                let at_ms = now_ms();
+                let at_ms = self.host.clock.now_ms();
                 record.push(Step::StartFailed { reason: reason.clone(), at_ms });
                 let delay = match record.status().backoff_until {
                     Some(until) => until - at_ms,
@@ -302,11 +302,11 @@ impl Reconciler {
         objects::prepare_local(&self.host.settings, l)?;
         let spec = build(l, &self.host.settings);
         crate::creds::issue(&self.host.settings, &l.id, &l.code_file, &spec.name, None).await?;
-        Ok(self.host.docker.run(&spec).await?)
+        Ok(self.host.engine.run(&spec).await?)
     }
 
     async fn tail(&self, container: &str, lines: u32) -> String {
-        let mut s = Box::pin(self.host.docker.logs(container, false, Some(lines)));
+        let mut s = Box::pin(self.host.engine.logs(container, false, Some(lines)));
         let mut out = Vec::new();
         let read = async {
             while let Some(Ok(chunk)) = s.next().await {
@@ -320,7 +320,7 @@ impl Reconciler {
     /// Docker's event stream, reconnected with a 1 s pause; each die/oom/destroy asks for a pass.
     async fn watch_events(self) {
         loop {
-            let mut s = Box::pin(self.host.docker.events());
+            let mut s = Box::pin(self.host.engine.events());
             while let Some(ev) = s.next().await {
                 match ev {
                     Ok(action) if action != "start" => {
@@ -358,7 +358,7 @@ fn short(id: &str) -> String {
 const STOP_ALL_PARALLEL: usize = 8;
 
 /// Stops and removes every managed container (of this instance), concurrently (D25, D26).
-pub async fn stop_all(docker: &Docker, grace: Duration) -> Result<usize, ReconcileError> {
+pub async fn stop_all(docker: &dyn Engine, grace: Duration) -> Result<usize, ReconcileError> {
     let all = docker.observe().await?;
     let n = all.len();
     let jobs = all.into_iter().map(|o| async move {

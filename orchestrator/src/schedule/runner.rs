@@ -24,7 +24,6 @@ use crate::observed::State;
 use crate::schedule::error::{RunStartError, ScheduleError};
 use crate::schedule::plan::{plan, Bot, Step};
 use crate::spec::{build_for, Role};
-use crate::store::now_ms;
 use crate::store::runs::{Ending, Outcome, LOG_LINES};
 use crate::{log, objects};
 
@@ -95,11 +94,11 @@ impl Scheduler {
                 Ok(w) => w,
                 Err(e) => {
                     log::warn("schedule pass failed", &[("error", &e)]);
-                    Some(now_ms() + 2000)
+                    Some(self.host.clock.now_ms() + 2000)
                 }
             };
             let sleep = wake_at.map_or(self.opts.check_interval, |at| {
-                Duration::from_millis((at - now_ms()).max(0) as u64).min(self.opts.check_interval)
+                Duration::from_millis((at - self.host.clock.now_ms()).max(0) as u64).min(self.opts.check_interval)
             });
             tokio::select! {
                 _ = &mut shutdown => break,
@@ -131,7 +130,7 @@ impl Scheduler {
             self.host.store.forget_schedule(id)?;
         }
         let running = self.running().clone();
-        let now = now_ms();
+        let now = self.host.clock.now_ms();
         let p = plan(&bots, &running, now, self.opts.max_concurrent);
         for step in p.steps {
             match step {
@@ -189,7 +188,7 @@ impl Scheduler {
                     if let Err(e) = self.host.store.set_run_container(seq, &c) {
                         log::warn("cannot record the run's container", &[("bot_id", &bot), ("error", &e)]);
                     }
-                    (Some(seq), c, now_ms())
+                    (Some(seq), c, self.host.clock.now_ms())
                 }
                 Err(err) => {
                     let reason = Some(err.to_string());
@@ -209,7 +208,7 @@ impl Scheduler {
         objects::prepare_local(&self.host.settings, l)?;
         let spec = build_for(l, &self.host.settings, &Role::Scheduled { due_ms: due });
         crate::creds::issue(&self.host.settings, &l.id, &l.code_file, &spec.name, None).await?;
-        Ok(self.host.docker.start_oneshot(&spec).await?)
+        Ok(self.host.engine.start_oneshot(&spec).await?)
     }
 
     /// Waits for the run to end (under the deadline, counted from its start), keeps its last
@@ -217,18 +216,17 @@ impl Scheduler {
     async fn await_exit(&self, container: &str, started_ms: i64) -> Ending {
         let grace = self.opts.stop_grace;
         loop {
-            let left = self
-                .opts
-                .execution_timeout
-                .map(|t| Duration::from_millis((t.as_millis() as i64 - (now_ms() - started_ms)).max(0) as u64));
+            let left = self.opts.execution_timeout.map(|t| {
+                Duration::from_millis((t.as_millis() as i64 - (self.host.clock.now_ms() - started_ms)).max(0) as u64)
+            });
             let waited = match left {
-                Some(left) => tokio::time::timeout(left, self.host.docker.wait_exit(container, None, grace)).await.ok(),
-                None => Some(self.host.docker.wait_exit(container, None, grace).await),
+                Some(left) => tokio::time::timeout(left, self.host.engine.wait_exit(container, None, grace)).await.ok(),
+                None => Some(self.host.engine.wait_exit(container, None, grace).await),
             };
             match waited {
                 None | Some(Ok(WaitOutcome::TimedOut)) => {
-                    let logs = self.host.docker.tail(container, LOG_LINES).await.unwrap_or_default();
-                    if let Err(e) = self.host.docker.stop_and_remove(container, grace).await {
+                    let logs = self.host.engine.tail(container, LOG_LINES).await.unwrap_or_default();
+                    if let Err(e) = self.host.engine.stop_and_remove(container, grace).await {
                         log::warn("cannot stop a run past its deadline", &[("container", &container), ("error", &e)]);
                     }
                     let t = self.opts.execution_timeout.unwrap_or_default();
@@ -236,8 +234,8 @@ impl Scheduler {
                     return Ending { outcome: Outcome::TimedOut, exit_code: None, reason: Some(reason), logs };
                 }
                 Some(Ok(WaitOutcome::Exited { code, oom })) => {
-                    let logs = self.host.docker.tail(container, LOG_LINES).await.unwrap_or_default();
-                    if let Err(e) = self.host.docker.remove(container).await {
+                    let logs = self.host.engine.tail(container, LOG_LINES).await.unwrap_or_default();
+                    if let Err(e) = self.host.engine.remove(container).await {
                         log::warn("cannot remove a finished run", &[("container", &container), ("error", &e)]);
                     }
                     let (outcome, reason) = match code {
@@ -289,7 +287,7 @@ impl Scheduler {
     /// containers were adopted.
     pub async fn adopt(&self, stop: &watch::Receiver<bool>) -> Result<usize, ScheduleError> {
         let found: Vec<OneShot> =
-            self.host.docker.list_oneshots().await?.into_iter().filter(|o| o.due_ms.is_some()).collect();
+            self.host.engine.list_oneshots().await?.into_iter().filter(|o| o.due_ms.is_some()).collect();
         let open = self.host.store.open_runs()?;
         let mut adopted = HashSet::new();
         for o in &found {
@@ -303,7 +301,7 @@ impl Scheduler {
             }
             if o.state == State::Created {
                 // Created but never started: the orchestrator died in between.
-                let _ = self.host.docker.remove(&o.container).await;
+                let _ = self.host.engine.remove(&o.container).await;
                 let reason = "the orchestrator stopped before the run's container started".to_string();
                 let e = Ending { outcome: Outcome::Interrupted, exit_code: None, reason: Some(reason), logs: vec![] };
                 self.finish(&o.bot_id, seq, &e);

@@ -203,7 +203,7 @@ impl Server {
             .settings
             .scoped
             .is_some()
-            .then(|| tokio::spawn(creds::renew::run(r.host.settings.clone(), r.host.docker.clone())));
+            .then(|| tokio::spawn(creds::renew::run(r.host.settings.clone(), r.host.engine.clone())));
         let rec_task = self.roles.realtime.then(|| tokio::spawn(r.run(flag_set(rx.clone()))));
         shutdown.await;
         if let Some(t) = renewer {

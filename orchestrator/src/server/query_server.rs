@@ -10,7 +10,7 @@ use tokio::sync::watch;
 
 use super::{check_runtime, choose_network, open_host, ServeError};
 use crate::config::Cli;
-use crate::docker::Docker;
+use crate::engine::Engine;
 use crate::log;
 use crate::query::{self, QueryServer};
 use crate::reconcile::snapshot::Snapshot;
@@ -19,7 +19,7 @@ use crate::shutdown::flag_set;
 pub struct Standalone {
     listener: TcpListener,
     pub server: Arc<QueryServer>,
-    docker: Docker,
+    docker: Arc<dyn Engine>,
 }
 
 impl Standalone {
@@ -31,7 +31,7 @@ impl Standalone {
         let cli = &cli;
         let host = open_host(cli)?;
         let server = QueryServer::new(&host, Arc::new(Snapshot::default()), &cli.query)?;
-        Ok(Standalone { listener, server: Arc::new(server), docker: host.docker })
+        Ok(Standalone { listener, server: Arc::new(server), docker: host.engine })
     }
 
     pub fn addr(&self) -> Option<SocketAddr> {

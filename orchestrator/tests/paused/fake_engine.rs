@@ -1,0 +1,282 @@
+//! An in-memory container engine for the paused-time tests: containers are entries in a map,
+//! every call is recorded with the (virtual) time it was made, and the test says when a container
+//! exits and with which code (a `die` event goes out, as Docker sends one). Nothing here waits on
+//! anything but the test, so tokio's paused clock only moves when the test advances it or every
+//! task is idle.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
+use the0_orchestrator::clock::Clock;
+use the0_orchestrator::docker::{DockerError, OneShot, Result, WaitOutcome};
+use the0_orchestrator::engine::Engine;
+use the0_orchestrator::observed::{Observed, State};
+use the0_orchestrator::spec::{ContainerSpec, DUE_LABEL};
+use tokio::sync::{mpsc, watch};
+
+/// One call the engine saw, with the virtual Unix ms it came at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    /// A realtime container was started for the bot.
+    Run {
+        bot: String,
+        at_ms: i64,
+    },
+    /// A realtime start was refused (told to by [`FakeEngine::refuse_runs`]).
+    RunRefused {
+        bot: String,
+        at_ms: i64,
+    },
+    /// A run-to-completion container was started for the bot's run due at `due_ms`.
+    StartOneshot {
+        bot: String,
+        due_ms: Option<i64>,
+        at_ms: i64,
+    },
+    Remove {
+        container: String,
+    },
+}
+
+struct Container {
+    observed: Observed,
+    oneshot: bool,
+    due_ms: Option<i64>,
+}
+
+#[derive(Default)]
+struct Inner {
+    containers: BTreeMap<String, Container>,
+    calls: Vec<Call>,
+    next_id: u64,
+    refuse_runs: u32,
+    observe_passes: u64,
+    events: Vec<mpsc::UnboundedSender<Result<String>>>,
+}
+
+pub struct FakeEngine {
+    clock: Clock,
+    inner: Mutex<Inner>,
+    /// Bumped on every container change; `wait_exit` waits on it.
+    changed: watch::Sender<u64>,
+}
+
+impl FakeEngine {
+    pub fn new(clock: Clock) -> FakeEngine {
+        FakeEngine { clock, inner: Mutex::default(), changed: watch::channel(0).0 }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every call so far.
+    pub fn calls(&self) -> Vec<Call> {
+        self.lock().calls.clone()
+    }
+
+    /// When each realtime start of `bot` happened (virtual Unix ms).
+    pub fn runs_of(&self, bot: &str) -> Vec<i64> {
+        self.calls()
+            .into_iter()
+            .filter_map(|c| match c {
+                Call::Run { bot: b, at_ms } if b == bot => Some(at_ms),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// How many times the reconciler has listed the containers (one per pass).
+    pub fn observe_passes(&self) -> u64 {
+        self.lock().observe_passes
+    }
+
+    /// The next `n` realtime starts fail as an engine error.
+    pub fn refuse_runs(&self, n: u32) {
+        self.lock().refuse_runs = n;
+    }
+
+    /// The bot's (only) live container exits with `code`; Docker's `die` event goes out.
+    pub fn exit(&self, bot: &str, code: i64) {
+        let now = self.clock.now_ms();
+        let mut g = self.lock();
+        let c = g
+            .containers
+            .values_mut()
+            .find(|c| c.observed.bot_id == bot && c.observed.state == State::Running)
+            .unwrap_or_else(|| panic!("no running container of {bot}"));
+        c.observed.state = State::Exited;
+        c.observed.exit_code = Some(code);
+        c.observed.finished_ms = Some(now);
+        g.events.retain(|tx| tx.send(Ok("die".to_string())).is_ok());
+        drop(g);
+        self.changed.send_modify(|v| *v += 1);
+    }
+
+    /// Whether the bot has a running container.
+    pub fn is_running(&self, bot: &str) -> bool {
+        self.lock().containers.values().any(|c| c.observed.bot_id == bot && c.observed.state == State::Running)
+    }
+
+    fn create(&self, spec: &ContainerSpec, oneshot: bool) -> String {
+        let now = self.clock.now_ms();
+        let mut g = self.lock();
+        g.next_id += 1;
+        let id = format!("fake{:08}", g.next_id);
+        let bot = spec.labels.get(the0_contract::labels::ID).cloned().unwrap_or_default();
+        let due_ms = spec.labels.get(DUE_LABEL).and_then(|d| d.parse().ok());
+        let observed = Observed {
+            container: id.clone(),
+            name: spec.name.clone(),
+            bot_id: bot.clone(),
+            state: State::Running,
+            hash: spec.labels.get(the0_contract::labels::CONFIG_HASH).cloned(),
+            created_ms: now,
+            started_ms: Some(now),
+            finished_ms: None,
+            exit_code: None,
+            oom: false,
+        };
+        g.containers.insert(id.clone(), Container { observed, oneshot, due_ms });
+        let call = if oneshot { Call::StartOneshot { bot, due_ms, at_ms: now } } else { Call::Run { bot, at_ms: now } };
+        g.calls.push(call);
+        drop(g);
+        self.changed.send_modify(|v| *v += 1);
+        id
+    }
+
+    fn drop_container(&self, id: &str) {
+        let mut g = self.lock();
+        g.calls.push(Call::Remove { container: id.to_string() });
+        if g.containers.remove(id).is_some() {
+            g.events.retain(|tx| tx.send(Ok("destroy".to_string())).is_ok());
+        }
+        drop(g);
+        self.changed.send_modify(|v| *v += 1);
+    }
+
+    async fn wait_until_exited(&self, id: &str) -> WaitOutcome {
+        let mut rx = self.changed.subscribe();
+        loop {
+            let state = self.lock().containers.get(id).map(|c| (c.observed.state, c.observed.exit_code));
+            match state {
+                None => return WaitOutcome::Gone,
+                Some((State::Running, _)) => {}
+                Some((_, code)) => return WaitOutcome::Exited { code: code.unwrap_or(-1), oom: false },
+            }
+            if rx.changed().await.is_err() {
+                return WaitOutcome::Gone;
+            }
+        }
+    }
+}
+
+impl Engine for FakeEngine {
+    fn ping(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn observe(&self) -> BoxFuture<'_, Result<Vec<Observed>>> {
+        let mut g = self.lock();
+        g.observe_passes += 1;
+        let out = g.containers.values().filter(|c| !c.oneshot).map(|c| c.observed.clone()).collect();
+        Box::pin(async move { Ok(out) })
+    }
+
+    fn managed_names(&self) -> BoxFuture<'_, Result<Vec<String>>> {
+        let out = self.lock().containers.values().map(|c| c.observed.name.clone()).collect();
+        Box::pin(async move { Ok(out) })
+    }
+
+    fn run<'a>(&'a self, spec: &'a ContainerSpec) -> BoxFuture<'a, Result<String>> {
+        Box::pin(async move {
+            {
+                let mut g = self.lock();
+                if g.refuse_runs > 0 {
+                    g.refuse_runs -= 1;
+                    let bot = spec.labels.get(the0_contract::labels::ID).cloned().unwrap_or_default();
+                    g.calls.push(Call::RunRefused { bot, at_ms: self.clock.now_ms() });
+                    return Err(DockerError::Network("refused by the test".into()));
+                }
+            }
+            Ok(self.create(spec, false))
+        })
+    }
+
+    fn stop_and_remove<'a>(&'a self, id: &'a str, _grace: Duration) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            self.drop_container(id);
+            Ok(())
+        })
+    }
+
+    fn remove<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            self.drop_container(id);
+            Ok(())
+        })
+    }
+
+    fn events(&self) -> BoxStream<'static, Result<String>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.lock().events.push(tx);
+        Box::pin(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) }))
+    }
+
+    fn logs(&self, _name: &str, _follow: bool, _tail: Option<u32>) -> BoxStream<'static, Result<bytes::Bytes>> {
+        Box::pin(futures_util::stream::iter([Ok(bytes::Bytes::from_static(b"fake output\n"))]))
+    }
+
+    fn start_oneshot<'a>(&'a self, spec: &'a ContainerSpec) -> BoxFuture<'a, Result<String>> {
+        Box::pin(async move { Ok(self.create(spec, true)) })
+    }
+
+    fn list_oneshots(&self) -> BoxFuture<'_, Result<Vec<OneShot>>> {
+        let out = self
+            .lock()
+            .containers
+            .values()
+            .filter(|c| c.oneshot)
+            .map(|c| OneShot {
+                container: c.observed.container.clone(),
+                name: c.observed.name.clone(),
+                bot_id: c.observed.bot_id.clone(),
+                state: c.observed.state,
+                due_ms: c.due_ms,
+                created_ms: c.observed.created_ms,
+            })
+            .collect();
+        Box::pin(async move { Ok(out) })
+    }
+
+    fn wait_exit<'a>(
+        &'a self,
+        id: &'a str,
+        deadline: Option<Duration>,
+        _grace: Duration,
+    ) -> BoxFuture<'a, Result<WaitOutcome>> {
+        Box::pin(async move {
+            match deadline {
+                None => Ok(self.wait_until_exited(id).await),
+                Some(d) => match tokio::time::timeout(d, self.wait_until_exited(id)).await {
+                    Ok(o) => Ok(o),
+                    Err(_) => {
+                        self.drop_container(id);
+                        Ok(WaitOutcome::TimedOut)
+                    }
+                },
+            }
+        })
+    }
+
+    fn tail<'a>(&'a self, _id: &'a str, _n: u32) -> BoxFuture<'a, Result<Vec<String>>> {
+        Box::pin(async { Ok(vec!["fake output".to_string()]) })
+    }
+
+    fn container_ip<'a>(&'a self, _id: &'a str) -> BoxFuture<'a, Result<Option<String>>> {
+        Box::pin(async { Ok(None) })
+    }
+}

@@ -1,0 +1,109 @@
+//! The scheduler's waiting in paused time (`#[tokio::test(start_paused = true)]`), on the
+//! in-memory engine: a minutely cron schedule starts one run at the whole (virtual) minute and not
+//! before, never a second one while it runs (the due time is recorded as skipped), records the
+//! run's exit code when it ends, and starts the next at the following minute; a schedule that
+//! does not parse or never fires never runs, however long it waits.
+
+mod paused;
+
+use std::time::Duration;
+
+use paused::fake_engine::Call;
+use paused::{pass_time, until, TestHost, START_MS};
+use serde_json::json;
+use the0_orchestrator::schedule::runner::{Options, Scheduler};
+use the0_orchestrator::store::runs::Outcome;
+
+const MINUTE: i64 = 60_000;
+
+/// The runs started so far: (due, started) in virtual Unix ms.
+fn oneshots(t: &TestHost) -> Vec<(Option<i64>, i64)> {
+    t.engine
+        .calls()
+        .into_iter()
+        .filter_map(|c| match c {
+            Call::StartOneshot { due_ms, at_ms, .. } => Some((due_ms, at_ms)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Starts the scheduler; it stops when the returned sender drops.
+fn start(t: &TestHost) -> tokio::sync::oneshot::Sender<()> {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let s = Scheduler::new(t.host.clone(), Options::default());
+    tokio::spawn(s.run(async move {
+        let _ = rx.await;
+    }));
+    tx
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_minutely_schedule_runs_once_per_whole_minute_and_records_the_exit() {
+    let t = TestHost::new();
+    let stop = start(&t);
+    // The clock starts at hh:00:30; the first due time is the next whole minute.
+    assert_eq!(START_MS % MINUTE, 30_000);
+    let first_due = START_MS + 30_000;
+    t.put_bot("cron", json!({"schedule": "* * * * *"}));
+    pass_time(Duration::from_millis((first_due - t.clock.now_ms() - 100) as u64)).await;
+    assert!(oneshots(&t).is_empty(), "no run before its due time: {:?}", oneshots(&t));
+    until(&t.clock, "the first run", Duration::from_secs(15), || !oneshots(&t).is_empty()).await;
+    let (due, started) = oneshots(&t)[0];
+    assert_eq!(due, Some(first_due));
+    assert!((first_due..first_due + 1_000).contains(&started), "started {} ms after due", started - first_due);
+    // Still running at the next minute: skipped, not started twice.
+    pass_time(Duration::from_millis((first_due + MINUTE + 1_000 - t.clock.now_ms()) as u64)).await;
+    assert_eq!(oneshots(&t).len(), 1, "a second run while the first goes: {:?}", oneshots(&t));
+    let runs = t.host.store.runs("cron", 10).unwrap();
+    assert!(
+        runs.iter().any(|r| r.due_ms == first_due + MINUTE && r.outcome == Outcome::Skipped),
+        "the overlapping due time is recorded as skipped: {runs:?}"
+    );
+    // Its exit is recorded with the code; the next minute starts the next run, once.
+    t.engine.exit("cron", 3);
+    let ended =
+        || t.host.store.runs("cron", 10).unwrap().into_iter().find(|r| r.due_ms == first_due && r.ended_ms.is_some());
+    until(&t.clock, "the run's ending", Duration::from_secs(1), || ended().is_some()).await;
+    let run = ended().expect("ended");
+    assert_eq!((run.outcome, run.exit_code), (Outcome::Failed, Some(3)), "{run:?}");
+    assert_eq!(run.logs, vec!["fake output".to_string()], "{run:?}");
+    let third_due = first_due + 2 * MINUTE;
+    until(&t.clock, "the next run", Duration::from_secs(70), || oneshots(&t).len() == 2).await;
+    assert_eq!(oneshots(&t)[1].0, Some(third_due));
+    pass_time(Duration::from_secs(30)).await;
+    assert_eq!(oneshots(&t).len(), 2, "one run per due time: {:?}", oneshots(&t));
+    drop(stop);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_bad_or_never_firing_schedule_never_runs() {
+    let t = TestHost::new();
+    let stop = start(&t);
+    t.put_bot("bad", json!({"schedule": "61 * * * * *"}));
+    t.put_bot("never", json!({"schedule": "TZ=UTC 0 0 30 2 *"}));
+    t.put_bot("good", json!({"schedule": "* * * * *"}));
+    // Ten virtual minutes: the good schedule runs (each run ends at once), the others never do.
+    for _ in 0..10 {
+        pass_time(Duration::from_secs(60)).await;
+        if t.engine.is_running("good") {
+            t.engine.exit("good", 0);
+        }
+    }
+    let bots: Vec<String> = t
+        .engine
+        .calls()
+        .into_iter()
+        .filter_map(|c| match c {
+            Call::StartOneshot { bot, .. } => Some(bot),
+            _ => None,
+        })
+        .collect();
+    assert!(bots.len() >= 9 && bots.iter().all(|b| b == "good"), "{bots:?}");
+    for (id, why) in [("bad", "outside 0-59"), ("never", "never fires")] {
+        let st = t.host.store.schedule_state(id).unwrap().expect("a schedule state");
+        assert!(st.failure.as_deref().is_some_and(|f| f.contains(why)), "{id}: {st:?}");
+        assert!(t.host.store.runs(id, 10).unwrap().is_empty(), "{id} has runs");
+    }
+    drop(stop);
+}
