@@ -14,9 +14,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use the0_contract::botpolicy::{bot_session_policy, BotObjects};
 use the0_objstore::s3::{AssumeRole, Credentials, S3Store};
-use the0_objstore::{S3Settings, Store};
+use the0_objstore::Store;
 
-use crate::spec::{credentials_dir, HostSettings, Scoped, Storage};
+use crate::spec::{credentials_dir, HostSettings, Scoped};
 
 pub mod renew;
 
@@ -77,17 +77,8 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CredsError + '_ {
 
 /// The STS client: the host's own S3 settings (the shared keys never leave the orchestrator).
 fn sts(h: &HostSettings, s: &Scoped) -> Result<S3Store, CredsError> {
-    let Storage::S3 { endpoint, access_key, secret_key, use_ssl, .. } = &h.storage else {
-        return Err(CredsError::NotS3);
-    };
-    let settings = S3Settings {
-        endpoint: endpoint.clone(),
-        access_key: access_key.clone(),
-        secret_key: secret_key.clone(),
-        use_ssl: *use_ssl,
-        region: s.region.clone(),
-    };
-    match Store::s3(settings) {
+    // The host's own S3 connection, with the region the STS calls are signed for.
+    match Store::open(&crate::objects::store_settings(&h.storage, &s.region)) {
         Ok(Store::S3(store)) => Ok(store),
         Ok(Store::Local(_)) => Err(CredsError::NotS3),
         Err(source) => Err(CredsError::Sts { bot: String::new(), source: Box::new(source) }),
