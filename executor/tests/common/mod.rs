@@ -7,13 +7,13 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 pub mod nats_sub;
 pub mod proxy;
 
 use the0_objstore::Store;
+pub use the0_test_support::names::unique;
 
 pub fn runtime_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_runtime"))
@@ -35,14 +35,6 @@ pub fn s3_env(endpoint: &str) -> Vec<(String, String)> {
 
 pub fn wrappers_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../runtime-images/wrappers")
-}
-
-/// A unique lowercase name for buckets and ids.
-pub fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    format!("{prefix}-{}-{}-{nanos}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Where the sandbox's objects live.
