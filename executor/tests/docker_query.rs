@@ -12,39 +12,12 @@ use std::time::Duration;
 
 use common::*;
 
-fn image() -> String {
-    std::env::var("THE0_TEST_IMAGE")
-        .expect("THE0_TEST_IMAGE is not set: run the tests with `make test` (it builds the scratch test image)")
-}
-
-struct Container {
-    name: String,
-    _objects: tempfile::TempDir,
-}
-
-impl Drop for Container {
-    fn drop(&mut self) {
-        let _ = Command::new("docker").args(["rm", "-f", &self.name]).output();
-    }
-}
-
-fn docker(args: &[&str]) -> std::process::Output {
-    Command::new("docker").args(args).output().expect("docker CLI")
-}
-
-impl Container {
-    fn logs(&self) -> String {
-        let out = docker(&["logs", &self.name]);
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-    }
-}
-
 const BOT: &str = "#!/bin/sh\ntrap 'exit 0' TERM\necho ready\nwhile true; do sleep 0.1; done\n";
 const QUERY: &str = "#!/bin/sh\nexec httpd -f -p \"127.0.0.1:$THE0_QUERY_PORT\" -h /bot/www\n";
 const ECHO_CGI: &str = "#!/bin/sh\nprintf 'Content-Type: application/json\\r\\n\\r\\n'\n\
 printf '{\"status\":\"ok\",\"data\":{\"query\":\"%s\",\"method\":\"%s\",\"uid\":\"%s\"}}' \"$QUERY_STRING\" \"$REQUEST_METHOD\" \"$(id -u)\"\n";
 
-async fn start() -> Container {
+async fn start() -> BotContainer {
     let objects = tempfile::tempdir().unwrap();
     let bot_id = unique("dockq");
     let store = the0_objstore::Store::local(objects.path().to_path_buf());
@@ -70,14 +43,14 @@ async fn start() -> Container {
         args.push("-e".into());
         args.push(format!("{k}={v}"));
     }
-    args.push(image());
+    args.push(test_image());
     let out = Command::new("docker").args(&args).output().expect("docker run");
     assert!(out.status.success(), "docker run failed: {}", String::from_utf8_lossy(&out.stderr));
-    Container { name, _objects: objects }
+    BotContainer { name, objects, bot_id }
 }
 
 /// The host port Docker published for the container's 9476.
-fn host_port(c: &Container) -> u16 {
+fn host_port(c: &BotContainer) -> u16 {
     let out = docker(&["port", &c.name, "9476/tcp"]);
     let text = String::from_utf8_lossy(&out.stdout);
     text.lines()

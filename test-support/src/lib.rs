@@ -12,6 +12,7 @@
 use std::time::{Duration, Instant};
 
 pub mod ceph;
+pub mod container;
 pub mod names;
 
 use the0_objstore::S3Settings;

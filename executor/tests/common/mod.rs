@@ -13,13 +13,15 @@ pub mod nats_sub;
 pub mod proxy;
 
 use the0_objstore::Store;
-pub use the0_test_support::names::unique;
 
 pub fn runtime_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_runtime"))
 }
 
 // Each test binary uses part of the harness (as `dead_code` is allowed above).
+#[allow(unused_imports)]
+pub use the0_test_support::container::{chmod_tree, docker, test_image, BotContainer};
+pub use the0_test_support::names::unique;
 #[allow(unused_imports)]
 pub use the0_test_support::{eventually, free_port, s3_endpoint, s3_key, s3_settings};
 
@@ -278,6 +280,57 @@ pub fn hardened_run_args(name: &str) -> Vec<String> {
         args.extend(["--runtime".to_string(), rt]);
     }
     args
+}
+
+/// A shell bot (`bot.sh` = `script`, runtime gcc13) in a container named `<prefix>-…` hardened
+/// as [`hardened_run_args`], without a network, its objects in a bind-mounted local directory
+/// (the code zip stored, `bot-state` and `bot-logs` writable by uid 1000). `extra_args` go before
+/// the image, `extra_env` after the bot's own variables; `state_size` sizes the `/state` tmpfs.
+pub async fn start_shell_bot(
+    prefix: &str,
+    script: &str,
+    extra_env: &[(&str, &str)],
+    extra_args: &[&str],
+    state_size: Option<&str>,
+) -> BotContainer {
+    let objects = tempfile::tempdir().expect("tempdir");
+    let bot_id = unique("bot");
+    let store = Store::local(objects.path().to_path_buf());
+    let key = format!("user/{bot_id}/1");
+    store
+        .put_bytes("custom-bots", &key, zip_bytes(&[("bot.sh", script, 0o755)]).into(), "application/zip")
+        .await
+        .expect("store the code");
+    for d in ["bot-state", "bot-logs"] {
+        std::fs::create_dir_all(objects.path().join(d)).expect("objects directory");
+    }
+    chmod_tree(objects.path());
+    let name = unique(prefix);
+    let mut args = hardened_run_args(&name);
+    if let Some(size) = state_size {
+        let state = args.iter_mut().find(|a| a.starts_with("/state:")).expect("a /state tmpfs");
+        state.push_str(&format!(",size={size}"));
+    }
+    args.extend(["--network", "none", "-v"].map(String::from));
+    args.push(format!("{}:/objects", objects.path().display()));
+    args.extend(extra_args.iter().map(|s| s.to_string()));
+    let mut env = vec![
+        ("BOT_ID".to_string(), bot_id.clone()),
+        ("RUNTIME".into(), "gcc13".into()),
+        ("ENTRYPOINT".into(), "bot.sh".into()),
+        ("CODE_FILE".into(), key),
+        ("THE0_STORAGE_DIR".into(), "/objects".into()),
+        ("BOT_TYPE".into(), "realtime".into()),
+    ];
+    env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    for (k, v) in env {
+        args.push("-e".into());
+        args.push(format!("{k}={v}"));
+    }
+    args.push(test_image());
+    let out = Command::new("docker").args(&args).output().expect("docker run");
+    assert!(out.status.success(), "docker run failed: {}", String::from_utf8_lossy(&out.stderr));
+    BotContainer { name, objects, bot_id }
 }
 
 pub fn zip_bytes(files: &[(&str, &str, u32)]) -> Vec<u8> {
