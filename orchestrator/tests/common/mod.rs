@@ -4,7 +4,11 @@
 //! instance whatever happens.
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod e2e;
+
+#[allow(unused_imports)] // each test binary uses part of the harness
+pub use binary::BinaryHost;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
