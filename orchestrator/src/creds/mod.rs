@@ -41,8 +41,18 @@ pub enum CredsError {
         #[source]
         source: std::io::Error,
     },
-    #[error("scoped credentials record {path}: {why}")]
-    Record { path: PathBuf, why: String },
+    #[error("cannot read scoped credentials record {path}: {source}")]
+    ReadRecord {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("scoped credentials record {path}: {source}")]
+    Record {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 /// What one container's keys were issued for (the `<container>.json` record).
@@ -131,7 +141,7 @@ async fn write_grant(h: &HostSettings, s: &Scoped, g: &mut Grant) -> Result<(), 
     g.issued_unix = unix(now);
     g.expires_unix = creds.expiration.map_or(unix(now + s.duration), unix);
     let record = serde_json::to_vec(g)
-        .map_err(|e| CredsError::Record { path: record_path(s, &g.bot_id, &g.container), why: e.to_string() })?;
+        .map_err(|source| CredsError::Record { path: record_path(s, &g.bot_id, &g.container), source })?;
     write_atomic(&parent, &record_path(s, &g.bot_id, &g.container), &record)
 }
 
@@ -182,19 +192,22 @@ pub fn grants(s: &Scoped) -> Vec<Grant> {
             if path.extension().and_then(|x| x.to_str()) != Some("json") {
                 continue;
             }
-            let parsed = std::fs::read(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|b| serde_json::from_slice::<Grant>(&b).map_err(|e| e.to_string()));
-            match parsed {
+            match read_grant(&path) {
                 Ok(g) => out.push(g),
-                Err(why) => crate::log::warn(
+                Err(e) => crate::log::warn(
                     "unreadable scoped-credentials record",
-                    &[("path", &path.display().to_string()), ("error", &why)],
+                    &[("path", &path.display().to_string()), ("error", &e.to_string())],
                 ),
             }
         }
     }
     out
+}
+
+/// One `<container>.json` record.
+fn read_grant(path: &Path) -> Result<Grant, CredsError> {
+    let b = std::fs::read(path).map_err(|source| CredsError::ReadRecord { path: path.to_path_buf(), source })?;
+    serde_json::from_slice(&b).map_err(|source| CredsError::Record { path: path.to_path_buf(), source })
 }
 
 /// How long keys of `duration` may live before renewal: half of it.
