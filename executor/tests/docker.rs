@@ -10,7 +10,14 @@ use common::*;
 
 /// Starts a bot container running `script` as a shell bot.
 async fn start(script: &str, extra_env: &[(&str, &str)]) -> BotContainer {
-    start_shell_bot("the0-exec-test", script, extra_env, &["--stop-signal", "SIGTERM"], None).await
+    start_bot(BotRun {
+        prefix: "the0-exec-test",
+        files: &[("bot.sh", script, 0o755)],
+        env: extra_env,
+        args: &["--network", "none", "--stop-signal", "SIGTERM"],
+        state_size: None,
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -19,7 +19,9 @@ async fn start_sized(
     extra_args: &[&str],
     state_size: Option<&str>,
 ) -> BotContainer {
-    start_shell_bot("the0-exec-harden", script, extra_env, extra_args, state_size).await
+    let args = [&["--network", "none"][..], extra_args].concat();
+    let files = [("bot.sh", script, 0o755)];
+    start_bot(BotRun { prefix: "the0-exec-harden", files: &files, env: extra_env, args: &args, state_size }).await
 }
 
 /// Opens (only opens: `/proc/<pid>/mem` at offset 0 fails to read even when allowed) each file and

@@ -7,7 +7,6 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -18,35 +17,14 @@ const ECHO_CGI: &str = "#!/bin/sh\nprintf 'Content-Type: application/json\\r\\n\
 printf '{\"status\":\"ok\",\"data\":{\"query\":\"%s\",\"method\":\"%s\",\"uid\":\"%s\"}}' \"$QUERY_STRING\" \"$REQUEST_METHOD\" \"$(id -u)\"\n";
 
 async fn start() -> BotContainer {
-    let objects = tempfile::tempdir().unwrap();
-    let bot_id = unique("dockq");
-    let store = the0_objstore::Store::local(objects.path().to_path_buf());
-    let key = format!("user/{bot_id}/1");
-    let zip = zip_bytes(&[("bot.sh", BOT, 0o755), ("query.sh", QUERY, 0o755), ("www/cgi-bin/echo", ECHO_CGI, 0o755)]);
-    store.put_bytes("custom-bots", &key, zip.into(), "application/zip").await.unwrap();
-    let st = Command::new("chmod").args(["-R", "a+rwX"]).arg(objects.path()).status().unwrap();
-    assert!(st.success());
-    let name = unique("the0-query-test");
-    let mut args = hardened_run_args(&name);
-    args.extend(["-p", "127.0.0.1::9476", "-v"].map(String::from));
-    args.push(format!("{}:/objects", objects.path().display()));
-    for (k, v) in [
-        ("BOT_ID", bot_id.as_str()),
-        ("RUNTIME", "gcc13"),
-        ("ENTRYPOINT", "bot.sh"),
-        ("QUERY_ENTRYPOINT", "query.sh"),
-        ("CODE_FILE", &key),
-        ("THE0_STORAGE_DIR", "/objects"),
-        ("BOT_TYPE", "realtime"),
-        ("THE0_QUERY_TIMEOUT_SEC", "5"),
-    ] {
-        args.push("-e".into());
-        args.push(format!("{k}={v}"));
-    }
-    args.push(test_image());
-    let out = Command::new("docker").args(&args).output().expect("docker run");
-    assert!(out.status.success(), "docker run failed: {}", String::from_utf8_lossy(&out.stderr));
-    BotContainer { name, objects, bot_id }
+    start_bot(BotRun {
+        prefix: "the0-query-test",
+        files: &[("bot.sh", BOT, 0o755), ("query.sh", QUERY, 0o755), ("www/cgi-bin/echo", ECHO_CGI, 0o755)],
+        env: &[("QUERY_ENTRYPOINT", "query.sh"), ("THE0_QUERY_TIMEOUT_SEC", "5")],
+        args: &["-p", "127.0.0.1::9476"],
+        state_size: None,
+    })
+    .await
 }
 
 /// The host port Docker published for the container's 9476.

@@ -282,38 +282,41 @@ pub fn hardened_run_args(name: &str) -> Vec<String> {
     args
 }
 
-/// A shell bot (`bot.sh` = `script`, runtime gcc13) in a container named `<prefix>-…` hardened
-/// as [`hardened_run_args`], without a network, its objects in a bind-mounted local directory
-/// (the code zip stored, `bot-state` and `bot-logs` writable by uid 1000). `extra_args` go before
-/// the image, `extra_env` after the bot's own variables; `state_size` sizes the `/state` tmpfs.
-pub async fn start_shell_bot(
-    prefix: &str,
-    script: &str,
-    extra_env: &[(&str, &str)],
-    extra_args: &[&str],
-    state_size: Option<&str>,
-) -> BotContainer {
+/// What [`start_bot`] runs.
+pub struct BotRun<'a> {
+    /// The container is named `<prefix>-…`.
+    pub prefix: &'a str,
+    /// The code zip's files (name, content, mode); `bot.sh` is the entrypoint.
+    pub files: &'a [(&'a str, &'a str, u32)],
+    /// Variables after the bot's own (`BOT_ID`, `RUNTIME`, `ENTRYPOINT`, …).
+    pub env: &'a [(&'a str, &'a str)],
+    /// `docker run` arguments before the image (network, limits, published ports).
+    pub args: &'a [&'a str],
+    /// Size of the `/state` tmpfs (`8m`), if limited.
+    pub state_size: Option<&'a str>,
+}
+
+/// A shell bot (runtime gcc13, entrypoint `bot.sh`) in a container hardened as
+/// [`hardened_run_args`], its objects in a bind-mounted local directory (the code zip stored,
+/// `bot-state` and `bot-logs` writable by uid 1000).
+pub async fn start_bot(run: BotRun<'_>) -> BotContainer {
     let objects = tempfile::tempdir().expect("tempdir");
     let bot_id = unique("bot");
     let store = Store::local(objects.path().to_path_buf());
     let key = format!("user/{bot_id}/1");
-    store
-        .put_bytes("custom-bots", &key, zip_bytes(&[("bot.sh", script, 0o755)]).into(), "application/zip")
-        .await
-        .expect("store the code");
+    store.put_bytes("custom-bots", &key, zip_bytes(run.files).into(), "application/zip").await.expect("store the code");
     for d in ["bot-state", "bot-logs"] {
         std::fs::create_dir_all(objects.path().join(d)).expect("objects directory");
     }
     chmod_tree(objects.path());
-    let name = unique(prefix);
+    let name = unique(run.prefix);
     let mut args = hardened_run_args(&name);
-    if let Some(size) = state_size {
+    if let Some(size) = run.state_size {
         let state = args.iter_mut().find(|a| a.starts_with("/state:")).expect("a /state tmpfs");
         state.push_str(&format!(",size={size}"));
     }
-    args.extend(["--network", "none", "-v"].map(String::from));
-    args.push(format!("{}:/objects", objects.path().display()));
-    args.extend(extra_args.iter().map(|s| s.to_string()));
+    args.extend(["-v".to_string(), format!("{}:/objects", objects.path().display())]);
+    args.extend(run.args.iter().map(|s| s.to_string()));
     let mut env = vec![
         ("BOT_ID".to_string(), bot_id.clone()),
         ("RUNTIME".into(), "gcc13".into()),
@@ -322,7 +325,7 @@ pub async fn start_shell_bot(
         ("THE0_STORAGE_DIR".into(), "/objects".into()),
         ("BOT_TYPE".into(), "realtime".into()),
     ];
-    env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    env.extend(run.env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     for (k, v) in env {
         args.push("-e".into());
         args.push(format!("{k}={v}"));
