@@ -9,6 +9,12 @@
 #      resolves outside the root. Web links (http, https) to upstream projects are allowed.
 #   3. Every long flag the orchestrator's and the executor's command-line parsers define appears
 #      in docs/operator.md, so the operator guide cannot silently fall behind the code.
+#   4. Every repository path written as inline code in README.md, CONTRIBUTING.md and docs/**/*.md
+#      (`scripts/foo.sh`, `orchestrator/src/x.rs`, `docs/security/`: text starting with one of the
+#      repository's top-level directories) exists, so a renamed or removed file cannot stay named in
+#      the docs. A `:line` or `#anchor` suffix is ignored; placeholders (`<name>`, `*`, `…`, `{a,b}`,
+#      `$VAR`) and git-ignored paths (build output such as `fuzz/target/`) are not checked.
+#      CHANGELOG.md is history: it may name files that are gone.
 #
 # Exit 0 when everything holds; otherwise every problem is printed (file:line: what) and exit 1.
 # Needs only bash, grep, sed, awk and git.
@@ -142,8 +148,35 @@ else
   fail "$operator: missing"
 fi
 
+# 4: repository paths in inline code exist.
+tops=$(git ls-tree --name-only -d HEAD | sed 's/\./\\./g' | paste -sd'|' -)
+n_paths=0
+for f in "${docs[@]}"; do
+  [ "$f" = CHANGELOG.md ] && continue
+  [ -f "$f" ] || continue
+  while IFS=$'\t' read -r n p; do
+    case "$p" in *'<'* | *'*'* | *'…'* | *'{'* | *'$'*) continue ;; esac
+    path=${p%%[:#]*}
+    n_paths=$((n_paths + 1))
+    [ -e "$path" ] && continue
+    git check-ignore -q "$path" 2>/dev/null && continue
+    fail "$f:$n: \`$p\`: no such file or directory in the repository"
+  done < <(
+    awk '
+      /^[[:space:]]*(```|~~~)/ { fence = !fence; next }
+      fence { next }
+      {
+        line = $0
+        while (match(line, /`[^`]+`/)) {
+          print NR "\t" substr(line, RSTART + 1, RLENGTH - 2)
+          line = substr(line, RSTART + RLENGTH)
+        }
+      }' "$f" | grep -E "^[0-9]+"$'\t'"($tops)/[^[:space:]]*\$"
+  )
+done
+
 if [ "$problems" -gt 0 ]; then
   echo "check-docs: $problems problem(s)" >&2
   exit 1
 fi
-echo "check-docs: ${#docs[@]} documents, links resolve; $n_orch orchestrator and $n_exec executor flags documented"
+echo "check-docs: ${#docs[@]} documents, links resolve, $n_paths repository paths in inline code exist; $n_orch orchestrator and $n_exec executor flags documented"

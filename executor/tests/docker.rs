@@ -4,120 +4,20 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 
-fn image() -> String {
-    std::env::var("THE0_TEST_IMAGE")
-        .expect("THE0_TEST_IMAGE is not set: run the tests with `make test` (it builds the scratch test image)")
-}
-
-/// A container removed in every outcome.
-struct Container {
-    name: String,
-    objects: tempfile::TempDir,
-    bot_id: String,
-}
-
-impl Drop for Container {
-    fn drop(&mut self) {
-        let _ = Command::new("docker").args(["rm", "-f", &self.name]).output();
-    }
-}
-
-fn docker(args: &[&str]) -> std::process::Output {
-    Command::new("docker").args(args).output().expect("docker CLI")
-}
-
-fn chmod_tree(p: &Path) {
-    let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777));
-    if let Ok(rd) = std::fs::read_dir(p) {
-        for e in rd.flatten() {
-            if e.path().is_dir() {
-                chmod_tree(&e.path());
-            }
-        }
-    }
-}
-
 /// Starts a bot container running `script` as a shell bot.
-async fn start(script: &str, extra_env: &[(&str, &str)]) -> Container {
-    let objects = tempfile::tempdir().unwrap();
-    let bot_id = unique("dock");
-    let store = the0_objstore::Store::local(objects.path().to_path_buf());
-    let key = format!("user/{bot_id}/1");
-    store
-        .put_bytes("custom-bots", &key, zip_bytes(&[("bot.sh", script, 0o755)]).into(), "application/zip")
-        .await
-        .unwrap();
-    for d in ["bot-state", "bot-logs"] {
-        std::fs::create_dir_all(objects.path().join(d)).unwrap();
-    }
-    chmod_tree(objects.path());
-    let name = unique("the0-exec-test");
-    let mut args = hardened_run_args(&name);
-    args.extend(["--stop-signal", "SIGTERM", "--network", "none", "-v"].map(String::from));
-    args.push(format!("{}:/objects", objects.path().display()));
-    let mut env = vec![
-        ("BOT_ID".to_string(), bot_id.clone()),
-        ("RUNTIME".into(), "gcc13".into()),
-        ("ENTRYPOINT".into(), "bot.sh".into()),
-        ("CODE_FILE".into(), key),
-        ("THE0_STORAGE_DIR".into(), "/objects".into()),
-        ("BOT_TYPE".into(), "realtime".into()),
-    ];
-    env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    for (k, v) in env {
-        args.push("-e".into());
-        args.push(format!("{k}={v}"));
-    }
-    args.push(image());
-    let out = Command::new("docker").args(&args).output().expect("docker run");
-    assert!(out.status.success(), "docker run failed: {}", String::from_utf8_lossy(&out.stderr));
-    Container { name, objects, bot_id }
-}
-
-impl Container {
-    fn logs(&self) -> String {
-        let out = docker(&["logs", &self.name]);
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-    }
-
-    fn wait_for_log(&self, needle: &str) {
-        eventually(Duration::from_secs(30), || self.logs().contains(needle).then_some(()))
-            .unwrap_or_else(|| panic!("{needle:?} never appeared in the container log:\n{}", self.logs()));
-    }
-
-    fn exit_code(&self) -> i32 {
-        let out = docker(&["inspect", "-f", "{{.State.ExitCode}}", &self.name]);
-        String::from_utf8_lossy(&out.stdout).trim().parse().expect("exit code")
-    }
-
-    fn stop(&self, timeout_secs: u32) -> Duration {
-        let t0 = Instant::now();
-        let out = docker(&["stop", "-t", &timeout_secs.to_string(), &self.name]);
-        assert!(out.status.success(), "docker stop: {}", String::from_utf8_lossy(&out.stderr));
-        t0.elapsed()
-    }
-
-    fn state_file(&self, rel: &str) -> Option<String> {
-        let archive = self.objects.path().join("bot-state").join(&self.bot_id).join("state.tar.gz");
-        if !archive.exists() {
-            return None;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let st = Command::new("tar").arg("-xzf").arg(&archive).arg("-C").arg(dir.path()).status().unwrap();
-        assert!(st.success());
-        std::fs::read_to_string(dir.path().join(rel)).ok()
-    }
-
-    fn objects_path(&self) -> PathBuf {
-        self.objects.path().to_path_buf()
-    }
+async fn start(script: &str, extra_env: &[(&str, &str)]) -> BotContainer {
+    start_bot(BotRun {
+        prefix: "the0-exec-test",
+        files: &[("bot.sh", script, 0o755)],
+        env: extra_env,
+        args: &["--network", "none", "--stop-signal", "SIGTERM"],
+        state_size: None,
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -5,69 +5,10 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-use std::time::Duration;
-
 use common::*;
 
-fn image() -> String {
-    std::env::var("THE0_TEST_IMAGE")
-        .expect("THE0_TEST_IMAGE is not set: build it with scripts/build-test-image.sh and export it")
-}
-
-struct Container {
-    name: String,
-    _objects: tempfile::TempDir,
-    bot_id: String,
-}
-
-impl Drop for Container {
-    fn drop(&mut self) {
-        let _ = Command::new("docker").args(["rm", "-f", &self.name]).output();
-    }
-}
-
-impl Container {
-    fn logs(&self) -> String {
-        let out = docker(&["logs", &self.name]);
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-    }
-
-    fn wait_for_log(&self, needle: &str) {
-        eventually(Duration::from_secs(60), || self.logs().contains(needle).then_some(()))
-            .unwrap_or_else(|| panic!("{needle:?} never appeared in the container log:\n{}", self.logs()));
-    }
-
-    fn wait_exited(&self) -> i32 {
-        eventually(Duration::from_secs(60), || {
-            let out =
-                docker(&["inspect", "-f", "{{.State.Running}} {{.State.ExitCode}} {{.State.OOMKilled}}", &self.name]);
-            let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            s.strip_prefix("false ").and_then(|r| r.split(' ').next()).and_then(|c| c.parse::<i32>().ok())
-        })
-        .unwrap_or_else(|| panic!("the container never exited:\n{}", self.logs()))
-    }
-}
-
-fn docker(args: &[&str]) -> std::process::Output {
-    Command::new("docker").args(args).output().expect("docker CLI")
-}
-
-fn chmod_tree(p: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777));
-    if let Ok(rd) = std::fs::read_dir(p) {
-        for e in rd.flatten() {
-            if e.path().is_dir() {
-                chmod_tree(&e.path());
-            }
-        }
-    }
-}
-
 /// Starts a shell bot running `script` with `extra_args` before the image (limits).
-async fn start(script: &str, extra_env: &[(&str, &str)], extra_args: &[&str]) -> Container {
+async fn start(script: &str, extra_env: &[(&str, &str)], extra_args: &[&str]) -> BotContainer {
     start_sized(script, extra_env, extra_args, None).await
 }
 
@@ -77,45 +18,10 @@ async fn start_sized(
     extra_env: &[(&str, &str)],
     extra_args: &[&str],
     state_size: Option<&str>,
-) -> Container {
-    let objects = tempfile::tempdir().unwrap();
-    let bot_id = unique("harden");
-    let store = the0_objstore::Store::local(objects.path().to_path_buf());
-    let key = format!("user/{bot_id}/1");
-    store
-        .put_bytes("custom-bots", &key, zip_bytes(&[("bot.sh", script, 0o755)]).into(), "application/zip")
-        .await
-        .unwrap();
-    for d in ["bot-state", "bot-logs"] {
-        std::fs::create_dir_all(objects.path().join(d)).unwrap();
-    }
-    chmod_tree(objects.path());
-    let name = unique("the0-exec-harden");
-    let mut args = hardened_run_args(&name);
-    if let Some(size) = state_size {
-        let state = args.iter_mut().find(|a| a.starts_with("/state:")).expect("a /state tmpfs");
-        state.push_str(&format!(",size={size}"));
-    }
-    args.extend(["--network", "none", "-v"].map(String::from));
-    args.push(format!("{}:/objects", objects.path().display()));
-    args.extend(extra_args.iter().map(|s| s.to_string()));
-    let mut env = vec![
-        ("BOT_ID".to_string(), bot_id.clone()),
-        ("RUNTIME".into(), "gcc13".into()),
-        ("ENTRYPOINT".into(), "bot.sh".into()),
-        ("CODE_FILE".into(), key),
-        ("THE0_STORAGE_DIR".into(), "/objects".into()),
-        ("BOT_TYPE".into(), "realtime".into()),
-    ];
-    env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    for (k, v) in env {
-        args.push("-e".into());
-        args.push(format!("{k}={v}"));
-    }
-    args.push(image());
-    let out = Command::new("docker").args(&args).output().expect("docker run");
-    assert!(out.status.success(), "docker run failed: {}", String::from_utf8_lossy(&out.stderr));
-    Container { name, _objects: objects, bot_id }
+) -> BotContainer {
+    let args = [&["--network", "none"][..], extra_args].concat();
+    let files = [("bot.sh", script, 0o755)];
+    start_bot(BotRun { prefix: "the0-exec-harden", files: &files, env: extra_env, args: &args, state_size }).await
 }
 
 /// Opens (only opens: `/proc/<pid>/mem` at offset 0 fails to read even when allowed) each file and
@@ -215,23 +121,6 @@ exec dd if=/dev/zero of=/dev/null bs=400M count=1
     );
     assert!(logs.contains("signal") || logs.contains("SIGKILL") || logs.contains("137"), "{logs}");
     assert!(c.state_file(".the0-state/mark.json").is_some(), "the state was synced after the bot's OOM kill:\n{logs}");
-}
-
-impl Container {
-    fn stdout(&self) -> String {
-        String::from_utf8_lossy(&docker(&["logs", &self.name]).stdout).into_owned()
-    }
-
-    fn state_file(&self, rel: &str) -> Option<String> {
-        let archive = self._objects.path().join("bot-state").join(&self.bot_id).join("state.tar.gz");
-        if !archive.exists() {
-            return None;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let st = Command::new("tar").arg("-xzf").arg(&archive).arg("-C").arg(dir.path()).status().unwrap();
-        assert!(st.success());
-        std::fs::read_to_string(dir.path().join(rel)).ok()
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -7,77 +7,28 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-
-fn image() -> String {
-    std::env::var("THE0_TEST_IMAGE")
-        .expect("THE0_TEST_IMAGE is not set: run the tests with `make test` (it builds the scratch test image)")
-}
-
-struct Container {
-    name: String,
-    _objects: tempfile::TempDir,
-}
-
-impl Drop for Container {
-    fn drop(&mut self) {
-        let _ = Command::new("docker").args(["rm", "-f", &self.name]).output();
-    }
-}
-
-fn docker(args: &[&str]) -> std::process::Output {
-    Command::new("docker").args(args).output().expect("docker CLI")
-}
-
-impl Container {
-    fn logs(&self) -> String {
-        let out = docker(&["logs", &self.name]);
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-    }
-}
 
 const BOT: &str = "#!/bin/sh\ntrap 'exit 0' TERM\necho ready\nwhile true; do sleep 0.1; done\n";
 const QUERY: &str = "#!/bin/sh\nexec httpd -f -p \"127.0.0.1:$THE0_QUERY_PORT\" -h /bot/www\n";
 const ECHO_CGI: &str = "#!/bin/sh\nprintf 'Content-Type: application/json\\r\\n\\r\\n'\n\
 printf '{\"status\":\"ok\",\"data\":{\"query\":\"%s\",\"method\":\"%s\",\"uid\":\"%s\"}}' \"$QUERY_STRING\" \"$REQUEST_METHOD\" \"$(id -u)\"\n";
 
-async fn start() -> Container {
-    let objects = tempfile::tempdir().unwrap();
-    let bot_id = unique("dockq");
-    let store = the0_objstore::Store::local(objects.path().to_path_buf());
-    let key = format!("user/{bot_id}/1");
-    let zip = zip_bytes(&[("bot.sh", BOT, 0o755), ("query.sh", QUERY, 0o755), ("www/cgi-bin/echo", ECHO_CGI, 0o755)]);
-    store.put_bytes("custom-bots", &key, zip.into(), "application/zip").await.unwrap();
-    let st = Command::new("chmod").args(["-R", "a+rwX"]).arg(objects.path()).status().unwrap();
-    assert!(st.success());
-    let name = unique("the0-query-test");
-    let mut args = hardened_run_args(&name);
-    args.extend(["-p", "127.0.0.1::9476", "-v"].map(String::from));
-    args.push(format!("{}:/objects", objects.path().display()));
-    for (k, v) in [
-        ("BOT_ID", bot_id.as_str()),
-        ("RUNTIME", "gcc13"),
-        ("ENTRYPOINT", "bot.sh"),
-        ("QUERY_ENTRYPOINT", "query.sh"),
-        ("CODE_FILE", &key),
-        ("THE0_STORAGE_DIR", "/objects"),
-        ("BOT_TYPE", "realtime"),
-        ("THE0_QUERY_TIMEOUT_SEC", "5"),
-    ] {
-        args.push("-e".into());
-        args.push(format!("{k}={v}"));
-    }
-    args.push(image());
-    let out = Command::new("docker").args(&args).output().expect("docker run");
-    assert!(out.status.success(), "docker run failed: {}", String::from_utf8_lossy(&out.stderr));
-    Container { name, _objects: objects }
+async fn start() -> BotContainer {
+    start_bot(BotRun {
+        prefix: "the0-query-test",
+        files: &[("bot.sh", BOT, 0o755), ("query.sh", QUERY, 0o755), ("www/cgi-bin/echo", ECHO_CGI, 0o755)],
+        env: &[("QUERY_ENTRYPOINT", "query.sh"), ("THE0_QUERY_TIMEOUT_SEC", "5")],
+        args: &["-p", "127.0.0.1::9476"],
+        state_size: None,
+    })
+    .await
 }
 
 /// The host port Docker published for the container's 9476.
-fn host_port(c: &Container) -> u16 {
+fn host_port(c: &BotContainer) -> u16 {
     let out = docker(&["port", &c.name, "9476/tcp"]);
     let text = String::from_utf8_lossy(&out.stdout);
     text.lines()

@@ -8,31 +8,17 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use the0_contract::botpolicy::{bot_session_policy, BotObjects};
 use the0_contract::buckets::Buckets;
 use the0_executor::config::{Config, StorageConfig};
 use the0_executor::state::{extract_tar_gz, StateSyncOutcome, StateSyncer};
 use the0_objstore::s3::AssumeRole;
-use the0_objstore::{S3Settings, Store};
+use the0_objstore::Store;
+use the0_test_support::ceph::{ceph_region as region, ceph_settings as settings, ceph_var as var};
+use the0_test_support::names::unique;
 use tokio::io::AsyncReadExt;
-
-fn var(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: start Ceph's gateway first with eval \"$(scripts/ceph-s3.sh start)\"")
-    })
-}
-
-fn settings() -> S3Settings {
-    S3Settings {
-        endpoint: var("THE0_TEST_CEPH_ENDPOINT"),
-        access_key: var("THE0_TEST_CEPH_ACCESS_KEY"),
-        secret_key: var("THE0_TEST_CEPH_SECRET_KEY"),
-        use_ssl: false,
-        region: std::env::var("THE0_TEST_CEPH_REGION").unwrap_or_else(|_| "default".into()),
-    }
-}
 
 /// Incompressible bytes (xorshift64).
 fn noise(seed: u64, n: usize) -> Vec<u8> {
@@ -80,7 +66,7 @@ fn config(root: &Path, bucket: &str, creds: &Path) -> Config {
         ("STATE_PATH", format!("{r}/state")),
         ("LOGS_PATH", format!("{r}/run/logs")),
         ("MINIO_ENDPOINT", var("THE0_TEST_CEPH_ENDPOINT")),
-        ("MINIO_REGION", std::env::var("THE0_TEST_CEPH_REGION").unwrap_or_else(|_| "default".into())),
+        ("MINIO_REGION", region()),
         ("MINIO_STATE_BUCKET", bucket.to_string()),
         ("THE0_CREDENTIALS_FILE", creds.display().to_string()),
     ]
@@ -93,8 +79,7 @@ fn config(root: &Path, bucket: &str, creds: &Path) -> Config {
 #[tokio::test]
 async fn state_sync_under_session_keys_falls_back_to_whole_uploads() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let t = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_millis() % 1_000_000_000;
-    let bucket = format!("state-incr-{t}");
+    let bucket = unique("state-incr");
     let admin = Store::s3(settings()).expect("admin store");
     admin.ensure_bucket(&bucket).await.expect("bucket");
 

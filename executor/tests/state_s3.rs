@@ -9,13 +9,14 @@ use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use the0_executor::code::{fetch, FetchOutcome};
 use the0_executor::config::Config;
 use the0_executor::state::{restore_with, Manifest, RestoreOutcome, RetryPolicy, StateSyncOutcome, StateSyncer};
 use the0_objstore::Store;
+use the0_test_support::names::unique;
 
 fn endpoint() -> String {
     common::s3_endpoint()
@@ -23,11 +24,6 @@ fn endpoint() -> String {
 
 fn store() -> Store {
     Store::s3(common::s3_settings(&endpoint())).expect("S3 store")
-}
-
-fn unique(name: &str) -> String {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos();
-    format!("t-{name}-{}-{nanos}", std::process::id())
 }
 
 fn config(root: &Path, extra: &[(&str, &str)]) -> Config {

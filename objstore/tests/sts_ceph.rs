@@ -6,45 +6,23 @@
 //! One bot's temporary keys (AssumeRole + the session policy of `the0_contract::botpolicy`) must
 //! do everything its executor does on its own objects and nothing on another bot's.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use the0_contract::botpolicy::{bot_session_policy, BotObjects};
 use the0_contract::buckets::Buckets;
 use the0_contract::keys;
 use the0_objstore::s3::{AssumeRole, CredentialSource, Credentials, CredentialsFile};
-use the0_objstore::{Error, ObjectMeta, Piece, S3Settings, Store, StreamOptions};
+use the0_objstore::{Error, ObjectMeta, Piece, Store, StreamOptions};
+use the0_test_support::ceph::{ceph_settings as settings, ceph_var as var};
+use the0_test_support::names::unique;
 use tokio::io::AsyncReadExt;
 
 const MIB: usize = 1024 * 1024;
 
-fn var(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: start Ceph's gateway first with eval \"$(scripts/ceph-s3.sh start)\"")
-    })
-}
-
-fn settings() -> S3Settings {
-    S3Settings {
-        endpoint: var("THE0_TEST_CEPH_ENDPOINT"),
-        access_key: var("THE0_TEST_CEPH_ACCESS_KEY"),
-        secret_key: var("THE0_TEST_CEPH_SECRET_KEY"),
-        use_ssl: false,
-        region: std::env::var("THE0_TEST_CEPH_REGION").unwrap_or_else(|_| "default".into()),
-    }
-}
-
 fn admin() -> Store {
     Store::s3(settings()).expect("S3 store")
-}
-
-/// Names no other test (or earlier run) uses.
-fn unique(name: &str) -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let t = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_millis() % 1_000_000_000;
-    format!("{name}-{t}-{}", N.fetch_add(1, Ordering::Relaxed))
 }
 
 fn test_buckets() -> Buckets {

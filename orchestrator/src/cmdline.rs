@@ -69,6 +69,47 @@ containers: BOT_MEMORY_LIMIT_MB (512, at least 192), MAX_STATE_SIZE_MB (clamped
   to the /state tmpfs), BOT_CPU_SHARES (512), DOCKER_NETWORK (bridge), DEV_RUNTIME_PATH,
   BOT_STOP_TIMEOUT_SEC (30). Logs: LOG_LEVEL.";
 
+/// A wrong command line or environment; the message names the flag or variable. Kept to a few
+/// shapes of message (the command line moves to clap later, docs/contract.md keeps the names).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CliError {
+    #[error("unknown flag --{0}")]
+    UnknownFlag(String),
+    #[error("flag --{0} needs a value")]
+    NeedsValue(String),
+    #[error("--{0}: not a boolean")]
+    NotABooleanFlag(String),
+    #[error("unknown command {0:?}")]
+    UnknownCommand(String),
+    #[error("unexpected argument {0:?}")]
+    UnexpectedArgument(String),
+    /// A command without its positional argument: `deploy needs a directory`.
+    #[error("{command} needs {what}")]
+    MissingArgument { command: &'static str, what: &'static str },
+    /// `NAME: "value" is not …` (a value of the wrong kind).
+    #[error("{name}: {value:?} is not {kind}")]
+    NotA { name: &'static str, value: String, kind: &'static str },
+    /// `NAME "value": why` (a value outside what is accepted).
+    #[error("{name} {value:?}: {why}")]
+    Refused { name: &'static str, value: String, why: &'static str },
+    /// `NAME number: why` (a number outside its range).
+    #[error("{name} {value}: {why}")]
+    OutOfRange { name: &'static str, value: i64, why: &'static str },
+    /// A duration that does not parse (`name` is the flag).
+    #[error("{name}: {source}")]
+    Duration { name: &'static str, source: duration::DurationError },
+    #[error("--credentials-duration {0:?}: must be 900 s (15 min) to 12 h")]
+    CredentialsDuration(Duration),
+    #[error(
+        "--scoped-credentials needs --sts-role-arn (THE0_STS_ROLE_ARN): the role whose temporary keys each bot gets"
+    )]
+    NoRoleArn,
+    #[error(transparent)]
+    Memory(#[from] crate::limits::MemoryTooSmall),
+    #[error(transparent)]
+    Images(#[from] crate::images::ImageError),
+}
+
 /// Processes and threads allowed in one bot container (`HostConfig.PidsLimit`).
 pub const BOT_PIDS_LIMIT: &str = "BOT_PIDS_LIMIT";
 /// The OCI runtime of bot containers (`--bot-runtime`), e.g. gVisor's `runsc`.
@@ -77,7 +118,7 @@ pub const BOT_RUNTIME: &str = "BOT_RUNTIME";
 pub const THE0_QUERY_TOKEN: &str = "THE0_QUERY_TOKEN";
 
 /// Parses `args` (without the program name) and the environment.
-pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, String> {
+pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, CliError> {
     let get = |k: &str| vars.get(k).map(String::as_str).filter(|v| !v.is_empty());
     let mut flags: HashMap<String, String> = HashMap::new();
     let mut bools: Vec<String> = Vec::new();
@@ -99,7 +140,7 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Str
                     None => bools.push(name.into()),
                     Some(Some(true)) => bools.push(name.into()),
                     Some(Some(false)) => {}
-                    Some(None) => return Err(format!("--{name}: not a boolean")),
+                    Some(None) => return Err(CliError::NotABooleanFlag(name.into())),
                 }
                 continue;
             }
@@ -130,11 +171,11 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Str
                 "bot-runtime",
             ];
             if !KNOWN.contains(&name) {
-                return Err(format!("unknown flag --{name}"));
+                return Err(CliError::UnknownFlag(name.into()));
             }
             let v = match inline {
                 Some(v) => v,
-                None => it.next().cloned().ok_or_else(|| format!("flag --{name} needs a value"))?,
+                None => it.next().cloned().ok_or_else(|| CliError::NeedsValue(name.into()))?,
             };
             if name == "runtime-image-for" {
                 image_for.push(v);
@@ -146,11 +187,13 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Str
         }
     }
     let flag = |k: &str| flags.get(k).map(String::as_str);
-    let dur = |name: &str, v: Option<&str>, default: Duration| -> Result<Duration, String> {
-        v.map_or(Ok(default), |v| duration::parse(v).map_err(|e| format!("{name}: {e}")))
+    let dur = |name: &'static str, v: Option<&str>, default: Duration| -> Result<Duration, CliError> {
+        v.map_or(Ok(default), |v| duration::parse(v).map_err(|source| CliError::Duration { name, source }))
     };
-    let num = |name: &str, v: Option<&str>, default: i64| -> Result<i64, String> {
-        v.map_or(Ok(default), |v| v.trim().parse::<i64>().map_err(|_| format!("{name}: {v:?} is not a whole number")))
+    let num = |name: &'static str, v: Option<&str>, default: i64| -> Result<i64, CliError> {
+        v.map_or(Ok(default), |v| {
+            v.trim().parse::<i64>().map_err(|_| CliError::NotA { name, value: v.into(), kind: "a whole number" })
+        })
     };
     let mut pos = pos.into_iter();
     let cmd = pos.next();
@@ -164,22 +207,26 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Str
             Some("query-server") => Command::QueryServer,
             Some("version") => Command::Version,
             Some("deploy") => Command::Deploy {
-                dir: PathBuf::from(pos.next().ok_or("deploy needs a directory")?),
+                dir: PathBuf::from(
+                    pos.next().ok_or(CliError::MissingArgument { command: "deploy", what: "a directory" })?,
+                ),
                 id: flag("id").map(str::to_string),
             },
             Some("list") => Command::List,
-            Some("remove") => Command::Remove { id: pos.next().ok_or("remove needs a bot id")? },
+            Some("remove") => Command::Remove {
+                id: pos.next().ok_or(CliError::MissingArgument { command: "remove", what: "a bot id" })?,
+            },
             Some("logs") => Command::Logs {
-                id: pos.next().ok_or("logs needs a bot id")?,
+                id: pos.next().ok_or(CliError::MissingArgument { command: "logs", what: "a bot id" })?,
                 follow: bools.iter().any(|b| b == "follow"),
             },
             Some("stop-all") => Command::StopAll,
             Some("help") => Command::Help,
-            Some(other) => return Err(format!("unknown command {other:?}")),
+            Some(other) => return Err(CliError::UnknownCommand(other.into())),
         }
     };
     if let Some(extra) = pos.next() {
-        return Err(format!("unexpected argument {extra:?}"));
+        return Err(CliError::UnexpectedArgument(extra));
     }
     let data_dir = PathBuf::from(flag("data-dir").or(get(env::THE0_DATA_DIR)).unwrap_or("./the0-data"));
     let buckets = Buckets::from_vars(get);
@@ -191,7 +238,11 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Str
     let storage = match get(env::MINIO_ENDPOINT) {
         Some(ep) => {
             let ssl = get(env::MINIO_USE_SSL).or(get(env::MINIO_SSL)).map_or(Ok(false), |v| {
-                parse_bool(v).ok_or_else(|| format!("{}: {v:?} is not a boolean", env::MINIO_USE_SSL))
+                parse_bool(v).ok_or_else(|| CliError::NotA {
+                    name: env::MINIO_USE_SSL,
+                    value: v.into(),
+                    kind: "a boolean",
+                })
             })?;
             Storage::S3 {
                 endpoint: ep.to_string(),
@@ -207,7 +258,11 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Str
     let instance = flag("instance").or(get(env::THE0_INSTANCE)).map(str::to_string);
     if let Some(i) = &instance {
         if !crate::model::is_safe_id(i) || i.len() > 32 {
-            return Err(format!("--instance {i:?}: use up to 32 characters of [A-Za-z0-9_.-]"));
+            return Err(CliError::Refused {
+                name: "--instance",
+                value: i.clone(),
+                why: "use up to 32 characters of [A-Za-z0-9_.-]",
+            });
         }
     }
     let memory_mb = num(env::BOT_MEMORY_LIMIT_MB, get(env::BOT_MEMORY_LIMIT_MB), 512)?;
@@ -215,13 +270,23 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Str
     let pids_limit =
         num("--pids-limit", flag("pids-limit").or(get(BOT_PIDS_LIMIT)), crate::limits::DEFAULT_PIDS_LIMIT)?;
     if pids_limit < 16 {
-        return Err(format!("--pids-limit {pids_limit}: must be at least 16 (threads count too)"));
+        return Err(CliError::OutOfRange {
+            name: "--pids-limit",
+            value: pids_limit,
+            why: "must be at least 16 (threads count too)",
+        });
     }
     let state_cap_mb = match get(env::MAX_STATE_SIZE_MB) {
         None => None,
         Some(v) => match v.trim().parse::<i64>() {
             Ok(n) if n > 0 => Some(n),
-            _ => return Err(format!("{}: {v:?} is not a positive whole number of MiB", env::MAX_STATE_SIZE_MB)),
+            _ => {
+                return Err(CliError::NotA {
+                    name: env::MAX_STATE_SIZE_MB,
+                    value: v.into(),
+                    kind: "a positive whole number of MiB",
+                })
+            }
         },
     };
     let scoped = scoped_settings(
@@ -253,13 +318,19 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Str
         {
             "IfNotPresent" | "Always" => true,
             "Never" => false,
-            other => return Err(format!("--runtime-image-pull-policy {other:?}: IfNotPresent or Never")),
+            other => {
+                return Err(CliError::Refused {
+                    name: "--runtime-image-pull-policy",
+                    value: other.into(),
+                    why: "IfNotPresent or Never",
+                })
+            }
         },
     };
     let stop_env = get(env::STOP_BOTS_ON_SHUTDOWN).map(|v| parse_bool(v).unwrap_or(false)).unwrap_or(false);
     let max_parallel = num("--max-parallel", flag("max-parallel").or(get(env::THE0_MAX_PARALLEL)), 8)?;
     if !(1..=256).contains(&max_parallel) {
-        return Err(format!("--max-parallel {max_parallel}: must be 1..=256"));
+        return Err(CliError::OutOfRange { name: "--max-parallel", value: max_parallel, why: "must be 1..=256" });
     }
     let reconcile = Options {
         interval: dur("--reconcile-interval", flag("reconcile-interval"), Duration::from_secs(30))?
@@ -278,7 +349,11 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Str
     };
     let max_concurrent = num("--max-concurrent", flag("max-concurrent").or(get(env::SCHEDULE_MAX_CONCURRENT)), 0)?;
     if max_concurrent < 0 {
-        return Err(format!("--max-concurrent {max_concurrent}: must be 0 (unlimited) or more"));
+        return Err(CliError::OutOfRange {
+            name: "--max-concurrent",
+            value: max_concurrent,
+            why: "must be 0 (unlimited) or more",
+        });
     }
     let timeout = flag("execution-timeout").or(get(env::SCHEDULE_EXECUTION_TIMEOUT));
     // A plain number is seconds; else a Go duration.
@@ -311,7 +386,13 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Str
         docker_host: match get("DOCKER_HOST") {
             None => "unix:///var/run/docker.sock".to_string(),
             Some(h) if h.starts_with("unix://") => h.to_string(),
-            Some(h) => return Err(format!("DOCKER_HOST {h:?}: only unix:// sockets are supported")),
+            Some(h) => {
+                return Err(CliError::Refused {
+                    name: "DOCKER_HOST",
+                    value: h.into(),
+                    why: "only unix:// sockets are supported",
+                })
+            }
         },
         query,
         network_given: get(env::DOCKER_NETWORK).is_some(),
@@ -320,11 +401,15 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Str
 
 /// `--bot-runtime NAME`: a runtime name as Docker's `daemon.json` keys it (up to 64 characters of
 /// `[A-Za-z0-9_.-]`); whether the engine knows it is checked at startup (`docker::runtime`).
-fn bot_runtime(v: Option<&str>) -> Result<Option<String>, String> {
+fn bot_runtime(v: Option<&str>) -> Result<Option<String>, CliError> {
     let Some(v) = v.map(str::trim).filter(|v| !v.is_empty()) else { return Ok(None) };
     let ok = v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
     if !ok {
-        return Err(format!("--bot-runtime {v:?}: a runtime name of up to 64 characters of [A-Za-z0-9_.-]"));
+        return Err(CliError::Refused {
+            name: "--bot-runtime",
+            value: v.into(),
+            why: "a runtime name of up to 64 characters of [A-Za-z0-9_.-]",
+        });
     }
     Ok(Some(v.to_string()))
 }
@@ -345,26 +430,29 @@ fn scoped_settings<'a>(
     get: &impl Fn(&str) -> Option<&'a str>,
     storage: &Storage,
     data_dir: &std::path::Path,
-) -> Result<Option<crate::spec::Scoped>, String> {
+) -> Result<Option<crate::spec::Scoped>, CliError> {
     let on_env = match get(THE0_SCOPED_CREDENTIALS) {
         None => false,
-        Some(v) => parse_bool(v).ok_or_else(|| format!("{THE0_SCOPED_CREDENTIALS}: {v:?} is not a boolean"))?,
+        Some(v) => parse_bool(v).ok_or_else(|| CliError::NotA {
+            name: THE0_SCOPED_CREDENTIALS,
+            value: v.into(),
+            kind: "a boolean",
+        })?,
     };
     if !(on_flag || on_env) || !matches!(storage, Storage::S3 { .. }) {
         return Ok(None);
     }
-    let role_arn = arn.or(get(THE0_STS_ROLE_ARN)).map(str::to_string).ok_or_else(|| {
-        "--scoped-credentials needs --sts-role-arn (THE0_STS_ROLE_ARN): the role whose temporary keys each bot gets"
-            .to_string()
-    })?;
+    let role_arn = arn.or(get(THE0_STS_ROLE_ARN)).map(str::to_string).ok_or(CliError::NoRoleArn)?;
     let d = duration_flag.or(get(THE0_CREDENTIALS_DURATION));
     let duration = match d.map(|t| (t, t.trim().parse::<u64>())) {
         None => Duration::from_secs(3600),
         Some((_, Ok(secs))) => Duration::from_secs(secs),
-        Some((t, Err(_))) => duration::parse(t).map_err(|e| format!("--credentials-duration: {e}"))?,
+        Some((t, Err(_))) => {
+            duration::parse(t).map_err(|source| CliError::Duration { name: "--credentials-duration", source })?
+        }
     };
     if duration < Duration::from_secs(900) || duration > Duration::from_secs(12 * 3600) {
-        return Err(format!("--credentials-duration {duration:?}: must be 900 s (15 min) to 12 h"));
+        return Err(CliError::CredentialsDuration(duration));
     }
     let region = get(env::MINIO_REGION).unwrap_or("us-east-1").to_string();
     Ok(Some(crate::spec::Scoped { dir: absolute(data_dir).join("credentials"), role_arn, duration, region }))
@@ -377,10 +465,16 @@ fn query_options<'a>(
     bind: Option<&str>,
     max: Option<&str>,
     get: &impl Fn(&str) -> Option<&'a str>,
-) -> Result<QueryOptions, String> {
+) -> Result<QueryOptions, CliError> {
     let mut q = QueryOptions::default();
     match port {
-        Some(p) => q.port = p.trim().parse().map_err(|_| format!("--port {p:?}: not a port number (0-65535)"))?,
+        Some(p) => {
+            q.port = p.trim().parse().map_err(|_| CliError::Refused {
+                name: "--port",
+                value: p.into(),
+                why: "not a port number (0-65535)",
+            })?
+        }
         None => {
             if let Some(p) = get(env::QUERY_SERVER_PORT).and_then(|p| p.trim().parse().ok()) {
                 q.port = p;
@@ -388,13 +482,23 @@ fn query_options<'a>(
         }
     }
     if let Some(b) = bind.or(get(env::THE0_QUERY_BIND)) {
-        b.parse::<std::net::IpAddr>().map_err(|_| format!("--query-bind {b:?}: not an IP address"))?;
+        b.parse::<std::net::IpAddr>().map_err(|_| CliError::Refused {
+            name: "--query-bind",
+            value: b.into(),
+            why: "not an IP address",
+        })?;
         q.bind = b.to_string();
     }
     if let Some(m) = max.or(get(env::THE0_MAX_QUERY_CONTAINERS)) {
         q.max_containers = match m.trim().parse::<usize>() {
             Ok(n) if (1..=256).contains(&n) => n,
-            _ => return Err(format!("--max-query-containers {m:?}: must be 1..=256")),
+            _ => {
+                return Err(CliError::Refused {
+                    name: "--max-query-containers",
+                    value: m.into(),
+                    why: "must be 1..=256",
+                })
+            }
         };
     }
     Ok(q)

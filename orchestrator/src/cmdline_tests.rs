@@ -5,7 +5,7 @@ use super::*;
 fn p(args: &[&str], vars: &[(&str, &str)]) -> Result<Cli, String> {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     let vars = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    parse(&args, &vars)
+    parse(&args, &vars).map_err(|e| e.to_string())
 }
 
 #[test]

@@ -20,6 +20,21 @@ pub fn env_var(runtime: &str) -> String {
     format!("{}_{suffix}", env::RUNTIME_IMAGE)
 }
 
+/// A wrong `--runtime-image` / `--runtime-image-for` (the flag's text as given).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImageError {
+    #[error("--runtime-image-for {0:?}: expected RUNTIME=IMAGE, e.g. python3.11=the0/runtime:python")]
+    NotAPair(String),
+    #[error("--runtime-image-for {flag:?}: unknown runtime {runtime:?} (known: {known})", known = runtimes::ALL.join(", "))]
+    UnknownRuntime { flag: String, runtime: String },
+    #[error("--runtime-image-for {0:?}: empty image name")]
+    EmptyFor(String),
+    #[error("--runtime-image-for: runtime {0:?} given twice")]
+    Twice(String),
+    #[error("--runtime-image: empty image name")]
+    EmptyDefault,
+}
+
 /// The image of each runtime: a per-runtime choice, else the general image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuntimeImages {
@@ -49,7 +64,7 @@ impl RuntimeImages {
         general_flag: Option<&str>,
         for_flags: &[String],
         get: impl Fn(&str) -> Option<&'a str>,
-    ) -> Result<RuntimeImages, String> {
+    ) -> Result<RuntimeImages, ImageError> {
         let default = general_flag.or(get(env::RUNTIME_IMAGE)).unwrap_or(DEFAULT_IMAGE).trim().to_string();
         let mut by_runtime = BTreeMap::new();
         for &rt in runtimes::ALL {
@@ -61,29 +76,27 @@ impl RuntimeImages {
         for f in for_flags {
             let (rt, img) = parse_for_flag(f)?;
             if flagged.contains(&rt) {
-                return Err(format!("--runtime-image-for: runtime {rt:?} given twice"));
+                return Err(ImageError::Twice(rt.into()));
             }
             flagged.push(rt);
             by_runtime.insert(rt.to_string(), img.to_string());
         }
         if default.is_empty() {
-            return Err("--runtime-image: empty image name".into());
+            return Err(ImageError::EmptyDefault);
         }
         Ok(RuntimeImages { default, by_runtime })
     }
 }
 
 /// `RUNTIME=IMAGE`, with a known runtime and a non-empty image.
-fn parse_for_flag(f: &str) -> Result<(&str, &str), String> {
-    let (rt, img) = f.split_once('=').ok_or_else(|| {
-        format!("--runtime-image-for {f:?}: expected RUNTIME=IMAGE, e.g. python3.11=the0/runtime:python")
-    })?;
+fn parse_for_flag(f: &str) -> Result<(&str, &str), ImageError> {
+    let (rt, img) = f.split_once('=').ok_or_else(|| ImageError::NotAPair(f.into()))?;
     let (rt, img) = (rt.trim(), img.trim());
     if !runtimes::is_known(rt) {
-        return Err(format!("--runtime-image-for {f:?}: unknown runtime {rt:?} (known: {})", runtimes::ALL.join(", ")));
+        return Err(ImageError::UnknownRuntime { flag: f.into(), runtime: rt.into() });
     }
     if img.is_empty() {
-        return Err(format!("--runtime-image-for {f:?}: empty image name"));
+        return Err(ImageError::EmptyFor(f.into()));
     }
     Ok((rt, img))
 }

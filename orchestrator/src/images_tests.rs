@@ -25,6 +25,7 @@ fn resolve(flag: Option<&str>, fors: &[&str], vars: &[(&str, &str)]) -> Result<R
     let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let fors: Vec<String> = fors.iter().map(|s| s.to_string()).collect();
     RuntimeImages::resolve(flag, &fors, |k| vars.get(k).map(String::as_str).filter(|v| !v.is_empty()))
+        .map_err(|e| e.to_string())
 }
 
 /// (general flag, `--runtime-image-for` flags, environment, runtime, expected image)

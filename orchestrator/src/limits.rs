@@ -49,12 +49,15 @@ pub fn headroom_mb(memory_mb: i64) -> i64 {
     (memory_mb / 4).max(MIN_HEADROOM_MB)
 }
 
+/// A memory limit below [`MIN_MEMORY_MB`] (the value given, in MiB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("BOT_MEMORY_LIMIT_MB {0}: must be at least {MIN_MEMORY_MB} (the tmpfs mounts and the executor need room)")]
+pub struct MemoryTooSmall(pub i64);
+
 /// Refuses a memory limit too small for the tmpfs mounts and the executor (config parsing).
-pub fn check_memory(memory_mb: i64) -> Result<(), String> {
+pub fn check_memory(memory_mb: i64) -> Result<(), MemoryTooSmall> {
     if memory_mb < MIN_MEMORY_MB {
-        return Err(format!(
-            "BOT_MEMORY_LIMIT_MB {memory_mb}: must be at least {MIN_MEMORY_MB} (the tmpfs mounts and the executor need room)"
-        ));
+        return Err(MemoryTooSmall(memory_mb));
     }
     Ok(())
 }

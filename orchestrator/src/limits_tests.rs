@@ -34,7 +34,7 @@ fn headroom_is_a_quarter_but_at_least_128() {
 #[test]
 fn too_small_a_memory_limit_is_refused_with_the_reason() {
     for mem in [0, -1, 64, 191] {
-        let e = check_memory(mem).unwrap_err();
+        let e = check_memory(mem).unwrap_err().to_string();
         assert!(e.contains("BOT_MEMORY_LIMIT_MB") && e.contains(&mem.to_string()), "{e}");
     }
 }

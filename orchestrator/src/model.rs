@@ -160,7 +160,36 @@ pub struct Launch {
     pub hash: String,
 }
 
-fn str_at<'a>(v: &'a Value, path: &[&str], field: &'static str) -> Result<Option<&'a str>, String> {
+/// Why a stored record cannot be run. The message is the bot's failure reason in its status
+/// (`failure_reason`, the admin and query answers), a sentence the user can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    #[error("bot id {0:?} is not a safe name (1-128 characters of [A-Za-z0-9_.-], starting with a letter or digit)")]
+    UnsafeId(String),
+    #[error("field `{field}` must be {want}, got {got}")]
+    WrongType { field: &'static str, want: &'static str, got: &'static str },
+    #[error("field `{field}` must be inside an object, got {got}")]
+    NotInObject { field: &'static str, got: &'static str },
+    #[error("field `custom` is missing: the bot has no code")]
+    NoCustom,
+    #[error("field `custom.filePath` is missing: the bot has no code object")]
+    NoCodeFile,
+    #[error("field `custom.filePath` {0:?} is not a safe object key")]
+    UnsafeCodeFile(String),
+    #[error("field `custom.config.runtime` is missing")]
+    NoRuntime,
+    #[error("unknown runtime {0:?} (known: {known})", known = runtimes::ALL.join(", "))]
+    UnknownRuntime(String),
+    #[error("missing entrypoint: field `custom.config.entrypoints.bot` is missing or empty")]
+    NoEntrypoint,
+    /// The config's JSON size, in KiB rounded up.
+    #[error(
+        "config is {0} KiB, over the 120 KiB limit (it is passed in the container's environment, where one variable may hold at most 128 KiB)"
+    )]
+    ConfigTooBig(usize),
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str], field: &'static str) -> Result<Option<&'a str>, SpecError> {
     let mut cur = v;
     for p in path {
         match cur {
@@ -169,14 +198,14 @@ fn str_at<'a>(v: &'a Value, path: &[&str], field: &'static str) -> Result<Option
                 None => return Ok(None),
             },
             Value::Null => return Ok(None),
-            other => return Err(format!("field `{field}` must be inside an object, got {}", type_name(other))),
+            other => return Err(SpecError::NotInObject { field, got: type_name(other) }),
         }
     }
     match cur {
         Value::Null => Ok(None),
         Value::String(s) if s.is_empty() => Ok(None),
         Value::String(s) => Ok(Some(s)),
-        other => Err(format!("field `{field}` must be a string, got {}", type_name(other))),
+        other => Err(SpecError::WrongType { field, want: "a string", got: type_name(other) }),
     }
 }
 
@@ -186,51 +215,43 @@ fn str_at<'a>(v: &'a Value, path: &[&str], field: &'static str) -> Result<Option
 pub const MAX_CONFIG_BYTES: usize = 120 * 1024;
 
 /// Refuses a config whose JSON is over [`MAX_CONFIG_BYTES`], saying how big it is.
-pub fn check_config_size(len: usize) -> Result<(), String> {
+pub fn check_config_size(len: usize) -> Result<(), SpecError> {
     if len > MAX_CONFIG_BYTES {
-        return Err(format!(
-            "config is {} KiB, over the 120 KiB limit (it is passed in the container's environment, where one variable may hold at most 128 KiB)",
-            len.div_ceil(1024)
-        ));
+        return Err(SpecError::ConfigTooBig(len.div_ceil(1024)));
     }
     Ok(())
 }
 
 /// Checks a stored record and derives its [`Launch`], on the image `images` gives its runtime; the
 /// error is a sentence the user can act on.
-pub fn validate(rec: &BotRecord, images: &RuntimeImages) -> Result<Launch, String> {
+pub fn validate(rec: &BotRecord, images: &RuntimeImages) -> Result<Launch, SpecError> {
     if !is_safe_id(&rec.id) {
-        return Err(format!(
-            "bot id {:?} is not a safe name (1-128 characters of [A-Za-z0-9_.-], starting with a letter or digit)",
-            rec.id
-        ));
+        return Err(SpecError::UnsafeId(rec.id.clone()));
     }
     match &rec.config {
         Value::Object(_) | Value::Null => {}
-        v => return Err(format!("field `config` must be an object, got {}", type_name(v))),
+        v => return Err(SpecError::WrongType { field: "config", want: "an object", got: type_name(v) }),
     }
     if let Some(v) = &rec.enabled {
         if !matches!(v, Value::Bool(_) | Value::Null) {
-            return Err(format!("field `enabled` must be a boolean, got {}", type_name(v)));
+            return Err(SpecError::WrongType { field: "enabled", want: "a boolean", got: type_name(v) });
         }
     }
     match &rec.custom {
         Value::Object(_) => {}
-        Value::Null => return Err("field `custom` is missing: the bot has no code".into()),
-        v => return Err(format!("field `custom` must be an object, got {}", type_name(v))),
+        Value::Null => return Err(SpecError::NoCustom),
+        v => return Err(SpecError::WrongType { field: "custom", want: "an object", got: type_name(v) }),
     }
-    let code_file = str_at(&rec.custom, &["filePath"], "custom.filePath")?
-        .ok_or("field `custom.filePath` is missing: the bot has no code object")?;
+    let code_file = str_at(&rec.custom, &["filePath"], "custom.filePath")?.ok_or(SpecError::NoCodeFile)?;
     if !is_safe_key(code_file) {
-        return Err(format!("field `custom.filePath` {code_file:?} is not a safe object key"));
+        return Err(SpecError::UnsafeCodeFile(code_file.into()));
     }
-    let runtime = str_at(&rec.custom, &["config", "runtime"], "custom.config.runtime")?
-        .ok_or("field `custom.config.runtime` is missing")?;
+    let runtime = str_at(&rec.custom, &["config", "runtime"], "custom.config.runtime")?.ok_or(SpecError::NoRuntime)?;
     if !runtimes::is_known(runtime) {
-        return Err(format!("unknown runtime {runtime:?} (known: {})", runtimes::ALL.join(", ")));
+        return Err(SpecError::UnknownRuntime(runtime.into()));
     }
     let entrypoint = str_at(&rec.custom, &["config", "entrypoints", "bot"], "custom.config.entrypoints.bot")?
-        .ok_or("missing entrypoint: field `custom.config.entrypoints.bot` is missing or empty")?;
+        .ok_or(SpecError::NoEntrypoint)?;
     let query = str_at(&rec.custom, &["config", "entrypoints", "query"], "custom.config.entrypoints.query")?;
     let config_json = rec.config.to_string();
     check_config_size(config_json.len())?;

@@ -111,7 +111,7 @@ fn validation_errors_name_the_field() {
         (json!({"id": "b1", "enabled": "yes", "custom": {}}), "`enabled` must be a boolean"),
     ];
     for (v, want) in cases {
-        let e = validate(&rec(v.clone()), &RuntimeImages::default()).unwrap_err();
+        let e = validate(&rec(v.clone()), &RuntimeImages::default()).unwrap_err().to_string();
         assert!(e.contains(want), "{v}: {e}");
     }
 }
@@ -171,7 +171,7 @@ fn config_size_limit_table() {
     for (len, ok) in [(0, true), (MAX_CONFIG_BYTES, true), (MAX_CONFIG_BYTES + 1, false), (1024 * 1024, false)] {
         assert_eq!(check_config_size(len).is_ok(), ok, "{len} bytes");
     }
-    let e = check_config_size(1024 * 1024).unwrap_err();
+    let e = check_config_size(1024 * 1024).unwrap_err().to_string();
     assert!(e.starts_with("config is 1024 KiB, over the 120 KiB limit ("), "{e}");
 }
 
@@ -180,6 +180,46 @@ fn a_one_megabyte_config_is_refused_with_its_size() {
     let mut p = payload("big", "gcc13", "bot.sh");
     p["config"]["blob"] = json!("x".repeat(1024 * 1024));
     let Change::Upsert(r) = parse_payload(p.to_string().as_bytes(), false).unwrap() else { panic!() };
-    let e = validate(&r, &RuntimeImages::default()).unwrap_err();
+    let e = validate(&r, &RuntimeImages::default()).unwrap_err().to_string();
     assert!(e.starts_with("config is 1025 KiB, over the 120 KiB limit"), "{e}");
+}
+
+/// The reasons are shown as a bot's `failure_reason` (status, admin and query answers): the
+/// whole sentence is pinned, not a fragment.
+#[test]
+fn spec_errors_read_as_the_status_shows_them() {
+    let known = the0_contract::runtimes::ALL.join(", ");
+    let cases: Vec<(Value, String)> = vec![
+        (
+            payload("bad id", "gcc13", "bot.sh"),
+            "bot id \"bad id\" is not a safe name (1-128 characters of [A-Za-z0-9_.-], starting with a letter or digit)"
+                .into(),
+        ),
+        (json!({"id": "b1", "config": 1, "custom": {}}), "field `config` must be an object, got a number".into()),
+        (json!({"id": "b1", "enabled": "y", "custom": {}}), "field `enabled` must be a boolean, got a string".into()),
+        (json!({"id": "b1"}), "field `custom` is missing: the bot has no code".into()),
+        (json!({"id": "b1", "custom": {}}), "field `custom.filePath` is missing: the bot has no code object".into()),
+        (
+            json!({"id": "b1", "custom": {"filePath": "../x"}}),
+            "field `custom.filePath` \"../x\" is not a safe object key".into(),
+        ),
+        (json!({"id": "b1", "custom": {"filePath": "a"}}), "field `custom.config.runtime` is missing".into()),
+        (
+            json!({"id": "b1", "custom": {"filePath": "a", "config": 2}}),
+            "field `custom.config.runtime` must be inside an object, got a number".into(),
+        ),
+        (payload("b1", "cobol", "bot.sh"), format!("unknown runtime \"cobol\" (known: {known})")),
+        (
+            payload("b1", "gcc13", ""),
+            "missing entrypoint: field `custom.config.entrypoints.bot` is missing or empty".into(),
+        ),
+    ];
+    for (v, want) in cases {
+        assert_eq!(validate(&rec(v.clone()), &RuntimeImages::default()).unwrap_err().to_string(), want, "{v}");
+    }
+    assert_eq!(
+        check_config_size(MAX_CONFIG_BYTES + 1).unwrap_err().to_string(),
+        "config is 121 KiB, over the 120 KiB limit (it is passed in the container's environment, where one variable \
+         may hold at most 128 KiB)"
+    );
 }

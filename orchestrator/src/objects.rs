@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use the0_objstore::{S3Settings, Store};
+use the0_objstore::{S3Settings, Store, StoreSettings};
 
 use crate::model::Launch;
 use crate::spec::{local_paths, HostSettings, Storage};
@@ -32,19 +32,28 @@ pub enum ObjectsError {
     Chmod { path: PathBuf, source: std::io::Error },
 }
 
+/// The orchestrator's storage as the object store's one settings type: the only place the
+/// host-side S3 connection (endpoint, keys, TLS, SigV4 `region`) is derived from [`Storage`].
+/// The container endpoint is the containers' business (`spec.rs`), not the host's.
+pub fn store_settings(storage: &Storage, region: &str) -> StoreSettings {
+    match storage {
+        Storage::Local { root } => StoreSettings::Local { root: root.clone() },
+        Storage::S3 { endpoint, access_key, secret_key, use_ssl, .. } => StoreSettings::S3 {
+            s3: S3Settings {
+                endpoint: endpoint.clone(),
+                access_key: access_key.clone(),
+                secret_key: secret_key.clone(),
+                use_ssl: *use_ssl,
+                region: region.to_string(),
+            },
+            credentials_file: None,
+        },
+    }
+}
+
 /// The host's handle on the same objects the containers see.
 pub fn open(h: &HostSettings, region: &str) -> Result<Store, ObjectsError> {
-    match &h.storage {
-        Storage::Local { root } => Ok(Store::local(root.clone())),
-        Storage::S3 { endpoint, access_key, secret_key, use_ssl, .. } => Store::s3(S3Settings {
-            endpoint: endpoint.clone(),
-            access_key: access_key.clone(),
-            secret_key: secret_key.clone(),
-            use_ssl: *use_ssl,
-            region: region.to_string(),
-        })
-        .map_err(|e| ObjectsError::Open(Box::new(e))),
-    }
+    Store::open(&store_settings(&h.storage, region)).map_err(|e| ObjectsError::Open(Box::new(e)))
 }
 
 /// Fails with a readable reason if the bot's code object is missing.
@@ -100,3 +109,7 @@ pub async fn ready(store: &Store, h: &HostSettings) -> bool {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "objects_tests.rs"]
+mod tests;

@@ -9,18 +9,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
 const BOTS: usize = 50;
 
 fn reps() -> usize {
     std::env::var("THE0_CONVERGE_REPS").ok().and_then(|v| v.parse().ok()).unwrap_or(3)
-}
-
-fn spawn(data: &std::path::Path, inst: &str, admin: &str) -> KillOnDrop {
-    let mut cmd = orchestrator_cmd(data, inst, admin, "127.0.0.1:0");
-    cmd.arg("serve").env("THE0_MAX_PARALLEL", "8").stdout(std::process::Stdio::null());
-    KillOnDrop(cmd.spawn().expect("spawn orchestrator"))
 }
 
 /// (container id → (bot id, state, started at)) of the instance's containers.
@@ -48,30 +42,19 @@ fn running_bots(snap: &BTreeMap<String, (String, String, String)>) -> Vec<String
     snap.values().filter(|(_, st, _)| st == "running").map(|(b, _, _)| b.clone()).collect()
 }
 
-async fn api(cli: &the0_orchestrator::config::Cli, method: &str, path: &str, body: Option<Value>) -> Option<Value> {
-    let m = hyper::Method::from_bytes(method.as_bytes()).unwrap();
-    let (s, b) = the0_orchestrator::client::admin_request(cli, m, path, body).await.ok()?;
-    (s == 200).then(|| serde_json::from_slice(&b).unwrap_or(Value::Null))
-}
-
 /// One repetition; returns (running when killed, created when killed, seconds to converge after
 /// the restart).
 async fn one_rep(rep: usize) -> (usize, usize, f64) {
-    let inst = unique("cv");
-    let _guard = Cleanup(inst.clone());
-    let dir = tempfile::tempdir().unwrap();
-    let admin = free_addr();
-    let mut cli = test_cli(dir.path(), &inst, &[], &[]);
-    cli.admin_addr = admin.clone();
-    let code = dir.path().join("objects/custom-bots/u/cv/1");
-    std::fs::create_dir_all(code.parent().unwrap()).unwrap();
-    std::fs::write(&code, zip_script("#!/bin/sh\nexec sleep 100000\n")).unwrap();
+    let host = BinaryHost::new("cv");
+    let inst = host.inst.clone();
+    host.put_code("u/cv/1", "#!/bin/sh\nexec sleep 100000\n");
+    let spawn = || host.spawn(&[("THE0_MAX_PARALLEL", "8")]);
 
-    let mut first = spawn(dir.path(), &inst, &admin);
-    eventually_async(Duration::from_secs(30), || api(&cli, "GET", "/bots", None)).await.expect("admin API up");
+    let mut first = spawn();
+    eventually_async(Duration::from_secs(30), || host.api("GET", "/bots", None)).await.expect("admin API up");
     for i in 0..BOTS {
         let p = bot_payload(&format!("b{i:02}"), "u/cv/1", json!({"n": i}));
-        api(&cli, "PUT", &format!("/bots/b{i:02}"), Some(p)).await.expect("bot stored");
+        host.api("PUT", &format!("/bots/b{i:02}"), Some(p)).await.expect("bot stored");
     }
     // A random moment of convergence: once between 1 and 49 bots run.
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos() as usize;
@@ -87,7 +70,7 @@ async fn one_rep(rep: usize) -> (usize, usize, f64) {
     let created_at_kill = before.values().filter(|(_, st, _)| st == "created").count();
 
     let t0 = Instant::now();
-    let _second = spawn(dir.path(), &inst, &admin);
+    let _second = spawn();
     let after = eventually(Duration::from_secs(150), || {
         let s = snapshot(&inst);
         let bots: BTreeSet<String> = running_bots(&s).into_iter().collect();

@@ -10,42 +10,17 @@
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use the0_contract::buckets::Buckets;
 use the0_contract::keys;
 use the0_objstore::s3::{CredentialSource, CredentialsFile};
-use the0_objstore::{ObjectMeta, Piece, S3Settings, Store};
+use the0_objstore::{ObjectMeta, Piece, Store};
 use the0_orchestrator::creds;
 use the0_orchestrator::spec::{credentials_dir, HostSettings, Scoped, Storage};
-
-fn var(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: start Ceph's gateway first with eval \"$(scripts/ceph-s3.sh start)\"")
-    })
-}
-
-fn region() -> String {
-    std::env::var("THE0_TEST_CEPH_REGION").unwrap_or_else(|_| "default".into())
-}
-
-fn settings() -> S3Settings {
-    S3Settings {
-        endpoint: var("THE0_TEST_CEPH_ENDPOINT"),
-        access_key: var("THE0_TEST_CEPH_ACCESS_KEY"),
-        secret_key: var("THE0_TEST_CEPH_SECRET_KEY"),
-        use_ssl: false,
-        region: region(),
-    }
-}
-
-fn unique(name: &str) -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let t = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_millis() % 1_000_000_000;
-    format!("{name}-{t}-{}", N.fetch_add(1, Ordering::Relaxed))
-}
+use the0_test_support::ceph::{ceph_region as region, ceph_settings as settings, ceph_var as var};
+use the0_test_support::names::unique;
 
 struct Fixture {
     _dir: tempfile::TempDir,

@@ -11,6 +11,10 @@
 
 use std::time::{Duration, Instant};
 
+pub mod ceph;
+pub mod container;
+pub mod names;
+
 use the0_objstore::S3Settings;
 
 /// `THE0_TEST_S3_ENDPOINT` (`host:port`). Panics without it, so a missing server is never a

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 pub mod nats_sub;
@@ -20,6 +19,9 @@ pub fn runtime_bin() -> PathBuf {
 }
 
 // Each test binary uses part of the harness (as `dead_code` is allowed above).
+#[allow(unused_imports)]
+pub use the0_test_support::container::{chmod_tree, docker, test_image, BotContainer};
+pub use the0_test_support::names::unique;
 #[allow(unused_imports)]
 pub use the0_test_support::{eventually, free_port, s3_endpoint, s3_key, s3_settings};
 
@@ -35,14 +37,6 @@ pub fn s3_env(endpoint: &str) -> Vec<(String, String)> {
 
 pub fn wrappers_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../runtime-images/wrappers")
-}
-
-/// A unique lowercase name for buckets and ids.
-pub fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    format!("{prefix}-{}-{}-{nanos}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Where the sandbox's objects live.
@@ -286,6 +280,60 @@ pub fn hardened_run_args(name: &str) -> Vec<String> {
         args.extend(["--runtime".to_string(), rt]);
     }
     args
+}
+
+/// What [`start_bot`] runs.
+pub struct BotRun<'a> {
+    /// The container is named `<prefix>-…`.
+    pub prefix: &'a str,
+    /// The code zip's files (name, content, mode); `bot.sh` is the entrypoint.
+    pub files: &'a [(&'a str, &'a str, u32)],
+    /// Variables after the bot's own (`BOT_ID`, `RUNTIME`, `ENTRYPOINT`, …).
+    pub env: &'a [(&'a str, &'a str)],
+    /// `docker run` arguments before the image (network, limits, published ports).
+    pub args: &'a [&'a str],
+    /// Size of the `/state` tmpfs (`8m`), if limited.
+    pub state_size: Option<&'a str>,
+}
+
+/// A shell bot (runtime gcc13, entrypoint `bot.sh`) in a container hardened as
+/// [`hardened_run_args`], its objects in a bind-mounted local directory (the code zip stored,
+/// `bot-state` and `bot-logs` writable by uid 1000).
+pub async fn start_bot(run: BotRun<'_>) -> BotContainer {
+    let objects = tempfile::tempdir().expect("tempdir");
+    let bot_id = unique("bot");
+    let store = Store::local(objects.path().to_path_buf());
+    let key = format!("user/{bot_id}/1");
+    store.put_bytes("custom-bots", &key, zip_bytes(run.files).into(), "application/zip").await.expect("store the code");
+    for d in ["bot-state", "bot-logs"] {
+        std::fs::create_dir_all(objects.path().join(d)).expect("objects directory");
+    }
+    chmod_tree(objects.path());
+    let name = unique(run.prefix);
+    let mut args = hardened_run_args(&name);
+    if let Some(size) = run.state_size {
+        let state = args.iter_mut().find(|a| a.starts_with("/state:")).expect("a /state tmpfs");
+        state.push_str(&format!(",size={size}"));
+    }
+    args.extend(["-v".to_string(), format!("{}:/objects", objects.path().display())]);
+    args.extend(run.args.iter().map(|s| s.to_string()));
+    let mut env = vec![
+        ("BOT_ID".to_string(), bot_id.clone()),
+        ("RUNTIME".into(), "gcc13".into()),
+        ("ENTRYPOINT".into(), "bot.sh".into()),
+        ("CODE_FILE".into(), key),
+        ("THE0_STORAGE_DIR".into(), "/objects".into()),
+        ("BOT_TYPE".into(), "realtime".into()),
+    ];
+    env.extend(run.env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    for (k, v) in env {
+        args.push("-e".into());
+        args.push(format!("{k}={v}"));
+    }
+    args.push(test_image());
+    let out = Command::new("docker").args(&args).output().expect("docker run");
+    assert!(out.status.success(), "docker run failed: {}", String::from_utf8_lossy(&out.stderr));
+    BotContainer { name, objects, bot_id }
 }
 
 pub fn zip_bytes(files: &[(&str, &str, u32)]) -> Vec<u8> {

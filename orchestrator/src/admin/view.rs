@@ -21,7 +21,7 @@ pub fn view(
     let enabled = is_enabled(rec.enabled.as_ref(), &rec.config);
     let launch = validate(rec, images);
     let image = launch.as_ref().ok().map(|l| l.image.clone());
-    let invalid = launch.err();
+    let invalid = launch.err().map(|e| e.to_string());
     let running = c.is_some_and(|c| c.state == State::Running);
     let state = if !enabled {
         if c.is_some() {

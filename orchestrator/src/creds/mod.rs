@@ -14,9 +14,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use the0_contract::botpolicy::{bot_session_policy, BotObjects};
 use the0_objstore::s3::{AssumeRole, Credentials, S3Store};
-use the0_objstore::{S3Settings, Store};
+use the0_objstore::Store;
 
-use crate::spec::{credentials_dir, HostSettings, Scoped, Storage};
+use crate::spec::{credentials_dir, HostSettings, Scoped};
 
 pub mod renew;
 
@@ -41,8 +41,18 @@ pub enum CredsError {
         #[source]
         source: std::io::Error,
     },
-    #[error("scoped credentials record {path}: {why}")]
-    Record { path: PathBuf, why: String },
+    #[error("cannot read scoped credentials record {path}: {source}")]
+    ReadRecord {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("scoped credentials record {path}: {source}")]
+    Record {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 /// What one container's keys were issued for (the `<container>.json` record).
@@ -77,17 +87,8 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CredsError + '_ {
 
 /// The STS client: the host's own S3 settings (the shared keys never leave the orchestrator).
 fn sts(h: &HostSettings, s: &Scoped) -> Result<S3Store, CredsError> {
-    let Storage::S3 { endpoint, access_key, secret_key, use_ssl, .. } = &h.storage else {
-        return Err(CredsError::NotS3);
-    };
-    let settings = S3Settings {
-        endpoint: endpoint.clone(),
-        access_key: access_key.clone(),
-        secret_key: secret_key.clone(),
-        use_ssl: *use_ssl,
-        region: s.region.clone(),
-    };
-    match Store::s3(settings) {
+    // The host's own S3 connection, with the region the STS calls are signed for.
+    match Store::open(&crate::objects::store_settings(&h.storage, &s.region)) {
         Ok(Store::S3(store)) => Ok(store),
         Ok(Store::Local(_)) => Err(CredsError::NotS3),
         Err(source) => Err(CredsError::Sts { bot: String::new(), source: Box::new(source) }),
@@ -140,7 +141,7 @@ async fn write_grant(h: &HostSettings, s: &Scoped, g: &mut Grant) -> Result<(), 
     g.issued_unix = unix(now);
     g.expires_unix = creds.expiration.map_or(unix(now + s.duration), unix);
     let record = serde_json::to_vec(g)
-        .map_err(|e| CredsError::Record { path: record_path(s, &g.bot_id, &g.container), why: e.to_string() })?;
+        .map_err(|source| CredsError::Record { path: record_path(s, &g.bot_id, &g.container), source })?;
     write_atomic(&parent, &record_path(s, &g.bot_id, &g.container), &record)
 }
 
@@ -191,19 +192,22 @@ pub fn grants(s: &Scoped) -> Vec<Grant> {
             if path.extension().and_then(|x| x.to_str()) != Some("json") {
                 continue;
             }
-            let parsed = std::fs::read(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|b| serde_json::from_slice::<Grant>(&b).map_err(|e| e.to_string()));
-            match parsed {
+            match read_grant(&path) {
                 Ok(g) => out.push(g),
-                Err(why) => crate::log::warn(
+                Err(e) => crate::log::warn(
                     "unreadable scoped-credentials record",
-                    &[("path", &path.display().to_string()), ("error", &why)],
+                    &[("path", &path.display().to_string()), ("error", &e.to_string())],
                 ),
             }
         }
     }
     out
+}
+
+/// One `<container>.json` record.
+fn read_grant(path: &Path) -> Result<Grant, CredsError> {
+    let b = std::fs::read(path).map_err(|source| CredsError::ReadRecord { path: path.to_path_buf(), source })?;
+    serde_json::from_slice(&b).map_err(|source| CredsError::Record { path: path.to_path_buf(), source })
 }
 
 /// How long keys of `duration` may live before renewal: half of it.

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::images::RuntimeImages;
 use crate::log;
-use crate::model::{is_scheduled, validate, BotRecord, Launch};
+use crate::model::{is_scheduled, validate, BotRecord, Launch, SpecError};
 use crate::observed::{Observed, State};
 use crate::store::Store;
 
@@ -23,7 +23,7 @@ pub struct IndexedBot {
     /// `custom.config.entrypoints.query` is a non-empty string.
     pub has_query: bool,
     /// The checked spec, or why no container can be made from it.
-    pub launch: Result<Launch, String>,
+    pub launch: Result<Launch, SpecError>,
 }
 
 impl IndexedBot {

@@ -7,14 +7,14 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::policy::{self, Event};
-use crate::model::Launch;
+use crate::model::{Launch, SpecError};
 use crate::observed::{BotStatus, Observed, State};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Desired {
     pub id: String,
     pub enabled: bool,
-    pub launch: Result<Launch, String>,
+    pub launch: Result<Launch, SpecError>,
     pub status: BotStatus,
 }
 
@@ -141,11 +141,12 @@ fn plan_bot(d: &Desired, mut cs: Vec<&Observed>, now: i64, base_ms: i64, out: &m
     }
     let launch = match &d.launch {
         Ok(l) => l,
-        Err(reason) => {
+        Err(e) => {
             clear_all(&mut a, &cs, "the bot's stored spec cannot be run");
-            let (failed, _) = policy::decide(&d.status, Event::Unrunnable { reason }, &d.id, base_ms);
+            let reason = e.to_string();
+            let (failed, _) = policy::decide(&d.status, Event::Unrunnable { reason: &reason }, &d.id, base_ms);
             if failed != d.status {
-                a.fail = Some(reason.clone());
+                a.fail = Some(reason);
             }
             return a;
         }

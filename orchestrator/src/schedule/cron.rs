@@ -23,7 +23,47 @@ pub const HORIZON_MS: i64 = 5 * 366 * 86_400_000;
 #[error("invalid schedule {expr:?}: {reason}")]
 pub struct CronError {
     pub expr: String,
-    pub reason: String,
+    pub reason: CronReason,
+}
+
+/// What is wrong with a schedule; shown after `invalid schedule "<expr>": ` in the bot's status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CronReason {
+    #[error("nothing follows the time zone prefix")]
+    NothingAfterZone,
+    #[error("unknown time zone {0:?}")]
+    UnknownZone(String),
+    #[error("empty")]
+    Empty,
+    /// `@every` with a duration that does not parse.
+    #[error(transparent)]
+    Every(#[from] the0_contract::duration::DurationError),
+    #[error("unknown descriptor @{0}")]
+    UnknownDescriptor(String),
+    #[error("expected 5 fields (minute hour day-of-month month day-of-week) or 6 (seconds first), got {0}")]
+    FieldCount(usize),
+    #[error("{name} field {text:?}: {error}")]
+    Field { name: &'static str, text: String, error: FieldError },
+    /// croner refused the canonical numeric form this module made (its error type is neither
+    /// `Clone` nor `PartialEq`, so its message is kept).
+    #[error("{0}")]
+    Croner(String),
+}
+
+/// What is wrong with one field of a schedule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FieldError {
+    #[error("step {0:?} is not a number")]
+    StepNotANumber(String),
+    #[error("a step must be a positive number")]
+    ZeroStep,
+    #[error("range {0}-{1} is backwards")]
+    Backwards(u32, u32),
+    /// `names`: the field also takes names (months, weekdays).
+    #[error("{text:?} is not a number{or}", or = if *.names { " or a name" } else { "" })]
+    NotANumber { text: String, names: bool },
+    #[error("{value} is outside {min}-{max}")]
+    Outside { value: u32, min: u32, max: u32 },
 }
 
 #[derive(Debug, Clone)]
@@ -69,20 +109,19 @@ const FIELDS: [Field; 6] = [
 
 /// Parses a schedule in the original's dialect.
 pub fn parse(expr: &str) -> Result<Schedule, CronError> {
-    let err = |reason: String| CronError { expr: expr.to_string(), reason };
+    let err = |reason: CronReason| CronError { expr: expr.to_string(), reason };
     let mut spec = expr.trim();
     let mut zone = Zone::Local;
     if let Some(rest) = spec.strip_prefix("TZ=").or_else(|| spec.strip_prefix("CRON_TZ=")) {
-        let (name, after) =
-            rest.split_once(char::is_whitespace).ok_or_else(|| err("nothing follows the time zone prefix".into()))?;
+        let (name, after) = rest.split_once(char::is_whitespace).ok_or_else(|| err(CronReason::NothingAfterZone))?;
         zone = match name {
             "Local" => Zone::Local,
-            n => Zone::Named(chrono_tz::Tz::from_str(n).map_err(|_| err(format!("unknown time zone {n:?}")))?),
+            n => Zone::Named(chrono_tz::Tz::from_str(n).map_err(|_| err(CronReason::UnknownZone(n.into())))?),
         };
         spec = after.trim();
     }
     if spec.is_empty() {
-        return Err(err("empty".into()));
+        return Err(err(CronReason::Empty));
     }
     let six = if let Some(d) = spec.strip_prefix('@') {
         match d {
@@ -93,12 +132,12 @@ pub fn parse(expr: &str) -> Result<Schedule, CronError> {
             "hourly" => "0 0 * * * *".to_string(),
             _ => match d.strip_prefix("every").filter(|r| r.starts_with(char::is_whitespace)) {
                 Some(dur) => {
-                    let d = the0_contract::duration::parse(dur.trim()).map_err(|e| err(e.to_string()))?;
+                    let d = the0_contract::duration::parse(dur.trim()).map_err(|e| err(e.into()))?;
                     // As the original: below a second counts as a second; fractions are dropped.
                     let secs = d.as_secs().max(1);
                     return Ok(Schedule { zone, kind: Kind::Every(secs as i64 * 1000) });
                 }
-                None => return Err(err(format!("unknown descriptor @{d}"))),
+                None => return Err(err(CronReason::UnknownDescriptor(d.into()))),
             },
         }
     } else {
@@ -108,15 +147,12 @@ pub fn parse(expr: &str) -> Result<Schedule, CronError> {
     match fields.len() {
         6 => {}
         5 => fields.insert(0, "0"),
-        n => {
-            return Err(err(format!(
-                "expected 5 fields (minute hour day-of-month month day-of-week) or 6 (seconds first), got {n}"
-            )))
-        }
+        n => return Err(err(CronReason::FieldCount(n))),
     }
     let mut canonical = Vec::with_capacity(6);
     for (text, f) in fields.iter().zip(&FIELDS) {
-        let (values, star) = expand(text, f).map_err(|r| err(format!("{} field {text:?}: {r}", f.name)))?;
+        let (values, star) =
+            expand(text, f).map_err(|error| err(CronReason::Field { name: f.name, text: text.to_string(), error }))?;
         canonical.push(if star {
             "*".to_string()
         } else {
@@ -124,21 +160,21 @@ pub fn parse(expr: &str) -> Result<Schedule, CronError> {
         });
     }
     let parser = CronParser::builder().seconds(Seconds::Required).year(Year::Disallowed).build();
-    let cron = parser.parse(&canonical.join(" ")).map_err(|e| err(e.to_string()))?;
+    let cron = parser.parse(&canonical.join(" ")).map_err(|e| err(CronReason::Croner(e.to_string())))?;
     Ok(Schedule { zone, kind: Kind::Cron(Box::new(cron)) })
 }
 
 /// A field's set of values, and whether it counts as `*` for the day-of-month/day-of-week rule
 /// (some part is `*` or `?` without a step above 1, as in the original).
-fn expand(text: &str, f: &Field) -> Result<(Vec<u32>, bool), String> {
+fn expand(text: &str, f: &Field) -> Result<(Vec<u32>, bool), FieldError> {
     let mut set = 0u64;
     let mut star = false;
     for part in text.split(',') {
         let (range, step) = match part.split_once('/') {
             Some((r, s)) => {
-                let s: u32 = s.parse().map_err(|_| format!("step {s:?} is not a number"))?;
+                let s: u32 = s.parse().map_err(|_| FieldError::StepNotANumber(s.into()))?;
                 if s == 0 {
-                    return Err("a step must be a positive number".into());
+                    return Err(FieldError::ZeroStep);
                 }
                 (r, Some(s))
             }
@@ -158,7 +194,7 @@ fn expand(text: &str, f: &Field) -> Result<(Vec<u32>, bool), String> {
             }
         };
         if lo > hi {
-            return Err(format!("range {lo}-{hi} is backwards"));
+            return Err(FieldError::Backwards(lo, hi));
         }
         let step = step.unwrap_or(1);
         let mut v = lo;
@@ -170,16 +206,14 @@ fn expand(text: &str, f: &Field) -> Result<(Vec<u32>, bool), String> {
     Ok(((f.min..=f.max).filter(|v| set & (1 << v) != 0).collect(), star))
 }
 
-fn value(s: &str, f: &Field) -> Result<u32, String> {
+fn value(s: &str, f: &Field) -> Result<u32, FieldError> {
     let lower = s.to_ascii_lowercase();
     if let Some(i) = f.names.iter().position(|n| *n == lower) {
         return Ok(f.min + i as u32);
     }
-    let v: u32 = s
-        .parse()
-        .map_err(|_| format!("{s:?} is not a number{}", if f.names.is_empty() { "" } else { " or a name" }))?;
+    let v: u32 = s.parse().map_err(|_| FieldError::NotANumber { text: s.into(), names: !f.names.is_empty() })?;
     if v < f.min || v > f.max {
-        return Err(format!("{v} is outside {}-{}", f.min, f.max));
+        return Err(FieldError::Outside { value: v, min: f.min, max: f.max });
     }
     Ok(v)
 }

@@ -10,7 +10,7 @@
 
 use std::collections::HashSet;
 
-use crate::model::Launch;
+use crate::model::{Launch, SpecError};
 use crate::schedule::cron;
 use crate::store::runs::SchedState;
 
@@ -21,7 +21,7 @@ pub struct Bot {
     pub enabled: bool,
     /// `config.schedule`.
     pub expr: String,
-    pub launch: Result<Launch, String>,
+    pub launch: Result<Launch, SpecError>,
     pub state: Option<SchedState>,
 }
 

@@ -97,7 +97,7 @@ fn not_yet_due_disabled_and_unrunnable_bots() {
     let mut off = bot("off", EVERY_10S, Some(st(EVERY_10S, Some(1_000_000), true)));
     off.enabled = false;
     let mut broken = bot("broken", EVERY_10S, Some(st(EVERY_10S, Some(1_000_000), true)));
-    broken.launch = Err("missing entrypoint".into());
+    broken.launch = Err(crate::model::SpecError::NoEntrypoint);
     let p = plan(&[later, off, broken], &running(&[]), 1_000_000, 0);
     assert_eq!(
         p.steps,

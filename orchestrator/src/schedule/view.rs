@@ -30,7 +30,7 @@ pub fn view(
     running: Option<&Run>,
 ) -> Value {
     let enabled = is_enabled(rec.enabled.as_ref(), &rec.config);
-    let failure = validate(rec, images).err().or_else(|| st.and_then(|s| s.failure.clone()));
+    let failure = validate(rec, images).err().map(|e| e.to_string()).or_else(|| st.and_then(|s| s.failure.clone()));
     let state = if !enabled {
         "disabled"
     } else if failure.is_some() {

@@ -4,18 +4,22 @@
 //! instance whatever happens.
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod e2e;
+
+#[allow(unused_imports)] // each test binary uses part of the harness
+pub use binary::BinaryHost;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use the0_orchestrator::cmdline;
 use the0_orchestrator::config::Cli;
 use the0_orchestrator::server::Server;
+pub use the0_test_support::names::unique;
 use tokio::sync::watch;
 
 pub fn image() -> String {
@@ -38,12 +42,6 @@ pub fn under_gvisor() -> bool {
 pub fn nats_url() -> String {
     std::env::var("THE0_TEST_NATS_URL")
         .expect("THE0_TEST_NATS_URL is not set: run the tests with `make test` (scripts/test.sh starts nats-server)")
-}
-
-pub fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    format!("{prefix}{}x{}x{}", std::process::id() % 100_000, N.fetch_add(1, Ordering::Relaxed), nanos % 100_000)
 }
 
 pub fn docker(args: &[&str]) -> String {
