@@ -16,8 +16,9 @@ test-image: executor ## scratch test image the0-test/executor:dev
 	scripts/build-test-image.sh
 
 .PHONY: images
-images: executor     ## the0/runtime:latest (universal) + slim the0/runtime:<family>; offline bases if no pull
+images: executor     ## the0/runtime:latest (universal) + slim the0/runtime:<family>; offline bases if no pull; the0/orchestrator:latest
 	scripts/build-images.sh
+	scripts/build-orchestrator-image.sh
 
 test: deps           ## every test: unit, process, S3 (moto), NATS, Docker
 	scripts/test.sh

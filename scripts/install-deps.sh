@@ -2,7 +2,7 @@
 # Installs everything building and testing needs on a fresh Debian machine with rustup and Docker:
 # the musl target and musl-tools (static executor), the test servers (nats-server, moto in a
 # virtualenv, Ceph's S3 gateway for scripts/ceph-s3.sh), busybox-static for scratch test images, and
-# the benchmark peers, and gVisor's runsc in CI or with THE0_GVISOR=1. Idempotent.
+# the benchmark peers, docker-compose and systemd-analyze (deploy checks), and gVisor's runsc in CI or with THE0_GVISOR=1. Idempotent.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 venv=${THE0_VENV:-$here/target/venv}
@@ -10,7 +10,8 @@ venv=${THE0_VENV:-$here/target/venv}
 rustup target add x86_64-unknown-linux-musl
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
-pkgs="musl-tools nats-server busybox-static tini hyperfine rclone file openssl ceph-mon ceph-osd radosgw"
+# docker-compose (1.29) and systemd (systemd-analyze): scripts/test-compose.sh, scripts/check-systemd.sh.
+pkgs="musl-tools nats-server busybox-static tini hyperfine rclone file openssl ceph-mon ceph-osd radosgw docker-compose systemd"
 # gVisor's runsc (Debian's build) for the gVisor lane and `make bench-gvisor`: only in CI or when
 # asked (THE0_GVISOR=1); scripts/gvisor.sh registers it with the running engine.
 if [ "${CI:-}" = true ] || [ "${THE0_GVISOR:-0}" = 1 ]; then

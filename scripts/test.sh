@@ -4,8 +4,9 @@
 # Debian bases when nothing can be pulled) and the compiled examples (`make examples`), checks the
 # images (scripts/test-images.sh), starts moto (S3), nats-server (JetStream) and Ceph's S3 gateway
 # (scripts/ceph-s3.sh) on loopback, runs the whole workspace's tests with nextest (or cargo test),
-# then the S3 tests a second time against Ceph, then the gVisor lane (scripts/test-gvisor.sh), and
-# stops the servers whatever happens.
+# then the S3 tests a second time against Ceph, the deploy lane (orchestrator image, compose files,
+# systemd unit), then the gVisor lane (scripts/test-gvisor.sh), and stops the servers whatever
+# happens.
 #
 # THE0_TEST_IMAGES=0 skips building and checking the bot images: the end-to-end tests then skip
 # (outside CI; with CI=true they fail). THE0_TEST_CEPH=0 skips Ceph's lane (outside CI only; the
@@ -55,6 +56,14 @@ if [ -n "${THE0_TEST_CEPH_ENDPOINT:-}" ] && [ $# -eq 0 ]; then
 elif [ "${CI:-}" = true ] && [ "${THE0_TEST_CEPH:-1}" = 0 ]; then
   echo "THE0_TEST_CEPH=0 is not allowed in CI: the Ceph lane is part of the tests" >&2
   rc=1
+fi
+# The deploy lane: the orchestrator image (rebuilt: the0/orchestrator:latest carries this tree),
+# both compose files validated and the standalone one brought up with an example bot and down
+# (scripts/test-compose.sh), and the systemd unit verified (scripts/check-systemd.sh). It needs
+# the bot images; THE0_TEST_DEPLOY=0 skips it.
+if [ "${THE0_TEST_DEPLOY:-1}" != 0 ] && [ "${THE0_TEST_IMAGES:-1}" != 0 ] && [ $# -eq 0 ]; then
+  echo "== deploy: orchestrator image, compose files, systemd unit"
+  { scripts/build-orchestrator-image.sh && scripts/test-compose.sh && scripts/check-systemd.sh; } || rc=$?
 fi
 # The gVisor lane: the executor's Docker tests and the hostile-bot tests again under runsc
 # (scripts/test-gvisor.sh; it skips, with a message, where runsc cannot be registered).

@@ -78,7 +78,42 @@ pub async fn admin_request(
     path: &str,
     body: Option<Value>,
 ) -> Result<(u16, Bytes), CliError> {
-    let addr = cli.admin_addr.clone();
+    request(&cli.admin_addr, cli.admin_token.as_deref(), method, path, body).await
+}
+
+/// `healthcheck`: `GET /healthz` on the health address, for a container's HEALTHCHECK (a minimal
+/// image has no curl). An unspecified bind address (`0.0.0.0:8080`) is asked on loopback.
+pub async fn healthcheck(cli: &Cli) -> Result<(), CliError> {
+    let addr = probe_addr(&cli.health_addr);
+    let (status, body) = request(&addr, None, Method::GET, "/healthz", None).await?;
+    if status != 200 {
+        return Err(CliError::Status { status, body: String::from_utf8_lossy(&body).into_owned() });
+    }
+    Ok(())
+}
+
+/// The address a local probe connects to for a listener bound to `bind`: an unspecified address
+/// becomes the loopback address of its family; anything else (a name, a specific IP) is kept.
+pub fn probe_addr(bind: &str) -> String {
+    match bind.parse::<std::net::SocketAddr>() {
+        Ok(a) if a.ip().is_unspecified() => {
+            let ip: std::net::IpAddr =
+                if a.is_ipv4() { std::net::Ipv4Addr::LOCALHOST.into() } else { std::net::Ipv6Addr::LOCALHOST.into() };
+            std::net::SocketAddr::new(ip, a.port()).to_string()
+        }
+        _ => bind.to_string(),
+    }
+}
+
+/// One HTTP/1 request to `addr` (with a bearer token when given); returns the status and body.
+async fn request(
+    addr: &str,
+    token: Option<&str>,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Result<(u16, Bytes), CliError> {
+    let addr = addr.to_string();
     let unreachable = |err: String| CliError::Unreachable { addr: addr.clone(), err };
     let connect = tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(&addr));
     let stream = connect.await.map_err(|_| unreachable("timed out".into()))?.map_err(|e| unreachable(e.to_string()))?;
@@ -86,7 +121,7 @@ pub async fn admin_request(
         hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| unreachable(e.to_string()))?;
     tokio::spawn(conn);
     let mut req = Request::builder().method(method).uri(path).header("host", addr.as_str());
-    if let Some(t) = &cli.admin_token {
+    if let Some(t) = token {
         req = req.header("authorization", format!("Bearer {t}"));
     }
     let body = body.map_or_else(Bytes::new, |b| Bytes::from(b.to_string()));
@@ -236,4 +271,22 @@ pub async fn stop_all(cli: &Cli) -> Result<usize, CliError> {
     }
     let docker = Docker::connect(&cli.docker_host, cli.host.instance.clone(), Arc::new(Metrics::default()))?;
     Ok(reconcile::stop_all(&docker, cli.reconcile.stop_grace).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::probe_addr;
+
+    #[test]
+    fn probe_addr_table() {
+        for (bind, probe) in [
+            ("0.0.0.0:8080", "127.0.0.1:8080"),
+            ("[::]:8080", "[::1]:8080"),
+            ("127.0.0.1:18080", "127.0.0.1:18080"),
+            ("10.1.2.3:8080", "10.1.2.3:8080"),
+            ("localhost:8080", "localhost:8080"),
+        ] {
+            assert_eq!(probe_addr(bind), probe, "{bind}");
+        }
+    }
 }

@@ -30,6 +30,7 @@ commands:
   remove ID          delete a bot (its state and logs are kept)
   logs ID [-f]       the bot's output (from its container, else from stored logs)
   stop-all           stop and remove every managed container
+  healthcheck        exit 0 when GET /healthz on --health-addr answers 200 (the image's HEALTHCHECK)
 
 flags (env):
   --data-dir DIR             (THE0_DATA_DIR, ./the0-data) store and local objects
@@ -221,6 +222,7 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Cli
                 follow: bools.iter().any(|b| b == "follow"),
             },
             Some("stop-all") => Command::StopAll,
+            Some("healthcheck") => Command::HealthCheck,
             Some("help") => Command::Help,
             Some(other) => return Err(CliError::UnknownCommand(other.into())),
         }

@@ -89,6 +89,7 @@ fn commands_and_errors() {
     assert_eq!(p(&["logs", "b1", "-f"], &[]).unwrap().command, Command::Logs { id: "b1".into(), follow: true });
     assert_eq!(p(&["remove", "b1"], &[]).unwrap().command, Command::Remove { id: "b1".into() });
     assert_eq!(p(&["stop-all"], &[]).unwrap().command, Command::StopAll);
+    assert_eq!(p(&["healthcheck"], &[]).unwrap().command, Command::HealthCheck);
     assert_eq!(p(&["version", "--mongo-uri", "x"], &[]).unwrap().command, Command::Version);
     for (args, err) in [
         (&["bogus"][..], "unknown command"),

@@ -20,6 +20,7 @@ pub enum Command {
     Remove { id: String },
     Logs { id: String, follow: bool },
     StopAll,
+    HealthCheck,
     Help,
 }
 

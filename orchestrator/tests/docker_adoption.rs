@@ -1,5 +1,6 @@
 //! Restarts and outages against the real Docker engine: bots keep running when the orchestrator
-//! stops and are adopted, not restarted, when it comes back; a spec changed meanwhile is applied
+//! stops (in process, and the built binary on SIGTERM, as systemd and `docker stop` stop it) and
+//! are adopted, not restarted, when it comes back; a spec changed meanwhile is applied
 //! after adoption; Docker going away turns readiness off without stopping health, and the
 //! orchestrator resumes by itself when it comes back.
 
@@ -57,6 +58,53 @@ async fn bots_survive_a_restart_and_are_adopted_then_updated() {
     assert_eq!(st["restarts"], 0);
     assert_eq!(containers(&inst, None).len(), 2, "nothing duplicated");
     o.stop().await;
+}
+
+/// Container id and start time of each running container of the instance.
+fn started(inst: &str) -> Vec<String> {
+    let mut ids = containers(inst, Some("running"));
+    ids.sort();
+    ids.iter().map(|id| docker(&["inspect", "-f", "{{.Id}} {{.State.StartedAt}}", id])).collect()
+}
+
+/// D25 through the binary, as `systemctl stop` and `docker stop` end it: SIGTERM makes it exit
+/// cleanly (status 0) and leaves its bots running, untouched (same containers, same start time).
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_to_the_binary_leaves_its_bots_running() {
+    let inst = unique("st");
+    let _guard = Cleanup(inst.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let admin = free_addr();
+    let mut cli = test_cli(dir.path(), &inst, &[], &[]);
+    cli.admin_addr = admin.clone();
+    let code = dir.path().join("objects/custom-bots/u/st/1");
+    std::fs::create_dir_all(code.parent().unwrap()).unwrap();
+    std::fs::write(&code, zip_script(LOOP_BOT)).unwrap();
+    let mut cmd = orchestrator_cmd(dir.path(), &inst, &admin, "127.0.0.1:0");
+    cmd.arg("serve").stdout(std::process::Stdio::null());
+    let mut child = KillOnDrop(cmd.spawn().expect("spawn orchestrator"));
+
+    let put = |id: &'static str| {
+        let cli = cli.clone();
+        async move {
+            let (path, body) = (format!("/bots/{id}"), Some(bot_payload(id, "u/st/1", json!({}))));
+            let r = the0_orchestrator::client::admin_request(&cli, hyper::Method::PUT, &path, body).await;
+            r.ok().filter(|(s, _)| *s == 200)
+        }
+    };
+    for id in ["s1", "s2"] {
+        eventually_async(Duration::from_secs(30), || put(id)).await.expect("bot stored through the admin API");
+    }
+    let before = eventually(Duration::from_secs(30), || Some(started(&inst)).filter(|s| s.len() == 2))
+        .expect("both bots running");
+
+    let pid = child.0.id().to_string();
+    let kill = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    assert!(kill.success());
+    let status = eventually(Duration::from_secs(60), || child.0.try_wait().ok().flatten())
+        .expect("the orchestrator exits after SIGTERM");
+    assert!(status.success(), "clean exit on SIGTERM: {status:?}");
+    assert_eq!(started(&inst), before, "D25: the same containers still run, never restarted");
 }
 
 /// A unix-socket proxy to the real engine that can be taken down and brought back.

@@ -70,6 +70,7 @@ async fn run(c: config::Cli) -> anyhow::Result<()> {
             client::logs(&c, &id, follow, &mut out).await?;
         }
         Command::StopAll => println!("stopped {} containers", client::stop_all(&c).await?),
+        Command::HealthCheck => client::healthcheck(&c).await?,
     }
     Ok(())
 }
