@@ -27,6 +27,7 @@
 //! - [`store`]: the SQLite store, each table's schema beside its queries (`bots`, `runs`).
 //! - [`objects`]: the bots' object storage as the host uses it (code checks, local directories).
 //! - [`docker`]: the Docker driver (containers, networks, one-shot runs).
+//! - [`kube`]: Kubernetes mode's objects (pod, CronJob, query Job) and planner, pure; no client yet.
 //! - [`spec`]: the container spec of a bot in each role, pure.
 //! - [`creds`]: per-container scoped credentials (STS) and their renewal.
 //! - [`deploy`]: zipping a bot directory the way the0's CLI does.
@@ -47,6 +48,7 @@ pub mod host;
 pub mod http;
 pub mod images;
 pub mod ingest;
+pub mod kube;
 pub mod limits;
 pub mod log;
 pub mod metrics;
