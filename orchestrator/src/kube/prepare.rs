@@ -66,3 +66,59 @@ pub fn prepare(rec: &BotRecord, s: &KubeSettings) -> Result<Prepared, Skip> {
         launch,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rec(id: &str, custom: Value) -> BotRecord {
+        BotRecord { id: id.into(), config: json!({"a": 1}), custom, enabled: None }
+    }
+
+    fn custom(name: &str) -> Value {
+        json!({"version": "1.0.0", "filePath": "u/b/1.0.0", "config": {"name": name, "runtime": "nodejs20", "entrypoints": {"bot": "main.js"}}})
+    }
+
+    #[test]
+    fn records_are_prepared_or_skipped_with_a_reason() {
+        let s = KubeSettings::default();
+        for (case, r, want) in [
+            ("plain", rec("abc123", custom("My Bot")), Ok("my-bot")),
+            ("no name: the id's first 8 characters", rec("abcdefghij", custom("")), Ok("abcdefgh")),
+            ("id prefix ending in a dash is trimmed", rec("abcdefg-hij", custom("")), Ok("abcdefg")),
+            ("name with nothing usable: the id", rec("xyz", custom("***")), Ok("xyz")),
+            ("uppercase id", rec("Bot1", custom("b")), Err("cannot name a Kubernetes object")),
+            ("underscore id", rec("bot_1", custom("b")), Err("cannot name a Kubernetes object")),
+            ("no code", rec("b1", Value::Null), Err("the bot has no code")),
+            (
+                "unknown runtime",
+                rec("b1", json!({"filePath": "u/b", "config": {"runtime": "cobol", "entrypoints": {"bot": "x"}}})),
+                Err("unknown runtime"),
+            ),
+        ] {
+            let got = prepare(&r, &s).map(|p| p.custom_bot_label).map_err(|e| e.to_string());
+            match (got, want) {
+                (Ok(g), Ok(w)) => assert_eq!(g, w, "{case}"),
+                (Err(e), Err(part)) => assert!(e.contains(part), "{case}: {e}"),
+                (g, w) => panic!("{case}: got {g:?}, want {w:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_hash_follows_config_version_and_root_enabled_only() {
+        let s = KubeSettings::default();
+        let base = rec("b1", custom("n"));
+        let h = |r: &BotRecord| prepare(r, &s).map(|p| p.hash).unwrap_or_default();
+        let mut other_name = base.clone();
+        other_name.custom["config"]["name"] = json!("other");
+        assert_eq!(h(&base), h(&other_name), "custom.config is not hashed");
+        let mut other_version = base.clone();
+        other_version.custom["version"] = json!("2.0.0");
+        assert_ne!(h(&base), h(&other_version));
+        let mut enabled_root = base.clone();
+        enabled_root.enabled = Some(json!(true));
+        assert_ne!(h(&base), h(&enabled_root));
+    }
+}
