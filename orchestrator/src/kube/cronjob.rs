@@ -13,7 +13,7 @@ use super::cronexpr;
 use super::env::bot_env;
 use super::labels;
 use super::names;
-use super::podparts::{container, mounts, pod_spec, resources};
+use super::podparts::{bot_container, pod_spec};
 use super::prepare::{prepare, Built, Skip};
 use super::settings::KubeSettings;
 use crate::model::BotRecord;
@@ -27,12 +27,9 @@ pub fn schedule_cronjob(rec: &BotRecord, s: &KubeSettings) -> Result<Built<CronJ
     let l = &p.launch;
     let r = &p.resources;
 
-    let mut bot = container("bot", &l.image, &["execute", "--skip-query-server"], s);
-    bot.working_dir = Some("/bot".into());
     // The run syncs its own state and logs, so it publishes logs: it gets NATS_URL (D32).
-    bot.env = Some(bot_env(l, s, r.memory_mb, &Role::Scheduled { due_ms: 0 }, true));
-    bot.volume_mounts = Some(mounts(&[]));
-    bot.resources = Some(resources((&r.memory_request, &r.cpu_request), (&r.memory_limit, &r.cpu_limit)));
+    let env = bot_env(l, s, r.memory_mb, &Role::Scheduled { due_ms: 0 }, true);
+    let bot = bot_container(&l.image, &["execute", "--skip-query-server"], env, r, s);
 
     let object_labels = BTreeMap::from([
         (labels::SCHEDULE_ID.to_string(), l.id.clone()),

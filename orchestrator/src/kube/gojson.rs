@@ -22,33 +22,35 @@ pub fn encode(v: &Value, out: &mut String) {
             (None, None, None) => out.push_str(&n.to_string()),
         },
         Value::String(s) => string(s, out),
-        Value::Array(a) => {
-            out.push('[');
-            for (i, item) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                encode(item, out);
-            }
-            out.push(']');
-        }
+        Value::Array(a) => joined(out, '[', ']', a, |item, out| encode(item, out)),
         Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort_unstable();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
+            let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            joined(out, '{', '}', entries, |(k, item), out| {
                 string(k, out);
                 out.push(':');
-                if let Some(item) = m.get(k) {
-                    encode(item, out);
-                }
-            }
-            out.push('}');
+                encode(item, out);
+            });
         }
     }
+}
+
+/// `open`, the items written by `each` with `,` between them, `close`.
+fn joined<T>(
+    out: &mut String,
+    open: char,
+    close: char,
+    items: impl IntoIterator<Item = T>,
+    each: impl Fn(T, &mut String),
+) {
+    out.push(open);
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        each(item, out);
+    }
+    out.push(close);
 }
 
 /// `strconv.AppendFloat(f, 'f' or 'e', -1, 64)` as `encoding/json` uses it.

@@ -13,7 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use super::env::bot_env;
 use super::labels;
 use super::names;
-use super::podparts::{container, mounts, pod_spec, resources};
+use super::podparts::{bot_container, pod_spec};
 use super::prepare::{prepare, Built, Skip};
 use super::settings::KubeSettings;
 use crate::model::BotRecord;
@@ -48,11 +48,8 @@ pub fn query_job(rec: &BotRecord, s: &KubeSettings, q: &QueryJob) -> Result<Buil
     let r = &p.resources;
     let run = QueryRun { path: q.path.clone(), params: q.params.clone(), result_key: result_key(&l.id, q.unix_nanos) };
 
-    let mut bot = container("bot", &l.image, &["execute", "--skip-sync", "--skip-query-server"], s);
-    bot.working_dir = Some("/bot".into());
-    bot.env = Some(bot_env(l, s, r.memory_mb, &Role::Query(run), false));
-    bot.volume_mounts = Some(mounts(&[]));
-    bot.resources = Some(resources((&r.memory_request, &r.cpu_request), (&r.memory_limit, &r.cpu_limit)));
+    let env = bot_env(l, s, r.memory_mb, &Role::Query(run), false);
+    let bot = bot_container(&l.image, &["execute", "--skip-sync", "--skip-query-server"], env, r, s);
 
     let job_labels = BTreeMap::from([
         (labels::MANAGED_BY.to_string(), labels::QUERY_HANDLER.to_string()),

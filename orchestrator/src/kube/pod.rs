@@ -13,7 +13,7 @@ use the0_contract::query::CONTAINER_PORT;
 use super::env::{bot_env, sidecar_env};
 use super::labels;
 use super::names;
-use super::podparts::{container, mounts, pod_spec, resources};
+use super::podparts::{bot_container, container, mounts, pod_spec, resources};
 use super::prepare::{prepare, Built, Skip};
 use super::settings::KubeSettings;
 use crate::model::BotRecord;
@@ -61,11 +61,7 @@ pub fn bot_pod(rec: &BotRecord, s: &KubeSettings) -> Result<Built<Pod>, Skip> {
     sync.resources = Some(resources(("64Mi", "10m"), ("128Mi", "100m")));
 
     let env = bot_env(l, s, r.memory_mb, &Role::Realtime, false);
-    let mut bot = container("bot", &l.image, &["execute", "--skip-sync", "--skip-query-server"], s);
-    bot.working_dir = Some("/bot".into());
-    bot.env = Some(env.clone());
-    bot.volume_mounts = Some(mounts(&[]));
-    bot.resources = Some(resources((&r.memory_request, &r.cpu_request), (&r.memory_limit, &r.cpu_limit)));
+    let bot = bot_container(&l.image, &["execute", "--skip-sync", "--skip-query-server"], env.clone(), r, s);
 
     let mut containers = vec![bot];
     if l.query_entrypoint.is_some() {

@@ -11,11 +11,12 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, EmptyDirVolumeSource, PodSecurityContext, PodSpec, ResourceRequirements, SeccompProfile,
-    SecurityContext, Volume, VolumeMount,
+    Capabilities, Container, EmptyDirVolumeSource, EnvVar, PodSecurityContext, PodSpec, ResourceRequirements,
+    SeccompProfile, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
+use super::resources::BotResources;
 use super::settings::KubeSettings;
 use crate::limits;
 
@@ -107,6 +108,17 @@ pub fn container(name: &str, image: &str, args: &[&str], s: &KubeSettings) -> Co
         security_context: Some(container_security()),
         ..Container::default()
     }
+}
+
+/// The container that runs the bot (named `bot` in every object): working directory `/bot`, every
+/// volume mounted, the bot's own requests and limits.
+pub fn bot_container(image: &str, args: &[&str], env: Vec<EnvVar>, r: &BotResources, s: &KubeSettings) -> Container {
+    let mut c = container("bot", image, args, s);
+    c.working_dir = Some("/bot".into());
+    c.env = Some(env);
+    c.volume_mounts = Some(mounts(&[]));
+    c.resources = Some(resources((&r.memory_request, &r.cpu_request), (&r.memory_limit, &r.cpu_limit)));
+    c
 }
 
 /// The pod spec around `containers`, with the shared confinement and volumes.
