@@ -74,7 +74,7 @@ pub fn to_kube(expr: &str) -> Result<KubeSchedule, ScheduleError> {
 /// The cron that fires every `d` on the clock, when one does exactly.
 fn every(d: Duration) -> Option<String> {
     let secs = d.as_secs().max(1);
-    if d.subsec_nanos() != 0 || secs % 60 != 0 {
+    if d.subsec_nanos() != 0 || !secs.is_multiple_of(60) {
         return None;
     }
     let minutes = secs / 60;

@@ -22,7 +22,7 @@ pub fn encode(v: &Value, out: &mut String) {
             (None, None, None) => out.push_str(&n.to_string()),
         },
         Value::String(s) => string(s, out),
-        Value::Array(a) => joined(out, '[', ']', a, |item, out| encode(item, out)),
+        Value::Array(a) => joined(out, '[', ']', a, encode),
         Value::Object(m) => {
             let mut entries: Vec<(&String, &Value)> = m.iter().collect();
             entries.sort_unstable_by(|a, b| a.0.cmp(b.0));

@@ -16,7 +16,7 @@
 //! - [`prepare`]: a record's checks, labels, hash and resources; why a record is skipped.
 //! - [`pod`], [`cronjob`], [`job`]: the bot pod, the schedule CronJob, the query Job.
 //! - [`podparts`]: security contexts, volumes and containers every pod shares.
-//! - [`env`]: containers' environment, from the Docker spec's.
+//! - [`env`](mod@env): containers' environment, from the Docker spec's.
 //! - [`names`], [`labels`]: DNS-1123 names, the label sanitiser, label and annotation keys.
 //! - [`hash`], [`gojson`]: the original's `config-hash` recipe, with Go's JSON encoding.
 //! - [`cronexpr`]: a stored schedule as a CronJob's `schedule` and `timeZone`.

@@ -41,9 +41,20 @@ fn changed(had: &str, want: &str) -> Why {
     Why::HashChanged { had: had.into(), want: want.into() }
 }
 
+/// (case, desired, seen, expected actions, expected held-back deletions).
+type Case = (&'static str, Vec<Want>, Vec<Seen>, Vec<Action>, usize);
+
+fn check(kind: Kind, cases: Vec<Case>) {
+    for (case, desired, seen, want_actions, held) in cases {
+        let got = plan(kind, &desired, &seen);
+        assert_eq!(got.actions, want_actions, "{case}");
+        assert_eq!(got.held_back, held, "{case}");
+    }
+}
+
 #[test]
 fn pods_are_planned_by_the_rules() {
-    let cases: Vec<(&str, Vec<Want>, Vec<Seen>, Vec<Action>, usize)> = vec![
+    let cases: Vec<Case> = vec![
         ("missing → create", vec![want("a", "h1")], vec![], vec![create("a")], 0),
         ("same hash → nothing", vec![want("a", "h1")], vec![pod("bot-a", "a", Some("h1"), "Running")], vec![], 0),
         (
@@ -156,16 +167,12 @@ fn pods_are_planned_by_the_rules() {
             0,
         ),
     ];
-    for (case, desired, seen, want_actions, held) in cases {
-        let got = plan(Kind::Pod, &desired, &seen);
-        assert_eq!(got.actions, want_actions, "{case}");
-        assert_eq!(got.held_back, held, "{case}");
-    }
+    check(Kind::Pod, cases);
 }
 
 #[test]
 fn cronjobs_are_planned_by_their_own_label_and_annotation() {
-    let cases: Vec<(&str, Vec<Want>, Vec<Seen>, Vec<Action>, usize)> = vec![
+    let cases: Vec<Case> = vec![
         ("missing → create", vec![want("s", "h1")], vec![], vec![create("s")], 0),
         ("same hash → nothing", vec![want("s", "h1")], vec![cronjob("schedule-s", "s", "h1")], vec![], 0),
         (
@@ -191,9 +198,5 @@ fn cronjobs_are_planned_by_their_own_label_and_annotation() {
             0,
         ),
     ];
-    for (case, desired, seen, want_actions, held) in cases {
-        let got = plan(Kind::CronJob, &desired, &seen);
-        assert_eq!(got.actions, want_actions, "{case}");
-        assert_eq!(got.held_back, held, "{case}");
-    }
+    check(Kind::CronJob, cases);
 }
