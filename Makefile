@@ -23,13 +23,14 @@ images: executor     ## the0/runtime:latest (universal) + slim the0/runtime:<fam
 test: deps           ## every test: unit, process, S3 (moto), NATS, Docker
 	scripts/test.sh
 
-lint:                ## formatting, lints (workspace lints, MSRV), rustdoc, dependency policy (deny.toml), docs (links, flags in docs/operator.md)
+lint:                ## formatting, lints (workspace lints, MSRV), rustdoc, dependency policy (deny.toml), docs (links, flags in docs/operator.md), Kubernetes objects and manifests against the schemas
 	cargo fmt --all -- --check
 	scripts/check-msrv.sh
 	cargo clippy --workspace --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --quiet
 	cargo deny check bans licenses sources
 	scripts/check-docs.sh
+	scripts/check-kubernetes.sh
 
 .PHONY: fuzz fuzz-ci
 fuzz:                ## fuzz every parser 5 min each (FUZZ_SECONDS=…), keeping new corpus inputs

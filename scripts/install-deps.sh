@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs everything building and testing needs on a fresh Debian machine with rustup and Docker:
 # the musl target and musl-tools (static executor), the test servers (nats-server, moto in a
-# virtualenv, Ceph's S3 gateway for scripts/ceph-s3.sh), busybox-static for scratch test images, and
-# the benchmark peers, docker-compose and systemd-analyze (deploy checks), and gVisor's runsc in CI or with THE0_GVISOR=1. Idempotent.
+# virtualenv, Ceph's S3 gateway for scripts/ceph-s3.sh), kubernetes-validate in the same
+# virtualenv (scripts/check-kubernetes.sh), busybox-static for scratch test images, the benchmark
+# peers, docker-compose and systemd-analyze (deploy checks), and gVisor's runsc in CI or with
+# THE0_GVISOR=1. Idempotent.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 venv=${THE0_VENV:-$here/target/venv}
@@ -31,6 +33,12 @@ fi
 if [ ! -x "$venv/bin/moto_server" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q 'moto[server]'
+fi
+# kubernetes-validate for scripts/check-kubernetes.sh (`make lint`): the Kubernetes schemas of
+# every version it knows ship inside the package, so validation runs offline.
+if [ ! -x "$venv/bin/kubernetes-validate" ]; then
+  [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
+  "$venv/bin/pip" install -q kubernetes-validate
 fi
 
 # cargo-deny for `make lint` (deny.toml): from crates.io, only when missing.

@@ -31,6 +31,7 @@
 //!   in-memory engine behind it (and a Kubernetes driver can, issue #12).
 //! - [`docker`]: the Docker driver (containers, networks, one-shot runs).
 //! - [`clock`]: the wall clock backoffs and due times are decided by (tokio's in paused-time tests).
+//! - [`kube`]: Kubernetes mode's objects (pod, CronJob, query Job) and planner, pure; no client yet.
 //! - [`spec`]: the container spec of a bot in each role, pure.
 //! - [`creds`]: per-container scoped credentials (STS) and their renewal.
 //! - [`deploy`]: zipping a bot directory the way the0's CLI does.
@@ -53,6 +54,7 @@ pub mod host;
 pub mod http;
 pub mod images;
 pub mod ingest;
+pub mod kube;
 pub mod limits;
 pub mod log;
 pub mod metrics;
