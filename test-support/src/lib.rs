@@ -8,6 +8,9 @@
 //!   starts moto; the Ceph lane points the same `THE0_TEST_S3_*` variables at Ceph's gateway).
 //! * [`free_port`], [`free_addr`]: loopback ports for servers a test starts.
 //! * [`eventually`]: polling a condition within a bound.
+//! * [`names`]: unique names for test containers, instances and keys.
+//! * [`ceph`]: the Ceph lane's settings (`THE0_TEST_CEPH_*`).
+//! * [`container`]: a bot container started from the test image, removed on drop.
 
 use std::time::{Duration, Instant};
 

@@ -49,7 +49,7 @@ pub fn to_kube(expr: &str) -> Result<KubeSchedule, ScheduleError> {
     let mut warnings = Vec::new();
     if let Some(dur) = spec.strip_prefix("@every").filter(|r| r.starts_with(char::is_whitespace)) {
         let d = the0_contract::duration::parse(dur.trim())
-            .map_err(|e| cron::CronError { expr: expr.to_string(), reason: e.to_string() })?;
+            .map_err(|e| cron::CronError { expr: expr.to_string(), reason: cron::CronReason::Every(e) })?;
         let schedule = every(d).ok_or_else(|| ScheduleError::Every(expr.to_string()))?;
         warnings.push(format!(
             "schedule {expr:?}: @every runs on the clock in Kubernetes ({schedule:?}), not counted from the previous run"

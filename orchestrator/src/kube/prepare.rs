@@ -18,8 +18,8 @@ use crate::model::{self, BotRecord, Launch};
 pub enum Skip {
     #[error(transparent)]
     Name(#[from] NameError),
-    #[error("{0}")]
-    Invalid(String),
+    #[error(transparent)]
+    Invalid(#[from] crate::model::SpecError),
     #[error(transparent)]
     Schedule(#[from] cronexpr::ScheduleError),
 }
