@@ -5,7 +5,7 @@
 //!
 //! One task owns the child and is the only one waiting for its pid (the [`Reaper`] hands each
 //! status out once); everyone else learns the state through the [`Phase`] watch channel. The
-//! restart loop ([`restarts`]) is apart from one run of the child ([`run_once`]) so its timing is
+//! restart loop (`restarts`) is apart from one run of the child (`run_once`) so its timing is
 //! tested in paused time with a stand-in run; times are tokio's (the same clock outside tests).
 
 use std::collections::BTreeMap;
