@@ -192,6 +192,25 @@ impl Store {
             Store::Local(l) => l.list(bucket, prefix).await,
         }
     }
+
+    /// Writes that have not completed under `prefix`: S3's multipart uploads in progress (or
+    /// abandoned), locally the temp files of writes in progress (or left by a crash). A missing
+    /// bucket lists as empty.
+    pub async fn uploads(&self, bucket: &str, prefix: &str) -> Result<Vec<PendingUpload>> {
+        match self {
+            Store::S3(s) => s.uploads(bucket, prefix).await,
+            Store::Local(l) => l.uploads(bucket, prefix).await,
+        }
+    }
+
+    /// Ends one write [`Store::uploads`] listed, dropping what it wrote: S3
+    /// AbortMultipartUpload, locally removes the temp file. One that is gone already is success.
+    pub async fn abort_upload(&self, bucket: &str, upload: &PendingUpload) -> Result<()> {
+        match self {
+            Store::S3(s) => s.abort_upload(bucket, &upload.key, &upload.upload_id).await,
+            Store::Local(l) => l.abort_upload(bucket, &upload.key).await,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -218,6 +237,9 @@ mod tests {
         assert_send(&store.compose("b", "k", &source, Vec::new(), "", Duration::from_secs(1)));
         assert_send(&store.delete("b", "k"));
         assert_send(&store.list("b", ""));
+        assert_send(&store.uploads("b", ""));
+        let upload = PendingUpload { key: "k".into(), upload_id: String::new(), initiated: SystemTime::UNIX_EPOCH };
+        assert_send(&store.abort_upload("b", &upload));
         fn assert_sync<T: Send + Sync>() {}
         assert_sync::<Store>();
     }

@@ -85,6 +85,19 @@ pub struct ObjectInfo {
     pub last_modified: SystemTime,
 }
 
+/// A write that has not completed: an S3 multipart upload in progress or abandoned, or locally
+/// a temp file (a write in progress, or left by a process that died mid-write). Listed by
+/// [`Store::uploads`], removed by [`Store::abort_upload`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingUpload {
+    /// S3: the key being written. Local: the temp file's own key (beside its target).
+    pub key: String,
+    /// S3: the upload id. Local: empty.
+    pub upload_id: String,
+    /// When it started (S3: `Initiated`; local: the temp file's last modification).
+    pub initiated: SystemTime,
+}
+
 /// A streaming GET.
 pub struct GetObject {
     pub meta: ObjectMeta,

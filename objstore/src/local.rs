@@ -25,8 +25,8 @@ use tokio::io::{AsyncRead, AsyncWriteExt, BufReader};
 
 use crate::beneath::{self, Entry, Refused, TempAt};
 use crate::compose::check_pieces;
-use crate::names::{check_bucket, check_key, check_prefix};
-use crate::{Error, GetObject, ObjectInfo, ObjectMeta, Piece, Precondition, Result};
+use crate::names::{check_bucket, check_key, check_prefix, check_temp_key};
+use crate::{Error, GetObject, ObjectInfo, ObjectMeta, PendingUpload, Piece, Precondition, Result};
 
 /// Copy buffer of stream writes: large enough that a multi-GB copy is not tiny writes.
 const COPY_BUF: usize = 256 * 1024;
@@ -398,17 +398,49 @@ impl LocalStore {
     /// names that are not UTF-8, links and special files are skipped, and no link is followed. A
     /// missing bucket lists as empty.
     pub(crate) async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>> {
-        const OP: &str = "ListObjectsV2";
-        check_prefix(OP, bucket, prefix)?;
+        self.walk_bucket("ListObjectsV2", bucket, prefix, Files::Objects).await
+    }
+
+    /// The local analogue of S3's incomplete multipart uploads: the temp files of writes in
+    /// progress, or left behind by a process that died mid-write, under `prefix`, sorted by key.
+    /// Each one's key is the temp file's own key; `initiated` is its modification time.
+    pub(crate) async fn uploads(&self, bucket: &str, prefix: &str) -> Result<Vec<PendingUpload>> {
+        let temps = self.walk_bucket("ListMultipartUploads", bucket, prefix, Files::Temps).await?;
+        Ok(temps
+            .into_iter()
+            .map(|o| PendingUpload { key: o.key, upload_id: String::new(), initiated: o.last_modified })
+            .collect())
+    }
+
+    /// Removes a temp file [`LocalStore::uploads`] listed (a link planted at its name is removed
+    /// itself, never followed). Refuses a key that is not a temp file's. Absent is fine.
+    pub(crate) async fn abort_upload(&self, bucket: &str, key: &str) -> Result<()> {
+        const OP: &str = "AbortMultipartUpload";
+        check_temp_key(OP, bucket, key)?;
+        let (root, b, k) = (self.root.clone(), bucket.to_owned(), key.to_owned());
+        blocking(OP, bucket, key, move || {
+            let (dirs, leaf) = split_key(&k);
+            let dir = match beneath::open_dir(&root, &b, &dirs, false) {
+                Ok(fd) => fd,
+                Err(Refused::Absent) => return Ok(()),
+                Err(r) => return Err(refused(OP, &b, &k, r)),
+            };
+            beneath::unlink(&dir, leaf).map_err(|e| Error::io(OP, &b, &k, e))
+        })
+        .await
+    }
+
+    async fn walk_bucket(&self, op: &'static str, bucket: &str, prefix: &str, want: Files) -> Result<Vec<ObjectInfo>> {
+        check_prefix(op, bucket, prefix)?;
         let (root, b, p) = (self.root.clone(), bucket.to_owned(), prefix.to_owned());
-        blocking(OP, bucket, prefix, move || {
+        blocking(op, bucket, prefix, move || {
             let dir = match beneath::open_dir(&root, &b, &[], false) {
                 Ok(fd) => fd,
                 Err(Refused::Absent) => return Ok(Vec::new()),
-                Err(r) => return Err(refused(OP, &b, &p, r)),
+                Err(r) => return Err(refused(op, &b, &p, r)),
             };
             let mut out = Vec::new();
-            walk(dir, "", &p, &mut out).map_err(|e| Error::io(OP, &b, &p, e))?;
+            walk(dir, "", &p, want, &mut out).map_err(|e| Error::io(op, &b, &p, e))?;
             out.sort_by(|x, y| x.key.cmp(&y.key));
             Ok(out)
         })
@@ -416,19 +448,29 @@ impl LocalStore {
     }
 }
 
+/// Which regular files a walk collects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Files {
+    /// Objects: every file but temp files.
+    Objects,
+    /// Only temp files (writes in progress or left behind).
+    Temps,
+}
+
 /// Recursive listing of `dir`, whose key prefix is `rel` (empty or ending in `/`).
-fn walk(dir: OwnedFd, rel: &str, prefix: &str, out: &mut Vec<ObjectInfo>) -> io::Result<()> {
+fn walk(dir: OwnedFd, rel: &str, prefix: &str, want: Files, out: &mut Vec<ObjectInfo>) -> io::Result<()> {
     for entry in beneath::entries(&dir)? {
         match entry {
             Entry::Dir { name, fd } => {
                 let sub = format!("{rel}{name}/");
                 if sub.starts_with(prefix) || prefix.starts_with(&sub) {
-                    walk(fd, &sub, prefix, out)?;
+                    walk(fd, &sub, prefix, want, out)?;
                 }
             }
             Entry::File { name, meta: m } => {
                 let key = format!("{rel}{name}");
-                if crate::atomic::is_temp_name(&name) || !key.starts_with(prefix) {
+                let temp = crate::atomic::is_temp_name(&name);
+                if temp != (want == Files::Temps) || !key.starts_with(prefix) {
                     continue;
                 }
                 let last_modified = m.modified().unwrap_or(SystemTime::UNIX_EPOCH);

@@ -19,6 +19,25 @@ pub(crate) fn check_bucket(op: &str, bucket: &str) -> Result<()> {
 /// A key is a relative `/`-separated path of non-empty segments, none `.` or `..`, without NUL,
 /// whose last segment does not look like one of our temp files.
 pub(crate) fn check_key(op: &str, bucket: &str, key: &str) -> Result<()> {
+    check_path(op, bucket, key)?;
+    if key.rsplit('/').next().is_some_and(crate::atomic::is_temp_name) {
+        return Err(invalid(op, bucket, key, "key has the shape of a temp file name"));
+    }
+    Ok(())
+}
+
+/// The key of one of our temp files (local backend, to remove one left behind): a key as
+/// [`check_key`] wants it except that its last segment must have the temp files' shape.
+pub(crate) fn check_temp_key(op: &str, bucket: &str, key: &str) -> Result<()> {
+    check_path(op, bucket, key)?;
+    if !key.rsplit('/').next().is_some_and(crate::atomic::is_temp_name) {
+        return Err(invalid(op, bucket, key, "not the name of a temp file"));
+    }
+    Ok(())
+}
+
+/// What [`check_key`] and [`check_temp_key`] share: the shape of a relative path.
+fn check_path(op: &str, bucket: &str, key: &str) -> Result<()> {
     check_bucket(op, bucket)?;
     if key.is_empty() {
         return Err(invalid(op, bucket, key, "empty key"));
@@ -35,9 +54,6 @@ pub(crate) fn check_key(op: &str, bucket: &str, key: &str) -> Result<()> {
             "." | ".." => return Err(invalid(op, bucket, key, "`.` or `..` segment in key")),
             _ => {}
         }
-    }
-    if key.rsplit('/').next().is_some_and(crate::atomic::is_temp_name) {
-        return Err(invalid(op, bucket, key, "key has the shape of a temp file name"));
     }
     Ok(())
 }
@@ -62,6 +78,16 @@ mod tests {
         }
         for bad in ["", "/etc/passwd", "../x", "a/../../x", "a/..", "./a", "a//b", "a/", "a\0b", ".x.tmp-1-2"] {
             assert!(matches!(check_key("t", "b", bad), Err(Error::Invalid(_))), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn temp_keys() {
+        for ok in [".x.tmp-1-2", "a/b/.state.tar.gz.tmp-42-0"] {
+            assert!(check_temp_key("t", "b", ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "x", "a/.x.tmp-1", "../.x.tmp-1-2", "a//.x.tmp-1-2", "/.x.tmp-1-2"] {
+            assert!(matches!(check_temp_key("t", "b", bad), Err(Error::Invalid(_))), "{bad:?}");
         }
     }
 

@@ -43,7 +43,7 @@ pub(crate) use self::call::budget as transfer_budget;
 use self::call::{bad_reply, server_error, Call, BASE_TIMEOUT};
 use self::http::{read_body, Http};
 use crate::names::{check_bucket, check_key, check_prefix};
-use crate::{Error, GetObject, ObjectInfo, ObjectMeta, Precondition, Result, S3Settings};
+use crate::{Error, GetObject, ObjectInfo, ObjectMeta, PendingUpload, Precondition, Result, S3Settings};
 
 /// Error bodies we read before giving up on them.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -315,12 +315,19 @@ impl S3Store {
         }
     }
 
-    /// Keys with a multipart upload in progress (ListMultipartUploads), e.g. for a cleanup job or
-    /// to check that nothing was left behind.
+    /// Keys with a multipart upload in progress (ListMultipartUploads), e.g. to check that
+    /// nothing was left behind.
     pub async fn incomplete_uploads(&self, bucket: &str, prefix: &str) -> Result<Vec<String>> {
+        Ok(self.uploads(bucket, prefix).await?.into_iter().map(|u| u.key).collect())
+    }
+
+    /// Every multipart upload in progress under `prefix` (ListMultipartUploads, page by page),
+    /// with its id and start time. A missing bucket lists as empty; an upload whose `Initiated`
+    /// does not parse is a bad reply (a cleanup must not guess an age).
+    pub(crate) async fn uploads(&self, bucket: &str, prefix: &str) -> Result<Vec<PendingUpload>> {
         const LIST: &str = "ListMultipartUploads";
         check_prefix(LIST, bucket, prefix)?;
-        let mut keys = Vec::new();
+        let mut out = Vec::new();
         let mut markers: Option<(String, String)> = None;
         loop {
             let mut call = Call::new(LIST, Method::GET, bucket, "").query("uploads", "");
@@ -330,13 +337,19 @@ impl S3Store {
             if let Some((key, id)) = markers.take() {
                 call = call.query("key-marker", key).query("upload-id-marker", id);
             }
-            let reply = self.http.call_ok(call).await?;
+            let reply = self.http.call(call).await?;
+            if !reply.status.is_success() {
+                return match server_error(LIST, bucket, prefix, reply.status, &reply.body) {
+                    Error::Server { ref code, .. } if code == "NoSuchBucket" => Ok(Vec::new()),
+                    err => Err(err),
+                };
+            }
             let text = String::from_utf8_lossy(&reply.body);
             for upload in xml::elements(&text, "Upload") {
-                keys.push(xml::first(upload, "Key").unwrap_or_default());
+                out.push(xml::pending_upload(upload).map_err(|m| bad_reply(LIST, bucket, prefix, m))?);
             }
             if xml::first(&text, "IsTruncated").as_deref() != Some("true") {
-                return Ok(keys);
+                return Ok(out);
             }
             let next = |tag| xml::first(&text, tag).unwrap_or_default();
             let (key, id) = (next("NextKeyMarker"), next("NextUploadIdMarker"));
@@ -344,6 +357,22 @@ impl S3Store {
                 return Err(bad_reply(LIST, bucket, prefix, "truncated listing without markers".into()));
             }
             markers = Some((key, id));
+        }
+    }
+
+    /// AbortMultipartUpload of one upload [`S3Store::uploads`] listed; an upload that is gone
+    /// already (404) is success.
+    pub(crate) async fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<()> {
+        const OP: &str = "AbortMultipartUpload";
+        check_key(OP, bucket, key)?;
+        if upload_id.is_empty() {
+            return Err(Error::Invalid(format!("{OP} {bucket:?}/{key:?}: empty upload id")));
+        }
+        let call = Call::new(OP, Method::DELETE, bucket, key).query("uploadId", upload_id);
+        let reply = self.http.call(call).await?;
+        match reply.status {
+            s if s.is_success() || s == StatusCode::NOT_FOUND => Ok(()),
+            s => Err(server_error(OP, bucket, key, s, &reply.body)),
         }
     }
 }

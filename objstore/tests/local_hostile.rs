@@ -232,3 +232,42 @@ async fn racing_symlink_swap_never_leaks() {
     // The race was real: both sides were seen.
     assert!(refused > 0 && read > 0, "read {read}, refused {refused}");
 }
+
+/// `uploads` lists only regular temp files (a link or FIFO with a temp file's name is skipped,
+/// and a linked directory is not walked into); `abort_upload` removes a link planted at a temp
+/// name itself, never its target, and refuses a key that is not a temp file's.
+#[tokio::test]
+async fn unfinished_uploads_never_reach_through_links() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, secret) = setup(dir.path());
+    let b = dir.path().join("root/b");
+    std::fs::write(b.join("bot/.state.tar.gz.tmp-1-0"), b"half").expect("temp");
+    std::fs::write(b.join("bot/state.tar.gz"), b"whole").expect("object");
+    symlink(&secret, b.join("bot/.x.tmp-2-0")).expect("symlink");
+    mkfifo(&b.join("bot/.y.tmp-3-0"));
+    std::fs::create_dir_all(dir.path().join("outside")).expect("mkdir");
+    std::fs::write(dir.path().join("outside/.z.tmp-4-0"), b"outside").expect("outside temp");
+    symlink(dir.path().join("outside"), b.join("linked")).expect("dir symlink");
+
+    let ups = store.uploads("b", "").await.expect("uploads");
+    let keys: Vec<&str> = ups.iter().map(|u| u.key.as_str()).collect();
+    assert_eq!(keys, ["bot/.state.tar.gz.tmp-1-0"]);
+    assert_eq!(ups[0].upload_id, "");
+    assert!(store.uploads("missing", "").await.expect("missing bucket").is_empty());
+
+    let link = the0_objstore::PendingUpload { key: "bot/.x.tmp-2-0".into(), ..ups[0].clone() };
+    store.abort_upload("b", &link).await.expect("abort the link");
+    assert!(std::fs::symlink_metadata(b.join("bot/.x.tmp-2-0")).is_err(), "the link itself is gone");
+    assert_eq!(std::fs::read(&secret).expect("secret"), SECRET, "its target is untouched");
+
+    let object = the0_objstore::PendingUpload { key: "bot/state.tar.gz".into(), ..ups[0].clone() };
+    let err = store.abort_upload("b", &object).await.expect_err("not a temp file");
+    assert!(matches!(err, Error::Invalid(_)), "{err}");
+    assert!(err.to_string().contains("not the name of a temp file"), "{err}");
+    assert_eq!(std::fs::read(b.join("bot/state.tar.gz")).expect("object"), b"whole");
+
+    store.abort_upload("b", &ups[0]).await.expect("abort");
+    store.abort_upload("b", &ups[0]).await.expect("aborting twice is fine");
+    assert!(store.uploads("b", "").await.expect("uploads").is_empty());
+    assert!(dir.path().join("outside/.z.tmp-4-0").exists(), "nothing outside the root is touched");
+}

@@ -5,7 +5,7 @@
 
 use std::time::SystemTime;
 
-use crate::ObjectInfo;
+use crate::{ObjectInfo, PendingUpload};
 use the0_contract::timefmt::parse_rfc3339;
 
 /// Replaces the five predefined entities and numeric character references; anything else
@@ -135,6 +135,15 @@ pub(crate) fn list_page(xml: &str) -> Result<ListPage, String> {
     Ok(ListPage { objects, next_token })
 }
 
+/// One `<Upload>` of a ListMultipartUploads answer: key, upload id and `Initiated`, all required.
+pub(crate) fn pending_upload(upload: &str) -> Result<PendingUpload, String> {
+    let key = first(upload, "Key").ok_or("<Upload> without <Key>")?;
+    let upload_id = first(upload, "UploadId").filter(|i| !i.is_empty()).ok_or(format!("no <UploadId> for {key:?}"))?;
+    let at = first(upload, "Initiated").unwrap_or_default();
+    let initiated = parse_rfc3339(&at).ok_or_else(|| format!("bad <Initiated> {at:?} of {key:?}"))?;
+    Ok(PendingUpload { key, upload_id, initiated })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,5 +233,25 @@ mod tests {
             list_page("<Contents><Key>k</Key><Size>1</Size><LastModified>yesterday</LastModified></Contents>").is_err()
         );
         assert!(list_page("<IsTruncated>true</IsTruncated>").is_err());
+    }
+
+    #[test]
+    fn pending_uploads() {
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_369_353_600);
+        let ok =
+            "<Key>logs/a&amp;b/x.log</Key><UploadId>VXBsb2Fk</UploadId><Initiated>2013-05-24T00:00:00.000Z</Initiated>";
+        let want = PendingUpload { key: "logs/a&b/x.log".into(), upload_id: "VXBsb2Fk".into(), initiated: t0 };
+        assert_eq!(pending_upload(ok), Ok(want));
+        let bad: &[(&str, &str)] = &[
+            ("<UploadId>u</UploadId><Initiated>2013-05-24T00:00:00Z</Initiated>", "without <Key>"),
+            ("<Key>k</Key><Initiated>2013-05-24T00:00:00Z</Initiated>", "no <UploadId>"),
+            ("<Key>k</Key><UploadId></UploadId><Initiated>2013-05-24T00:00:00Z</Initiated>", "no <UploadId>"),
+            ("<Key>k</Key><UploadId>u</UploadId>", "bad <Initiated>"),
+            ("<Key>k</Key><UploadId>u</UploadId><Initiated>soon</Initiated>", "bad <Initiated>"),
+        ];
+        for (xml, why) in bad {
+            let err = pending_upload(xml).expect_err(xml);
+            assert!(err.contains(why), "{xml}: {err}");
+        }
     }
 }
