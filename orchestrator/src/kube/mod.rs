@@ -22,9 +22,16 @@
 //! - [`cronexpr`]: a stored schedule as a CronJob's `schedule` and `timeZone`.
 //! - [`resources`]: Kubernetes quantities and a bot container's requests and limits.
 //! - [`plan`]: the reconcile planner for pods and CronJobs.
+//! - [`desired`], [`seen`]: stored records as desired objects; listed objects as the planner sees them.
+//! - [`client`]: the API client (kubeconfig or in-cluster, rustls + ring).
+//! - [`controller`]: the reconcile loop that lists, plans and applies.
+//! - [`run`]: `orchestrator controller` put together (health, ingest, loop).
 
+pub mod client;
+pub mod controller;
 pub mod cronexpr;
 pub mod cronjob;
+pub mod desired;
 pub mod env;
 pub mod gojson;
 pub mod hash;
@@ -36,6 +43,8 @@ pub mod pod;
 pub mod podparts;
 pub mod prepare;
 pub mod resources;
+pub mod run;
+pub mod seen;
 pub mod settings;
 
 pub use cronjob::schedule_cronjob;

@@ -98,8 +98,15 @@ pub struct Plan {
     pub held_back: usize,
 }
 
-/// Plans one reconcile of `kind` objects.
+/// Plans one reconcile of `kind` objects; deletions are held back when `desired` is empty.
 pub fn plan(kind: Kind, desired: &[Want], seen: &[Seen]) -> Plan {
+    plan_guarded(kind, desired, seen, desired.is_empty())
+}
+
+/// [`plan`] with the D33 guard decided by the caller: `hold_deletes` is true when the whole
+/// desired state (every record, of either kind, enabled or not) is empty, so the last realtime
+/// bot's pod is still deleted while schedules remain.
+pub fn plan_guarded(kind: Kind, desired: &[Want], seen: &[Seen], hold_deletes: bool) -> Plan {
     let mut by_id: BTreeMap<&str, Vec<&Seen>> = BTreeMap::new();
     for s in seen {
         // Objects without the key label are not ours to manage.
@@ -142,7 +149,7 @@ pub fn plan(kind: Kind, desired: &[Want], seen: &[Seen]) -> Plan {
             continue;
         }
         for s in objs.iter().filter(|s| !s.terminating) {
-            if desired.is_empty() {
+            if hold_deletes {
                 out.held_back += 1;
             } else {
                 out.actions.push(Action::Delete { name: s.name.clone(), why: Why::NotDesired });

@@ -200,3 +200,13 @@ fn cronjobs_are_planned_by_their_own_label_and_annotation() {
     ];
     check(Kind::CronJob, cases);
 }
+
+#[test]
+fn the_guard_can_come_from_the_whole_desired_state() {
+    let seen = vec![pod("bot-a", "a", Some("h1"), "Running")];
+    let got = plan_guarded(Kind::Pod, &[], &seen, false);
+    assert_eq!(got.actions, vec![Action::Delete { name: "bot-a".into(), why: Why::NotDesired }], "other records exist");
+    assert_eq!(got.held_back, 0);
+    let got = plan_guarded(Kind::Pod, &[], &seen, true);
+    assert_eq!((got.actions.len(), got.held_back), (0, 1), "the store is empty");
+}

@@ -1,0 +1,237 @@
+//! `orchestrator controller`'s loop: every `--reconcile-interval` (and once at start) it reads the
+//! desired records, lists the managed pods and CronJobs by their `managed-by` label, runs the pure
+//! planner ([`super::plan`]) and carries its actions out (docs/contract.md §5.7, D32, D33).
+//!
+//! Why it exists: the only code of Kubernetes mode that talks to the API server while
+//! reconciling. Level-triggered: every pass starts from what is listed, so a failed call is simply
+//! retried by the next pass. Guards: an unreadable store ends the pass before anything is listed or
+//! deleted, and an empty desired set deletes nothing (the planner's `held_back`); AlreadyExists
+//! while the old pod terminates is pending, not an error.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use ::kube::api::{DeleteParams, ListParams, PostParams};
+use ::kube::{Api, Client};
+use k8s_openapi::api::batch::v1::CronJob;
+use k8s_openapi::api::core::v1::Pod;
+
+use super::desired::{desired, Desired};
+use super::labels;
+use super::plan::{plan_guarded, Action, Kind};
+use super::seen;
+use super::settings::KubeSettings;
+use crate::observed::BotStatus;
+use crate::store::Store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    /// The desired state could not be read: nothing is listed, created or deleted this pass.
+    #[error("desired state unreadable, nothing changed: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot list {what}: {source}")]
+    List { what: &'static str, source: ::kube::Error },
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    pub created: usize,
+    pub replaced: usize,
+    pub deleted: usize,
+    /// Bots waiting for their old pod to go (Wait, or AlreadyExists on create).
+    pub pending: usize,
+    /// Undesired objects kept because the desired set was empty (D33).
+    pub held_back: usize,
+    /// Records that got no object (D32).
+    pub skipped: usize,
+    /// Calls that failed; the next pass retries them.
+    pub failed: usize,
+}
+
+pub struct Controller {
+    pub client: Client,
+    pub settings: KubeSettings,
+    pub store: Store,
+}
+
+fn selector(managed_by: &str) -> ListParams {
+    ListParams::default().labels(&format!("{}={managed_by}", labels::MANAGED_BY))
+}
+
+fn api_error(e: &::kube::Error) -> Option<&::kube::core::Status> {
+    match e {
+        ::kube::Error::Api(s) => Some(s),
+        _ => None,
+    }
+}
+
+impl Controller {
+    /// One reconcile pass over pods and CronJobs.
+    pub async fn reconcile_once(&self) -> Result<Report, ControllerError> {
+        let records: Vec<_> = self.store.list()?.into_iter().map(|(r, _)| r).collect();
+        let d = desired(&records, &self.settings);
+        // D33: only a store without any record holds deletions back.
+        let hold = records.is_empty();
+        let mut report = Report { skipped: d.skipped.len(), ..Report::default() };
+        self.record_skips(&d);
+        for (id, w) in &d.warnings {
+            tracing::debug!(bot_id = %id, warning = %w, "object warning");
+        }
+        self.pods(&d, hold, &mut report).await?;
+        self.cronjobs(&d, hold, &mut report).await?;
+        Ok(report)
+    }
+
+    /// A skipped bot's reason goes to its status (D32), written only when it changes.
+    fn record_skips(&self, d: &Desired) {
+        for (id, why) in &d.skipped {
+            let reason = why.to_string();
+            let Ok(Some((_, old))) = self.store.get(id) else { continue };
+            if old.failure_reason.as_deref() == Some(reason.as_str()) {
+                continue;
+            }
+            tracing::warn!(bot_id = %id, reason = %reason, "bot skipped");
+            let status = BotStatus { failure_reason: Some(reason), ..old };
+            if let Err(e) = self.store.set_status(id, &status) {
+                tracing::warn!(bot_id = %id, error = %e, "cannot record why a bot is skipped");
+            }
+        }
+    }
+
+    async fn pods(&self, d: &Desired, hold: bool, report: &mut Report) -> Result<(), ControllerError> {
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &self.settings.namespace);
+        let list = api
+            .list(&selector(labels::BOT_CONTROLLER))
+            .await
+            .map_err(|source| ControllerError::List { what: "pods", source })?;
+        let seen: Vec<_> = list.items.iter().map(seen::pod).collect();
+        let p = plan_guarded(Kind::Pod, &d.pod_wants, &seen, hold);
+        report.held_back += p.held_back;
+        for action in p.actions {
+            match action {
+                Action::Create { id } => {
+                    let Some(pod) = d.pods.get(&id) else { continue };
+                    match api.create(&PostParams::default(), pod).await {
+                        Ok(_) => {
+                            tracing::info!(bot_id = %id, "pod created");
+                            report.created += 1;
+                        }
+                        Err(e) if api_error(&e).is_some_and(|s| s.is_already_exists()) => report.pending += 1,
+                        Err(e) => self.failed(report, "create pod", &id, &e),
+                    }
+                }
+                // A pod is never updated: deleted now, created by the next pass once gone.
+                Action::Replace { id, name, why } => match api.delete(&name, &DeleteParams::default()).await {
+                    Ok(_) => {
+                        tracing::info!(bot_id = %id, why = %(format!("{why:?}")), "pod replaced");
+                        report.replaced += 1;
+                    }
+                    Err(e) => self.failed(report, "delete pod", &name, &e),
+                },
+                Action::Delete { name, why } => self.delete(&api, &name, &why, DeleteParams::default(), report).await,
+                Action::Wait { .. } => report.pending += 1,
+            }
+        }
+        Ok(())
+    }
+
+    async fn cronjobs(&self, d: &Desired, hold: bool, report: &mut Report) -> Result<(), ControllerError> {
+        let api: Api<CronJob> = Api::namespaced(self.client.clone(), &self.settings.namespace);
+        let list = api
+            .list(&selector(labels::SCHEDULE_CONTROLLER))
+            .await
+            .map_err(|source| ControllerError::List { what: "cronjobs", source })?;
+        let versions: BTreeMap<String, Option<String>> = list
+            .items
+            .iter()
+            .map(|c| (c.metadata.name.clone().unwrap_or_default(), c.metadata.resource_version.clone()))
+            .collect();
+        let seen: Vec<_> = list.items.iter().map(seen::cronjob).collect();
+        let p = plan_guarded(Kind::CronJob, &d.cronjob_wants, &seen, hold);
+        report.held_back += p.held_back;
+        for action in p.actions {
+            match action {
+                Action::Create { id } => {
+                    let Some(cj) = d.cronjobs.get(&id) else { continue };
+                    match api.create(&PostParams::default(), cj).await {
+                        Ok(_) => {
+                            tracing::info!(bot_id = %id, "cronjob created");
+                            report.created += 1;
+                        }
+                        Err(e) if api_error(&e).is_some_and(|s| s.is_already_exists()) => report.pending += 1,
+                        Err(e) => self.failed(report, "create cronjob", &id, &e),
+                    }
+                }
+                // A CronJob is updated in place, at the resourceVersion listed (a 409 retries next pass).
+                Action::Replace { id, name, why } => {
+                    let Some(want) = d.cronjobs.get(&id) else { continue };
+                    let mut cj = want.clone();
+                    cj.metadata.name = Some(name.clone());
+                    cj.metadata.resource_version = versions.get(&name).cloned().flatten();
+                    match api.replace(&name, &PostParams::default(), &cj).await {
+                        Ok(_) => {
+                            tracing::info!(bot_id = %id, why = %(format!("{why:?}")), "cronjob updated");
+                            report.replaced += 1;
+                        }
+                        Err(e) => self.failed(report, "update cronjob", &name, &e),
+                    }
+                }
+                Action::Delete { name, why } => {
+                    self.delete(&api, &name, &why, DeleteParams::foreground(), report).await
+                }
+                Action::Wait { .. } => report.pending += 1,
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete<K>(&self, api: &Api<K>, name: &str, why: &super::plan::Why, dp: DeleteParams, report: &mut Report)
+    where
+        K: ::kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    {
+        match api.delete(name, &dp).await {
+            Ok(_) => {
+                tracing::info!(name = %name, why = %(format!("{why:?}")), "deleted");
+                report.deleted += 1;
+            }
+            Err(e) if api_error(&e).is_some_and(|s| s.is_not_found()) => {}
+            Err(e) => self.failed(report, "delete", name, &e),
+        }
+    }
+
+    fn failed(&self, report: &mut Report, what: &str, name: &str, e: &::kube::Error) {
+        tracing::warn!(call = %what, name = %name, error = %e, "kubernetes call failed");
+        report.failed += 1;
+    }
+
+    /// Reconciles at once, then every `interval`, until `shutdown` resolves. `ready` is set after
+    /// the first pass that succeeded.
+    pub async fn run(
+        &self,
+        interval: Duration,
+        ready: &tokio::sync::watch::Sender<bool>,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = tick.tick() => {}
+            }
+            match self.reconcile_once().await {
+                Ok(r) => {
+                    ready.send_replace(true);
+                    // Skipped bots are logged once, when their reason is recorded.
+                    if (Report { skipped: 0, ..r.clone() }) != Report::default() {
+                        tracing::info!(created = %r.created, replaced = %r.replaced, deleted = %r.deleted, pending = %r.pending, held_back = %r.held_back, skipped = %r.skipped, failed = %r.failed, "reconciled");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "reconcile pass failed"),
+            }
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! `orchestrator controller` put together: the settings from the command line, the store, the
+//! health listener the0's chart probes (`/healthz` on :8080; `/readyz` once a pass succeeded), the
+//! JetStream ingest when `NATS_URL` is set, and the reconcile loop ([`super::controller`]).
+//!
+//! Why it exists: the binary's match arm stays one line, and a test can start the same thing
+//! in-process against the fake API server with a kubeconfig.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::StatusCode;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::client::{self, ConnectError};
+use super::controller::Controller;
+use super::settings::KubeSettings;
+use crate::config::{Cli, ControllerFlags};
+use crate::http;
+use crate::ingest;
+use crate::metrics::Metrics;
+use crate::shutdown::flag_set;
+use crate::spec::Storage;
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr} (health): {source}")]
+    Bind { addr: String, source: std::io::Error },
+}
+
+/// The object settings of `controller` from the command line and environment.
+pub fn settings(cli: &Cli, f: &ControllerFlags) -> KubeSettings {
+    let h = &cli.host;
+    let (access, secret, ssl) = match &h.storage {
+        Storage::S3 { access_key, secret_key, use_ssl, .. } => (access_key.clone(), secret_key.clone(), *use_ssl),
+        Storage::Local { .. } => (String::new(), String::new(), false),
+    };
+    KubeSettings {
+        namespace: f.namespace.clone(),
+        images: h.images.clone(),
+        pull_policy: f.pull_policy.clone(),
+        minio_endpoint: f.minio_endpoint.clone(),
+        minio_use_ssl: ssl,
+        minio_access_key: access,
+        minio_secret_key: secret,
+        minio_secret_name: f.minio_secret_name.clone(),
+        buckets: h.buckets.clone(),
+        bucket_overrides: h.bucket_overrides.clone(),
+        state_cap_mb: h.state_cap_mb,
+        nats_url: h.nats_url.clone(),
+        runtime_class: h.runtime.clone(),
+        execution_timeout: cli.schedule.execution_timeout,
+        stop_timeout: cli.reconcile.stop_grace,
+    }
+}
+
+/// A bound, not yet running controller.
+pub struct Running {
+    controller: Controller,
+    health: TcpListener,
+    interval: Duration,
+    nats_url: Option<String>,
+}
+
+impl Running {
+    /// Connects (`kubeconfig`, else `KUBECONFIG`/in-cluster), opens the store, binds health.
+    pub async fn bind(cli: &Cli, f: &ControllerFlags, kubeconfig: Option<PathBuf>) -> Result<Running, RunError> {
+        let client = client::connect(kubeconfig.as_deref()).await?;
+        let store = Store::open(&cli.data_dir)?;
+        let health = TcpListener::bind(&cli.health_addr)
+            .await
+            .map_err(|source| RunError::Bind { addr: cli.health_addr.clone(), source })?;
+        Ok(Running {
+            controller: Controller { client, settings: settings(cli, f), store },
+            health,
+            interval: cli.reconcile.interval,
+            nats_url: cli.nats_url.clone(),
+        })
+    }
+
+    pub fn health_addr(&self) -> Option<std::net::SocketAddr> {
+        self.health.local_addr().ok()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.controller.store
+    }
+
+    /// Runs until `shutdown` resolves.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (ready_tx, ready_rx) = watch::channel(false);
+        let health = tokio::spawn(http::serve(
+            self.health,
+            move |req: hyper::Request<hyper::body::Incoming>| {
+                let ready = *ready_rx.borrow();
+                async move {
+                    match req.uri().path() {
+                        "/healthz" => http::text(StatusCode::OK, "ok"),
+                        "/readyz" if ready => http::text(StatusCode::OK, "ok"),
+                        "/readyz" => http::text(StatusCode::SERVICE_UNAVAILABLE, "not ready"),
+                        _ => http::text(StatusCode::NOT_FOUND, "not found"),
+                    }
+                }
+            },
+            flag_set(stop_rx.clone()),
+        ));
+        let mut tasks = vec![health];
+        if let Some(url) = &self.nats_url {
+            let metrics = Arc::new(Metrics::default());
+            for feed in [ingest::BOTS, ingest::SCHEDULES] {
+                let (url, store, m) = (url.clone(), self.controller.store.clone(), metrics.clone());
+                tasks.push(tokio::spawn(ingest::run(feed, url, store, m, flag_set(stop_rx.clone()))));
+            }
+        }
+        self.controller.run(self.interval, &ready_tx, shutdown).await;
+        stop_tx.send_replace(true);
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+}

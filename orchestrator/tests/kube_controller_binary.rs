@@ -1,0 +1,184 @@
+//! The `orchestrator` binary started exactly as the0's Helm chart starts its controller
+//! (`k8s/templates/bot-controller.yaml`: `/app/runtime controller` with `--flag=value` arguments and
+//! the `NAMESPACE`, `MINIO_ENDPOINT`, `MINIO_BUCKET` variables), against the fake API server through
+//! `KUBECONFIG`: it answers `/healthz`, creates the stored bot's pod with the chart's runtime image,
+//! turns ready after that pass, and stops on SIGTERM. The one deviation from the chart: the health
+//! address is an ephemeral loopback port (`THE0_HEALTH_ADDR`) instead of :8080, so tests can run
+//! side by side. Then the same arguments and variables, parsed: what each flag becomes.
+
+mod kube_fake;
+
+use std::io::{Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use kube_fake::FakeApi;
+use serde_json::json;
+use the0_orchestrator::cmdline;
+use the0_orchestrator::config::{Cli, Command as Cmd, ControllerFlags};
+use the0_orchestrator::kube::run::settings;
+use the0_orchestrator::model::{BotRecord, Change};
+use the0_orchestrator::store::{Mode, Store};
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The status code of `GET path` on `addr`, if it answers.
+fn get(addr: &str, path: &str) -> Option<u16> {
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_runs_as_the_charts_controller() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = FakeApi::start().await;
+    let kubeconfig = api.kubeconfig(dir.path(), "the0");
+    let data = dir.path().join("data");
+    let store = Store::open(&data).expect("store");
+    let rec = BotRecord {
+        id: "b1".into(),
+        config: json!({"symbol": "BTC-USD"}),
+        custom: json!({"version": "1.0.0", "filePath": "u/b/1.0.0",
+            "config": {"name": "b", "runtime": "python3.11", "entrypoints": {"bot": "main.py"}}}),
+        enabled: None,
+    };
+    store.apply(&Change::Upsert(rec), Mode::Put, None).expect("store put");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+    let health = format!("127.0.0.1:{port}");
+
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_orchestrator"));
+    for v in ["NATS_URL", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY", "RUNTIME_IMAGE", "THE0_DATA_DIR"] {
+        cmd.env_remove(v);
+    }
+    cmd.args([
+        "controller",
+        "--namespace=the0",
+        "--reconcile-interval=1s",
+        "--minio-endpoint=minio:9000",
+        "--minio-bucket=the0-custom-bots",
+        "--runtime-image=example.invalid/the0-runtime:chart",
+        "--runtime-image-pull-policy=IfNotPresent",
+    ])
+    .env("NAMESPACE", "the0")
+    .env("MINIO_ENDPOINT", "minio:9000")
+    .env("MINIO_BUCKET", "the0-custom-bots")
+    .env("KUBECONFIG", &kubeconfig)
+    .env("THE0_HEALTH_ADDR", &health)
+    .env("THE0_DATA_DIR", &data)
+    .stdout(Stdio::null())
+    .stderr(Stdio::inherit());
+    let mut child = KillOnDrop(cmd.spawn().expect("start the orchestrator binary"));
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut healthy = false;
+    let mut pod = None;
+    while Instant::now() < deadline {
+        healthy = healthy || get(&health, "/healthz") == Some(200);
+        pod = api.objects("", "pods", "the0").remove("bot-b1");
+        if healthy && pod.is_some() && get(&health, "/readyz") == Some(200) {
+            break;
+        }
+        if let Ok(Some(status)) = child.0.try_wait() {
+            panic!("the controller exited early: {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(healthy, "/healthz never answered 200");
+    let pod = pod.expect("the stored bot's pod was created");
+    assert_eq!(pod["spec"]["containers"][0]["image"], "example.invalid/the0-runtime:chart");
+    assert_eq!(pod["spec"]["containers"][0]["imagePullPolicy"], "IfNotPresent");
+    assert_eq!(get(&health, "/readyz"), Some(200), "ready after a good pass");
+
+    // SAFETY: kill(2) on the child's own pid; no memory is involved.
+    let rc = unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
+    assert_eq!(rc, 0);
+    let stop_deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Ok(Some(s)) = child.0.try_wait() {
+            break s;
+        }
+        assert!(Instant::now() < stop_deadline, "the controller did not stop on SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
+}
+
+// The command line the chart gives, parsed (no process).
+fn parse(args: &[&str], vars: &[(&str, &str)]) -> Result<Cli, cmdline::CliError> {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    cmdline::parse(&args, &vars)
+}
+
+fn flags(cli: &Cli) -> ControllerFlags {
+    match &cli.command {
+        Cmd::Controller(f) => f.clone(),
+        other => panic!("not the controller: {other:?}"),
+    }
+}
+
+#[test]
+fn the_charts_arguments_become_the_settings() {
+    let cli = parse(
+        &[
+            "controller",
+            "--namespace=bots",
+            "--reconcile-interval=45s",
+            "--minio-endpoint=minio.the0:9000",
+            "--minio-bucket=custom",
+            "--runtime-image=rt:1",
+            "--runtime-image-pull-policy=Always",
+        ],
+        &[("MINIO_ENDPOINT", "ignored:1"), ("MINIO_ACCESS_KEY", "ak"), ("MINIO_SECRET_KEY", "sk")],
+    )
+    .expect("the chart's arguments parse");
+    let f = flags(&cli);
+    assert_eq!(cli.reconcile.interval, Duration::from_secs(45));
+    assert_eq!(cli.health_addr, "0.0.0.0:8080", "the chart probes :8080 from outside the pod");
+    assert_eq!(cli.data_dir, PathBuf::from("/tmp/the0-data"), "the chart's only writable path");
+    let s = settings(&cli, &f);
+    assert_eq!(s.namespace, "bots");
+    assert_eq!(s.minio_endpoint, "minio.the0:9000", "the flag beats MINIO_ENDPOINT");
+    assert_eq!((s.minio_access_key.as_str(), s.minio_secret_key.as_str()), ("ak", "sk"));
+    assert_eq!(s.pull_policy, "Always");
+    assert_eq!(f.minio_bucket, "custom");
+}
+
+#[test]
+fn variables_and_defaults_fill_what_flags_do_not() {
+    let cli = parse(&["controller"], &[("NAMESPACE", "ns1"), ("MINIO_BUCKET", "b")]).expect("parses");
+    let f = flags(&cli);
+    assert_eq!((f.namespace.as_str(), f.minio_bucket.as_str()), ("ns1", "b"));
+    assert_eq!((f.minio_endpoint.as_str(), f.pull_policy.as_str()), ("minio:9000", "IfNotPresent"));
+    let f = flags(&parse(&["controller"], &[]).expect("parses"));
+    assert_eq!((f.namespace.as_str(), f.minio_bucket.as_str()), ("the0", "the0-custom-bots"));
+    let serve = parse(&["serve"], &[]).expect("parses");
+    assert_eq!(serve.health_addr, "127.0.0.1:8080", "Docker mode keeps its loopback default");
+    assert_eq!(serve.data_dir, PathBuf::from("./the0-data"));
+}
+
+#[test]
+fn bad_controller_flags_are_refused_by_name() {
+    for (args, want) in [
+        (vec!["controller", "--namespace=Not_A_Label"], "--namespace"),
+        (vec!["controller", "--runtime-image-pull-policy=Sometimes"], "--runtime-image-pull-policy"),
+        (vec!["controller", "--leader-elect"], "leader-elect"),
+    ] {
+        let err = parse(&args, &[]).expect_err("refused").to_string();
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}
