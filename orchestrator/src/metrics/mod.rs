@@ -1,0 +1,213 @@
+//! The orchestrator's `/metrics` (docs/metrics.md lists every name): one `prometheus-client`
+//! registry holding the fleet gauges set by the reconciler after each pass, counters bumped where
+//! things happen, latency histograms, the per-bot series ([`bots`]) and the process's own
+//! figures read from `/proc/self` at each scrape ([`process`]). Rendered in the OpenMetrics text
+//! format, which Prometheus reads by its content type.
+
+pub mod bots;
+pub mod process;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+pub use bots::{BotSample, BotSeries};
+
+/// What `/metrics` answers with.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Container start (create + start, image present): most take 0.2-2 s; a cold runtime or a slow
+/// disk reaches 10 s and more.
+pub const START_BUCKETS: [f64; 10] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+/// A reconcile pass (or one Docker call): milliseconds when nothing changes, seconds when Docker
+/// is slow.
+pub const PASS_BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+/// A query: a realtime one is a millisecond-scale proxy hop; a one-shot one starts a container
+/// (seconds) and is cut at its 30 s timeout.
+pub const QUERY_BUCKETS: [f64; 14] =
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+/// From a stored change to a running container: a pass, a code download and a start.
+pub const EVENT_BUCKETS: [f64; 11] = [0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0];
+/// A scheduled run: seconds to hours (the execution timeout bounds it when set).
+pub const RUN_BUCKETS: [f64; 12] = [1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0];
+
+/// How a query reached its answer (the `kind` label of `the0_query_duration_seconds`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryKind {
+    /// Proxied to the bot's running container.
+    Realtime,
+    /// Run in a query container of its own.
+    OneShot,
+}
+
+impl QueryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueryKind::Realtime => "realtime",
+            QueryKind::OneShot => "oneshot",
+        }
+    }
+}
+
+type KindLabel = [(&'static str, &'static str); 1];
+
+fn query_histogram() -> Histogram {
+    Histogram::new(QUERY_BUCKETS)
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub desired: Gauge,
+    pub running: Gauge,
+    pub backing_off: Gauge,
+    pub failed: Gauge,
+    pub restarts: Counter,
+    pub starts: Counter,
+    pub start_failures: Counter,
+    pub stops: Counter,
+    pub reconcile: Histogram,
+    pub docker_calls: Histogram,
+    pub docker_errors: Counter,
+    pub container_start: Histogram,
+    pub event_to_running: Histogram,
+    pub ingest_applied: Counter,
+    pub ingest_skipped: Counter,
+    pub ingest_malformed: Counter,
+    pub ingest_errors: Counter,
+    pub runs_started: Counter,
+    pub runs_succeeded: Counter,
+    pub runs_failed: Counter,
+    pub runs_timed_out: Counter,
+    pub runs_skipped: Counter,
+    pub runs_running: Gauge,
+    pub run_duration: Histogram,
+    pub queries_proxied: Counter,
+    pub queries_oneshot: Counter,
+    pub queries_refused: Counter,
+    pub queries_failed: Counter,
+    query_duration: Family<KindLabel, Histogram, fn() -> Histogram>,
+    pub bots: BotSeries,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut r = Registry::default();
+        // Counters are registered without `_total`: the encoder adds it.
+        let mut counter = |name: &str, help: &str| {
+            let c = Counter::default();
+            r.register(name, help, c.clone());
+            c
+        };
+        let restarts = counter("the0_bot_restarts", "Restarts after an exit or a failed start");
+        let starts = counter("the0_container_starts", "Containers started");
+        let start_failures = counter("the0_container_start_failures", "Failed starts");
+        let stops = counter("the0_container_stops", "Containers stopped and removed");
+        let docker_errors = counter("the0_docker_errors", "Docker calls that failed");
+        let ingest_applied = counter("the0_ingest_applied", "Events applied to the store");
+        let ingest_skipped = counter("the0_ingest_skipped", "Events already applied");
+        let ingest_malformed = counter("the0_ingest_malformed", "Malformed events terminated");
+        let ingest_errors = counter("the0_ingest_errors", "Events that failed to apply");
+        let runs_started = counter("the0_runs_started", "Scheduled runs started");
+        let runs_succeeded = counter("the0_runs_succeeded", "Scheduled runs that exited 0");
+        let runs_failed = counter("the0_runs_failed", "Scheduled runs that failed (timed-out ones included)");
+        let runs_timed_out = counter("the0_runs_timed_out", "Scheduled runs stopped at their deadline");
+        let runs_skipped = counter("the0_runs_skipped", "Due times skipped because the previous run was still going");
+        let queries_proxied = counter("the0_queries_proxied", "Queries sent to a running bot");
+        let queries_oneshot = counter("the0_queries_oneshot", "Queries run in a query container");
+        let queries_refused = counter("the0_queries_refused", "Queries answered 4xx or 503 before running");
+        let queries_failed = counter("the0_queries_failed", "Queries whose result is an error");
+        let mut gauge = |name: &str, help: &str| {
+            let g = Gauge::default();
+            r.register(name, help, g.clone());
+            g
+        };
+        let desired = gauge("the0_bots_desired", "Enabled bots in the store");
+        let running = gauge("the0_bots_running", "Desired bots with a running container");
+        let backing_off = gauge("the0_bots_backing_off", "Bots waiting out a crash-loop backoff");
+        let failed = gauge("the0_bots_failed", "Bots whose spec cannot be run");
+        let runs_running = gauge("the0_runs_running", "Scheduled runs going now");
+        let mut histogram = |name: &str, help: &str, buckets: &[f64]| {
+            let h = Histogram::new(buckets.iter().copied());
+            r.register(name, help, h.clone());
+            h
+        };
+        let reconcile = histogram("the0_reconcile_duration_seconds", "Reconcile pass duration", &PASS_BUCKETS);
+        let docker_calls = histogram("the0_docker_call_duration_seconds", "Docker API call latency", &PASS_BUCKETS);
+        let container_start = histogram(
+            "the0_container_start_duration_seconds",
+            "Time to start a bot's container (code check, create, start)",
+            &START_BUCKETS,
+        );
+        let event_to_running = histogram(
+            "the0_event_to_running_seconds",
+            "From a change stored (JetStream event or admin PUT) to the bot's container running",
+            &EVENT_BUCKETS,
+        );
+        let run_duration =
+            histogram("the0_run_duration_seconds", "Scheduled run duration, start to exit", &RUN_BUCKETS);
+        let query_duration: Family<KindLabel, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(query_histogram);
+        r.register("the0_query_duration_seconds", "Duration of queries that ran, by kind", query_duration.clone());
+        let bots = BotSeries::new(&mut r);
+        r.register_collector(Box::new(process::Process));
+        Metrics {
+            registry: r,
+            desired,
+            running,
+            backing_off,
+            failed,
+            restarts,
+            starts,
+            start_failures,
+            stops,
+            reconcile,
+            docker_calls,
+            docker_errors,
+            container_start,
+            event_to_running,
+            ingest_applied,
+            ingest_skipped,
+            ingest_malformed,
+            ingest_errors,
+            runs_started,
+            runs_succeeded,
+            runs_failed,
+            runs_timed_out,
+            runs_skipped,
+            runs_running,
+            run_duration,
+            queries_proxied,
+            queries_oneshot,
+            queries_refused,
+            queries_failed,
+            query_duration,
+            bots,
+        }
+    }
+
+    /// Records a query that ran, by how it ran.
+    pub fn observe_query(&self, kind: QueryKind, d: std::time::Duration) {
+        self.query_duration.get_or_create(&[("kind", kind.as_str())]).observe(d.as_secs_f64());
+    }
+
+    /// The OpenMetrics text of every metric.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        // Writing to a String cannot fail; a collector's error would only cut the text short.
+        let _ = encode(&mut s, &self.registry);
+        s
+    }
+}
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;
