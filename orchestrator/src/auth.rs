@@ -1,13 +1,28 @@
-//! Bearer-token checks of the admin API and the :9477 query API, in constant time.
+//! Bearer-token checks of the admin API and the :9477 query API, in constant time, and HTTP Basic
+//! with the token as the password for the status page (`/ui`), which a browser can send.
 //!
 //! Why it exists: a plain `==` on the token returns at the first differing byte, so the time of a
 //! refusal tells an attacker how much of a guess was right. Both servers call [`bearer_ok`].
+
+use base64::Engine as _;
 
 /// Whether an `Authorization` header value carries `Bearer <token>`. The comparison takes the
 /// same time wherever the first difference is (it depends only on the lengths).
 pub fn bearer_ok(header: Option<&str>, token: &str) -> bool {
     let got = header.and_then(|h| h.strip_prefix("Bearer ")).unwrap_or("");
     constant_time_eq(got.as_bytes(), token.as_bytes())
+}
+
+/// Whether an `Authorization` header value carries `Basic base64(user:token)`: any user name,
+/// the token as the password (compared in constant time).
+pub fn basic_ok(header: Option<&str>, token: &str) -> bool {
+    let decoded = header
+        .and_then(|h| h.strip_prefix("Basic "))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+        .unwrap_or_default();
+    let password = decoded.iter().position(|&b| b == b':').map_or(&[][..], |i| &decoded[i + 1..]);
+    // An empty token is never a password: a header without one must not pass.
+    !password.is_empty() && constant_time_eq(password, token.as_bytes())
 }
 
 /// Byte equality whose time does not depend on where the inputs differ: a xor fold over every
@@ -41,6 +56,29 @@ mod tests {
         ];
         for (got, want, eq) in rows {
             assert_eq!(constant_time_eq(got, want), *eq, "{got:?} vs {want:?}");
+        }
+    }
+
+    #[test]
+    fn basic_header_table() {
+        use base64::engine::general_purpose::STANDARD;
+        let b = |s: &str| format!("Basic {}", STANDARD.encode(s));
+        let rows: Vec<(Option<String>, bool)> = vec![
+            (Some(b("admin:tok")), true),
+            (Some(b(":tok")), true),
+            (Some(b("anyone:tok")), true),
+            (Some(b("admin:tok2")), false),
+            (Some(b("admin:to")), false),
+            (Some(b("tok")), false),
+            (Some(b("tok:")), false),
+            (Some(b("a:b:tok")), false),
+            (Some(format!("basic {}", STANDARD.encode("a:tok"))), false),
+            (Some("Basic !!!".into()), false),
+            (Some("Bearer tok".into()), false),
+            (None, false),
+        ];
+        for (h, ok) in rows {
+            assert_eq!(basic_ok(h.as_deref(), "tok"), ok, "{h:?}");
         }
     }
 
