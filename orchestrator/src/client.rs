@@ -1,5 +1,5 @@
 //! The standalone commands that talk to a running `orchestrator serve`: `deploy`, `list`,
-//! `remove` (through the admin API, with the bearer token) and `logs`, `stop-all` (straight to
+//! `remove`, `restart`, `events` (through the admin API, with the bearer token) and `logs`, `stop-all` (straight to
 //! Docker, and to stored logs when the bot has no container). A tiny HTTP/1 client is enough here.
 
 use std::io::Write;
@@ -14,13 +14,14 @@ use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
-use crate::config::Cli;
+use crate::config::{Cli, StateAction};
 use crate::docker::{Docker, DockerError};
+use crate::logwindow::{LogWindow, Tail};
 use crate::metrics::Metrics;
 use crate::objects::ObjectsError;
 use crate::reconcile::ReconcileError;
 use crate::spec::container_name;
-use crate::{deploy, objects, reconcile};
+use crate::{deploy, objects, reconcile, render};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -50,6 +51,8 @@ pub enum CliError {
     Docker(#[from] DockerError),
     #[error(transparent)]
     Output(std::io::Error),
+    #[error(transparent)]
+    Follow(#[from] crate::logfollow::FollowError),
     #[error("bot {0:?} has no container and no stored logs")]
     NoLogs(String),
     #[error(
@@ -59,6 +62,12 @@ pub enum CliError {
     ServerRunning(String),
     #[error(transparent)]
     Reconcile(#[from] ReconcileError),
+    #[error("run {seq} of bot {id:?} is still {outcome} after {within:?}: `runs {id}` shows it when it ends")]
+    RunNotEnded { id: String, seq: i64, outcome: String, within: Duration },
+    #[error("run {seq} of bot {id:?} is no longer recorded (the bot was removed?)")]
+    RunGone { id: String, seq: i64 },
+    #[error("run {seq} of bot {id:?} {outcome}")]
+    RunFailed { id: String, seq: i64, outcome: String },
 }
 
 impl From<the0_objstore::Error> for CliError {
@@ -78,14 +87,19 @@ pub async fn admin_request(
     path: &str,
     body: Option<Value>,
 ) -> Result<(u16, Bytes), CliError> {
-    request(&cli.admin_addr, cli.admin_token.as_deref(), method, path, body).await
+    request(&cli.admin_addr, cli.admin_token.as_deref(), method, path, body, REPLY_WITHIN).await
 }
+
+/// How long a request waits for its answer.
+const REPLY_WITHIN: Duration = Duration::from_secs(30);
+/// `state ID rm KEY --restart` waits for the bot's container to stop (up to 90 s on the server).
+const EDIT_WITHIN: Duration = Duration::from_secs(150);
 
 /// `healthcheck`: `GET /healthz` on the health address, for a container's HEALTHCHECK (a minimal
 /// image has no curl). An unspecified bind address (`0.0.0.0:8080`) is asked on loopback.
 pub async fn healthcheck(cli: &Cli) -> Result<(), CliError> {
     let addr = probe_addr(&cli.health_addr);
-    let (status, body) = request(&addr, None, Method::GET, "/healthz", None).await?;
+    let (status, body) = request(&addr, None, Method::GET, "/healthz", None, REPLY_WITHIN).await?;
     if status != 200 {
         return Err(CliError::Status { status, body: String::from_utf8_lossy(&body).into_owned() });
     }
@@ -112,6 +126,7 @@ async fn request(
     method: Method,
     path: &str,
     body: Option<Value>,
+    deadline: Duration,
 ) -> Result<(u16, Bytes), CliError> {
     let addr = addr.to_string();
     let unreachable = |err: String| CliError::Unreachable { addr: addr.clone(), err };
@@ -132,14 +147,38 @@ async fn request(
         let body = resp.into_body().collect().await.map_err(CliError::Reply)?.to_bytes();
         Ok::<_, CliError>((status, body))
     };
-    tokio::time::timeout(Duration::from_secs(30), exchange).await.map_err(|_| unreachable("timed out".into()))?
+    tokio::time::timeout(deadline, exchange).await.map_err(|_| unreachable("timed out".into()))?
 }
 
 fn ok(status: u16, body: Bytes) -> Result<Value, CliError> {
     if !(200..300).contains(&status) {
-        return Err(CliError::Status { status, body: String::from_utf8_lossy(&body).into_owned() });
+        // The admin API's errors are `{"error": "..."}`: print the message, not the JSON.
+        let body = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_string))
+            .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+        return Err(CliError::Status { status, body });
     }
     serde_json::from_slice(&body).map_err(CliError::BadReply)
+}
+
+/// `query ID PATH [KEY=VALUE…]`: `POST /query` on the :9477 query API, as the0's API asks it.
+/// Returns the answer's envelope; a non-2xx answer is an error carrying its message.
+pub async fn query(cli: &Cli, id: &str, path: &str, params: &[(String, String)]) -> Result<Value, CliError> {
+    let params: serde_json::Map<String, Value> =
+        params.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+    let body = serde_json::json!({"bot_id": id, "query_path": path, "params": params});
+    let addr = probe_addr(&cli.query.addr());
+    let (status, reply) =
+        request(&addr, cli.query.token.as_deref(), Method::POST, "/query", Some(body), REPLY_WITHIN).await?;
+    if !(200..300).contains(&status) {
+        // The query API's errors are `{"status":"error","error"|"message": "..."}`.
+        let v = serde_json::from_slice::<Value>(&reply).ok();
+        let msg = v.as_ref().and_then(|v| v["error"].as_str().or_else(|| v["message"].as_str())).map(str::to_string);
+        let body = msg.unwrap_or_else(|| String::from_utf8_lossy(&reply).into_owned());
+        return Err(CliError::Status { status, body });
+    }
+    serde_json::from_slice(&reply).map_err(CliError::BadReply)
 }
 
 /// `deploy <dir>`: zip, store the code object, register the bot. Returns the bot's view.
@@ -192,36 +231,161 @@ pub async fn list(cli: &Cli) -> Result<Vec<Value>, CliError> {
     }
 }
 
-/// The `list` table.
-pub fn render_list(bots: &[Value]) -> String {
-    let mut out = format!("{:<36} {:<12} {:>8} {:<40} {}\n", "ID", "STATE", "RESTARTS", "CONTAINER", "REASON");
-    for b in bots {
-        let s = &b["status"];
-        let f =
-            |v: &Value| v.as_str().map_or_else(|| if v.is_null() { "-".into() } else { v.to_string() }, str::to_string);
-        out.push_str(&format!(
-            "{:<36} {:<12} {:>8} {:<40} {}\n",
-            f(&b["id"]),
-            f(&s["state"]),
-            f(&s["restarts"]),
-            f(&s["container"]),
-            f(&s["failure_reason"])
-        ));
+/// `show ID`: `GET /bots/{id}`.
+pub async fn show(cli: &Cli, id: &str) -> Result<Value, CliError> {
+    let (s, b) = admin_request(cli, Method::GET, &bot_path(id, ""), None).await?;
+    ok(s, b)
+}
+
+/// `runs ID`: `GET /bots/{id}/runs`, newest first.
+pub async fn runs(cli: &Cli, id: &str) -> Result<Vec<Value>, CliError> {
+    let (s, b) = admin_request(cli, Method::GET, &bot_path(id, "/runs"), None).await?;
+    match ok(s, b)? {
+        Value::Array(a) => Ok(a),
+        _ => Err(CliError::NotAList),
     }
-    out
+}
+
+/// `enable ID` / `disable ID`: `POST /bots/{id}/enable|disable`; returns the bot's view.
+pub async fn set_enabled(cli: &Cli, id: &str, enabled: bool) -> Result<Value, CliError> {
+    let action = if enabled { "/enable" } else { "/disable" };
+    let (s, b) = admin_request(cli, Method::POST, &bot_path(id, action), None).await?;
+    ok(s, b)
+}
+
+/// `restart ID`: `POST /bots/{id}/restart`; returns the bot's view.
+pub async fn restart(cli: &Cli, id: &str) -> Result<Value, CliError> {
+    let (s, b) = admin_request(cli, Method::POST, &bot_path(id, "/restart"), None).await?;
+    ok(s, b)
+}
+
+/// `run ID`: `POST /bots/{id}/run`; returns `{"id", "seq", "outcome": "requested"}`.
+pub async fn request_run(
+    cli: &Cli,
+    id: &str,
+    config: Option<&Value>,
+    timeout_s: Option<i64>,
+) -> Result<Value, CliError> {
+    let mut body = serde_json::Map::new();
+    if let Some(c) = config {
+        body.insert("config".into(), c.clone());
+    }
+    if let Some(t) = timeout_s {
+        body.insert("timeout_s".into(), t.into());
+    }
+    let (s, b) = admin_request(cli, Method::POST, &bot_path(id, "/run"), Some(Value::Object(body))).await?;
+    ok(s, b)
+}
+
+/// `run ID --wait`: the run `seq` of `id` once it has ended, asked every second. Bounded by
+/// `within` (the run's own deadline plus its stop and a margin): a run nobody starts (no process
+/// with the scheduler role) is an error, not a hang.
+pub async fn wait_run(cli: &Cli, id: &str, seq: i64, within: Duration) -> Result<Value, CliError> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let run = runs(cli, id).await?.into_iter().find(|r| r["seq"] == seq);
+        match run {
+            Some(r) if !matches!(r["outcome"].as_str(), Some("requested" | "running")) => return Ok(r),
+            Some(r) if tokio::time::Instant::now() >= deadline => {
+                return Err(CliError::RunNotEnded { id: id.into(), seq, outcome: render::cell(&r["outcome"]), within })
+            }
+            None => return Err(CliError::RunGone { id: id.into(), seq }),
+            Some(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+        }
+    }
+}
+
+/// `state ID …`: `GET /bots/{id}/state` (the keys), `GET /bots/{id}/state/{key}` (one value) or
+/// `DELETE /bots/{id}/state/{key}[?restart=true]`; returns the reply.
+pub async fn state(cli: &Cli, id: &str, action: &StateAction) -> Result<Value, CliError> {
+    let key_path = |k: &str| bot_path(id, &format!("/state/{}", crate::http::percent_encode(k)));
+    let (s, b) = match action {
+        StateAction::List => admin_request(cli, Method::GET, &bot_path(id, "/state"), None).await?,
+        StateAction::Get(k) => admin_request(cli, Method::GET, &key_path(k), None).await?,
+        StateAction::Remove { key, restart } => {
+            let path = if *restart { format!("{}?restart=true", key_path(key)) } else { key_path(key) };
+            let token = cli.admin_token.as_deref();
+            request(&cli.admin_addr, token, Method::DELETE, &path, None, EDIT_WITHIN).await?
+        }
+    };
+    ok(s, b)
+}
+
+/// `GET /events`: of `bot` or of all, after `since` (oldest first) or the newest `limit`.
+pub async fn events(cli: &Cli, bot: Option<&str>, since: Option<i64>, limit: i64) -> Result<Vec<Value>, CliError> {
+    let mut path = format!("/events?limit={limit}");
+    if let Some(b) = bot {
+        path.push_str(&format!("&bot={}", crate::http::percent_encode(b)));
+    }
+    if let Some(s) = since {
+        path.push_str(&format!("&since={s}"));
+    }
+    let (s, b) = admin_request(cli, Method::GET, &path, None).await?;
+    match ok(s, b)? {
+        Value::Array(a) => Ok(a),
+        _ => Err(CliError::NotAList),
+    }
+}
+
+/// How often `events -f` asks for new events.
+pub const FOLLOW_EVERY: Duration = Duration::from_secs(1);
+
+/// `events -f`: prints the newest `limit` events with `print`, then every [`FOLLOW_EVERY`] the
+/// ones after the last printed, until `stop` resolves (Ctrl-C) or the server cannot be asked.
+pub async fn follow_events(
+    cli: &Cli,
+    bot: Option<&str>,
+    limit: i64,
+    print: &mut (dyn FnMut(&[Value]) -> Result<(), CliError> + Send),
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), CliError> {
+    tokio::pin!(stop);
+    let mut since = None;
+    loop {
+        let got =
+            events(cli, bot, since, if since.is_some() { crate::admin::events::MAX_LIMIT } else { limit }).await?;
+        print(&got)?;
+        since = got.last().and_then(|e| e["seq"].as_i64()).or(since).or(Some(0));
+        // A full page: ask again at once.
+        if got.len() as i64 >= crate::admin::events::MAX_LIMIT {
+            continue;
+        }
+        tokio::select! {
+            _ = &mut stop => return Ok(()),
+            _ = tokio::time::sleep(FOLLOW_EVERY) => {}
+        }
+    }
+}
+
+/// `/bots/{id}{suffix}`, refusing an id that is not one (it would name another route).
+fn bot_path(id: &str, suffix: &str) -> String {
+    format!("/bots/{}{suffix}", crate::http::percent_encode(id))
 }
 
 pub async fn remove(cli: &Cli, id: &str) -> Result<Value, CliError> {
-    let (s, b) = admin_request(cli, Method::DELETE, &format!("/bots/{id}"), None).await?;
+    let (s, b) = admin_request(cli, Method::DELETE, &bot_path(id, ""), None).await?;
     ok(s, b)
 }
 
 /// Writes the bot's output to `out`: from its container (followed with `follow`), else every
 /// stored daily log object in order.
-pub async fn logs(cli: &Cli, id: &str, follow: bool, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
+/// `logs ID [-f] [--tail N] [--since D]`: the container's output, else the stored logs, cut to
+/// `window` the same way on both paths.
+pub async fn logs(
+    cli: &Cli,
+    id: &str,
+    follow: bool,
+    window: &LogWindow,
+    out: &mut (dyn Write + Send),
+) -> Result<(), CliError> {
     let docker = Docker::connect(&cli.docker_host, cli.host.instance.clone(), Arc::new(Metrics::default()))?;
     let name = container_name(id, cli.host.instance.as_deref());
-    let mut s = Box::pin(docker.logs(&name, follow, None));
+    if follow && docker.observe().await?.iter().any(|o| o.bot_id == id) {
+        // Across container replacements, until stopped (logfollow).
+        let bots = std::collections::HashSet::from([id.to_string()]);
+        return Ok(crate::logfollow::follow(&docker, Some(&bots), window, false, out).await?);
+    }
+    let mut s = Box::pin(docker.logs(&name, follow, window.tail, window.since_seconds()));
     let mut any = false;
     while let Some(chunk) = s.next().await {
         match chunk {
@@ -230,10 +394,10 @@ pub async fn logs(cli: &Cli, id: &str, follow: bool, out: &mut (dyn Write + Send
                 out.write_all(&b).map_err(CliError::Output)?;
                 let _ = out.flush();
             }
-            Err(e) if !any && e.to_string().contains("404") => return stored_logs(cli, id, out).await,
+            Err(e) if !any && e.to_string().contains("404") => return stored_logs(cli, id, window, out).await,
             Err(e) if !any => {
                 if e.to_string().contains("No such container") {
-                    return stored_logs(cli, id, out).await;
+                    return stored_logs(cli, id, window, out).await;
                 }
                 return Err(CliError::Docker(e));
             }
@@ -243,7 +407,36 @@ pub async fn logs(cli: &Cli, id: &str, follow: bool, out: &mut (dyn Write + Send
     Ok(())
 }
 
-async fn stored_logs(cli: &Cli, id: &str, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
+/// `logs --all [-f]`: every bot's container output, each line prefixed with its bot's id; with
+/// `follow`, bots are followed across replacements and bots that start later are picked up.
+pub async fn logs_all(
+    cli: &Cli,
+    follow: bool,
+    window: &LogWindow,
+    out: &mut (dyn Write + Send),
+) -> Result<(), CliError> {
+    let docker = Docker::connect(&cli.docker_host, cli.host.instance.clone(), Arc::new(Metrics::default()))?;
+    if follow {
+        return Ok(crate::logfollow::follow(&docker, None, window, true, out).await?);
+    }
+    let mut seen = docker.observe().await?;
+    seen.sort_by(|a, b| (&a.bot_id, a.created_ms).cmp(&(&b.bot_id, b.created_ms)));
+    for o in seen {
+        let mut s = Box::pin(docker.logs(&o.container, false, window.tail, window.since_seconds()));
+        let mut buf = Vec::new();
+        while let Some(chunk) = s.next().await {
+            buf.extend_from_slice(&chunk?);
+        }
+        for line in buf.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            write!(out, "{} | ", o.bot_id).map_err(CliError::Output)?;
+            out.write_all(line).map_err(CliError::Output)?;
+            out.write_all(b"\n").map_err(CliError::Output)?;
+        }
+    }
+    Ok(())
+}
+
+async fn stored_logs(cli: &Cli, id: &str, window: &LogWindow, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
     let store = objects::open(&cli.host, &cli.region)?;
     let bucket = &cli.host.buckets.logs;
     let mut objs = store.list(bucket, &the0_contract::keys::log_prefix(id)).await?;
@@ -251,13 +444,24 @@ async fn stored_logs(cli: &Cli, id: &str, out: &mut (dyn Write + Send)) -> Resul
     if objs.is_empty() {
         return Err(CliError::NoLogs(id.to_string()));
     }
-    for o in objs {
+    let whole = *window == LogWindow::default();
+    let mut tail = Tail::new(window.tail);
+    for o in objs.iter().filter(|o| window.wants_object(&o.key)) {
         if let Some(mut g) = store.get(bucket, &o.key).await? {
             let mut buf = Vec::new();
             tokio::io::AsyncReadExt::read_to_end(&mut g.body, &mut buf).await.map_err(CliError::Output)?;
-            out.write_all(&buf).map_err(CliError::Output)?;
+            if whole {
+                out.write_all(&buf).map_err(CliError::Output)?;
+                continue;
+            }
+            for line in buf.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                if window.wants_line(line) {
+                    tail.push(line);
+                }
+            }
         }
     }
+    out.write_all(&tail.into_bytes()).map_err(CliError::Output)?;
     Ok(())
 }
 

@@ -1,7 +1,8 @@
 //! The command line and environment, parsed once by a pure function ([`parse`]) into the resolved
-//! settings ([`Cli`], in `config.rs`): the command, its positional arguments and every setting,
-//! each flag falling back to its `THE0_*`/contract variable and then to its default. Errors name
-//! the flag or variable that was wrong.
+//! settings ([`Cli`], in `config.rs`): clap parses the command line's shape (`cmdargs.rs`), then
+//! each flag falls back to its `THE0_*`/contract variable (from the map given, never the process's
+//! environment) and then to its default. Errors are one line naming the flag or variable that was
+//! wrong.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -10,83 +11,21 @@ use std::time::Duration;
 use the0_contract::env::parse_bool;
 use the0_contract::{duration, env};
 
-use crate::config::{Cli, Command};
+use crate::cmdargs::{self, Flags, Sub};
+use crate::config::{Cli, Command, ListFilter, StateAction, StateVerb};
 use crate::images::RuntimeImages;
 use crate::query::QueryOptions;
 use crate::reconcile::Options;
 use crate::schedule::runner::Options as ScheduleOptions;
 use crate::spec::{Buckets, HostSettings, Storage};
 
-pub const USAGE: &str = "usage: orchestrator [COMMAND] [FLAGS]
-
-commands:
-  serve              all host roles in one process (default)
-  bot-runner         live bots only
-  bot-scheduler      scheduled bots only (cron runs)
-  query-server       the :9477 query API only
-  version            print the version
-  deploy DIR [--id ID]  zip DIR, store its code, register the bot with the running server
-  list               bots and their status
-  remove ID          delete a bot (its state and logs are kept)
-  logs ID [-f]       the bot's output (from its container, else from stored logs)
-  stop-all           stop and remove every managed container
-  healthcheck        exit 0 when GET /healthz on --health-addr answers 200 (the image's HEALTHCHECK)
-
-flags (env):
-  --data-dir DIR             (THE0_DATA_DIR, ./the0-data) store and local objects
-  --admin-addr ADDR          (THE0_ADMIN_ADDR, 127.0.0.1:9478) admin API; token: THE0_ADMIN_TOKEN
-  --health-addr ADDR         (THE0_HEALTH_ADDR, 127.0.0.1:8080) /healthz /readyz /metrics; loopback so
-                             bots cannot reach it (Kubernetes probes: set 0.0.0.0:8080)
-  --nats-url URL             (NATS_URL) ingest the0's events from JetStream
-  --reconcile-interval D     (30s)
-  --max-parallel N           (THE0_MAX_PARALLEL, 8)
-  --instance NAME            (THE0_INSTANCE) manage only containers labelled runtime.instance=NAME
-  --runtime-image IMAGE      (RUNTIME_IMAGE, ghcr.io/alexanderwanyoike/the0/runtime:latest) every runtime's image
-  --runtime-image-for RT=IMAGE (RUNTIME_IMAGE_<RT>: RT upper-cased, `.`/`-` as `_`, e.g.
-                             RUNTIME_IMAGE_PYTHON3_11) one runtime's image, beats --runtime-image; repeatable
-  --runtime-image-pull-policy P (RUNTIME_IMAGE_PULL_POLICY, IfNotPresent) or Never
-  --crash-backoff D          (THE0_CRASH_BACKOFF, 10s) first crash-loop delay, doubling to 5m
-  --stop-bots-on-shutdown    (STOP_BOTS_ON_SHUTDOWN=true)
-  --pids-limit N             (BOT_PIDS_LIMIT, 512, at least 16) processes and threads per bot container
-  --check-interval D         (10s) longest sleep of the scheduler between passes
-  --max-concurrent N         (SCHEDULE_MAX_CONCURRENT, 0 = unlimited) scheduled runs at once
-  --execution-timeout D      (SCHEDULE_EXECUTION_TIMEOUT, 0 = none) per-run deadline; plain numbers are seconds
-  --port N                   (QUERY_SERVER_PORT, 9477) query API port
-  --query-bind IP            (THE0_QUERY_BIND, 127.0.0.1) query API address; a wider bind is reachable
-                             from bot containers: set a --query-token with it
-  --query-token TOKEN        (THE0_QUERY_TOKEN) bearer token required on :9477 (not on /health)
-  --max-query-containers N   (THE0_MAX_QUERY_CONTAINERS, 8) one-shot query containers at once
-  --scoped-credentials       (THE0_SCOPED_CREDENTIALS=true) S3 only: each container gets temporary keys
-                             limited to its bot's objects (STS AssumeRole), in a file renewed at half life
-  --sts-role-arn ARN         (THE0_STS_ROLE_ARN) the role assumed for them; required with the above
-  --credentials-duration D   (THE0_CREDENTIALS_DURATION, 3600 s, at least 900 s) their lifetime
-  --bot-runtime NAME         (BOT_RUNTIME, the engine's default) OCI runtime of bot, scheduled-run and
-                             query containers, e.g. runsc (gVisor; docs/security/gvisor.md); one the
-                             engine does not know stops startup
-  --mongo-uri URI            (MONGO_URI) accepted and ignored
-storage: MINIO_ENDPOINT, MINIO_ACCESS_KEY, MINIO_SECRET_KEY, MINIO_USE_SSL, MINIO_CONTAINER_ENDPOINT,
-  MINIO_{CODE,STATE,LOGS,QUERY_RESULTS}_BUCKET; without MINIO_ENDPOINT objects live in DATA_DIR/objects.
-containers: BOT_MEMORY_LIMIT_MB (512, at least 192), MAX_STATE_SIZE_MB (clamped
-  to the /state tmpfs), BOT_CPU_SHARES (512), DOCKER_NETWORK (bridge), DEV_RUNTIME_PATH,
-  BOT_STOP_TIMEOUT_SEC (30). Logs: LOG_LEVEL.";
-
-/// A wrong command line or environment; the message names the flag or variable. Kept to a few
-/// shapes of message (the command line moves to clap later, docs/contract.md keeps the names).
+/// A wrong command line or environment; the message names the flag or variable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CliError {
-    #[error("unknown flag --{0}")]
-    UnknownFlag(String),
-    #[error("flag --{0} needs a value")]
-    NeedsValue(String),
-    #[error("--{0}: not a boolean")]
-    NotABooleanFlag(String),
-    #[error("unknown command {0:?}")]
-    UnknownCommand(String),
-    #[error("unexpected argument {0:?}")]
-    UnexpectedArgument(String),
-    /// A command without its positional argument: `deploy needs a directory`.
-    #[error("{command} needs {what}")]
-    MissingArgument { command: &'static str, what: &'static str },
+    /// What clap refused (an unknown command or flag, a missing argument, a bad choice), made one
+    /// line with its "did you mean" tip: `cmdargs::one_line`.
+    #[error("{0}")]
+    Args(String),
     /// `NAME: "value" is not …` (a value of the wrong kind).
     #[error("{name}: {value:?} is not {kind}")]
     NotA { name: &'static str, value: String, kind: &'static str },
@@ -111,6 +50,11 @@ pub enum CliError {
     Images(#[from] crate::images::ImageError),
 }
 
+/// Env of `--events-keep`.
+pub const THE0_EVENTS_KEEP: &str = "THE0_EVENTS_KEEP";
+/// Env of `--events-max-age`.
+pub const THE0_EVENTS_MAX_AGE: &str = "THE0_EVENTS_MAX_AGE";
+
 /// Processes and threads allowed in one bot container (`HostConfig.PidsLimit`).
 pub const BOT_PIDS_LIMIT: &str = "BOT_PIDS_LIMIT";
 /// The OCI runtime of bot containers (`--bot-runtime`), e.g. gVisor's `runsc`.
@@ -118,76 +62,93 @@ pub const BOT_RUNTIME: &str = "BOT_RUNTIME";
 /// Bearer token required on :9477 (except `/health`) when set.
 pub const THE0_QUERY_TOKEN: &str = "THE0_QUERY_TOKEN";
 
-/// Parses `args` (without the program name) and the environment.
+/// Parses `args` (without the program name) and the environment. Pure: the environment is the
+/// map given, never the process's.
 pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, CliError> {
-    let get = |k: &str| vars.get(k).map(String::as_str).filter(|v| !v.is_empty());
-    let mut flags: HashMap<String, String> = HashMap::new();
-    let mut bools: Vec<String> = Vec::new();
-    let mut image_for: Vec<String> = Vec::new();
-    let mut pos: Vec<String> = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if a == "-f" || a == "--follow" {
-            bools.push("follow".into());
-        } else if a == "-h" || a == "--help" {
-            bools.push("help".into());
-        } else if let Some(f) = a.strip_prefix("--") {
-            let (name, inline) = match f.split_once('=') {
-                Some((n, v)) => (n, Some(v.to_string())),
-                None => (f, None),
-            };
-            if name == "stop-bots-on-shutdown" || name == "scoped-credentials" {
-                match inline.as_deref().map(parse_bool) {
-                    None => bools.push(name.into()),
-                    Some(Some(true)) => bools.push(name.into()),
-                    Some(Some(false)) => {}
-                    Some(None) => return Err(CliError::NotABooleanFlag(name.into())),
-                }
-                continue;
+    let (command, f) = match cmdargs::parse(args) {
+        Ok(a) => match a.command {
+            Some(Sub::Controller(c)) => (Command::Controller(controller_flags(&c, &a.flags, vars)?), a.flags),
+            Some(Sub::Run { id, config, timeout, wait, output }) => {
+                let config = config.as_deref().map(run_config).transpose()?;
+                let timeout_s = timeout.map(|t| t.as_secs().max(1) as i64);
+                (Command::Run { id, config, timeout_s, wait, output }, a.flags)
             }
-            const KNOWN: &[&str] = &[
-                "data-dir",
-                "admin-addr",
-                "health-addr",
-                "nats-url",
-                "mongo-uri",
-                "reconcile-interval",
-                "max-parallel",
-                "instance",
-                "runtime-image",
-                "runtime-image-for",
-                "crash-backoff",
-                "runtime-image-pull-policy",
-                "id",
-                "check-interval",
-                "max-concurrent",
-                "execution-timeout",
-                "port",
-                "query-bind",
-                "max-query-containers",
-                "pids-limit",
-                "query-token",
-                "sts-role-arn",
-                "credentials-duration",
-                "bot-runtime",
-            ];
-            if !KNOWN.contains(&name) {
-                return Err(CliError::UnknownFlag(name.into()));
+            Some(Sub::State { id, action, key, restart, output }) => {
+                (Command::State { id, action: state_action(action, key, restart)?, output }, a.flags)
             }
-            let v = match inline {
-                Some(v) => v,
-                None => it.next().cloned().ok_or_else(|| CliError::NeedsValue(name.into()))?,
-            };
-            if name == "runtime-image-for" {
-                image_for.push(v);
-            } else {
-                flags.insert(name.into(), v);
-            }
-        } else {
-            pos.push(a.clone());
-        }
+            other => (command(other), a.flags),
+        },
+        Err(e) if is_help(&e) => (Command::Help(e.render().to_string()), Flags::default()),
+        Err(e) => return Err(CliError::Args(cmdargs::one_line(&e))),
+    };
+    resolve(command, &f, vars)
+}
+
+/// `run --config JSON`: a JSON object (the keys to override).
+fn run_config(text: &str) -> Result<serde_json::Value, CliError> {
+    match serde_json::from_str(text) {
+        Ok(v @ serde_json::Value::Object(_)) => Ok(v),
+        Ok(_) => Err(CliError::Args("--config must be a JSON object, e.g. '{\"symbol\": \"ETH\"}'".into())),
+        Err(e) => Err(CliError::Args(format!("--config is not JSON: {e}"))),
     }
-    let flag = |k: &str| flags.get(k).map(String::as_str);
+}
+
+/// `state ID ACTION [KEY] [--restart]`: a key exactly when the action takes one, `--restart` only
+/// with `rm`.
+fn state_action(verb: StateVerb, key: Option<String>, restart: bool) -> Result<StateAction, CliError> {
+    let args = |m: &str| Err(CliError::Args(m.to_string()));
+    match (verb, key) {
+        (StateVerb::List, Some(k)) => {
+            args(&format!("state ID list takes no key (got {k:?}); to print one: state ID get {k}"))
+        }
+        (StateVerb::Get | StateVerb::Rm, None) => args("state ID get|rm needs the KEY (state ID list shows them)"),
+        (_, _) if restart && verb != StateVerb::Rm => args("--restart goes with state ID rm KEY only"),
+        (StateVerb::List, None) => Ok(StateAction::List),
+        (StateVerb::Get, Some(k)) => Ok(StateAction::Get(k)),
+        (StateVerb::Rm, Some(key)) => Ok(StateAction::Remove { key, restart }),
+    }
+}
+
+/// `--help`, `help [COMMAND]`: clap hands the rendered help back as an "error".
+fn is_help(e: &clap::Error) -> bool {
+    use clap::error::ErrorKind;
+    matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand)
+}
+
+/// The command clap parsed; none is `serve`.
+fn command(sub: Option<Sub>) -> Command {
+    match sub {
+        None | Some(Sub::Serve) => Command::Serve,
+        Some(Sub::BotRunner) => Command::BotRunner,
+        Some(Sub::BotScheduler) => Command::BotScheduler,
+        Some(Sub::QueryServer) => Command::QueryServer,
+        Some(Sub::Version) => Command::Version,
+        Some(Sub::Deploy { dir, id, output }) => Command::Deploy { dir, id, output },
+        Some(Sub::List { state, kind, output }) => Command::List { filter: ListFilter { state, kind }, output },
+        Some(Sub::Remove { id, output }) => Command::Remove { id, output },
+        Some(Sub::Show { id, output }) => Command::Show { id, output },
+        Some(Sub::Runs { id, output }) => Command::Runs { id, output },
+        Some(Sub::Query { id, path, params, output }) => Command::Query { id, path, params, output },
+        Some(Sub::Enable { id, output }) => Command::SetEnabled { id, enabled: true, output },
+        Some(Sub::Disable { id, output }) => Command::SetEnabled { id, enabled: false, output },
+        Some(Sub::Logs { id, all: _, follow, tail, since }) => Command::Logs { id, follow, tail, since },
+        Some(Sub::Restart { id, output }) => Command::Restart { id, output },
+        Some(Sub::Events { follow, bot, limit, output }) => Command::Events { follow, bot, limit, output },
+        Some(Sub::StopAll) => Command::StopAll,
+        Some(Sub::Healthcheck) => Command::HealthCheck,
+        Some(Sub::Gc { dry_run, interval, output }) => {
+            Command::Gc { dry_run, interval, json: output == crate::config::OutputFormat::Json }
+        }
+        Some(Sub::Completions { shell }) => Command::Completions(shell),
+        Some(Sub::Controller(_)) => unreachable!("parse resolves the controller's flags itself"),
+        Some(Sub::State { .. }) => unreachable!("parse resolves `state` itself"),
+        Some(Sub::Run { .. }) => unreachable!("parse resolves `run` itself"),
+    }
+}
+
+/// Every setting: the flag, else its variable, else its default. Errors name the flag or variable.
+fn resolve(command: Command, f: &Flags, vars: &HashMap<String, String>) -> Result<Cli, CliError> {
+    let get = |k: &str| vars.get(k).map(String::as_str).filter(|v| !v.is_empty());
     let dur = |name: &'static str, v: Option<&str>, default: Duration| -> Result<Duration, CliError> {
         v.map_or(Ok(default), |v| duration::parse(v).map_err(|source| CliError::Duration { name, source }))
     };
@@ -196,41 +157,11 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Cli
             v.trim().parse::<i64>().map_err(|_| CliError::NotA { name, value: v.into(), kind: "a whole number" })
         })
     };
-    let mut pos = pos.into_iter();
-    let cmd = pos.next();
-    let command = if bools.iter().any(|b| b == "help") {
-        Command::Help
-    } else {
-        match cmd.as_deref() {
-            None | Some("serve") => Command::Serve,
-            Some("bot-runner") => Command::BotRunner,
-            Some("bot-scheduler") => Command::BotScheduler,
-            Some("query-server") => Command::QueryServer,
-            Some("version") => Command::Version,
-            Some("deploy") => Command::Deploy {
-                dir: PathBuf::from(
-                    pos.next().ok_or(CliError::MissingArgument { command: "deploy", what: "a directory" })?,
-                ),
-                id: flag("id").map(str::to_string),
-            },
-            Some("list") => Command::List,
-            Some("remove") => Command::Remove {
-                id: pos.next().ok_or(CliError::MissingArgument { command: "remove", what: "a bot id" })?,
-            },
-            Some("logs") => Command::Logs {
-                id: pos.next().ok_or(CliError::MissingArgument { command: "logs", what: "a bot id" })?,
-                follow: bools.iter().any(|b| b == "follow"),
-            },
-            Some("stop-all") => Command::StopAll,
-            Some("healthcheck") => Command::HealthCheck,
-            Some("help") => Command::Help,
-            Some(other) => return Err(CliError::UnknownCommand(other.into())),
-        }
-    };
-    if let Some(extra) = pos.next() {
-        return Err(CliError::UnexpectedArgument(extra));
-    }
-    let data_dir = PathBuf::from(flag("data-dir").or(get(env::THE0_DATA_DIR)).unwrap_or("./the0-data"));
+    // The controller runs under a read-only root with only /tmp writable (the0's chart), and its
+    // pod is probed on :8080 from outside (bots run in other pods).
+    let controller = matches!(command, Command::Controller(_));
+    let default_data = if controller { "/tmp/the0-data" } else { "./the0-data" };
+    let data_dir = PathBuf::from(f.data_dir.as_deref().or(get(env::THE0_DATA_DIR)).unwrap_or(default_data));
     let buckets = Buckets::from_vars(get);
     let bucket_overrides: Vec<(&'static str, String)> =
         [env::MINIO_CODE_BUCKET, env::MINIO_STATE_BUCKET, env::MINIO_LOGS_BUCKET]
@@ -256,8 +187,8 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Cli
         }
         None => Storage::Local { root: absolute(&data_dir).join("objects") },
     };
-    let nats_url = flag("nats-url").or(get(env::NATS_URL)).map(str::to_string);
-    let instance = flag("instance").or(get(env::THE0_INSTANCE)).map(str::to_string);
+    let nats_url = f.nats_url.as_deref().or(get(env::NATS_URL)).map(str::to_string);
+    let instance = f.instance.as_deref().or(get(env::THE0_INSTANCE)).map(str::to_string);
     if let Some(i) = &instance {
         if !crate::model::is_safe_id(i) || i.len() > 32 {
             return Err(CliError::Refused {
@@ -270,7 +201,7 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Cli
     let memory_mb = num(env::BOT_MEMORY_LIMIT_MB, get(env::BOT_MEMORY_LIMIT_MB), 512)?;
     crate::limits::check_memory(memory_mb)?;
     let pids_limit =
-        num("--pids-limit", flag("pids-limit").or(get(BOT_PIDS_LIMIT)), crate::limits::DEFAULT_PIDS_LIMIT)?;
+        num("--pids-limit", f.pids_limit.as_deref().or(get(BOT_PIDS_LIMIT)), crate::limits::DEFAULT_PIDS_LIMIT)?;
     if pids_limit < 16 {
         return Err(CliError::OutOfRange {
             name: "--pids-limit",
@@ -292,19 +223,19 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Cli
         },
     };
     let scoped = scoped_settings(
-        bools.iter().any(|b| b == "scoped-credentials"),
-        flag("sts-role-arn"),
-        flag("credentials-duration"),
+        f.scoped_credentials == Some(true),
+        f.sts_role_arn.as_deref(),
+        f.credentials_duration.as_deref(),
         &get,
         &storage,
         &data_dir,
     )?;
-    let runtime = bot_runtime(flag("bot-runtime").or(get(BOT_RUNTIME)))?;
+    let runtime = bot_runtime(f.bot_runtime.as_deref().or(get(BOT_RUNTIME)))?;
     let host = HostSettings {
         runtime,
         bot_nproc: None,
         scoped,
-        images: RuntimeImages::resolve(flag("runtime-image"), &image_for, get)?,
+        images: RuntimeImages::resolve(f.runtime_image.as_deref(), &f.runtime_image_for, get)?,
         network: get(env::DOCKER_NETWORK).unwrap_or("bridge").to_string(),
         memory_mb,
         pids_limit,
@@ -316,7 +247,11 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Cli
         storage,
         buckets,
         bucket_overrides,
-        pull: match flag("runtime-image-pull-policy").or(get(env::RUNTIME_IMAGE_PULL_POLICY)).unwrap_or("IfNotPresent")
+        pull: match f
+            .runtime_image_pull_policy
+            .as_deref()
+            .or(get(env::RUNTIME_IMAGE_PULL_POLICY))
+            .unwrap_or("IfNotPresent")
         {
             "IfNotPresent" | "Always" => true,
             "Never" => false,
@@ -330,12 +265,12 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Cli
         },
     };
     let stop_env = get(env::STOP_BOTS_ON_SHUTDOWN).map(|v| parse_bool(v).unwrap_or(false)).unwrap_or(false);
-    let max_parallel = num("--max-parallel", flag("max-parallel").or(get(env::THE0_MAX_PARALLEL)), 8)?;
+    let max_parallel = num("--max-parallel", f.max_parallel.as_deref().or(get(env::THE0_MAX_PARALLEL)), 8)?;
     if !(1..=256).contains(&max_parallel) {
         return Err(CliError::OutOfRange { name: "--max-parallel", value: max_parallel, why: "must be 1..=256" });
     }
     let reconcile = Options {
-        interval: dur("--reconcile-interval", flag("reconcile-interval"), Duration::from_secs(30))?
+        interval: dur("--reconcile-interval", f.reconcile_interval.as_deref(), Duration::from_secs(30))?
             .max(Duration::from_millis(100)),
         max_parallel: max_parallel as usize,
         stop_grace: Duration::from_secs(
@@ -343,13 +278,13 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Cli
         ),
         backoff_base: dur(
             "--crash-backoff",
-            flag("crash-backoff").or(get(env::THE0_CRASH_BACKOFF)),
+            f.crash_backoff.as_deref().or(get(env::THE0_CRASH_BACKOFF)),
             Duration::from_secs(10),
         )?
         .max(Duration::from_millis(100)),
-        stop_bots_on_shutdown: bools.iter().any(|b| b == "stop-bots-on-shutdown") || stop_env,
+        stop_bots_on_shutdown: f.stop_bots_on_shutdown == Some(true) || stop_env,
     };
-    let max_concurrent = num("--max-concurrent", flag("max-concurrent").or(get(env::SCHEDULE_MAX_CONCURRENT)), 0)?;
+    let max_concurrent = num("--max-concurrent", f.max_concurrent.as_deref().or(get(env::SCHEDULE_MAX_CONCURRENT)), 0)?;
     if max_concurrent < 0 {
         return Err(CliError::OutOfRange {
             name: "--max-concurrent",
@@ -357,7 +292,7 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Cli
             why: "must be 0 (unlimited) or more",
         });
     }
-    let timeout = flag("execution-timeout").or(get(env::SCHEDULE_EXECUTION_TIMEOUT));
+    let timeout = f.execution_timeout.as_deref().or(get(env::SCHEDULE_EXECUTION_TIMEOUT));
     // A plain number is seconds; else a Go duration.
     let timeout = match timeout.map(|t| (t, t.trim().parse::<u64>())) {
         Some((_, Ok(secs))) => Duration::from_secs(secs),
@@ -365,20 +300,43 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Cli
         None => Duration::ZERO,
     };
     let schedule = ScheduleOptions {
-        check_interval: dur("--check-interval", flag("check-interval"), Duration::from_secs(10))?
+        check_interval: dur("--check-interval", f.check_interval.as_deref(), Duration::from_secs(10))?
             .max(Duration::from_millis(100)),
         max_concurrent: max_concurrent as usize,
         execution_timeout: (!timeout.is_zero()).then_some(timeout),
         stop_grace: reconcile.stop_grace,
     };
-    let mut query = query_options(flag("port"), flag("query-bind"), flag("max-query-containers"), &get)?;
-    query.token = flag("query-token").or(get(THE0_QUERY_TOKEN)).map(str::to_string);
+    let keep =
+        num("--events-keep", f.events_keep.as_deref().or(get(THE0_EVENTS_KEEP)), crate::store::events::DEFAULT_KEEP)?;
+    if !(100..=10_000_000).contains(&keep) {
+        return Err(CliError::OutOfRange { name: "--events-keep", value: keep, why: "must be 100..=10000000" });
+    }
+    let max_age = dur(
+        "--events-max-age",
+        f.events_max_age.as_deref().or(get(THE0_EVENTS_MAX_AGE)),
+        crate::store::events::DEFAULT_MAX_AGE,
+    )?;
+    if max_age < Duration::from_secs(60) {
+        return Err(CliError::Refused {
+            name: "--events-max-age",
+            value: f.events_max_age.as_deref().or(get(THE0_EVENTS_MAX_AGE)).unwrap_or_default().to_string(),
+            why: "must be at least 1m",
+        });
+    }
+    let events = crate::store::events::Retention { keep, max_age };
+    let mut query = query_options(f.port.as_deref(), f.query_bind.as_deref(), f.max_query_containers.as_deref(), &get)?;
+    query.token = f.query_token.as_deref().or(get(THE0_QUERY_TOKEN)).map(str::to_string);
     Ok(Cli {
         command,
         data_dir,
-        admin_addr: flag("admin-addr").or(get(env::THE0_ADMIN_ADDR)).unwrap_or("127.0.0.1:9478").to_string(),
+        admin_addr: f.admin_addr.as_deref().or(get(env::THE0_ADMIN_ADDR)).unwrap_or("127.0.0.1:9478").to_string(),
         admin_token: get(env::THE0_ADMIN_TOKEN).map(str::to_string),
-        health_addr: flag("health-addr").or(get(env::THE0_HEALTH_ADDR)).unwrap_or("127.0.0.1:8080").to_string(),
+        health_addr: f
+            .health_addr
+            .as_deref()
+            .or(get(env::THE0_HEALTH_ADDR))
+            .unwrap_or(if controller { "0.0.0.0:8080" } else { "127.0.0.1:8080" })
+            .to_string(),
         nats_url,
         region: get(env::MINIO_REGION).unwrap_or("us-east-1").to_string(),
         host,
@@ -398,6 +356,37 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Cli
         },
         query,
         network_given: get(env::DOCKER_NETWORK).is_some(),
+        events,
+    })
+}
+
+/// The `controller` command's flags, each falling back to its variable, then to the original's
+/// default.
+fn controller_flags(
+    c: &cmdargs::ControllerArgs,
+    f: &Flags,
+    vars: &HashMap<String, String>,
+) -> Result<crate::config::ControllerFlags, CliError> {
+    let get = |k: &str| vars.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    let pull_policy =
+        f.runtime_image_pull_policy.as_deref().or(get(env::RUNTIME_IMAGE_PULL_POLICY)).unwrap_or("IfNotPresent");
+    if !matches!(pull_policy, "IfNotPresent" | "Always" | "Never") {
+        return Err(CliError::Refused {
+            name: "--runtime-image-pull-policy",
+            value: pull_policy.into(),
+            why: "IfNotPresent, Always or Never",
+        });
+    }
+    let namespace = c.namespace.as_deref().or(get("NAMESPACE")).unwrap_or("the0");
+    if crate::kube::names::check_id(namespace).is_err() {
+        return Err(CliError::Refused { name: "--namespace", value: namespace.into(), why: "not a DNS-1123 label" });
+    }
+    Ok(crate::config::ControllerFlags {
+        namespace: namespace.to_string(),
+        minio_endpoint: c.minio_endpoint.as_deref().or(get(env::MINIO_ENDPOINT)).unwrap_or("minio:9000").to_string(),
+        minio_bucket: c.minio_bucket.as_deref().or(get("MINIO_BUCKET")).unwrap_or("the0-custom-bots").to_string(),
+        minio_secret_name: c.minio_secret_name.clone(),
+        pull_policy: pull_policy.to_string(),
     })
 }
 

@@ -82,29 +82,207 @@ fn s3_storage_and_bucket_overrides() {
 
 #[test]
 fn commands_and_errors() {
-    assert_eq!(
-        p(&["deploy", "./bot", "--id", "b1"], &[]).unwrap().command,
-        Command::Deploy { dir: "./bot".into(), id: Some("b1".into()) }
-    );
-    assert_eq!(p(&["logs", "b1", "-f"], &[]).unwrap().command, Command::Logs { id: "b1".into(), follow: true });
-    assert_eq!(p(&["remove", "b1"], &[]).unwrap().command, Command::Remove { id: "b1".into() });
-    assert_eq!(p(&["stop-all"], &[]).unwrap().command, Command::StopAll);
-    assert_eq!(p(&["healthcheck"], &[]).unwrap().command, Command::HealthCheck);
-    assert_eq!(p(&["version", "--mongo-uri", "x"], &[]).unwrap().command, Command::Version);
+    use crate::config::{BotKind, OutputFormat, StateFilter};
+    let table = OutputFormat::Table;
+    for (args, want) in [
+        (
+            &["deploy", "./bot", "--id", "b1"][..],
+            Command::Deploy { dir: "./bot".into(), id: Some("b1".into()), output: table },
+        ),
+        (&["logs", "b1", "-f"], Command::Logs { id: Some("b1".into()), follow: true, tail: None, since: None }),
+        (&["logs", "--follow", "b1"], Command::Logs { id: Some("b1".into()), follow: true, tail: None, since: None }),
+        (&["logs", "b1"], Command::Logs { id: Some("b1".into()), follow: false, tail: None, since: None }),
+        (
+            &["query", "b1", "/prices", "last=3", "q=a=b"],
+            Command::Query {
+                id: "b1".into(),
+                path: "/prices".into(),
+                params: vec![("last".into(), "3".into()), ("q".into(), "a=b".into())],
+                output: OutputFormat::Table,
+            },
+        ),
+        (&["logs", "--all", "-f"], Command::Logs { id: None, follow: true, tail: None, since: None }),
+        (
+            &["logs", "b1", "--tail", "5", "--since", "10m"],
+            Command::Logs {
+                id: Some("b1".into()),
+                follow: false,
+                tail: Some(5),
+                since: Some(Duration::from_secs(600)),
+            },
+        ),
+        (&["remove", "b1"], Command::Remove { id: "b1".into(), output: table }),
+        (&["remove", "b1", "-o", "json"], Command::Remove { id: "b1".into(), output: OutputFormat::Json }),
+        (&["show", "b1"], Command::Show { id: "b1".into(), output: table }),
+        (&["show", "b1", "-o", "json"], Command::Show { id: "b1".into(), output: OutputFormat::Json }),
+        (&["runs", "b1"], Command::Runs { id: "b1".into(), output: table }),
+        (&["enable", "b1"], Command::SetEnabled { id: "b1".into(), enabled: true, output: table }),
+        (&["disable", "b1"], Command::SetEnabled { id: "b1".into(), enabled: false, output: table }),
+        (&["restart", "b1"], Command::Restart { id: "b1".into(), output: table }),
+        (&["restart", "b1", "-o", "json"], Command::Restart { id: "b1".into(), output: OutputFormat::Json }),
+        (&["run", "b1"], Command::Run { id: "b1".into(), config: None, timeout_s: None, wait: false, output: table }),
+        (
+            &["run", "b1", "--config", r#"{"s":"ETH"}"#, "--timeout", "2m", "--wait", "-o", "json"],
+            Command::Run {
+                id: "b1".into(),
+                config: Some(serde_json::json!({"s": "ETH"})),
+                timeout_s: Some(120),
+                wait: true,
+                output: OutputFormat::Json,
+            },
+        ),
+        (&["state", "b1"], Command::State { id: "b1".into(), action: StateAction::List, output: table }),
+        (
+            &["state", "b1", "list", "-o", "json"],
+            Command::State { id: "b1".into(), action: StateAction::List, output: OutputFormat::Json },
+        ),
+        (
+            &["state", "b1", "get", "k"],
+            Command::State { id: "b1".into(), action: StateAction::Get("k".into()), output: table },
+        ),
+        (
+            &["state", "b1", "rm", "k"],
+            Command::State {
+                id: "b1".into(),
+                action: StateAction::Remove { key: "k".into(), restart: false },
+                output: table,
+            },
+        ),
+        (
+            &["state", "b1", "rm", "k", "--restart"],
+            Command::State {
+                id: "b1".into(),
+                action: StateAction::Remove { key: "k".into(), restart: true },
+                output: table,
+            },
+        ),
+        (&["events"], Command::Events { follow: false, bot: None, limit: 50, output: table }),
+        (
+            &["events", "-f", "--bot", "b1", "-n", "7", "-o", "json"],
+            Command::Events { follow: true, bot: Some("b1".into()), limit: 7, output: OutputFormat::Json },
+        ),
+        (
+            &["events", "--follow", "--limit=1000"],
+            Command::Events { follow: true, bot: None, limit: 1000, output: table },
+        ),
+        (&["stop-all"], Command::StopAll),
+        (&["healthcheck"], Command::HealthCheck),
+        (&["serve"], Command::Serve),
+        (&["bot-runner"], Command::BotRunner),
+        (&["bot-scheduler"], Command::BotScheduler),
+        (&["query-server"], Command::QueryServer),
+        // --mongo-uri is accepted and ignored, before or after the command.
+        (&["version", "--mongo-uri", "x"], Command::Version),
+        (&["--mongo-uri=x", "version"], Command::Version),
+        (&["list"], Command::List { filter: ListFilter::default(), output: table }),
+        (
+            &["list", "--state", "running", "--type", "scheduled", "-o", "json"],
+            Command::List {
+                filter: ListFilter { state: Some(StateFilter::Running), kind: Some(BotKind::Scheduled) },
+                output: OutputFormat::Json,
+            },
+        ),
+        (
+            &["list", "--state=backing-off", "--output=table"],
+            Command::List { filter: ListFilter { state: Some(StateFilter::BackingOff), kind: None }, output: table },
+        ),
+        (&["gc"], Command::Gc { dry_run: false, interval: None, json: false }),
+        (
+            &["gc", "--dry-run", "--interval", "5m"],
+            Command::Gc { dry_run: true, interval: Some(std::time::Duration::from_secs(300)), json: false },
+        ),
+        (&["gc", "-o", "json"], Command::Gc { dry_run: false, interval: None, json: true }),
+        (&["completions", "bash"], Command::Completions(clap_complete::Shell::Bash)),
+        (&["completions", "zsh"], Command::Completions(clap_complete::Shell::Zsh)),
+        (&["completions", "fish"], Command::Completions(clap_complete::Shell::Fish)),
+    ] {
+        assert_eq!(p(args, &[]).unwrap().command, want, "{args:?}");
+    }
+    // A flag given twice: the last value wins, as in the original.
+    let c = p(&["--runtime-image", "a:1", "list", "--runtime-image", "b:2"], &[]).unwrap();
+    assert_eq!(c.host.images.default, "b:2");
+    // Settings may come before or after the command.
+    let c = p(&["--data-dir", "/a", "list", "--admin-addr", "127.0.0.1:1"], &[]).unwrap();
+    assert_eq!((c.data_dir, c.admin_addr.as_str()), (PathBuf::from("/a"), "127.0.0.1:1"));
+    // One line naming what was wrong, with clap's near-miss suggestion; no usage paragraph.
     for (args, err) in [
-        (&["bogus"][..], "unknown command"),
-        (&["--nope"], "unknown flag --nope"),
-        (&["--data-dir"], "needs a value"),
-        (&["remove"], "needs a bot id"),
+        (&["bogus"][..], "unrecognized subcommand 'bogus'"),
+        (&["lsit"], "unrecognized subcommand 'lsit' (a similar subcommand exists: 'list')"),
+        (&["--nope"], "unexpected argument '--nope' found"),
+        (&["--data-dri", "x"], "unexpected argument '--data-dri' found (a similar argument exists: '--data-dir')"),
+        (&["--data-dir"], "a value is required for '--data-dir <DIR>' but none was supplied"),
+        (&["remove"], "the following required arguments were not provided: <ID> (usage: orchestrator remove"),
+        (&["deploy"], "the following required arguments were not provided: <DIR>"),
+        (&["show"], "<ID> (usage: orchestrator show <ID>)"),
+        (&["disable"], "<ID> (usage: orchestrator disable <ID>)"),
+        (&["disabel", "b1"], "(a similar subcommand exists: 'disable')"),
+        (&["list", "--state", "runing"], "invalid value 'runing' for '--state <STATE>'"),
+        (&["list", "--state", "runing"], "'running'"),
+        (&["list", "--type", "cron"], "invalid value 'cron' for '--type <KIND>'"),
+        (&["list", "-o", "yaml"], "invalid value 'yaml' for '--output <OUTPUT>'"),
+        (&["completions", "tcsh"], "invalid value 'tcsh' for '<SHELL>'"),
+        (&["gc", "--interval", "often"], "invalid value 'often' for '--interval <D>'"),
+        (&["gc", "--interval", "0s"], "invalid value '0s' for '--interval <D>': must be longer than 0"),
+        (&["gc", "-o", "yaml"], "invalid value 'yaml' for '--output <OUTPUT>'"),
+        (&["query", "b1", "/p", "last"], "invalid value 'last' for '[KEY=VALUE]...': expected KEY=VALUE"),
+        (&["query", "b1", "/p", "=3"], "expected KEY=VALUE"),
+        (&["logs", "b1", "--all"], "the argument '[ID]' cannot be used with '--all'"),
+        (&["state"], "<ID> (usage: orchestrator state"),
+        (&["run"], "<ID> (usage: orchestrator run"),
+        (&["run", "b1", "--config", "[1]"], "--config must be a JSON object"),
+        (&["run", "b1", "--config", "{x"], "--config is not JSON: key must be a string"),
+        (&["run", "b1", "--timeout", "0s"], "invalid value '0s' for '--timeout <D>': must be longer than 0"),
+        (&["state", "b1", "get"], "state ID get|rm needs the KEY (state ID list shows them)"),
+        (&["state", "b1", "rm"], "needs the KEY"),
+        (&["state", "b1", "list", "k"], "state ID list takes no key (got \"k\"); to print one: state ID get k"),
+        (&["state", "b1", "get", "k", "--restart"], "--restart goes with state ID rm KEY only"),
+        (&["state", "b1", "del", "k"], "invalid value 'del' for '[ACTION]'"),
+        (&["logs", "b1", "--since", "yesterday"], "invalid value 'yesterday' for '--since <D>'"),
+        (&["logs", "b1", "--tail", "many"], "invalid value 'many' for '--tail <N>'"),
+        (&["--stop-bots-on-shutdown=maybe"], "not a boolean"),
         (&["--reconcile-interval", "soon"], "--reconcile-interval"),
         (&["--max-parallel", "0"], "must be 1..=256"),
         (&["--instance", "a b"], "--instance"),
-        (&["list", "extra"], "unexpected argument"),
+        (&["list", "extra"], "unexpected argument 'extra' found"),
+        (&["logs", "b1", "--id", "x"], "unexpected argument '--id' found"),
     ] {
         let e = p(args, &[]).unwrap_err();
         assert!(e.contains(err), "{args:?}: {e}");
+        assert!(!e.contains('\n') && !e.contains("For more information"), "{args:?}: {e}");
     }
     assert!(p(&[], &[("BOT_CPU_SHARES", "lots")]).unwrap_err().contains("BOT_CPU_SHARES"));
+}
+
+#[test]
+fn help_for_the_program_and_each_command() {
+    for (args, has) in [
+        (&["--help"][..], "bot-scheduler"),
+        (&["-h"], "Usage: orchestrator [OPTIONS] [COMMAND]"),
+        (&["help"], "stop-all"),
+        (&["help", "logs"], "Usage: orchestrator logs [OPTIONS] [ID]"),
+        (&["logs", "--help"], "--follow"),
+        (&["help", "list"], "backing-off"),
+    ] {
+        match p(args, &[]).unwrap().command {
+            Command::Help(text) => assert!(text.contains(has), "{args:?}: {text}"),
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn boolean_flags() {
+    for (args, want) in [
+        (&[][..], false),
+        (&["--stop-bots-on-shutdown"], true),
+        (&["--stop-bots-on-shutdown=true"], true),
+        (&["--stop-bots-on-shutdown=0"], false),
+        (&["bot-runner", "--stop-bots-on-shutdown"], true),
+    ] {
+        assert_eq!(p(args, &[]).unwrap().reconcile.stop_bots_on_shutdown, want, "{args:?}");
+    }
+    // The flag takes its value only with `=`: the next word stays the command.
+    assert_eq!(p(&["--stop-bots-on-shutdown", "bot-runner"], &[]).unwrap().command, Command::BotRunner);
 }
 
 #[test]
@@ -240,5 +418,30 @@ fn bot_runtime_from_flag_or_env() {
     ] {
         let got = p(args, vars).map(|c| c.host.runtime);
         assert_eq!(got, want.map(|w| w.map(str::to_string)).map_err(str::to_string), "{args:?} {vars:?}");
+    }
+}
+
+#[test]
+fn event_retention_from_flags_env_and_defaults() {
+    use crate::store::events::{Retention, DEFAULT_KEEP, DEFAULT_MAX_AGE};
+    let r = |args: &[&str], vars: &[(&str, &str)]| p(args, vars).map(|c| c.events);
+    assert_eq!(r(&[], &[]), Ok(Retention { keep: DEFAULT_KEEP, max_age: DEFAULT_MAX_AGE }));
+    assert_eq!(DEFAULT_MAX_AGE, Duration::from_secs(168 * 3600));
+    let env = [("THE0_EVENTS_KEEP", "500"), ("THE0_EVENTS_MAX_AGE", "24h")];
+    assert_eq!(r(&[], &env), Ok(Retention { keep: 500, max_age: Duration::from_secs(86_400) }));
+    let flags = ["--events-keep", "200", "--events-max-age=90m"];
+    assert_eq!(r(&flags, &env), Ok(Retention { keep: 200, max_age: Duration::from_secs(5400) }), "flags win");
+    for (args, vars, err) in [
+        (&["--events-keep", "99"][..], &[][..], "--events-keep 99: must be 100..=10000000"),
+        (&[], &[("THE0_EVENTS_KEEP", "lots")], "--events-keep: \"lots\" is not a whole number"),
+        (&["--events-max-age", "30s"], &[], "--events-max-age \"30s\": must be at least 1m"),
+        (&[], &[("THE0_EVENTS_MAX_AGE", "1 week")], "--events-max-age: "),
+    ] {
+        let e = r(args, vars).unwrap_err();
+        assert!(e.starts_with(err), "{args:?} {vars:?}: {e}");
+    }
+    for args in [&["events", "-n", "0"][..], &["events", "-n", "1001"]] {
+        let e = p(args, &[]).unwrap_err();
+        assert!(e.contains("--limit <N>") && e.contains("is not in 1..=1000"), "{args:?}: {e}");
     }
 }

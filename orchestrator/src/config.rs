@@ -15,13 +15,176 @@ pub enum Command {
     BotScheduler,
     QueryServer,
     Version,
-    Deploy { dir: PathBuf, id: Option<String> },
-    List,
-    Remove { id: String },
-    Logs { id: String, follow: bool },
+    Deploy {
+        dir: PathBuf,
+        id: Option<String>,
+        output: OutputFormat,
+    },
+    List {
+        filter: ListFilter,
+        output: OutputFormat,
+    },
+    Remove {
+        id: String,
+        output: OutputFormat,
+    },
+    Show {
+        id: String,
+        output: OutputFormat,
+    },
+    Runs {
+        id: String,
+        output: OutputFormat,
+    },
+    /// `run ID [--config JSON] [--timeout D] [--wait] [-o json]`.
+    Run {
+        id: String,
+        /// The override, checked to be a JSON object.
+        config: Option<serde_json::Value>,
+        timeout_s: Option<i64>,
+        wait: bool,
+        output: OutputFormat,
+    },
+    /// `state ID [list | get KEY | rm KEY [--restart]] [-o json]`.
+    State {
+        id: String,
+        action: StateAction,
+        output: OutputFormat,
+    },
+    /// `query ID PATH [KEY=VALUE…]`.
+    Query {
+        id: String,
+        path: String,
+        params: Vec<(String, String)>,
+        output: OutputFormat,
+    },
+    /// `enable ID` (true) / `disable ID` (false).
+    SetEnabled {
+        id: String,
+        enabled: bool,
+        output: OutputFormat,
+    },
+    /// `logs ID` (`id` set) or `logs --all` (`None`).
+    Logs {
+        id: Option<String>,
+        follow: bool,
+        tail: Option<u32>,
+        since: Option<std::time::Duration>,
+    },
+    /// `restart ID`.
+    Restart {
+        id: String,
+        output: OutputFormat,
+    },
+    /// `events [-f] [--bot ID] [-n N] [-o json]`.
+    Events {
+        follow: bool,
+        bot: Option<String>,
+        limit: i64,
+        output: OutputFormat,
+    },
     StopAll,
     HealthCheck,
-    Help,
+    /// `gc [--dry-run] [--interval D] [-o json]` (§5.8).
+    Gc {
+        dry_run: bool,
+        interval: Option<std::time::Duration>,
+        json: bool,
+    },
+    /// `controller`: Kubernetes mode (issue #12). Its own flags; the rest comes from [`Cli`].
+    Controller(ControllerFlags),
+    /// `completions SHELL`: print the shell's completion script.
+    Completions(clap_complete::Shell),
+    /// `help [COMMAND]`, `-h`, `--help`: the help text clap rendered.
+    Help(String),
+}
+
+/// The `controller` command's own flags (docs/contract.md §5.6), resolved with their variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControllerFlags {
+    /// `--namespace` / `NAMESPACE` (`the0`).
+    pub namespace: String,
+    /// `--minio-endpoint` / `MINIO_ENDPOINT` (`minio:9000`): the storage endpoint bot pods use.
+    pub minio_endpoint: String,
+    /// `--minio-bucket` / `MINIO_BUCKET` (`the0-custom-bots`): accepted, reaches nothing (§2.2).
+    pub minio_bucket: String,
+    /// `--minio-secret-name`: the Secret bot pods take the storage keys from (D32).
+    pub minio_secret_name: Option<String>,
+    /// `--runtime-image-pull-policy` / `RUNTIME_IMAGE_PULL_POLICY` (`IfNotPresent`).
+    pub pull_policy: String,
+}
+
+/// `-o`/`--output` of the commands that print data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned columns for people
+    #[default]
+    Table,
+    /// The admin API's JSON, for scripts
+    Json,
+}
+
+/// `state ID ACTION`: what is done with the bot's stored state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum StateVerb {
+    /// The keys and their sizes
+    #[default]
+    List,
+    /// One key's JSON value
+    Get,
+    /// Remove one key
+    Rm,
+}
+
+/// `state ID …` resolved: the key is there when the action needs one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateAction {
+    List,
+    Get(String),
+    Remove { key: String, restart: bool },
+}
+
+/// `list --state`: the states `GET /bots` shows (live and scheduled bots).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StateFilter {
+    Pending,
+    Starting,
+    Running,
+    BackingOff,
+    Failed,
+    Stopping,
+    Disabled,
+    Scheduled,
+}
+
+impl StateFilter {
+    /// The `status.state` text of the admin API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StateFilter::Pending => "pending",
+            StateFilter::Starting => "starting",
+            StateFilter::Running => "running",
+            StateFilter::BackingOff => "backing-off",
+            StateFilter::Failed => "failed",
+            StateFilter::Stopping => "stopping",
+            StateFilter::Disabled => "disabled",
+            StateFilter::Scheduled => "scheduled",
+        }
+    }
+}
+
+/// `list --type`: a live bot (one long-running container) or a scheduled one (cron runs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BotKind {
+    Realtime,
+    Scheduled,
+}
+
+/// What `list` keeps: every bot when both are `None`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ListFilter {
+    pub state: Option<StateFilter>,
+    pub kind: Option<BotKind>,
 }
 
 #[derive(Debug, Clone)]
@@ -44,4 +207,6 @@ pub struct Cli {
     /// `DOCKER_NETWORK` was set: bots go on that network as is (with a warning), else on the
     /// orchestrator's own network with inter-container traffic off.
     pub network_given: bool,
+    /// How much event history the store keeps (`--events-keep`, `--events-max-age`).
+    pub events: crate::store::events::Retention,
 }

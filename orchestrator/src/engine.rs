@@ -73,7 +73,7 @@ impl Engine for Docker {
         Box::pin(Docker::events(self))
     }
     fn logs(&self, name: &str, follow: bool, tail: Option<u32>) -> BoxStream<'static, Result<bytes::Bytes>> {
-        Box::pin(Docker::logs(self, name, follow, tail))
+        Box::pin(Docker::logs(self, name, follow, tail, None))
     }
     fn start_oneshot<'a>(&'a self, spec: &'a ContainerSpec) -> BoxFuture<'a, Result<String>> {
         Box::pin(Docker::start_oneshot(self, spec))

@@ -50,7 +50,7 @@ impl Health {
                 let mut r = http::text(StatusCode::OK, &self.host.metrics.render());
                 r.headers_mut().insert(
                     ::http::header::CONTENT_TYPE,
-                    ::http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                    ::http::HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
                 );
                 r
             }

@@ -21,6 +21,36 @@ pub fn text(status: StatusCode, body: &str) -> Resp {
     r
 }
 
+/// Every byte outside `[A-Za-z0-9_.-]` as `%XX`: an id with `/` or `?` stays one path segment.
+pub fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A path segment with its `%XX` escapes decoded (what [`percent_encode`] made); `None` for a
+/// malformed escape or bytes that are not UTF-8.
+pub fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b.get(i + 1..i + 3).filter(|h| h.iter().all(u8::is_ascii_hexdigit))?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// A Unix-milliseconds time as the APIs show it: RFC 3339 with nanoseconds, or `null`.
 pub fn time(ms: Option<i64>) -> serde_json::Value {
     ms.map_or(serde_json::Value::Null, |ms| {
@@ -111,5 +141,29 @@ where
                 let _ = tokio::time::timeout(limits.lifetime, conn).await;
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_round_trip_and_bad_escapes() {
+        for id in ["a", "a b", "<script>x</script>", "a/b?c", "é", "%41"] {
+            assert_eq!(percent_decode(&percent_encode(id)).as_deref(), Some(id), "{id}");
+        }
+        for (seg, want) in [
+            ("a%20b", Some("a b")),
+            ("%3Cb%3e", Some("<b>")),
+            ("plain", Some("plain")),
+            ("%", None),
+            ("%4", None),
+            ("%zz", None),
+            ("%+1", None),
+            ("%ff", None),
+        ] {
+            assert_eq!(percent_decode(seg).as_deref(), want, "{seg}");
+        }
     }
 }

@@ -13,7 +13,6 @@ use std::time::Duration;
 use async_nats::jetstream::{self, consumer::pull, AckKind};
 use futures_util::StreamExt;
 
-use crate::log;
 use crate::metrics::Metrics;
 use crate::model::{parse_payload, Change};
 use crate::store::{Mode, Store};
@@ -90,7 +89,7 @@ pub fn handle(store: &Store, feed: &Feed, subject: &str, payload: &[u8], seq: Op
     };
     match store.apply(&change, mode, seq.map(|s| (feed.cursor, s))) {
         Ok(true) => {
-            log::info("event applied", &[("subject", &subject), ("bot_id", &id)]);
+            tracing::info!(subject = %subject, bot_id = %id, "event applied");
             Outcome::Applied
         }
         Ok(false) => Outcome::Skipped,
@@ -100,16 +99,20 @@ pub fn handle(store: &Store, feed: &Feed, subject: &str, payload: &[u8], seq: Op
 
 fn count(m: &Metrics, o: &Outcome, subject: &str, payload: &[u8]) {
     match o {
-        Outcome::Applied => Metrics::inc(&m.ingest_applied),
-        Outcome::Skipped => Metrics::inc(&m.ingest_skipped),
+        Outcome::Applied => {
+            m.ingest_applied.inc();
+        }
+        Outcome::Skipped => {
+            m.ingest_skipped.inc();
+        }
         Outcome::Malformed(e) => {
-            Metrics::inc(&m.ingest_malformed);
-            log::warn("malformed event dropped", &[("subject", &subject), ("error", e), ("bytes", &payload.len())]);
-            log::debug("malformed event payload", &[("payload", &String::from_utf8_lossy(payload))]);
+            m.ingest_malformed.inc();
+            tracing::warn!(subject = %subject, error = %e, bytes = %payload.len(), "malformed event dropped");
+            tracing::debug!(payload = %String::from_utf8_lossy(payload), "malformed event payload");
         }
         Outcome::Failed(e) => {
-            Metrics::inc(&m.ingest_errors);
-            log::error("event not applied", &[("subject", &subject), ("error", e)]);
+            m.ingest_errors.inc();
+            tracing::error!(subject = %subject, error = %e, "event not applied");
         }
     }
 }
@@ -131,7 +134,7 @@ async fn consume(feed: Feed, url: String, store: Store, metrics: Arc<Metrics>) {
         match opts.connect(url.as_str()).await {
             Ok(c) => break c,
             Err(e) => {
-                log::warn("nats connect failed", &[("error", &e)]);
+                tracing::warn!(error = %e, "nats connect failed");
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
         }
@@ -141,17 +144,16 @@ async fn consume(feed: Feed, url: String, store: Store, metrics: Arc<Metrics>) {
         match js.get_stream(STREAM).await {
             Ok(stream) => {
                 if let Err(e) = jetstream_loop(&feed, &stream, &store, &metrics).await {
-                    log::warn("jetstream consumer interrupted", &[("error", &e)]);
+                    tracing::warn!(error = %e, "jetstream consumer interrupted");
                 }
             }
             Err(e) if is_not_found(&e) => {
-                log::warn(
-                    "stream THE0_EVENTS not found: falling back to core NATS (events sent while down are lost)",
-                    &[],
+                tracing::warn!(
+                    "stream THE0_EVENTS not found: falling back to core NATS (events sent while down are lost)"
                 );
                 core_loop(&feed, &client, &store, &metrics).await;
             }
-            Err(e) => log::warn("jetstream unavailable", &[("error", &e)]),
+            Err(e) => tracing::warn!(error = %e, "jetstream unavailable"),
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -197,7 +199,7 @@ async fn jetstream_loop(
     let consumer: jetstream::consumer::PullConsumer =
         stream.get_or_create_consumer(feed.durable, consumer_config(feed)).await.map_err(nats)?;
     let mut messages = consumer.messages().await.map_err(nats)?;
-    log::info("consuming THE0_EVENTS", &[("durable", &feed.durable)]);
+    tracing::info!(durable = %feed.durable, "consuming THE0_EVENTS");
     while let Some(msg) = messages.next().await {
         let msg = msg.map_err(nats)?;
         let (seq, delivered) = match msg.info() {
@@ -219,7 +221,7 @@ async fn jetstream_loop(
             }
         };
         if let Err(e) = ack {
-            log::warn("ack failed (the event will be redelivered and skipped)", &[("error", &e)]);
+            tracing::warn!(error = %e, "ack failed (the event will be redelivered and skipped)");
         }
     }
     Ok(())
@@ -229,7 +231,7 @@ async fn core_loop(feed: &Feed, client: &async_nats::Client, store: &Store, metr
     let mut sub = match client.queue_subscribe(feed.subjects, QUEUE_GROUP.into()).await {
         Ok(s) => s,
         Err(e) => {
-            log::warn("subscribe failed", &[("error", &e)]);
+            tracing::warn!(error = %e, "subscribe failed");
             return;
         }
     };

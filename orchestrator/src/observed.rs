@@ -14,6 +14,8 @@ pub struct BotStatus {
     pub last_exit_at: Option<i64>,
     pub backoff_until: Option<i64>,
     pub failure_reason: Option<String>,
+    /// When a restart was asked for (`restart ID`) that the reconciler has not carried out yet.
+    pub restart_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -126,6 +126,8 @@ pub struct ContainerSpec {
     pub pids_limit: i64,
     /// The OCI runtime (`HostConfig.Runtime`, `--bot-runtime`); `None`: the engine's default.
     pub runtime: Option<String>,
+    /// The command, when not the image's own `CMD` (`/app/runtime execute`).
+    pub cmd: Option<Vec<String>>,
 }
 
 /// Label marking containers of one `--instance`.
@@ -143,7 +145,18 @@ pub enum Role {
     },
     /// One ephemeral query (§4.3): the query entrypoint, read-only state, a fresh result key.
     Query(QueryRun),
+    /// One on-demand run (`run ID`), of a live or a scheduled bot: named and labelled as a
+    /// scheduled run (one at a time per bot, adopted after a restart by its due time), but the
+    /// executor runs with `--skip-sync`: the state is restored and never uploaded, no log is
+    /// shipped, so it cannot race the bot's own container; with local storage its state is
+    /// mounted read-only and it gets no logs directory.
+    Manual {
+        due_ms: i64,
+    },
 }
+
+/// The executor's command of an on-demand run: the image's `CMD` plus `--skip-sync`.
+pub const MANUAL_RUN_CMD: [&str; 3] = ["/app/runtime", "execute", "--skip-sync"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryRun {
@@ -211,8 +224,10 @@ pub fn build_for(l: &Launch, h: &HostSettings, role: &Role) -> ContainerSpec {
     let (kind, mount) = if query.is_some() { ("query", "query") } else { ("bot", "bot") };
     let type_label = match role {
         Role::Realtime => labels::TYPE_REALTIME,
-        Role::Scheduled { .. } | Role::Query(_) => labels::TYPE_SCHEDULED,
+        Role::Scheduled { .. } | Role::Manual { .. } | Role::Query(_) => labels::TYPE_SCHEDULED,
     };
+    // Sees its state without writing it back: a query, and an on-demand run.
+    let state_read_only = matches!(role, Role::Query(_) | Role::Manual { .. });
     let entrypoint = match query {
         Some(_) => l.query_entrypoint.clone().unwrap_or_else(|| l.entrypoint.clone()),
         None => l.entrypoint.clone(),
@@ -226,7 +241,7 @@ pub fn build_for(l: &Launch, h: &HostSettings, role: &Role) -> ContainerSpec {
     if let Some(i) = &h.instance {
         labels.insert(INSTANCE_LABEL.into(), i.clone());
     }
-    if let Role::Scheduled { due_ms } = role {
+    if let Role::Scheduled { due_ms } | Role::Manual { due_ms } = role {
         labels.insert(DUE_LABEL.into(), due_ms.to_string());
     }
     let mut e: Vec<(&str, String)> = vec![
@@ -239,7 +254,7 @@ pub fn build_for(l: &Launch, h: &HostSettings, role: &Role) -> ContainerSpec {
     ];
     let name = match role {
         Role::Realtime => container_name(&l.id, h.instance.as_deref()),
-        Role::Scheduled { .. } => run_container_name(&l.id, h.instance.as_deref()),
+        Role::Scheduled { .. } | Role::Manual { .. } => run_container_name(&l.id, h.instance.as_deref()),
         Role::Query(q) => query_container_name(&l.id, &q.result_key),
     };
     let mut binds = Vec::new();
@@ -272,6 +287,8 @@ pub fn build_for(l: &Launch, h: &HostSettings, role: &Role) -> ContainerSpec {
                 let results = root.join(&h.buckets.query_results).join(&l.id);
                 binds.push(format!("{}:{}:ro", state.display(), inside(&state).display()));
                 binds.push(format!("{}:{}", results.display(), inside(&results).display()));
+            } else if state_read_only {
+                binds.push(format!("{}:{}:ro", state.display(), inside(&state).display()));
             } else {
                 binds.push(format!("{}:{}", state.display(), inside(&state).display()));
                 binds.push(format!("{}:{}", logs.display(), inside(&logs).display()));
@@ -334,6 +351,7 @@ pub fn build_for(l: &Launch, h: &HostSettings, role: &Role) -> ContainerSpec {
         pull: h.pull,
         pids_limit: h.pids_limit,
         runtime: h.runtime.clone(),
+        cmd: matches!(role, Role::Manual { .. }).then(|| MANUAL_RUN_CMD.map(String::from).to_vec()),
     }
 }
 

@@ -126,6 +126,26 @@ fn scheduled_run_is_one_named_container_per_bot_with_its_due_time() {
     assert_eq!(s.binds, realtime.binds, "a run syncs state and logs like a realtime bot");
 }
 
+/// `run ID`: a scheduled run's name, labels and due time (one at a time, adopted after a
+/// restart), the executor told not to sync, and with local storage read-only state and no logs.
+#[test]
+fn an_on_demand_run_restores_state_read_only_and_never_syncs() {
+    let h = HostSettings { storage: Storage::Local { root: PathBuf::from("/o") }, ..Default::default() };
+    let s = build_for(&launch(), &h, &Role::Manual { due_ms: 1_700_000_000_000 });
+    let scheduled = build_for(&launch(), &h, &Role::Scheduled { due_ms: 1_700_000_000_000 });
+    assert_eq!((s.name.as_str(), &s.labels), (scheduled.name.as_str(), &scheduled.labels));
+    assert_eq!(s.env, scheduled.env, "the same environment: only the command and the mounts differ");
+    assert_eq!(s.cmd.as_deref(), Some(&["/app/runtime".to_string(), "execute".into(), "--skip-sync".into()][..]));
+    assert_eq!(scheduled.cmd, None, "other roles keep the image's CMD");
+    assert_eq!(
+        s.binds,
+        vec![
+            "/o/custom-bots/u/b/1:/objects/custom-bots/u/b/1:ro".to_string(),
+            "/o/bot-state/b1:/objects/bot-state/b1:ro".into(),
+        ]
+    );
+}
+
 #[test]
 fn query_container_runs_the_query_entrypoint_with_read_only_state() {
     let h = HostSettings { storage: Storage::Local { root: PathBuf::from("/o") }, ..Default::default() };
@@ -228,7 +248,7 @@ fn scoped_credentials_mount_a_directory_and_put_no_shared_key_in_env() {
     let l = launch();
     let run =
         QueryRun { path: "/x".into(), params: "{}".into(), result_key: "b1/1-00000000000000ab/result.json".into() };
-    for role in [Role::Realtime, Role::Scheduled { due_ms: 1 }, Role::Query(run)] {
+    for role in [Role::Realtime, Role::Scheduled { due_ms: 1 }, Role::Manual { due_ms: 1 }, Role::Query(run)] {
         let s = build_for(&l, &h, &role);
         assert!(!s.env.iter().any(|e| e.contains("SHARED")), "{role:?}: {:?}", s.env);
         assert!(!s.env.iter().any(|e| e.starts_with("MINIO_ACCESS_KEY=") || e.starts_with("MINIO_SECRET_KEY=")));
@@ -244,7 +264,8 @@ fn every_role_runs_under_the_chosen_runtime() {
     let q = QueryRun { path: "/q".into(), params: "{}".into(), result_key: query_result_key("b1", 1, 2) };
     for runtime in [None, Some("runsc".to_string())] {
         let h = HostSettings { runtime: runtime.clone(), ..Default::default() };
-        for role in [Role::Realtime, Role::Scheduled { due_ms: 1 }, Role::Query(q.clone())] {
+        for role in [Role::Realtime, Role::Scheduled { due_ms: 1 }, Role::Manual { due_ms: 1 }, Role::Query(q.clone())]
+        {
             assert_eq!(build_for(&launch(), &h, &role).runtime, runtime, "{role:?}");
         }
     }

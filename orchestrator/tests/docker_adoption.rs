@@ -1,7 +1,7 @@
 //! Restarts and outages against the real Docker engine: bots keep running when the orchestrator
 //! stops (in process, and the built binary on SIGTERM, as systemd and `docker stop` stop it) and
 //! are adopted, not restarted, when it comes back; a spec changed meanwhile is applied
-//! after adoption; Docker going away turns readiness off without stopping health, and the
+//! after adoption, and so is a restart asked for meanwhile, each told by the event history; Docker going away turns readiness off without stopping health, and the
 //! orchestrator resumes by itself when it comes back.
 
 mod common;
@@ -20,13 +20,15 @@ async fn bots_survive_a_restart_and_are_adopted_then_updated() {
     let dir = tempfile::tempdir().unwrap();
     let o = Orch::start(dir.path(), &inst, &[], &[]).await;
     o.put_code("u/a/1", LOOP_BOT);
-    for id in ["a1", "a2"] {
+    for id in ["a1", "a2", "a3"] {
         o.put(bot_payload(id, "u/a/1", json!({"v": 1}))).await;
     }
     o.wait_state("a1", "running", Duration::from_secs(10)).await;
     o.wait_state("a2", "running", Duration::from_secs(10)).await;
+    o.wait_state("a3", "running", Duration::from_secs(10)).await;
     let a1 = running_container(&inst, "a1");
     let a2 = running_container(&inst, "a2");
+    let a3 = running_container(&inst, "a3");
     o.stop().await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!((running_container(&inst, "a1"), running_container(&inst, "a2")), (a1.clone(), a2.clone()), "D25");
@@ -44,6 +46,8 @@ async fn bots_survive_a_restart_and_are_adopted_then_updated() {
             _ => unreachable!(),
         };
         store.apply(&the0_orchestrator::model::Change::Upsert(rec), the0_orchestrator::store::Mode::Put, None).unwrap();
+        // And a restart of a3 is asked for (stored as `restart` stores it).
+        store.request_restart("a3", the0_orchestrator::store::now_ms()).unwrap().expect("a3 is stored");
     }
     let o = Orch::start(dir.path(), &inst, &[], &[]).await;
     let new_a2 = eventually(Duration::from_secs(15), || {
@@ -51,12 +55,36 @@ async fn bots_survive_a_restart_and_are_adopted_then_updated() {
         (c.len() == 1 && c != a2).then_some(c)
     })
     .expect("changed spec applied after adoption");
+    let new_a3 = eventually(Duration::from_secs(15), || {
+        let c = running_container(&inst, "a3");
+        (c.len() == 1 && c != a3).then_some(c)
+    })
+    .expect("a restart asked for while the orchestrator was down is carried out when it starts");
     tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(running_container(&inst, "a3"), new_a3, "restarted once");
     assert_eq!(running_container(&inst, "a1"), a1, "adopted, not restarted");
     assert_eq!(running_container(&inst, "a2"), new_a2);
     let st = o.wait_state("a1", "running", Duration::from_secs(5)).await;
     assert_eq!(st["restarts"], 0);
-    assert_eq!(containers(&inst, None).len(), 2, "nothing duplicated");
+    assert_eq!(containers(&inst, None).len(), 3, "nothing duplicated");
+    // The history: each adopted at the start, then a2 replaced for its spec, a3 for the restart.
+    let store = the0_orchestrator::store::Store::open(dir.path()).unwrap();
+    let after_start = |bot: &str| -> Vec<String> {
+        let evs = store.events_since(Some(bot), 0, 100).unwrap();
+        let kinds: Vec<String> = evs.iter().map(|e| format!("{}: {}", e.kind_text, e.message)).collect();
+        let first = kinds.iter().position(|k| k.starts_with("adopted: ")).unwrap_or(kinds.len());
+        kinds[first..].to_vec()
+    };
+    let a1_events = after_start("a1");
+    assert_eq!(a1_events.len(), 1, "{a1_events:?}");
+    assert!(a1_events[0].starts_with(&format!("adopted: adopted running container {}", &a1[0][..12])), "{a1_events:?}");
+    let a2_events = after_start("a2");
+    assert!(a2_events.len() == 3 && a2_events[1].ends_with(": the bot's spec changed"), "{a2_events:?}");
+    assert!(a2_events[2].starts_with(&format!("started: started container {}", &new_a2[0][..12])), "{a2_events:?}");
+    let a3_all = store.events_since(Some("a3"), 0, 100).unwrap();
+    let kinds: Vec<&str> = a3_all.iter().map(|e| e.kind_text.as_str()).collect();
+    assert_eq!(kinds, ["started", "restart-requested", "adopted", "stopped", "started"], "{a3_all:?}");
+    assert_eq!(store.get("a3").unwrap().unwrap().1.restart_at, None, "the request is settled");
     o.stop().await;
 }
 

@@ -34,6 +34,7 @@ async fn bad_bots_fail_with_a_reason_and_do_not_affect_others() {
     // An unsafe id can only come through an event; through the API the path must be a plain name.
     let (s, v) = o.api("PUT", "/bots/bad%20id", Some(bot_payload("bad id", "u/ok/1", json!({})))).await;
     assert_eq!(s, 400, "{v}");
+    assert!(v.to_string().contains("not a safe name"), "the error names what is wrong: {v}");
     o.wait_state("good", "running", Duration::from_secs(10)).await;
     for (id, reason) in [
         ("rt", "unknown runtime \"cobol\""),

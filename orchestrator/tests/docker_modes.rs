@@ -4,39 +4,12 @@
 
 mod common;
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use bytes::Bytes;
 use common::*;
 use serde_json::json;
 use the0_objstore::{S3Settings, Store};
-
-fn moto_bin() -> PathBuf {
-    let venv = std::env::var("THE0_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/venv"));
-    let bin = venv.join("bin/moto_server");
-    assert!(bin.is_file(), "{} missing: run scripts/install-deps.sh (or set THE0_VENV)", bin.display());
-    bin
-}
-
-/// A moto S3 server bound to `host` (the network's gateway, so containers reach it).
-fn start_moto(host: &str) -> (KillOnDrop, String) {
-    let port = TcpListener::bind((host, 0)).expect("bind on the gateway").local_addr().unwrap().port();
-    let child = Command::new(moto_bin())
-        .args(["-H", host, "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("moto_server starts");
-    let addr = format!("{host}:{port}");
-    let up = eventually(Duration::from_secs(20), || std::net::TcpStream::connect(&addr).ok().map(|_| ()));
-    assert!(up.is_some(), "moto did not start on {addr}");
-    (KillOnDrop(child), addr)
-}
 
 async fn get_text(store: &Store, bucket: &str, key: &str) -> Option<Vec<u8>> {
     let dir = tempfile::tempdir().unwrap();
@@ -62,7 +35,7 @@ async fn s3_mode_bots_fetch_code_and_keep_state_in_the_object_server() {
     let _guard = Cleanup(inst.clone());
     let gateway = docker(&["network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", &net.0]);
     assert!(!gateway.is_empty(), "network {} has no gateway", net.0);
-    let (_moto, endpoint) = start_moto(&gateway);
+    let (_moto, endpoint) = moto::start_moto(&gateway);
 
     let store = Store::s3(S3Settings {
         endpoint: endpoint.clone(),

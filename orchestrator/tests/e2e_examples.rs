@@ -37,18 +37,6 @@ fn ticks_reaching(container: &str, at_least: u64) -> u64 {
     .unwrap_or_else(|| panic!("{container}: /status never reached {at_least} ticks: {:?}", output(container)))
 }
 
-/// The tick the python-ticker's new container resumed at (its "resuming" log line on stderr).
-fn resumed_at(container: &str) -> u64 {
-    eventually(Duration::from_secs(60), || {
-        let (_, err) = output(container);
-        err.lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .find(|v| v["message"] == "resuming")
-            .and_then(|v| v["tick"].as_u64())
-    })
-    .unwrap_or_else(|| panic!("{container}: no \"resuming\" line: {:?}", output(container)))
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn examples_run_on_the_slim_image_of_their_runtime() {
     let built = [examples().join("c-ticker/ticker"), examples().join("jvm-ticker/bot.jar")];

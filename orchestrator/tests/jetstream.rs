@@ -91,6 +91,13 @@ async fn events_drive_containers() {
         .expect("disabled -> removed");
     publish(&js, "the0.bot.updated", &bot_payload("j1", "u/j/1", json!({"v": 3}))).await;
     o.wait_state("j1", "running", Duration::from_secs(10)).await;
+    // A local `disable` lasts until the0 speaks again: its next `updated`, even with the same
+    // config, drops the local layer (the0 is the source of truth when connected).
+    assert_eq!(o.api("POST", "/bots/j1/disable", None).await.0, 200);
+    eventually(Duration::from_secs(15), || containers(&inst, None).is_empty().then_some(()))
+        .expect("disabled here -> removed");
+    publish(&js, "the0.bot.updated", &bot_payload("j1", "u/j/1", json!({"v": 3}))).await;
+    o.wait_state("j1", "running", Duration::from_secs(10)).await;
     publish(&js, "the0.bot.deleted", &json!({"id": "j1", "config": {}})).await;
     eventually(Duration::from_secs(15), || containers(&inst, None).is_empty().then_some(()))
         .expect("deleted -> removed");

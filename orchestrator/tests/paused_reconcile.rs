@@ -102,26 +102,131 @@ async fn passes_come_every_interval_at_once_on_a_store_change_and_early_at_a_bac
     let t = TestHost::new();
     let _stop = start(&t);
     until(&t.clock, "the first pass", Duration::from_secs(1), || t.engine.observe_passes() >= 1).await;
-    let passes = t.engine.observe_passes();
-    // Nothing to do: the next pass is one interval later, not sooner.
+    let listings = t.engine.observe_passes();
+    // Nothing to do: the next pass is one interval later, not sooner, and it lists Docker.
     pass_time(INTERVAL - Duration::from_millis(100)).await;
-    assert_eq!(t.engine.observe_passes(), passes, "no pass before the interval");
+    assert_eq!(t.engine.observe_passes(), listings, "no pass before the interval");
     pass_time(Duration::from_millis(200)).await;
-    assert_eq!(t.engine.observe_passes(), passes + 1, "one pass at the interval");
-    // A store change: a pass at once (the change and the bot's start), long before the interval.
+    assert_eq!(t.engine.observe_passes(), listings + 1, "one pass at the interval, which lists");
+    // A store change: a pass at once (the change and the bot's start), long before the interval,
+    // planned from the snapshot: nothing happened in Docker that this process did not do.
+    let listings = t.engine.observe_passes();
     t.put_bot("b", json!({}));
     until(&t.clock, "a pass on the change", Duration::from_millis(100), || t.engine.is_running("b")).await;
-    // A crash: passes at the die event and its follow-ups, then none until the backoff expires,
-    // which is sooner than the interval.
+    pass_time(Duration::from_millis(100)).await;
+    assert_eq!(t.engine.observe_passes(), listings, "a store change does not list Docker");
+    // A crash: the die event makes the next pass list; then nothing until the backoff expires,
+    // which is sooner than the interval, and the restart at the expiry needs no listing.
     let exited = t.clock.now_ms();
     t.engine.exit("b", 1);
     pass_time(Duration::from_secs(2)).await;
+    assert!(t.engine.observe_passes() > listings, "Docker's die event makes a pass list");
     let quiet = t.engine.observe_passes();
     let expiry = exited + delay_ms(1, BASE.as_millis() as i64, "b");
     assert!(expiry - exited < INTERVAL.as_millis() as i64);
     pass_time(Duration::from_millis((expiry - t.clock.now_ms() - 50) as u64)).await;
-    assert_eq!(t.engine.observe_passes(), quiet, "no pass between the crash's passes and the expiry");
+    assert!(!t.engine.is_running("b"), "not restarted before the expiry");
     pass_time(Duration::from_millis(100)).await;
-    assert!(t.engine.observe_passes() > quiet, "a pass at the backoff's expiry");
     assert!(t.engine.is_running("b"), "restarted at the expiry");
+    let restarted = *t.engine.runs_of("b").last().expect("a start");
+    assert!((expiry..expiry + SLACK_MS).contains(&restarted), "restart at {restarted}, expiry {expiry}");
+    assert_eq!(t.engine.observe_passes(), quiet, "the pass at the expiry plans from the snapshot");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_container_removed_behind_the_orchestrators_back_is_found_by_the_event_it_sends() {
+    let t = TestHost::new();
+    let _stop = start(&t);
+    t.put_bot("b", json!({}));
+    until(&t.clock, "the start", Duration::from_secs(1), || t.engine.is_running("b")).await;
+    let starts = t.engine.runs_of("b").len();
+    // `docker rm -f` by someone else: Docker sends `destroy`, the next pass lists and restarts it.
+    t.engine.destroy("b");
+    until(&t.clock, "the start again", Duration::from_secs(1), || t.engine.runs_of("b").len() > starts).await;
+}
+
+/// The event history of a crash and of a restart: `started`, `crashed (exit 1)` with its code,
+/// `backing off until` the very end of the backoff, `started` again; then `restart` stores a
+/// request that replaces the container at once (`restart-requested`, `stopped`, `started`) and is
+/// settled; and passes that change nothing write nothing.
+#[tokio::test(start_paused = true)]
+async fn a_crash_and_a_restart_are_recorded_as_events() {
+    use the0_orchestrator::store::events::Kind;
+    let t = TestHost::new();
+    let _stop = start(&t);
+    let kinds = || -> Vec<Kind> {
+        let evs = t.host.store.events_since(Some("ev"), 0, 100).expect("events");
+        evs.iter().map(|e| e.kind.expect("a known kind")).collect()
+    };
+    t.put_bot("ev", json!({}));
+    until(&t.clock, "first start", Duration::from_secs(1), || t.engine.is_running("ev")).await;
+    let exited = t.clock.now_ms();
+    t.engine.exit("ev", 1);
+    until(&t.clock, "the backoff event", Duration::from_secs(5), || kinds().contains(&Kind::BackingOff)).await;
+    assert_eq!(kinds(), [Kind::Started, Kind::Crashed, Kind::BackingOff]);
+    let evs = t.host.store.events_since(Some("ev"), 0, 100).expect("events");
+    assert_eq!(evs[1].exit_code, Some(1));
+    assert!(evs[1].message.starts_with("crashed (exit 1): bot exited with code 1"), "{:?}", evs[1]);
+    let until_ms = exited + delay_ms(1, BASE.as_millis() as i64, "ev");
+    assert_eq!((evs[2].at_ms, evs[2].until_ms), (exited, Some(until_ms)), "{:?}", evs[2]);
+    assert!(evs[2].message.starts_with("backing off until "), "{:?}", evs[2]);
+    assert!(evs.windows(2).all(|w| w[0].seq < w[1].seq), "seq grows");
+    until(&t.clock, "the restart", Duration::from_secs(60), || t.engine.is_running("ev")).await;
+    assert_eq!(kinds(), [Kind::Started, Kind::Crashed, Kind::BackingOff, Kind::Started]);
+
+    // `restart`: the running container is replaced at once, and the request settled.
+    let starts = t.engine.runs_of("ev").len();
+    t.host.store.request_restart("ev", t.clock.now_ms()).expect("request").expect("a stored bot");
+    until(&t.clock, "the replacement", Duration::from_secs(1), || t.engine.runs_of("ev").len() > starts).await;
+    until(&t.clock, "the request settled", Duration::from_secs(1), || {
+        t.host.store.get("ev").ok().flatten().is_some_and(|(_, s)| s.restart_at.is_none())
+    })
+    .await;
+    let tail: Vec<Kind> = kinds().split_off(4);
+    assert_eq!(tail, [Kind::RestartRequested, Kind::Stopped, Kind::Started]);
+    let stopped = t.host.store.recent_events(Some("ev"), 2).expect("events").pop().expect("the stop");
+    assert!(stopped.message.ends_with(": a restart was requested"), "{stopped:?}");
+    assert_eq!(t.engine.runs_of("ev").len(), starts + 1, "one restart for one request");
+
+    // Nothing happens for a few intervals: no event is written.
+    let n = kinds().len();
+    pass_time(INTERVAL * 3).await;
+    assert_eq!(kinds().len(), n, "idle passes record nothing");
+    assert_eq!(t.engine.runs_of("ev").len(), starts + 1, "the request is not carried out twice");
+}
+
+fn event_to_running_count(t: &TestHost) -> u64 {
+    let m = t.host.metrics.render();
+    let line = m.lines().find_map(|l| l.strip_prefix("the0_event_to_running_seconds_count "));
+    line.and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no count:\n{m}"))
+}
+
+/// `the0_event_to_running_seconds` times the start of every stored change, also when another
+/// bot's change is planned (by a later pass) while the first container is still starting; a
+/// change that arrives while the bot's own start is in flight is not timed.
+#[tokio::test(start_paused = true)]
+async fn every_change_that_starts_a_bot_is_timed_even_while_other_starts_are_in_flight() {
+    let t = TestHost::new();
+    let _stop = start(&t);
+    until(&t.clock, "the first pass", Duration::from_secs(1), || t.engine.observe_passes() >= 1).await;
+    t.engine.slow_runs(Duration::from_secs(2));
+    t.put_bot("a", json!({}));
+    pass_time(Duration::from_millis(500)).await;
+    assert!(!t.engine.is_running("a"), "a's start is still in flight");
+    t.put_bot("b", json!({}));
+    until(&t.clock, "a and b running", Duration::from_secs(10), || {
+        t.engine.is_running("a") && t.engine.is_running("b")
+    })
+    .await;
+    pass_time(Duration::from_millis(100)).await;
+    assert_eq!(event_to_running_count(&t), 2, "a's start is timed although b's pass came during it");
+
+    // c changes again while its first start is in flight: the first change is timed by that
+    // start, the second (which the follow-up start answers) is not.
+    t.put_bot("c", json!({}));
+    pass_time(Duration::from_millis(500)).await;
+    t.put_bot("c", json!({"changed": true}));
+    until(&t.clock, "c started twice", Duration::from_secs(10), || t.engine.runs_of("c").len() == 2).await;
+    pass_time(Duration::from_millis(100)).await;
+    assert_eq!(event_to_running_count(&t), 3);
 }

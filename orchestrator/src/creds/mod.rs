@@ -194,10 +194,7 @@ pub fn grants(s: &Scoped) -> Vec<Grant> {
             }
             match read_grant(&path) {
                 Ok(g) => out.push(g),
-                Err(e) => crate::log::warn(
-                    "unreadable scoped-credentials record",
-                    &[("path", &path.display().to_string()), ("error", &e.to_string())],
-                ),
+                Err(e) => tracing::warn!(path = %path.display(), error = %e, "unreadable scoped-credentials record"),
             }
         }
     }

@@ -56,7 +56,7 @@ pub async fn pass(h: &HostSettings, docker: &dyn Engine) -> (usize, usize, usize
     let live = match docker.managed_names().await {
         Ok(names) => Some(names.into_iter().collect::<HashSet<_>>()),
         Err(e) => {
-            crate::log::warn("scoped credentials: cannot list containers", &[("error", &e.to_string())]);
+            tracing::warn!(error = %e, "scoped credentials: cannot list containers");
             None
         }
     };
@@ -73,9 +73,11 @@ pub async fn pass(h: &HostSettings, docker: &dyn Engine) -> (usize, usize, usize
                 Ok(()) => renewed += 1,
                 Err(e) => {
                     failed += 1;
-                    crate::log::error(
+                    tracing::error!(
+                        bot_id = %g.bot_id,
+                        container = %g.container,
+                        error = %e,
                         "scoped credentials: renewal failed (retried next pass)",
-                        &[("bot_id", &g.bot_id), ("container", &g.container), ("error", &e.to_string())],
                     );
                 }
             },
@@ -91,10 +93,7 @@ pub async fn run(h: Arc<HostSettings>, docker: Arc<dyn Engine>) {
     loop {
         let (renewed, removed, failed) = pass(&h, &*docker).await;
         if renewed + removed + failed > 0 {
-            crate::log::info(
-                "scoped credentials pass",
-                &[("renewed", &renewed), ("removed", &removed), ("failed", &failed)],
-            );
+            tracing::info!(renewed = %renewed, removed = %removed, failed = %failed, "scoped credentials pass");
         }
         tokio::time::sleep(every).await;
     }

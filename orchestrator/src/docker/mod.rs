@@ -112,14 +112,14 @@ impl Docker {
     ) -> Result<T> {
         let t0 = Instant::now();
         let r = tokio::time::timeout(limit, f).await;
-        self.metrics.docker_calls.observe(t0.elapsed());
+        self.metrics.docker_calls.observe(t0.elapsed().as_secs_f64());
         let r = match r {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(DockerError::Api(e)),
             Err(_) => Err(DockerError::Timeout { what, after: limit }),
         };
         if r.is_err() {
-            Metrics::inc(&self.metrics.docker_errors);
+            self.metrics.docker_errors.inc();
         }
         r
     }
@@ -202,6 +202,17 @@ impl Docker {
             .collect())
     }
 
+    /// The bot id of every managed container, of every instance, in any state, of any role
+    /// (live, scheduled run, query): the bots whose objects `gc` must not touch. Deliberately
+    /// ignores `--instance`: another orchestrator's bot on this engine is still a bot with a
+    /// container.
+    pub async fn bots_with_containers(&self) -> Result<std::collections::BTreeSet<String>> {
+        let filters = HashMap::from([("label".to_string(), vec![format!("{}=true", labels::MANAGED)])]);
+        let opts = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
+        let list = self.call("list containers", CALL_TIMEOUT, self.client.list_containers(Some(opts))).await?;
+        Ok(list.into_iter().filter_map(|c| c.labels?.remove(labels::ID)).filter(|b| !b.is_empty()).collect())
+    }
+
     async fn inspect_state(&self, id: &str) -> Result<Option<bollard::models::ContainerState>> {
         let f = self.client.inspect_container(id, None::<InspectContainerOptions>);
         match self.call("inspect container", CALL_TIMEOUT, f).await {
@@ -226,6 +237,7 @@ impl Docker {
     fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         ContainerCreateBody {
             image: Some(spec.image.clone()),
+            cmd: spec.cmd.clone(),
             env: Some(spec.env.clone()),
             labels: Some(spec.labels.clone().into_iter().collect()),
             user: Some("1000:1000".into()),
@@ -314,17 +326,15 @@ impl Docker {
                             // it rather than kill a container whose start may be under way.
                             let id = c.id.unwrap_or_else(|| spec.name.clone());
                             self.start(&id).await?;
-                            crate::log::info(
-                                "adopted a created container and started it",
-                                &[("container", &spec.name)],
-                            );
+                            tracing::info!(container = %spec.name, "adopted a created container and started it");
                             return Ok(id);
                         }
                         why = if same { "it is not running" } else { "it has another spec" };
                     }
-                    crate::log::info(
+                    tracing::info!(
+                        container = %spec.name,
+                        why = %why,
                         "removing the container that holds the bot's name",
-                        &[("container", &spec.name), ("why", &why)],
                     );
                     self.remove(&spec.name).await?;
                 }
@@ -368,18 +378,22 @@ impl Docker {
         self.client.events(Some(opts)).map(|r| r.map(|e| e.action.unwrap_or_default()).map_err(DockerError::Api))
     }
 
-    /// The container's output (stdout and stderr, in order), optionally followed.
+    /// The container's output (stdout and stderr, in order), optionally followed; `since`: only
+    /// what was written at or after that Unix time (seconds).
     pub fn logs(
         &self,
         name: &str,
         follow: bool,
         tail: Option<u32>,
+        since: Option<i64>,
     ) -> impl Stream<Item = Result<bytes::Bytes>> + Send + 'static {
         let opts = LogsOptions {
             follow,
             stdout: true,
             stderr: true,
             tail: tail.map_or("all".to_string(), |t| t.to_string()),
+            // bollard's field is an i32 (Unix seconds until 2038); out of range: everything.
+            since: since.and_then(|s| i32::try_from(s).ok()).unwrap_or(0),
             ..Default::default()
         };
         self.client.logs(name, Some(opts)).map(|r| r.map(|l| l.into_bytes()).map_err(DockerError::Api))

@@ -50,7 +50,7 @@ impl Docker {
             };
             match self.call("create network", CALL_TIMEOUT, self.client.create_network(req)).await {
                 Ok(_) => {
-                    crate::log::info("created the bots' network", &[("network", &BOT_NETWORK), ("icc", &"off")]);
+                    tracing::info!(network = %BOT_NETWORK, icc = %"off", "created the bots' network");
                     return Ok(());
                 }
                 // Another orchestrator made it meanwhile: inspect it again.

@@ -128,7 +128,7 @@ impl Docker {
 
     /// The last `n` lines of the container's output (stdout and stderr interleaved, in order).
     pub async fn tail(&self, id: &str, n: u32) -> Result<Vec<String>> {
-        let mut s = self.logs(id, false, Some(n));
+        let mut s = self.logs(id, false, Some(n), None);
         let f = async {
             let mut buf = Vec::new();
             while let Some(chunk) = s.next().await {

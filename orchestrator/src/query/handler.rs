@@ -15,16 +15,26 @@ use super::reply::{render, status_of};
 use super::request::parse;
 use super::QueryServer;
 use crate::http::{self, Resp};
-use crate::log;
-use crate::metrics::Metrics;
+use crate::metrics::QueryKind;
 
 /// Largest `POST /query` body.
 pub const MAX_BODY: usize = 1024 * 1024;
 
 fn refuse(server: &QueryServer, status: StatusCode, msg: impl Into<String>) -> Resp {
-    Metrics::inc(&server.metrics.queries_refused);
+    server.metrics.queries_refused.inc();
     http::json(status, &render(&Envelope::error(msg), Duration::ZERO, SystemTime::now()))
 }
+
+/// `/health`: 200 to any method, without the token.
+pub const HEALTH: &str = "/health";
+/// `/query`: `POST` only.
+pub const QUERY: &str = "/query";
+/// Every route of :9477 (method, path) as `openapi/query.json` documents it; `/health` answers
+/// any method, the document names `GET` and `POST`. Any other path is a plain-text 404.
+pub const ROUTES: &[(&str, &str)] = &[("POST", QUERY), ("GET", HEALTH), ("POST", HEALTH)];
+
+/// The :9477 API's OpenAPI 3.0 document, served by the admin API at `/openapi/query.json`.
+pub const OPENAPI: &str = include_str!("../../openapi/query.json");
 
 impl QueryServer {
     pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Resp {
@@ -35,14 +45,14 @@ impl QueryServer {
             }
         }
         match req.uri().path() {
-            "/health" => http::json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
-            "/query" if req.method() != Method::POST => {
+            HEALTH => http::json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
+            QUERY if req.method() != Method::POST => {
                 let msg = format!("method {} not allowed: use POST", req.method());
                 let mut r = refuse(&self, StatusCode::METHOD_NOT_ALLOWED, msg);
                 r.headers_mut().insert(hyper::header::ALLOW, hyper::header::HeaderValue::from_static("POST"));
                 r
             }
-            "/query" => self.query(req).await,
+            QUERY => self.query(req).await,
             _ => http::text(StatusCode::NOT_FOUND, "404 page not found\n"),
         }
     }
@@ -62,15 +72,15 @@ impl QueryServer {
         let (how, env) = match route(&q.bot_id, bot.as_deref(), running.as_ref()) {
             Route::NotFound(msg) => return refuse(&self, StatusCode::NOT_FOUND, msg),
             Route::Unrunnable(msg) => {
-                Metrics::inc(&self.metrics.queries_failed);
+                self.metrics.queries_failed.inc();
                 return http::json(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     &render(&Envelope::error(msg), Duration::ZERO, SystemTime::now()),
                 );
             }
             Route::Proxy(container) => {
-                Metrics::inc(&self.metrics.queries_proxied);
-                ("proxy", self.realtime.query(&container, &q).await)
+                self.metrics.queries_proxied.inc();
+                (QueryKind::Realtime, self.realtime.query(&container, &q).await)
             }
             Route::OneShot(launch) => {
                 let Some(slot) = self.oneshots.try_slot() else {
@@ -82,29 +92,51 @@ impl QueryServer {
                     r.headers_mut().insert(hyper::header::RETRY_AFTER, hyper::header::HeaderValue::from_static("1"));
                     return r;
                 };
-                Metrics::inc(&self.metrics.queries_oneshot);
+                self.metrics.queries_oneshot.inc();
                 // Its own task: a client that hangs up must not leave the container behind.
                 let task = tokio::spawn(self.oneshots.clone().run(slot, launch, q.clone()));
                 let env = task.await.unwrap_or_else(|e| Envelope::error(format!("query task failed: {e}")));
-                ("one-shot", env)
+                (QueryKind::OneShot, env)
             }
         };
         let took = t0.elapsed();
-        self.metrics.query_duration.observe(took);
+        self.metrics.observe_query(how, took);
         let status = status_of(&env);
         if status != StatusCode::OK {
-            Metrics::inc(&self.metrics.queries_failed);
+            self.metrics.queries_failed.inc();
         }
-        log::debug(
+        tracing::debug!(
+            bot_id = %q.bot_id,
+            path = %q.path,
+            // The log keeps the route names it always had.
+            route = %match how {
+                QueryKind::Realtime => "proxy",
+                QueryKind::OneShot => "one-shot",
+            },
+            status = %env.status,
+            ms = %took.as_millis(),
             "query",
-            &[
-                ("bot_id", &q.bot_id),
-                ("path", &q.path),
-                ("route", &how),
-                ("status", &env.status),
-                ("ms", &took.as_millis()),
-            ],
         );
         http::json(status, &render(&env, took, SystemTime::now()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every route of :9477 is in `openapi/query.json`, and every documented operation is a route.
+    #[test]
+    fn the_routes_and_the_openapi_document_agree() {
+        let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).expect("query.json is JSON");
+        let mut documented: Vec<(String, String)> = Vec::new();
+        for (path, ops) in doc["paths"].as_object().expect("paths") {
+            for method in ops.as_object().expect("operations").keys() {
+                documented.push((method.to_uppercase(), path.clone()));
+            }
+        }
+        documented.sort();
+        let mut table: Vec<(String, String)> =
+            super::ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+        table.sort();
+        assert_eq!(table, documented);
     }
 }

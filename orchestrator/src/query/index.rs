@@ -11,7 +11,6 @@ use std::sync::{Arc, RwLock};
 use serde_json::Value;
 
 use crate::images::RuntimeImages;
-use crate::log;
 use crate::model::{is_scheduled, validate, BotRecord, Launch, SpecError};
 use crate::observed::{Observed, State};
 use crate::store::Store;
@@ -108,7 +107,7 @@ impl BotIndex {
         if self.store.version() > self.loaded.load(Ordering::Acquire) {
             match self.store.get(id) {
                 Ok(found) => return found.map(|(rec, _)| Arc::new(IndexedBot::of(&rec, &self.images))),
-                Err(e) => log::warn("query index lookup failed; answering from the index", &[("error", &e)]),
+                Err(e) => tracing::warn!(error = %e, "query index lookup failed; answering from the index"),
             }
         }
         self.bots.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
@@ -141,7 +140,7 @@ impl BotIndex {
             retry = match self.reload() {
                 Ok(()) => false,
                 Err(e) => {
-                    log::warn("query index reload failed", &[("error", &e)]);
+                    tracing::warn!(error = %e, "query index reload failed");
                     true
                 }
             };

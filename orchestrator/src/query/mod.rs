@@ -23,7 +23,6 @@ use tokio::sync::watch as flag;
 
 use crate::host::{Host, HostError};
 use crate::http::{serve_with, ConnLimits};
-use crate::log;
 use crate::metrics::Metrics;
 use crate::reconcile::snapshot::Snapshot;
 use crate::shutdown::flag_set;
@@ -102,8 +101,8 @@ impl QueryServer {
     pub async fn run(self: Arc<Self>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
         match self.oneshots.remove_leftovers().await {
             Ok(0) => {}
-            Ok(n) => log::info("removed leftover query containers", &[("count", &n)]),
-            Err(e) => log::warn("cannot list leftover query containers", &[("error", &e)]),
+            Ok(n) => tracing::info!(count = %n, "removed leftover query containers"),
+            Err(e) => tracing::warn!(error = %e, "cannot list leftover query containers"),
         }
         let (tx, rx) = flag::channel(false);
         let follow = tokio::spawn(self.index.clone().follow(flag_set(rx.clone())));
@@ -126,8 +125,8 @@ async fn collect_garbage(oneshots: Arc<OneShots>, shutdown: impl Future<Output =
     loop {
         match oneshots.collect_garbage(SystemTime::now()).await {
             Ok(0) => {}
-            Ok(n) => log::info("deleted stale query results", &[("count", &n)]),
-            Err(e) => log::warn("cannot list query results", &[("error", &e)]),
+            Ok(n) => tracing::info!(count = %n, "deleted stale query results"),
+            Err(e) => tracing::warn!(error = %e, "cannot list query results"),
         }
         tokio::select! {
             _ = &mut shutdown => return,

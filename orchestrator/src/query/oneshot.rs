@@ -17,7 +17,6 @@ use super::reply::parse_answer;
 use super::request::QueryRequest;
 use crate::docker::{DockerError, WaitOutcome};
 use crate::engine::Engine;
-use crate::log;
 use crate::model::Launch;
 use crate::objects::{create_dir, give_to_bot_user, ObjectsError};
 use crate::spec::{build_for, local_paths, query_result_key, ContainerSpec, HostSettings, QueryRun, Role, Storage};
@@ -138,7 +137,7 @@ impl OneShots {
             Err(e) => Some(Envelope::error(format!("failed to wait for the query container: {e}"))),
         };
         if let Err(e) = self.docker.remove(&id).await {
-            log::warn("cannot remove a query container", &[("container", &id), ("error", &e)]);
+            tracing::warn!(container = %id, error = %e, "cannot remove a query container");
         }
         match env {
             Some(e) => e,
@@ -167,8 +166,8 @@ impl OneShots {
         let bucket = &self.host.buckets.query_results;
         match tokio::time::timeout(DELETE_TIMEOUT, self.objects.delete(bucket, key)).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => log::warn("cannot delete a query result", &[("key", &key), ("error", &e)]),
-            Err(_) => log::warn("deleting a query result timed out", &[("key", &key)]),
+            Ok(Err(e)) => tracing::warn!(key = %key, error = %e, "cannot delete a query result"),
+            Err(_) => tracing::warn!(key = %key, "deleting a query result timed out"),
         }
         if let Storage::Local { root } = &self.host.storage {
             if let Some(dir) = Path::new(key).parent() {
@@ -186,7 +185,7 @@ impl OneShots {
             let removals = chunk.iter().map(|id| self.docker.remove(id));
             for r in futures_util::future::join_all(removals).await {
                 if let Err(e) = r {
-                    log::warn("cannot remove a query container", &[("error", &e)]);
+                    tracing::warn!(error = %e, "cannot remove a query container");
                 }
             }
         }
@@ -198,7 +197,7 @@ impl OneShots {
         let all = u32::try_from(self.max).unwrap_or(u32::MAX);
         let _ = tokio::time::timeout(limit, self.permits.acquire_many(all)).await;
         if let Err(e) = self.remove_leftovers().await {
-            log::warn("cannot list query containers at shutdown", &[("error", &e)]);
+            tracing::warn!(error = %e, "cannot list query containers at shutdown");
         }
     }
 

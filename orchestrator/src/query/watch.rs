@@ -10,7 +10,6 @@ use std::time::Duration;
 use futures_util::StreamExt;
 
 use crate::engine::Engine;
-use crate::log;
 use crate::reconcile::snapshot::{group, Snapshot};
 
 /// Longest time between two observations.
@@ -24,7 +23,7 @@ async fn observe(docker: &dyn Engine, snapshot: &Snapshot) {
         }
         Err(e) => {
             snapshot.docker_ok.store(false, Relaxed);
-            log::warn("cannot list realtime containers", &[("error", &e)]);
+            tracing::warn!(error = %e, "cannot list realtime containers");
         }
     }
 }

@@ -11,7 +11,9 @@ pub mod policy;
 pub mod record;
 pub mod snapshot;
 
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,15 +23,17 @@ use tokio::sync::{Notify, Semaphore};
 
 use crate::engine::Engine;
 use crate::host::Host;
-use crate::metrics::Metrics;
+use crate::metrics::BotSample;
 use crate::model::{is_enabled, is_scheduled, validate, Launch};
+use crate::objects;
 use crate::observed::{Observed, State};
 use crate::spec::build;
-use crate::{log, objects};
 pub use error::{ReconcileError, StartError};
 use plan::{plan, Action, Desired};
 use record::{Record, Step};
 pub use snapshot::Snapshot;
+
+use crate::store::events::{Kind, NewEvent};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -61,12 +65,21 @@ pub struct Reconciler {
     pub snapshot: Arc<Snapshot>,
     wake: Arc<Notify>,
     permits: Arc<Semaphore>,
+    /// Whether this process has listed Docker once: what that listing found running was adopted.
+    listed_once: Arc<AtomicBool>,
 }
 
 impl Reconciler {
     pub fn new(host: Host, opts: Options) -> Reconciler {
         let permits = Arc::new(Semaphore::new(opts.max_parallel.max(1)));
-        Reconciler { host, opts, snapshot: Arc::default(), wake: Arc::new(Notify::new()), permits }
+        Reconciler {
+            host,
+            opts,
+            snapshot: Arc::default(),
+            wake: Arc::new(Notify::new()),
+            permits,
+            listed_once: Arc::default(),
+        }
     }
 
     /// Asks for a pass as soon as possible.
@@ -84,7 +97,7 @@ impl Reconciler {
             let wake_at = match self.pass().await {
                 Ok(w) => w,
                 Err(e) => {
-                    log::warn("reconcile pass failed", &[("error", &e)]);
+                    tracing::warn!(error = %e, "reconcile pass failed");
                     Some(self.host.clock.now_ms() + 2000)
                 }
             };
@@ -109,18 +122,33 @@ impl Reconciler {
     }
 
     /// One pass; returns when the next one is due at the latest.
+    ///
+    /// Docker is listed only when something may have changed there that this process did not do
+    /// (an event, a failed action, a broken event stream) or the last listing is an interval old;
+    /// otherwise the pass plans from the snapshot, which every action keeps current.
     pub async fn pass(&self) -> Result<Option<i64>, ReconcileError> {
         let t0 = Instant::now();
-        let observed = match self.host.engine.observe().await {
-            Ok(o) => {
-                self.snapshot.docker_ok.store(true, Relaxed);
-                o
+        // Read before observing: a bot whose action ends after this read has its outcome in
+        // the snapshot and in a listing made after it, so it is never planned twice.
+        let in_flight = self.snapshot.in_flight.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let now = self.host.clock.now_ms();
+        let listed = self.snapshot.needs_listing(now, self.opts.interval.as_millis() as i64);
+        let observed = if listed {
+            match self.host.engine.observe().await {
+                Ok(o) => {
+                    self.snapshot.docker_ok.store(true, Relaxed);
+                    o
+                }
+                Err(e) => {
+                    self.snapshot.docker_ok.store(false, Relaxed);
+                    self.snapshot.mark_stale();
+                    return Err(e.into());
+                }
             }
-            Err(e) => {
-                self.snapshot.docker_ok.store(false, Relaxed);
-                return Err(e.into());
-            }
+        } else {
+            self.snapshot.all()
         };
+        let seen = Instant::now();
         let records = self.host.store.list()?;
         let now = self.host.clock.now_ms();
         // Scheduled bots are the scheduler's: to this pass they are not stored, so a bot that
@@ -135,48 +163,100 @@ impl Reconciler {
                 status,
             })
             .collect();
-        let in_flight = self.snapshot.in_flight.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let p = plan(&desired, &observed, &in_flight, now, self.opts.backoff_base.as_millis() as i64);
-        self.update_snapshot(&desired, observed, now);
-        for a in p.actions {
-            self.dispatch(a);
+        if listed && !self.listed_once.swap(true, Relaxed) {
+            self.record_adoptions(&desired, &observed, now);
         }
-        self.host.metrics.reconcile.observe(t0.elapsed());
+        let p = plan(&desired, &observed, &in_flight, now, self.opts.backoff_base.as_millis() as i64);
+        self.update_snapshot(&desired, observed, &in_flight, now);
+        let starting: HashSet<&str> =
+            p.actions.iter().filter(|a| a.start.is_some()).map(|a| a.bot_id.as_str()).collect();
+        // Each start takes the arrival of the change it answers now: a later pass sees the bot in
+        // flight, starts nothing for it, and drops whatever arrival is left.
+        let mut arrivals: HashMap<String, Instant> = starting
+            .iter()
+            .filter_map(|&id| self.host.store.take_arrival_before(id, seen).map(|at| (id.to_string(), at)))
+            .collect();
+        self.host.store.drop_arrivals(seen, &|id| starting.contains(id));
+        for a in p.actions {
+            let arrival = arrivals.remove(&a.bot_id);
+            self.dispatch(a, arrival);
+        }
+        self.host.metrics.reconcile.observe(t0.elapsed().as_secs_f64());
         Ok(p.wake_at)
     }
 
-    fn update_snapshot(&self, desired: &[Desired], observed: Vec<Observed>, now: i64) {
-        let by_bot = crate::reconcile::snapshot::group(observed);
-        let (mut want, mut running, mut backing, mut failed) = (0, 0, 0, 0);
-        for d in desired.iter().filter(|d| d.enabled) {
-            want += 1;
-            let up = by_bot.get(&d.id).is_some_and(|cs| cs.first().is_some_and(|c| c.state == State::Running));
-            if d.launch.is_err() {
-                failed += 1;
-            } else if up {
-                running += 1;
-            } else if d.status.backoff_until.is_some_and(|u| u > now) {
-                backing += 1;
-            }
+    /// The first listing of this process: each stored live bot's running container is adopted
+    /// (D25), one event each, in one transaction.
+    fn record_adoptions(&self, desired: &[Desired], observed: &[Observed], now: i64) {
+        let stored: HashSet<&str> = desired.iter().map(|d| d.id.as_str()).collect();
+        let adopted: Vec<NewEvent> = observed
+            .iter()
+            .filter(|o| o.state == State::Running && stored.contains(o.bot_id.as_str()))
+            .map(|o| {
+                let since = crate::http::time(o.started_ms);
+                let since = since.as_str().unwrap_or("at an unknown time");
+                let msg = format!("adopted running container {} (started {since})", short(&o.container));
+                NewEvent::new(now, &o.bot_id, Kind::Adopted, msg)
+            })
+            .collect();
+        if let Err(e) = self.host.store.record_events(&adopted) {
+            tracing::error!(error = %e, "cannot record adoption events");
         }
-        self.host.metrics.desired.store(want, Relaxed);
-        self.host.metrics.running.store(running, Relaxed);
-        self.host.metrics.backing_off.store(backing, Relaxed);
-        self.host.metrics.failed.store(failed, Relaxed);
-        self.snapshot.replace(by_bot);
     }
 
-    fn dispatch(&self, a: Action) {
+    fn update_snapshot(&self, desired: &[Desired], observed: Vec<Observed>, in_flight: &HashSet<String>, now: i64) {
+        let by_bot = crate::reconcile::snapshot::group(observed);
+        let (mut want, mut running, mut backing, mut failed) = (0, 0, 0, 0);
+        let mut samples = Vec::with_capacity(desired.len());
+        for d in desired {
+            let up = by_bot.get(&d.id).is_some_and(|cs| cs.first().is_some_and(|c| c.state == State::Running));
+            let state = if !d.enabled {
+                "disabled"
+            } else if d.launch.is_err() {
+                failed += 1;
+                "failed"
+            } else if up {
+                running += 1;
+                "running"
+            } else if d.status.backoff_until.is_some_and(|u| u > now) {
+                backing += 1;
+                "backing_off"
+            } else {
+                "pending"
+            };
+            want += i64::from(d.enabled);
+            samples.push(BotSample {
+                id: &d.id,
+                state,
+                restarts: d.status.restarts,
+                last_exit_code: d.status.last_exit_code,
+            });
+        }
+        self.host.metrics.bots.update(&samples);
+        self.host.metrics.desired.set(want);
+        self.host.metrics.running.set(running);
+        self.host.metrics.backing_off.set(backing);
+        self.host.metrics.failed.set(failed);
+        self.snapshot.replace_except(by_bot, in_flight);
+    }
+
+    /// Runs `a` in its own task; `arrival`: when the change its start answers was stored.
+    fn dispatch(&self, a: Action, arrival: Option<Instant>) {
         self.snapshot.in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(a.bot_id.clone());
         let me = self.clone();
         tokio::spawn(async move {
             let Ok(_permit) = me.permits.clone().acquire_owned().await else { return };
             let bot = a.bot_id.clone();
             let events = me.snapshot.events.load(Relaxed);
-            let follow_up = me.execute(a).await;
+            let follow_up = me.execute(a, arrival).await;
             me.snapshot.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&bot);
-            // A die/destroy seen while this bot was in flight may be this bot's: look again.
-            if follow_up || me.snapshot.events.load(Relaxed) != events {
+            // A die/destroy seen while this bot was in flight may be this bot's, and the listings
+            // made meanwhile did not count for it (see `Snapshot::replace_except`): list again.
+            let overlapped = me.snapshot.events.load(Relaxed) != events;
+            if overlapped {
+                me.snapshot.mark_stale();
+            }
+            if follow_up || overlapped {
                 me.trigger();
             }
         });
@@ -186,29 +266,35 @@ impl Reconciler {
     /// is read once, changed in memory by the crash policy ([`policy::decide`]) and written once
     /// ([`Record`]): before containers are removed when the action counts an exit (so a crash of
     /// this process cannot lose it), else at the end. Only an exit followed by a start writes twice.
-    async fn execute(&self, a: Action) -> bool {
+    async fn execute(&self, a: Action, arrival: Option<Instant>) -> bool {
         let bot = a.bot_id.as_str();
         let grace = self.opts.stop_grace;
         let stops = a.stop.iter().map(|c| self.host.engine.stop_and_remove(c, grace));
+        let mut stopped = Vec::new();
         for (c, r) in a.stop.iter().zip(futures_util::future::join_all(stops).await) {
             match r {
                 Ok(()) => {
-                    Metrics::inc(&self.host.metrics.stops);
+                    self.host.metrics.stops.inc();
                     let why = a.why.get(c).copied().unwrap_or("unknown");
-                    log::info(
-                        "container stopped and removed",
-                        &[("bot_id", &bot), ("container", &short(c)), ("why", &why)],
-                    );
+                    tracing::info!(bot_id = %bot, container = %short(c), why = %why, "container stopped and removed");
+                    stopped.push(self.note(bot, Kind::Stopped, format!("stopped container {}: {why}", short(c))));
                 }
                 Err(e) => {
                     // A failed stop keeps the old container; retry on a later pass.
-                    log::error("stop failed", &[("bot_id", &bot), ("container", &short(c)), ("error", &e)]);
+                    self.snapshot.mark_stale();
+                    tracing::error!(bot_id = %bot, container = %short(c), error = %e, "stop failed");
                     return true;
                 }
             }
         }
         let base_ms = self.opts.backoff_base.as_millis() as i64;
-        let mut record = Record::read(&self.host.store, bot, base_ms);
+        let mut record = Record::read(&self.host.store, bot, base_ms, self.host.clock.now_ms());
+        for n in stopped {
+            record.push(n);
+        }
+        if let Some(at) = a.restart_done {
+            record.push(Step::RestartDone(at));
+        }
         if let Some(x) = &a.exit {
             let tail = self.tail(&x.container, 50).await;
             let mut x = x.clone();
@@ -216,33 +302,37 @@ impl Reconciler {
             let planned = x.status.failure_reason.clone().unwrap_or_default();
             x.status.failure_reason =
                 Some(exit_reason::describe(&planned, x.oom, self.host.settings.memory_mb, reason.as_deref()));
-            log::warn(
+            tracing::warn!(
+                bot_id = %bot,
+                exit_code = %x.code.map_or("none".to_string(), |c| c.to_string()),
+                restarts = %x.status.restarts,
+                reason = %x.status.failure_reason.as_deref().unwrap_or(""),
+                backoff_ms = %(x.status.backoff_until.unwrap_or(0) - self.host.clock.now_ms()).max(0),
+                last_lines = %tail,
                 "bot exited unrequested; restart after backoff",
-                &[
-                    ("bot_id", &bot),
-                    ("exit_code", &x.code.map_or("none".to_string(), |c| c.to_string())),
-                    ("restarts", &x.status.restarts),
-                    ("reason", &x.status.failure_reason.as_deref().unwrap_or("")),
-                    ("backoff_ms", &(x.status.backoff_until.unwrap_or(0) - self.host.clock.now_ms()).max(0)),
-                    ("last_lines", &tail),
-                ],
             );
-            Metrics::inc(&self.host.metrics.restarts);
+            self.host.metrics.restarts.inc();
             record.push(Step::Exit(x.status));
             record.write(&self.host.store);
         }
         for c in &a.remove {
             let why = a.why.get(c).copied().unwrap_or("unknown");
             match self.host.engine.remove(c).await {
-                Ok(()) => log::info("container removed", &[("bot_id", &bot), ("container", &short(c)), ("why", &why)]),
-                Err(e) => log::warn(
-                    "remove failed",
-                    &[("bot_id", &bot), ("container", &short(c)), ("why", &why), ("error", &e)],
-                ),
+                Ok(()) => {
+                    tracing::info!(bot_id = %bot, container = %short(c), why = %why, "container removed");
+                    // The exited container of a crash is told by its `crashed` event.
+                    if a.exit.as_ref().is_none_or(|x| x.container != *c) {
+                        record.push(self.note(bot, Kind::Removed, format!("removed container {}: {why}", short(c))));
+                    }
+                }
+                Err(e) => {
+                    self.snapshot.mark_stale();
+                    tracing::warn!(bot_id = %bot, container = %short(c), why = %why, error = %e, "remove failed")
+                }
             }
         }
         if let Some(reason) = &a.fail {
-            log::error("bot cannot be run", &[("bot_id", &bot), ("reason", reason)]);
+            tracing::error!(bot_id = %bot, reason = %reason, "bot cannot be run");
             record.push(Step::Unrunnable(reason.clone()));
         }
         if a.reset_backoff {
@@ -254,8 +344,14 @@ impl Reconciler {
             self.snapshot.record(bot, &gone, None);
             return a.exit.is_some() || !a.stop.is_empty() || !a.remove.is_empty();
         };
+        let t_start = Instant::now();
         let follow_up = match self.start(l).await {
             Ok(id) => {
+                self.host.metrics.container_start.observe(t_start.elapsed().as_secs_f64());
+                self.host.metrics.bots.set_state(bot, "running");
+                if let Some(at) = arrival {
+                    self.host.metrics.event_to_running.observe(at.elapsed().as_secs_f64());
+                }
                 let now = self.host.clock.now_ms();
                 let o = Observed {
                     container: id.clone(),
@@ -270,9 +366,11 @@ impl Reconciler {
                     oom: false,
                 };
                 self.snapshot.record(bot, &gone, Some(o));
-                Metrics::inc(&self.host.metrics.starts);
-                log::info("bot started", &[("bot_id", &bot), ("container", &short(&id))]);
+                self.host.metrics.starts.inc();
+                tracing::info!(bot_id = %bot, container = %short(&id), "bot started");
                 record.push(Step::Started);
+                let started = format!("started container {} ({})", short(&id), l.image);
+                record.push(self.note(bot, Kind::Started, started));
                 // Follow up only if the bot changed while it was starting.
                 !self.host.store.get(bot).ok().flatten().is_some_and(|(rec, _)| {
                     is_enabled(rec.enabled.as_ref(), &rec.config)
@@ -282,19 +380,26 @@ impl Reconciler {
             Err(err) => {
                 let reason = err.to_string();
                 self.snapshot.record(bot, &gone, None);
-                Metrics::inc(&self.host.metrics.start_failures);
+                // A failed start may have left a created container behind.
+                self.snapshot.mark_stale();
+                self.host.metrics.start_failures.inc();
                 let at_ms = self.host.clock.now_ms();
                 record.push(Step::StartFailed { reason: reason.clone(), at_ms });
                 let delay = match record.status().backoff_until {
                     Some(until) => until - at_ms,
                     None => 0,
                 };
-                log::error("bot start failed", &[("bot_id", &bot), ("reason", &reason), ("retry_in_ms", &delay)]);
+                tracing::error!(bot_id = %bot, reason = %reason, retry_in_ms = %delay, "bot start failed");
                 true
             }
         };
         record.write(&self.host.store);
         follow_up
+    }
+
+    /// An event of `bot` that changes no status, at the clock's now.
+    fn note(&self, bot: &str, kind: Kind, message: String) -> Step {
+        Step::Note(NewEvent::new(self.host.clock.now_ms(), bot, kind, message))
     }
 
     async fn start(&self, l: &Launch) -> Result<String, StartError> {
@@ -324,7 +429,8 @@ impl Reconciler {
             while let Some(ev) = s.next().await {
                 match ev {
                     Ok(action) if action != "start" => {
-                        log::debug("docker event", &[("action", &action)]);
+                        tracing::debug!(action = %action, "docker event");
+                        self.snapshot.mark_stale();
                         self.snapshot.events.fetch_add(1, Relaxed);
                         self.trigger();
                         // Docker sends `die` before its listing shows the container exited.
@@ -332,19 +438,21 @@ impl Reconciler {
                         tokio::spawn(async move {
                             for ms in [150, 600] {
                                 tokio::time::sleep(Duration::from_millis(ms)).await;
+                                me.snapshot.mark_stale();
                                 me.trigger();
                             }
                         });
                     }
                     Ok(_) => {}
                     Err(e) => {
-                        log::debug("docker event stream broke", &[("error", &e)]);
+                        tracing::debug!(error = %e, "docker event stream broke");
                         break;
                     }
                 }
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
-            // Whatever happened while disconnected is found by a pass.
+            // Whatever happened while disconnected is found by a pass that lists.
+            self.snapshot.mark_stale();
             self.trigger();
         }
     }

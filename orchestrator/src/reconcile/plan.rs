@@ -3,6 +3,18 @@
 //! Level-triggered and idempotent: it looks only at what is stored and what Docker shows, and at
 //! most one [`Action`] per bot comes out of one pass, so the runner can key its in-flight guard by
 //! bot id. Times are Unix milliseconds. Every rule is a table test in `plan_tests.rs`.
+//!
+//! A restart (`restart ID`) is stored as the time it was asked for (`BotStatus::restart_at`) and
+//! planned like everything else, by comparing it with what Docker shows: a live container that
+//! started at or before that time is stopped and the bot started again (at once, whatever its
+//! backoff), and the action marks the request carried out in the status it writes. Because the
+//! request is in the store and the comparison is with the container's own start time, it
+//! survives an orchestrator restart at any point: killed before the stop, the next process stops
+//! the old container; killed after the start but before the request was marked done, the next
+//! process sees a container started after the request and only marks it done. (Stopping the
+//! container from the admin API and nudging the reconciler would instead race the reconciler's
+//! own action on the bot, hold the HTTP request for the stop's grace, and be lost with the
+//! process between the answer and the stop.)
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -45,6 +57,8 @@ pub struct Action {
     /// The bot has been up for 10 minutes: forget its crash history.
     pub reset_backoff: bool,
     pub start: Option<Launch>,
+    /// The restart asked for at this time is carried out by this action (or has nothing to do).
+    pub restart_done: Option<i64>,
 }
 
 impl Action {
@@ -58,6 +72,7 @@ impl Action {
             && self.fail.is_none()
             && !self.reset_backoff
             && self.start.is_none()
+            && self.restart_done.is_none()
     }
 }
 
@@ -135,6 +150,9 @@ pub fn plan(desired: &[Desired], observed: &[Observed], in_flight: &HashSet<Stri
 
 fn plan_bot(d: &Desired, mut cs: Vec<&Observed>, now: i64, base_ms: i64, out: &mut Plan) -> Action {
     let mut a = Action::new(&d.id);
+    let restart = d.status.restart_at;
+    // Whatever the action, the request is settled by it.
+    a.restart_done = restart;
     if !d.enabled {
         clear_all(&mut a, &cs, "the bot is disabled");
         return a;
@@ -183,6 +201,10 @@ fn plan_bot(d: &Desired, mut cs: Vec<&Observed>, now: i64, base_ms: i64, out: &m
                 a.drop_live(&k.container, "the bot's spec changed");
                 a.start = Some(launch.clone());
             }
+            _ if restart.is_some_and(|at| k.started_ms.unwrap_or(k.created_ms) <= at) => {
+                a.drop_live(&k.container, "a restart was requested");
+                a.start = Some(launch.clone());
+            }
             _ => {
                 let up_since = k.started_ms.unwrap_or(k.created_ms);
                 if d.status.consecutive > 0 || d.status.backoff_until.is_some() {
@@ -213,7 +235,8 @@ fn plan_bot(d: &Desired, mut cs: Vec<&Observed>, now: i64, base_ms: i64, out: &m
         }
     }
     match status.backoff_until {
-        Some(until) if until > now => wake(out, until),
+        // A restart asked for starts the bot now, backing off or not.
+        Some(until) if until > now && restart.is_none() => wake(out, until),
         _ => a.start = Some(launch.clone()),
     }
     a

@@ -266,3 +266,35 @@ fn every_stop_and_remove_has_a_reason() {
     }
     assert_eq!(p.actions.iter().map(|a| a.stop.len() + a.remove.len()).sum::<usize>(), 4);
 }
+
+/// `restart ID`: a container started at or before the request is replaced (at once, even while
+/// backing off); one started after it, or none at all, only settles the request; a disabled or
+/// unrunnable bot settles it too, so no request lingers.
+#[test]
+fn a_restart_request_replaces_a_container_started_before_it_once() {
+    let h = launch("a", 1).hash;
+    let asked = NOW - 1_000;
+    let restarting = |status: BotStatus| Desired { status, ..want("a") };
+    let pending = BotStatus { restart_at: Some(asked), ..Default::default() };
+    for (started, replaced) in [(asked - 60_000, true), (asked, true), (asked + 1, false)] {
+        let p = run(&[restarting(pending.clone())], &[c("c1", "a", State::Running, Some(&h), started)]);
+        let a = one(&p);
+        assert_eq!(a.restart_done, Some(asked), "started {started}");
+        assert_eq!(a.stop.is_empty(), !replaced, "started {started}");
+        assert_eq!(a.start.is_some(), replaced, "started {started}");
+        if replaced {
+            assert_eq!(a.why.get("c1").copied(), Some("a restart was requested"));
+        }
+    }
+    // Backing off with no container: started now, not at the backoff's end.
+    let backing = BotStatus { backoff_until: Some(NOW + 60_000), ..pending.clone() };
+    let a = run(&[restarting(backing.clone())], &[]).actions;
+    assert!(a[0].start.is_some() && a[0].restart_done == Some(asked), "{a:?}");
+    assert!(run(&[restarting(BotStatus { restart_at: None, ..backing })], &[]).actions.is_empty(), "no request: waits");
+    // Disabled: its container goes and the request is settled.
+    let disabled = Desired { enabled: false, ..restarting(pending.clone()) };
+    let p = run(&[disabled], &[]);
+    assert_eq!((one(&p).restart_done, one(&p).start.is_some()), (Some(asked), false));
+    // Without a request nothing changes for a running bot.
+    assert!(run(&[want("a")], &[c("c1", "a", State::Running, Some(&h), asked - 60_000)]).actions.is_empty());
+}

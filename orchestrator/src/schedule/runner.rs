@@ -10,7 +10,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,14 +17,14 @@ use tokio::sync::{watch, Notify};
 
 use crate::docker::{OneShot, WaitOutcome};
 use crate::host::Host;
-use crate::metrics::Metrics;
-use crate::model::{is_enabled, is_scheduled, validate, Launch};
+use crate::images::RuntimeImages;
+use crate::model::{is_enabled, is_scheduled, validate, BotRecord, Launch};
+use crate::objects;
 use crate::observed::State;
 use crate::schedule::error::{RunStartError, ScheduleError};
 use crate::schedule::plan::{plan, Bot, Step};
 use crate::spec::{build_for, Role};
-use crate::store::runs::{Ending, Outcome, LOG_LINES};
-use crate::{log, objects};
+use crate::store::runs::{Ending, ManualRun, Outcome, LOG_LINES};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -77,11 +76,11 @@ impl Scheduler {
             match self.adopt(&stop_rx).await {
                 Ok(n) => {
                     if n > 0 {
-                        log::info("scheduled runs adopted", &[("count", &n)]);
+                        tracing::info!(count = %n, "scheduled runs adopted");
                     }
                     break;
                 }
-                Err(e) => log::warn("cannot adopt scheduled runs yet", &[("error", &e)]),
+                Err(e) => tracing::warn!(error = %e, "cannot adopt scheduled runs yet"),
             }
             tokio::select! {
                 _ = &mut shutdown => return,
@@ -93,7 +92,7 @@ impl Scheduler {
             let wake_at = match self.pass(&stop_rx) {
                 Ok(w) => w,
                 Err(e) => {
-                    log::warn("schedule pass failed", &[("error", &e)]);
+                    tracing::warn!(error = %e, "schedule pass failed");
                     Some(self.host.clock.now_ms() + 2000)
                 }
             };
@@ -136,16 +135,13 @@ impl Scheduler {
             match step {
                 Step::Save { id, state } => {
                     if let Some(f) = &state.failure {
-                        log::error("schedule cannot run", &[("bot_id", &id), ("reason", f)]);
+                        tracing::error!(bot_id = %id, reason = %f, "schedule cannot run");
                     }
                     self.host.store.set_schedule_state(&id, &state)?;
                 }
                 Step::Skip { id, due, state } => {
-                    Metrics::inc(&self.host.metrics.runs_skipped);
-                    log::warn(
-                        "due time skipped: the previous run is still going",
-                        &[("bot_id", &id), ("due_ms", &due)],
-                    );
+                    self.host.metrics.runs_skipped.inc();
+                    tracing::warn!(bot_id = %id, due_ms = %due, "due time skipped: the previous run is still going");
                     let reason = "the previous run was still going";
                     self.host.store.skip_run(&id, due, &state, reason)?;
                 }
@@ -153,20 +149,60 @@ impl Scheduler {
                     let Some(seq) = self.host.store.begin_run(&id, due, &state)? else {
                         continue;
                     };
-                    self.spawn(id, stop.clone(), Work::Start { seq, due, launch });
+                    let deadline = self.opts.execution_timeout;
+                    self.spawn(
+                        id,
+                        stop.clone(),
+                        Work::Start { seq, launch: Box::new(launch), role: Role::Scheduled { due_ms: due }, deadline },
+                    );
                 }
             }
         }
+        self.start_requested(stop)?;
         if p.waiting > 0 {
-            log::debug("runs waiting for a free slot", &[("waiting", &p.waiting)]);
+            tracing::debug!(waiting = %p.waiting, "runs waiting for a free slot");
         }
         Ok(p.wake_at)
+    }
+
+    /// Starts the on-demand runs (`run ID`) of bots that have no run going, each with its config
+    /// override merged over the bot's config; a request that cannot run is recorded as failed.
+    fn start_requested(&self, stop: &watch::Receiver<bool>) -> Result<(), ScheduleError> {
+        for r in self.host.store.requested_runs()? {
+            if self.running().contains(&r.bot_id) {
+                continue;
+            }
+            let Some(manual) = r.manual.clone() else { continue };
+            let launch = match self.host.store.get(&r.bot_id)? {
+                Some((rec, _)) => manual_launch(rec, &manual, &self.host.settings.images),
+                None => Err("the bot was removed before its run started".to_string()),
+            };
+            let launch = match launch {
+                Ok(l) => l,
+                Err(reason) => {
+                    let e = Ending { outcome: Outcome::Failed, exit_code: None, reason: Some(reason), logs: vec![] };
+                    self.finish(&r.bot_id, Some(r.seq), &e);
+                    continue;
+                }
+            };
+            if !self.host.store.start_requested(r.seq)? {
+                continue;
+            }
+            let work = Work::Start {
+                seq: r.seq,
+                launch: Box::new(launch),
+                role: Role::Manual { due_ms: r.due_ms },
+                deadline: Some(manual_deadline(&manual)),
+            };
+            self.spawn(r.bot_id.clone(), stop.clone(), work);
+        }
+        Ok(())
     }
 
     /// Runs `work` as the bot's run task; the bot counts as running until it ends.
     fn spawn(&self, bot: String, mut stop: watch::Receiver<bool>, work: Work) {
         self.running().insert(bot.clone());
-        self.host.metrics.runs_running.store(self.running().len() as u64, Relaxed);
+        self.host.metrics.runs_running.set(self.running().len() as i64);
         let me = self.clone();
         tokio::spawn(async move {
             tokio::select! {
@@ -174,21 +210,22 @@ impl Scheduler {
                 _ = me.work(&bot, work) => {}
             }
             me.running().remove(&bot);
-            me.host.metrics.runs_running.store(me.running().len() as u64, Relaxed);
+            me.host.metrics.runs_running.set(me.running().len() as i64);
             me.wake.notify_one();
         });
     }
 
     async fn work(&self, bot: &str, work: Work) {
-        let (seq, container, started) = match work {
-            Work::Start { seq, due, launch } => match self.start(&launch, due).await {
+        let (seq, container, started, deadline) = match work {
+            Work::Start { seq, launch, role, deadline } => match self.start(&launch, &role).await {
                 Ok(c) => {
-                    Metrics::inc(&self.host.metrics.runs_started);
-                    log::info("scheduled run started", &[("bot_id", &bot), ("due_ms", &due), ("container", &c)]);
+                    self.host.metrics.runs_started.inc();
+                    let manual = matches!(role, Role::Manual { .. });
+                    tracing::info!(bot_id = %bot, container = %c, manual = %manual, "scheduled run started");
                     if let Err(e) = self.host.store.set_run_container(seq, &c) {
-                        log::warn("cannot record the run's container", &[("bot_id", &bot), ("error", &e)]);
+                        tracing::warn!(bot_id = %bot, error = %e, "cannot record the run's container");
                     }
-                    (Some(seq), c, self.host.clock.now_ms())
+                    (Some(seq), c, self.host.clock.now_ms(), deadline)
                 }
                 Err(err) => {
                     let reason = Some(err.to_string());
@@ -197,26 +234,28 @@ impl Scheduler {
                     return;
                 }
             },
-            Work::Await { seq, container, started_ms } => (seq, container, started_ms),
+            Work::Await { seq, container, started_ms, deadline } => (seq, container, started_ms, deadline),
         };
-        let ending = self.await_exit(&container, started).await;
+        let ending = self.await_exit(&container, started, deadline).await;
+        let took_ms = (self.host.clock.now_ms() - started).max(0);
+        self.host.metrics.run_duration.observe(took_ms as f64 / 1000.0);
         self.finish(bot, seq, &ending);
     }
 
-    async fn start(&self, l: &Launch, due: i64) -> Result<String, RunStartError> {
+    async fn start(&self, l: &Launch, role: &Role) -> Result<String, RunStartError> {
         objects::check_code(&self.host.objects, &self.host.settings, l).await?;
         objects::prepare_local(&self.host.settings, l)?;
-        let spec = build_for(l, &self.host.settings, &Role::Scheduled { due_ms: due });
+        let spec = build_for(l, &self.host.settings, role);
         crate::creds::issue(&self.host.settings, &l.id, &l.code_file, &spec.name, None).await?;
         Ok(self.host.engine.start_oneshot(&spec).await?)
     }
 
-    /// Waits for the run to end (under the deadline, counted from its start), keeps its last
+    /// Waits for the run to end (under `deadline`, counted from its start), keeps its last
     /// lines and removes it. A Docker outage only delays this.
-    async fn await_exit(&self, container: &str, started_ms: i64) -> Ending {
+    async fn await_exit(&self, container: &str, started_ms: i64, deadline: Option<Duration>) -> Ending {
         let grace = self.opts.stop_grace;
         loop {
-            let left = self.opts.execution_timeout.map(|t| {
+            let left = deadline.map(|t| {
                 Duration::from_millis((t.as_millis() as i64 - (self.host.clock.now_ms() - started_ms)).max(0) as u64)
             });
             let waited = match left {
@@ -227,16 +266,16 @@ impl Scheduler {
                 None | Some(Ok(WaitOutcome::TimedOut)) => {
                     let logs = self.host.engine.tail(container, LOG_LINES).await.unwrap_or_default();
                     if let Err(e) = self.host.engine.stop_and_remove(container, grace).await {
-                        log::warn("cannot stop a run past its deadline", &[("container", &container), ("error", &e)]);
+                        tracing::warn!(container = %container, error = %e, "cannot stop a run past its deadline");
                     }
-                    let t = self.opts.execution_timeout.unwrap_or_default();
+                    let t = deadline.unwrap_or_default();
                     let reason = format!("run exceeded the execution timeout of {t:?} and was stopped");
                     return Ending { outcome: Outcome::TimedOut, exit_code: None, reason: Some(reason), logs };
                 }
                 Some(Ok(WaitOutcome::Exited { code, oom })) => {
                     let logs = self.host.engine.tail(container, LOG_LINES).await.unwrap_or_default();
                     if let Err(e) = self.host.engine.remove(container).await {
-                        log::warn("cannot remove a finished run", &[("container", &container), ("error", &e)]);
+                        tracing::warn!(container = %container, error = %e, "cannot remove a finished run");
                     }
                     let (outcome, reason) = match code {
                         _ if oom => (Outcome::Failed, Some("killed for exceeding its memory limit (OOM)".to_string())),
@@ -250,7 +289,7 @@ impl Scheduler {
                     return Ending { outcome: Outcome::Lost, exit_code: None, reason: Some(reason), logs: vec![] };
                 }
                 Some(Err(e)) => {
-                    log::warn("waiting for a run failed; retrying", &[("container", &container), ("error", &e)]);
+                    tracing::warn!(container = %container, error = %e, "waiting for a run failed; retrying");
                     tokio::time::sleep(Duration::from_secs(2)).await;
                 }
             }
@@ -261,24 +300,35 @@ impl Scheduler {
         let counter = match e.outcome {
             Outcome::Succeeded => &self.host.metrics.runs_succeeded,
             Outcome::TimedOut => {
-                Metrics::inc(&self.host.metrics.runs_timed_out);
+                self.host.metrics.runs_timed_out.inc();
                 &self.host.metrics.runs_failed
             }
             _ => &self.host.metrics.runs_failed,
         };
-        Metrics::inc(counter);
+        counter.inc();
         let code = e.exit_code.map_or("none".to_string(), |c| c.to_string());
         let reason = e.reason.as_deref().unwrap_or("");
-        let fields: &[(&str, &dyn std::fmt::Display)] =
-            &[("bot_id", &bot), ("outcome", &e.outcome.as_str()), ("exit_code", &code), ("reason", &reason)];
+        let outcome = e.outcome.as_str();
         if e.outcome == Outcome::Succeeded {
-            log::info("scheduled run ended", fields);
+            tracing::info!(
+                bot_id = %bot,
+                outcome = %outcome,
+                exit_code = %code,
+                reason = %reason,
+                "scheduled run ended",
+            );
         } else {
-            log::warn("scheduled run ended", fields);
+            tracing::warn!(
+                bot_id = %bot,
+                outcome = %outcome,
+                exit_code = %code,
+                reason = %reason,
+                "scheduled run ended",
+            );
         }
         if let Some(seq) = seq {
             if let Err(err) = self.host.store.finish_run(seq, e) {
-                log::error("cannot record a run", &[("bot_id", &bot), ("error", &err)]);
+                tracing::error!(bot_id = %bot, error = %err, "cannot record a run");
             }
         }
     }
@@ -307,14 +357,14 @@ impl Scheduler {
                 self.finish(&o.bot_id, seq, &e);
                 continue;
             }
-            log::info(
-                "adopting a scheduled run",
-                &[("bot_id", &o.bot_id), ("due_ms", &due), ("state", &o.state.as_str())],
-            );
+            tracing::info!(bot_id = %o.bot_id, due_ms = %due, state = %o.state.as_str(), "adopting a scheduled run");
+            // An on-demand run keeps the deadline it was asked with.
+            let manual = open.iter().find(|r| Some(r.seq) == seq).and_then(|r| r.manual.as_ref());
+            let deadline = manual.map_or(self.opts.execution_timeout, |m| Some(manual_deadline(m)));
             self.spawn(
                 o.bot_id.clone(),
                 stop.clone(),
-                Work::Await { seq, container: o.container.clone(), started_ms: o.created_ms },
+                Work::Await { seq, container: o.container.clone(), started_ms: o.created_ms, deadline },
             );
         }
         for r in open.iter().filter(|r| !adopted.contains(&r.seq)) {
@@ -331,10 +381,27 @@ impl Scheduler {
     }
 }
 
+/// The deadline an on-demand run was asked with.
+fn manual_deadline(m: &ManualRun) -> Duration {
+    Duration::from_millis(m.timeout_ms.max(0) as u64)
+}
+
+/// The launch of an on-demand run: the bot's record with the override's top-level keys replacing
+/// its config's, validated as any spec (the error is the failed run's reason). Pure.
+pub fn manual_launch(mut rec: BotRecord, m: &ManualRun, images: &RuntimeImages) -> Result<Launch, String> {
+    if let Some(serde_json::Value::Object(over)) = &m.config {
+        match &mut rec.config {
+            serde_json::Value::Object(config) => config.extend(over.clone()),
+            other => *other = serde_json::Value::Object(over.clone()),
+        }
+    }
+    validate(&rec, images).map_err(|e| e.to_string())
+}
+
 /// What a run task does.
 enum Work {
-    /// Start the run's container, then await it.
-    Start { seq: i64, due: i64, launch: Launch },
+    /// Start the run's container in `role`, then await it.
+    Start { seq: i64, launch: Box<Launch>, role: Role, deadline: Option<Duration> },
     /// Await a container found running (or exited) at start.
-    Await { seq: Option<i64>, container: String, started_ms: i64 },
+    Await { seq: Option<i64>, container: String, started_ms: i64, deadline: Option<Duration> },
 }

@@ -10,6 +10,8 @@ use crate::store::runs::{Run, SchedState};
 
 pub fn run_json(r: &Run) -> Value {
     json!({
+        "seq": r.seq,
+        "manual": r.manual.as_ref().map(|m| json!({"config": m.config, "timeout_ms": m.timeout_ms})),
         "due_at": time(Some(r.due_ms)),
         "started_at": time(r.started_ms),
         "ended_at": time(r.ended_ms),
@@ -85,6 +87,7 @@ mod tests {
             reason: None,
             container: Some("c".into()),
             logs: vec!["hi".into()],
+            manual: None,
         }
     }
 

@@ -24,7 +24,8 @@ use crate::query::QueryServer;
 use crate::reconcile::Reconciler;
 use crate::schedule::runner::Scheduler;
 use crate::store::Store;
-use crate::{http, ingest, log};
+use crate::ui::logs::LogSource;
+use crate::{http, ingest};
 
 pub use crate::host::HostError as ServeError;
 pub use crate::shutdown::flag_set;
@@ -74,9 +75,9 @@ pub fn open_host(cli: &Cli) -> Result<Host, ServeError> {
 pub async fn choose_network(cli: &mut Cli) -> Result<(), ServeError> {
     if cli.network_given {
         if cli.host.network != "none" {
-            log::warn(
+            tracing::warn!(
+                network = %cli.host.network,
                 "DOCKER_NETWORK is set: bots on it may reach each other (and whatever else is on it)",
-                &[("network", &cli.host.network)],
             );
         }
         return Ok(());
@@ -98,23 +99,29 @@ pub async fn check_runtime(cli: &mut Cli) -> Result<(), ServeError> {
         cli.host.bot_nproc = Some(crate::spec::gvisor_bot_nproc(cli.host.pids_limit));
     }
     let nproc = cli.host.bot_nproc.map_or("none".to_string(), |n| n.to_string());
-    log::info("bot containers run under a chosen runtime", &[("runtime", &rt), ("bot_nproc", &nproc)]);
+    tracing::info!(runtime = %rt, bot_nproc = %nproc, "bot containers run under a chosen runtime");
     Ok(())
 }
 
-/// Warns when an API a bot could reach from its network is open without a token.
+/// Warns when an API a bot (or anyone) could reach from its network is open without a token.
 fn warn_if_exposed(cli: &Cli) {
     let loopback = |a: &str| a.starts_with("127.") || a.starts_with("[::1]") || a.starts_with("localhost:");
     if matches!(cli.command, Command::Serve) && !loopback(&cli.query.addr()) && cli.query.token.is_none() {
-        log::warn(
+        tracing::warn!(
+            addr = %cli.query.addr(),
             "the query API listens beyond loopback without a token: bot containers may reach it; set THE0_QUERY_TOKEN",
-            &[("addr", &cli.query.addr())],
+        );
+    }
+    if !loopback(&cli.admin_addr) && cli.admin_token.is_none() {
+        tracing::warn!(
+            addr = %cli.admin_addr,
+            "the admin API and its status page listen beyond loopback without a token: whoever reaches them can create bots; set THE0_ADMIN_TOKEN",
         );
     }
     if !loopback(&cli.health_addr) {
-        log::warn(
+        tracing::warn!(
+            addr = %cli.health_addr,
             "health and metrics listen beyond loopback: bot containers may reach them",
-            &[("addr", &cli.health_addr)],
         );
     }
 }
@@ -130,7 +137,8 @@ impl Server {
         choose_network(&mut cli).await?;
         check_runtime(&mut cli).await?;
         warn_if_exposed(&cli);
-        let host = open_host(&cli)?;
+        let mut host = open_host(&cli)?;
+        host.store.set_event_retention(cli.events);
         let reconciler = Reconciler::new(host.clone(), cli.reconcile.clone());
         let query = match query_listener {
             Some(l) => Some((l, Arc::new(QueryServer::new(&host, reconciler.snapshot.clone(), &cli.query)?))),
@@ -158,24 +166,31 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let (tx, rx) = watch::channel(false);
         let r = self.reconciler.clone();
-        log::info(
+        tracing::info!(
+            version = %the0_contract::VERSION,
+            admin_addr = %self.admin_addr().map_or(String::new(), |a| a.to_string()),
+            health_addr = %self.health_addr().map_or(String::new(), |a| a.to_string()),
+            query_addr = %self.query_addr().map_or(String::new(), |a| a.to_string()),
+            instance = %self.cli.host.instance.clone().unwrap_or_default(),
+            ingest = %if self.cli.nats_url.is_some() { "jetstream" } else { "admin api" },
+            realtime = %self.roles.realtime,
+            scheduled = %self.roles.scheduled,
             "orchestrator serving",
-            &[
-                ("version", &the0_contract::VERSION),
-                ("admin_addr", &self.admin_addr().map_or(String::new(), |a| a.to_string())),
-                ("health_addr", &self.health_addr().map_or(String::new(), |a| a.to_string())),
-                ("query_addr", &self.query_addr().map_or(String::new(), |a| a.to_string())),
-                ("instance", &self.cli.host.instance.clone().unwrap_or_default()),
-                ("ingest", &if self.cli.nats_url.is_some() { "jetstream" } else { "admin api" }),
-                ("realtime", &self.roles.realtime),
-                ("scheduled", &self.roles.scheduled),
-            ],
         );
         let admin = Admin {
             store: self.store.clone(),
             snapshot: r.snapshot.clone(),
             token: self.cli.admin_token.clone(),
             images: Arc::new(self.cli.host.images.clone()),
+            logs: LogSource {
+                engine: r.host.engine.clone(),
+                objects: r.host.objects.clone(),
+                bucket: r.host.settings.buckets.logs.clone(),
+            },
+            state: crate::botstate::BotState {
+                objects: r.host.objects.clone(),
+                bucket: r.host.settings.buckets.state.clone(),
+            },
         };
         let admin_task =
             tokio::spawn(http::serve(self.admin, move |req| admin.clone().handle(req), flag_set(rx.clone())));
@@ -209,11 +224,11 @@ impl Server {
         if let Some(t) = renewer {
             t.abort();
         }
-        log::info("shutting down", &[]);
+        tracing::info!("shutting down");
         let _ = tx.send(true);
         for t in tasks.into_iter().chain(rec_task) {
             let _ = t.await;
         }
-        log::info("stopped", &[]);
+        tracing::info!("stopped");
     }
 }

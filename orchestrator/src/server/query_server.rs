@@ -11,7 +11,6 @@ use tokio::sync::watch;
 use super::{check_runtime, choose_network, open_host, ServeError};
 use crate::config::Cli;
 use crate::engine::Engine;
-use crate::log;
 use crate::query::{self, QueryServer};
 use crate::reconcile::snapshot::Snapshot;
 use crate::shutdown::flag_set;
@@ -39,13 +38,11 @@ impl Standalone {
     }
 
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        log::info(
+        tracing::info!(
+            version = %the0_contract::VERSION,
+            addr = %self.addr().map_or(String::new(), |a| a.to_string()),
+            max_query_containers = %self.server.oneshots.max,
             "query server serving",
-            &[
-                ("version", &the0_contract::VERSION),
-                ("addr", &self.addr().map_or(String::new(), |a| a.to_string())),
-                ("max_query_containers", &self.server.oneshots.max),
-            ],
         );
         let (tx, rx) = watch::channel(false);
         let containers = tokio::spawn(query::watch::follow_containers(
@@ -56,6 +53,6 @@ impl Standalone {
         self.server.run(self.listener, shutdown).await;
         let _ = tx.send(true);
         let _ = containers.await;
-        log::info("query server stopped", &[]);
+        tracing::info!("query server stopped");
     }
 }

@@ -2,10 +2,16 @@
 //! transaction. It holds the bots exactly as their payloads gave them, the reconciler's per-bot
 //! bookkeeping and the ingest cursor (so a redelivered event is applied once). Any write that
 //! changes desired state bumps a version that the reconciler, the scheduler and the query index
-//! watch ([`Store::watch`]).
+//! watch ([`Store::watch`]). The event history is `events.rs`.
 
+pub mod events;
+mod known;
+pub mod manual_runs;
 pub mod runs;
 
+pub use known::known_ids;
+
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -15,6 +21,7 @@ use tokio::sync::watch;
 
 use crate::model::{BotRecord, Change};
 use crate::observed::BotStatus;
+use events::{NewEvent, Retention};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -24,9 +31,18 @@ pub enum StoreError {
     Dir { path: String, err: std::io::Error },
     #[error("store: stored JSON is corrupt: {0}")]
     Corrupt(String),
+    /// Opening an existing store read-only failed (missing, unreadable, not a database).
+    #[error("store: cannot open {path} read-only: {err}")]
+    Open { path: String, err: rusqlite::Error },
+    /// A store written by another version of the orchestrator (or never migrated).
+    #[error("store: {path} has schema version {found}, this orchestrator reads version {want}")]
+    Schema { path: String, found: i64, want: i64 },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// The database file inside `--data-dir`.
+pub(crate) const DB_FILE: &str = "orchestrator.db";
 
 /// Schema versions, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -51,6 +67,15 @@ const MIGRATIONS: &[&str] = &[
         seq INTEGER NOT NULL
     );",
     runs::SCHEMA,
+    // 3: the event history.
+    events::SCHEMA,
+    // 4: a restart asked for and not yet carried out (`restart ID`).
+    "ALTER TABLE bot_status ADD COLUMN restart_at INTEGER;",
+    // 5: `enable`/`disable` from this host: a layer over the0's root `enabled` that the next
+    // `the0.bot.updated` clears (the0 is the source of truth when it is connected).
+    "ALTER TABLE bots ADD COLUMN local_enabled TEXT;",
+    // 6: on-demand runs (`run ID`): what was asked for, as JSON; NULL for a run of the schedule.
+    "ALTER TABLE runs ADD COLUMN manual TEXT;",
 ];
 
 /// How an upsert treats an existing record (docs/contract.md §5.1 handlers).
@@ -58,7 +83,8 @@ const MIGRATIONS: &[&str] = &[
 pub enum Mode {
     /// `the0.bot.created`: no-op if the id exists.
     Create,
-    /// `the0.bot.updated`: replace `config` and `custom`, keep the stored root `enabled`.
+    /// `the0.bot.updated`: replace `config` and `custom`, keep the root `enabled` the0 gave, and
+    /// drop a local `enable`/`disable` (the0 overrides a local change).
     Update,
     /// Admin `PUT`: replace everything.
     Put,
@@ -69,6 +95,11 @@ pub struct Store {
     conn: Arc<Mutex<Connection>>,
     /// Bumped with every desired-state change; every watcher sees it.
     version: Arc<watch::Sender<u64>>,
+    /// When each bot's last upsert that changed it was applied, until the reconciler takes it for
+    /// `the0_event_to_running_seconds` or drops it (in memory only).
+    arrivals: Arc<Mutex<HashMap<String, std::time::Instant>>>,
+    /// How much event history is kept ([`events`]).
+    retention: Retention,
 }
 
 pub fn now_ms() -> i64 {
@@ -83,7 +114,7 @@ impl Store {
     /// Opens (creating) `<dir>/orchestrator.db` and brings its schema up to date.
     pub fn open(dir: &Path) -> Result<Store> {
         std::fs::create_dir_all(dir).map_err(|err| StoreError::Dir { path: dir.display().to_string(), err })?;
-        let mut conn = Connection::open(dir.join("orchestrator.db"))?;
+        let mut conn = Connection::open(dir.join(DB_FILE))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -94,11 +125,35 @@ impl Store {
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
             tx.commit()?;
         }
-        Ok(Store { conn: Arc::new(Mutex::new(conn)), version: Arc::new(watch::Sender::new(0)) })
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+            version: Arc::new(watch::Sender::new(0)),
+            arrivals: Arc::default(),
+            retention: Retention::default(),
+        })
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// When the change now stored for `id` was applied, if it has not been taken or dropped.
+    pub fn take_arrival(&self, id: &str) -> Option<std::time::Instant> {
+        self.arrivals.lock().unwrap_or_else(|p| p.into_inner()).remove(id)
+    }
+
+    /// Takes the arrival of `id` if it was applied before `seen` (a change the pass read, which the
+    /// start it plans answers); a later one is left for the pass that reads it.
+    pub fn take_arrival_before(&self, id: &str, seen: std::time::Instant) -> Option<std::time::Instant> {
+        let mut arrivals = self.arrivals.lock().unwrap_or_else(|p| p.into_inner());
+        let at = *arrivals.get(id)?;
+        (at < seen).then(|| arrivals.remove(id)).flatten()
+    }
+
+    /// Drops the arrivals applied before `seen` (a pass read them) except those of `keep` (bots the
+    /// pass is starting), so a change that starts nothing is never timed against a later start.
+    pub fn drop_arrivals(&self, seen: std::time::Instant, keep: &dyn Fn(&str) -> bool) {
+        self.arrivals.lock().unwrap_or_else(|p| p.into_inner()).retain(|id, at| *at >= seen || keep(id));
     }
 
     /// Sees every write that changes desired state, however many watchers there are.
@@ -140,9 +195,77 @@ impl Store {
         tx.commit()?;
         drop(conn);
         if changed {
+            if let Change::Upsert(rec) = change {
+                self.arrivals
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(rec.id.clone(), std::time::Instant::now());
+            }
             self.version.send_modify(|v| *v += 1);
         }
         Ok(changed)
+    }
+
+    /// `enable`/`disable`: sets the bot's root `enabled` as seen by the planner (which wins over
+    /// `config.enabled` being absent or true, CONTRACT 5.2) in one statement, leaving its spec and
+    /// the0's own root `enabled` as they are: the value is a local layer that the next
+    /// `the0.bot.updated` for the bot clears. Returns `None` for an unknown bot, else whether
+    /// desired state changed.
+    pub fn set_enabled(&self, id: &str, enabled: bool) -> Result<Option<bool>> {
+        let conn = self.lock();
+        let value = Value::Bool(enabled).to_string();
+        let changed = conn.execute(
+            "UPDATE bots SET local_enabled = ?2, updated_ms = ?3
+             WHERE id = ?1 AND COALESCE(local_enabled, enabled) IS NOT ?2",
+            params![id, value, now_ms()],
+        )? > 0;
+        let exists =
+            changed || conn.query_row("SELECT 1 FROM bots WHERE id = ?1", [id], |_| Ok(())).optional()?.is_some();
+        drop(conn);
+        if changed {
+            self.version.send_modify(|v| *v += 1);
+        }
+        Ok(exists.then_some(changed))
+    }
+
+    /// Holds the bot stopped for an edit of its stored state (`state ID rm KEY --restart`): a
+    /// local disable, as `disable` sets it. Returns the local layer it replaced, for
+    /// [`Store::release`], or `None` for an unknown bot.
+    pub fn hold(&self, id: &str) -> Result<Option<Option<String>>> {
+        let conn = self.lock();
+        let Some(prev) = conn
+            .query_row("SELECT local_enabled FROM bots WHERE id = ?1", [id], |r| r.get::<_, Option<String>>(0))
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let changed = conn.execute(
+            "UPDATE bots SET local_enabled = 'false', updated_ms = ?2 WHERE id = ?1 AND local_enabled IS NOT 'false'",
+            params![id, now_ms()],
+        )? > 0;
+        drop(conn);
+        if changed {
+            self.version.send_modify(|v| *v += 1);
+        }
+        Ok(Some(prev))
+    }
+
+    /// Ends a [`Store::hold`]: puts back the local layer it replaced, unless the hold is gone
+    /// already (a `the0.bot.updated` clears local layers, and the0 then decides).
+    pub fn release(&self, id: &str, prev: Option<&str>) -> Result<()> {
+        let changed = self.lock().execute(
+            "UPDATE bots SET local_enabled = ?2, updated_ms = ?3 WHERE id = ?1 AND local_enabled = 'false'",
+            params![id, prev, now_ms()],
+        )? > 0;
+        if changed {
+            self.version.send_modify(|v| *v += 1);
+        }
+        Ok(())
+    }
+
+    /// Records what was edited in the bot's stored state, as a `state-edited` event.
+    pub fn record_state_edit(&self, id: &str, message: &str) -> Result<()> {
+        self.record_events(&[NewEvent::new(now_ms(), id, events::Kind::StateEdited, message)])
     }
 
     pub fn get(&self, id: &str) -> Result<Option<(BotRecord, BotStatus)>> {
@@ -159,14 +282,31 @@ impl Store {
 
     /// Records the reconciler's bookkeeping for a bot that is still stored.
     pub fn set_status(&self, id: &str, s: &BotStatus) -> Result<()> {
-        write_status(&self.lock(), id, s)
+        self.set_status_with(id, s, &[])
+    }
+
+    /// [`Store::set_status`] with the events that go with the change, in one transaction.
+    pub fn set_status_with(&self, id: &str, s: &BotStatus, events: &[NewEvent]) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        write_status(&tx, id, s)?;
+        events::append(&tx, events, self.retention)?;
+        tx.commit()?;
+        Ok(())
     }
 
     /// Records `s` only if the bot's status is still `expected` as [`Store::get`] showed it
     /// (`None`: the bot was not stored), in one transaction. Returns false, writing nothing, when
     /// it changed meanwhile: a new spec resets it, a delete drops it (optimistic concurrency, so a
-    /// status read once and written once never overwrites such a change).
-    pub fn set_status_if(&self, id: &str, expected: Option<&BotStatus>, s: &BotStatus) -> Result<bool> {
+    /// status read once and written once never overwrites such a change). `events` are recorded
+    /// in the same transaction (and not when nothing is written).
+    pub fn set_status_if(
+        &self,
+        id: &str,
+        expected: Option<&BotStatus>,
+        s: &BotStatus,
+        events: &[NewEvent],
+    ) -> Result<bool> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let current = query(&tx, Some(id))?.pop().map(|(_, st)| st);
@@ -174,8 +314,31 @@ impl Store {
             return Ok(false);
         }
         write_status(&tx, id, s)?;
+        events::append(&tx, events, self.retention)?;
         tx.commit()?;
         Ok(true)
+    }
+
+    /// `restart ID`: stores that a restart was asked for at `at_ms` (the reconciler stops a
+    /// container started before then and starts the bot again), with its event, in one
+    /// transaction. `None` for an unknown bot.
+    pub fn request_restart(&self, id: &str, at_ms: i64) -> Result<Option<()>> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let n = tx.execute(
+            "INSERT INTO bot_status (id, restart_at) SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM bots WHERE id = ?1)
+             ON CONFLICT(id) DO UPDATE SET restart_at = excluded.restart_at",
+            params![id, at_ms],
+        )?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let event = NewEvent::new(at_ms, id, events::Kind::RestartRequested, "restart requested");
+        events::append(&tx, &[event], self.retention)?;
+        tx.commit()?;
+        drop(conn);
+        self.version.send_modify(|v| *v += 1);
+        Ok(Some(()))
     }
 
     pub fn cursor(&self, stream: &str) -> Result<Option<u64>> {
@@ -200,8 +363,8 @@ impl Store {
 
 fn query(conn: &Connection, id: Option<&str>) -> Result<Vec<(BotRecord, BotStatus)>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT b.id, b.config, b.custom, b.enabled, s.restarts, s.consecutive, s.last_exit_code,
-                s.last_exit_at, s.backoff_until, s.failure_reason
+        "SELECT b.id, b.config, b.custom, COALESCE(b.local_enabled, b.enabled), s.restarts, s.consecutive,
+                s.last_exit_code, s.last_exit_at, s.backoff_until, s.failure_reason, s.restart_at
          FROM bots b LEFT JOIN bot_status s ON s.id = b.id
          WHERE ?1 IS NULL OR b.id = ?1 ORDER BY b.id",
     )?;
@@ -218,6 +381,7 @@ fn query(conn: &Connection, id: Option<&str>) -> Result<Vec<(BotRecord, BotStatu
                 last_exit_at: r.get(7)?,
                 backoff_until: r.get(8)?,
                 failure_reason: r.get(9)?,
+                restart_at: r.get(10)?,
             },
         ))
     })?;
@@ -232,40 +396,52 @@ fn query(conn: &Connection, id: Option<&str>) -> Result<Vec<(BotRecord, BotStatu
 
 fn write_status(conn: &Connection, id: &str, s: &BotStatus) -> Result<()> {
     conn.execute(
-        "INSERT INTO bot_status (id, restarts, consecutive, last_exit_code, last_exit_at, backoff_until, failure_reason)
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM bots WHERE id = ?1)
+        "INSERT INTO bot_status (id, restarts, consecutive, last_exit_code, last_exit_at, backoff_until,
+           failure_reason, restart_at)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE EXISTS (SELECT 1 FROM bots WHERE id = ?1)
          ON CONFLICT(id) DO UPDATE SET restarts = excluded.restarts, consecutive = excluded.consecutive,
            last_exit_code = excluded.last_exit_code, last_exit_at = excluded.last_exit_at,
-           backoff_until = excluded.backoff_until, failure_reason = excluded.failure_reason",
-        params![id, s.restarts, s.consecutive, s.last_exit_code, s.last_exit_at, s.backoff_until, s.failure_reason],
+           backoff_until = excluded.backoff_until, failure_reason = excluded.failure_reason,
+           restart_at = excluded.restart_at",
+        params![
+            id,
+            s.restarts,
+            s.consecutive,
+            s.last_exit_code,
+            s.last_exit_at,
+            s.backoff_until,
+            s.failure_reason,
+            s.restart_at
+        ],
     )?;
     Ok(())
 }
 
 fn upsert(tx: &rusqlite::Transaction<'_>, rec: &BotRecord, mode: Mode) -> Result<bool> {
-    let existing: Option<(String, String, Option<String>)> = tx
-        .query_row("SELECT config, custom, enabled FROM bots WHERE id = ?1", [&rec.id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    let existing: Option<(String, String, Option<String>, Option<String>)> = tx
+        .query_row("SELECT config, custom, enabled, local_enabled FROM bots WHERE id = ?1", [&rec.id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })
         .optional()?;
     let config = rec.config.to_string();
     let custom = rec.custom.to_string();
     let mut enabled = rec.enabled.as_ref().map(Value::to_string);
-    if let Some((c, u, e)) = &existing {
+    if let Some((c, u, e, local)) = &existing {
         if mode == Mode::Create {
             return Ok(false);
         }
         if mode == Mode::Update {
             enabled = e.clone();
         }
-        if *c == config && *u == custom && *e == enabled {
+        // Every kept mode (Update, Put) replaces a local enable/disable.
+        if *c == config && *u == custom && *e == enabled && local.is_none() {
             return Ok(false);
         }
     }
     tx.execute(
         "INSERT INTO bots (id, config, custom, enabled, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT(id) DO UPDATE SET config = excluded.config, custom = excluded.custom,
-           enabled = excluded.enabled, updated_ms = excluded.updated_ms",
+           enabled = excluded.enabled, local_enabled = NULL, updated_ms = excluded.updated_ms",
         params![rec.id, config, custom, enabled, now_ms()],
     )?;
     // A new spec gets a fresh chance: no backoff or failure carried over (restart count kept).

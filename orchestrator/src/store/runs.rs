@@ -60,6 +60,8 @@ pub enum Outcome {
     Interrupted,
     /// The container disappeared before its exit could be read.
     Lost,
+    /// `run ID` asked for it; the scheduler starts it when the bot has no run going.
+    Requested,
 }
 
 impl Outcome {
@@ -72,6 +74,7 @@ impl Outcome {
             Outcome::Skipped => "skipped",
             Outcome::Interrupted => "interrupted",
             Outcome::Lost => "lost",
+            Outcome::Requested => "requested",
         }
     }
 
@@ -83,6 +86,7 @@ impl Outcome {
             "skipped" => Outcome::Skipped,
             "interrupted" => Outcome::Interrupted,
             "lost" => Outcome::Lost,
+            "requested" => Outcome::Requested,
             _ => Outcome::Failed,
         }
     }
@@ -101,6 +105,17 @@ pub struct Run {
     pub reason: Option<String>,
     pub container: Option<String>,
     pub logs: Vec<String>,
+    /// What `run ID` asked for; `None` for a run of the schedule.
+    pub manual: Option<ManualRun>,
+}
+
+/// An on-demand run (`run ID`): the config keys that override the bot's for this run, and its
+/// deadline. Stored as JSON in the run's row.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ManualRun {
+    /// Merged over the bot's `config` (top-level keys replaced); `None`: the bot's own.
+    pub config: Option<serde_json::Value>,
+    pub timeout_ms: i64,
 }
 
 /// How a run ended.
@@ -112,10 +127,12 @@ pub struct Ending {
     pub logs: Vec<String>,
 }
 
-const RUN_COLUMNS: &str = "seq, bot_id, due_ms, started_ms, ended_ms, outcome, exit_code, reason, container, logs";
+pub(super) const RUN_COLUMNS: &str =
+    "seq, bot_id, due_ms, started_ms, ended_ms, outcome, exit_code, reason, container, logs, manual";
 
-fn run_of(r: &Row<'_>) -> rusqlite::Result<Run> {
+pub(super) fn run_of(r: &Row<'_>) -> rusqlite::Result<Run> {
     let logs: String = r.get(9)?;
+    let manual: Option<String> = r.get(10)?;
     Ok(Run {
         seq: r.get(0)?,
         bot_id: r.get(1)?,
@@ -127,6 +144,7 @@ fn run_of(r: &Row<'_>) -> rusqlite::Result<Run> {
         reason: r.get(7)?,
         container: r.get(8)?,
         logs: serde_json::from_str(&logs).unwrap_or_default(),
+        manual: manual.and_then(|m| serde_json::from_str(&m).ok()),
     })
 }
 
@@ -141,7 +159,7 @@ fn save_state(tx: &rusqlite::Connection, id: &str, s: &SchedState) -> rusqlite::
 }
 
 /// Inserts a run row (only for a stored bot) and trims the bot's history; the row's seq.
-fn insert_run(
+pub(super) fn insert_run(
     tx: &rusqlite::Connection,
     id: &str,
     due: i64,
@@ -153,14 +171,22 @@ fn insert_run(
     let n = tx.execute(
         "INSERT INTO runs (bot_id, due_ms, started_ms, ended_ms, outcome, reason, container)
          SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM bots WHERE id = ?1)",
-        params![id, due, started, (outcome != Outcome::Running).then(now_ms), outcome.as_str(), reason, container],
+        params![
+            id,
+            due,
+            started,
+            (!matches!(outcome, Outcome::Running | Outcome::Requested)).then(now_ms),
+            outcome.as_str(),
+            reason,
+            container
+        ],
     )?;
     if n == 0 {
         return Ok(None);
     }
     let seq = tx.last_insert_rowid();
     tx.execute(
-        "DELETE FROM runs WHERE bot_id = ?1 AND outcome != 'running' AND seq NOT IN
+        "DELETE FROM runs WHERE bot_id = ?1 AND outcome NOT IN ('running', 'requested') AND seq NOT IN
            (SELECT seq FROM runs WHERE bot_id = ?1 ORDER BY seq DESC LIMIT ?2)",
         params![id, HISTORY],
     )?;

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -104,4 +105,16 @@ pub fn last_tick(text: &str, field: &str) -> u64 {
         .filter_map(|v| v[field].as_u64())
         .max()
         .unwrap_or(0)
+}
+
+/// The tick the python-ticker's new container resumed at (its "resuming" log line on stderr).
+pub fn resumed_at(container: &str) -> u64 {
+    super::eventually(Duration::from_secs(60), || {
+        let (_, err) = output(container);
+        err.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|v| v["message"] == "resuming")
+            .and_then(|v| v["tick"].as_u64())
+    })
+    .unwrap_or_else(|| panic!("{container}: no \"resuming\" line: {:?}", output(container)))
 }

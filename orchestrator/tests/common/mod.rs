@@ -5,7 +5,9 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod cli;
 pub mod e2e;
+pub mod moto;
 
 #[allow(unused_imports)] // each test binary uses part of the harness
 pub use binary::BinaryHost;

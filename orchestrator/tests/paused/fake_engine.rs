@@ -53,6 +53,8 @@ struct Inner {
     calls: Vec<Call>,
     next_id: u64,
     refuse_runs: u32,
+    /// How long each `run` takes (virtual time) before its container exists.
+    run_delay: Duration,
     observe_passes: u64,
     events: Vec<mpsc::UnboundedSender<Result<String>>>,
 }
@@ -100,6 +102,11 @@ impl FakeEngine {
     }
 
     /// The bot's (only) live container exits with `code`; Docker's `die` event goes out.
+    /// Every later `run` takes `d` of virtual time before its container exists.
+    pub fn slow_runs(&self, d: Duration) {
+        self.lock().run_delay = d;
+    }
+
     pub fn exit(&self, bot: &str, code: i64) {
         let now = self.clock.now_ms();
         let mut g = self.lock();
@@ -112,6 +119,22 @@ impl FakeEngine {
         c.observed.exit_code = Some(code);
         c.observed.finished_ms = Some(now);
         g.events.retain(|tx| tx.send(Ok("die".to_string())).is_ok());
+        drop(g);
+        self.changed.send_modify(|v| *v += 1);
+    }
+
+    /// The bot's live container is removed by someone else (`docker rm -f`): Docker's `destroy`
+    /// event goes out and no call is recorded.
+    pub fn destroy(&self, bot: &str) {
+        let mut g = self.lock();
+        let id = g
+            .containers
+            .iter()
+            .find(|(_, c)| c.observed.bot_id == bot && c.observed.state == State::Running)
+            .map(|(id, _)| id.clone())
+            .unwrap_or_else(|| panic!("no running container of {bot}"));
+        g.containers.remove(&id);
+        g.events.retain(|tx| tx.send(Ok("destroy".to_string())).is_ok());
         drop(g);
         self.changed.send_modify(|v| *v += 1);
     }
@@ -201,6 +224,10 @@ impl Engine for FakeEngine {
                     g.calls.push(Call::RunRefused { bot, at_ms: self.clock.now_ms() });
                     return Err(DockerError::Network("refused by the test".into()));
                 }
+            }
+            let delay = self.lock().run_delay;
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
             }
             Ok(self.create(spec, false))
         })
