@@ -1,5 +1,5 @@
 # the0 runtime. `make run` runs the example bots; `make test` runs every test against real servers.
-.PHONY: all executor orchestrator test-image test lint bench bench-gvisor bench-orchestrator bench-density soak run deps clean
+.PHONY: all executor orchestrator test-image test lint bench bench-gvisor bench-orchestrator bench-density bench-executor-memory soak run deps clean
 
 all: executor orchestrator
 
@@ -32,6 +32,10 @@ lint:                ## formatting, lints (workspace lints, MSRV), rustdoc, depe
 	scripts/check-docs.sh
 	scripts/check-kubernetes.sh
 
+.PHONY: test-dashboard
+test-dashboard: deps test-image ## the Grafana dashboard's queries against a real Prometheus scraping an orchestrator with bots
+	scripts/test-dashboard.sh
+
 .PHONY: fuzz fuzz-ci
 fuzz:                ## fuzz every parser 5 min each (FUZZ_SECONDS=…), keeping new corpus inputs
 	THE0_INSTALL_FUZZ=1 scripts/install-deps.sh
@@ -49,6 +53,9 @@ bench-gvisor: deps test-image ## gVisor's price: runsc vs the default runtime (s
 
 bench-orchestrator: deps test-image ## orchestrator: converge 200 bots vs xargs -P8 docker run, RSS/CPU, latencies
 	scripts/bench-orchestrator.sh
+bench-executor-memory: deps test-image ## executor in a container, active bot, 10 min (BENCH_MEMORY_SEC): RSS/anonymous vs tini
+	scripts/bench-executor-memory.sh
+
 bench-density: deps test-image ## density: N active bots (BENCH_BOTS=200) vs xargs, executor and shim PSS per bot, host memory per bot
 	BENCH_DENSITY=1 scripts/bench-orchestrator.sh
 
@@ -57,6 +64,11 @@ soak: test-image     ## kill -9 during convergence of 50 bots, SOAK_REPS times (
 
 run:                ## build what is needed, start the orchestrator, deploy examples/ (make stop ends it)
 	scripts/run.sh
+
+.PHONY: screenshots
+screenshots:         ## docs/images/ui.png and ui-bot.png: the status page (/ui) in headless Chromium, from the examples/ bots
+	cargo build --locked -p the0-orchestrator --bin orchestrator
+	scripts/test-ui.sh screenshots
 
 .PHONY: stop examples run-sample
 stop:                ## stop make run's orchestrator and its bots

@@ -4,6 +4,8 @@
 # tar -cz | rclone rcat), alternating the two, so the load of a shared machine cancels out.
 #   BENCH_QUICK=1   small data and few repetitions (a smoke run, under 2 minutes)
 #   BENCH_TMP=DIR   where the scratch data goes (default: $TMPDIR or /tmp; the full run needs ~1.1 GiB)
+#   BENCH_RUNTIME=F the executor binary to measure (default dist/runtime), e.g. an older build to
+#                   compare against with the same benchmark code
 #   BENCH_BOUND=S   time bound in seconds (default 840, quick 110); on expiry the table so far is
 #                   still written, with the cut benchmark as an error row, and the exit code is 124
 # Starts moto (S3) for the run, and s3s-fs (a second S3 server, in Rust, objects in files, for 3b;
@@ -15,9 +17,9 @@ cd "$here"
 venv=${THE0_VENV:-$here/target/venv}
 quick=${BENCH_QUICK:-0}
 out=$here/target/bench
-runtime=$here/dist/runtime
+runtime=${BENCH_RUNTIME:-$here/dist/runtime}
 
-[ -x "$runtime" ] || { echo "dist/runtime missing: run make executor" >&2; exit 1; }
+[ -x "$runtime" ] || { echo "$runtime missing: run make executor" >&2; exit 1; }
 for tool in tini-static rclone tar gzip; do
   command -v "$tool" >/dev/null || { echo "$tool is not installed (run scripts/install-deps.sh)" >&2; exit 1; }
 done

@@ -193,7 +193,7 @@ printf '%-52s %s\n' "  docker run -d of one container, for reference" "${t_docke
 printf '%-52s %s\n' "crash (docker kill) -> restart scheduled" "${crash_lat}s"
 if [ -n "$density" ]; then
   mib() { echo "scale=2; $1 / 1024" | bc; }
-  printf '%-52s %s\n' "bot program" "$bot_kind (state + a log line every second)"
+  printf '%-52s %s\n' "bot program" "$bot_kind ($([ "$bot_kind" = active ] && echo 'state + a log line every second' || echo 'a shell loop that sleeps'))"
   printf '%-52s %s\n' "executors: total PSS ($exec_n containers)" "$(mib "$exec_pss") MiB"
   printf '%-52s %s\n' "executor per bot: PSS (goal <= 3.5 MiB)" "$(mib "$((exec_pss / exec_n))") MiB"
   printf '%-52s %s\n' "executor per bot: RSS / anonymous" "$(mib "$((exec_rss / exec_n))") / $(mib "$((exec_anon / exec_n))") MiB"

@@ -116,16 +116,18 @@ done < <(git grep -nE "$pattern" -- . ':!scripts/check-docs.sh' 2>/dev/null)
 
 # 3: every long flag of the two command-line parsers is in docs/operator.md.
 operator=docs/operator.md
-# Orchestrator: the file(s) that parse its command line (they say "unknown flag"): quoted
-# `"--name"` literals, the bare names of the table of known value flags, and `name == "…"` tests
-# of boolean flags.
-orch_files=$(grep -rl --include='*.rs' 'unknown flag' orchestrator/src | grep -v '_tests\.rs$')
+# Orchestrator: its clap tree (orchestrator/src/cmdargs.rs): each `#[arg(... long ...)]` names the
+# flag (`long = "name"`), else the field that follows it does (`data_dir` is `--data-dir`).
+orch_files=orchestrator/src/cmdargs.rs
 orch_flags=$(
-  for f in $orch_files; do
-    grep -oE '"--[a-z][a-z0-9-]+"' "$f" | tr -d '"' | sed 's/^--//'
-    grep -E '^[[:space:]]*"[a-z][a-z0-9-]+",[[:space:]]*$' "$f" | tr -d ' ",'
-    grep -oE 'name == "[a-z][a-z0-9-]+"' "$f" | sed -E 's/.*"(.*)"/\1/'
-  done | sort -u
+  awk '
+    /#\[arg\(/ && /long/ {
+      if (match($0, /long = "[a-z][a-z0-9-]+"/)) { s = substr($0, RSTART + 8, RLENGTH - 9); print s; next }
+      pending = 1; next
+    }
+    pending && /^[[:space:]]*(pub )?[a-z_][a-z0-9_]*:/ {
+      sub(/^[[:space:]]*(pub )?/, ""); sub(/:.*/, ""); gsub(/_/, "-"); print; pending = 0
+    }' "$orch_files" | sort -u
 )
 # Executor: `Flag::Named("name", …)` arms and the ignored global flags.
 exec_files=$(grep -rl --include='*.rs' 'Flag::Named(' executor/src | grep -v '_tests\.rs$')

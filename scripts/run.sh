@@ -85,7 +85,7 @@ done
 # The first bot running ends the wait (bounded).
 first=""
 for _ in $(seq 1 120); do
-  first=$("$orch" list 2>/dev/null | awk 'NR > 1 && $2 == "running" { print $1; exit }')
+  first=$("$orch" list --state running 2>/dev/null | awk 'NR > 1 { print $1; exit }')
   [ -n "$first" ] && break
   sleep 0.5
 done
@@ -103,6 +103,7 @@ cat <<MSG
 
 The orchestrator runs in the background (pid $(cat "$pidfile"); data, state and logs in $data).
 In your shell first:  export THE0_INSTANCE=$THE0_INSTANCE THE0_DATA_DIR=$data
+  status page: http://$THE0_ADMIN_ADDR/ui      (in a browser: every bot, its state, runs and last log lines)
   bots:        dist/orchestrator list
   logs:        dist/orchestrator logs python-ticker -f      (also c-ticker, jvm-ticker)
   query:       $query_line

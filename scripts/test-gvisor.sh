@@ -23,7 +23,9 @@ orchestrator_tests=(bot_limits bot_isolation hostile_query_result)
 echo "== gVisor lane ($(runsc --version 2>/dev/null | head -1), platform ptrace): the0-executor ${executor_tests[*]}; the0-orchestrator ${orchestrator_tests[*]}"
 t0=$(date +%s)
 rc=0
-scripts/run-tests.sh -p the0-executor $(printf -- '--test %s ' "${executor_tests[@]}") "$@" || rc=$?
-scripts/run-tests.sh -p the0-orchestrator $(printf -- '--test %s ' "${orchestrator_tests[@]}") "$@" || rc=$?
+# --workspace with test names, not -p: a single package resolves its dependencies' features apart
+# from the workspace and so rebuilds them (bytes, syn, ...), a second copy of the dependency tree on
+# disk; with --workspace the main pass's build is reused.
+scripts/run-tests.sh --workspace $(printf -- '--test %s ' "${executor_tests[@]}" "${orchestrator_tests[@]}") "$@" || rc=$?
 echo "== gVisor lane done in $(($(date +%s) - t0))s (rc=$rc)"
 exit "$rc"

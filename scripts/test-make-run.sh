@@ -25,7 +25,7 @@ echo "make run: $(($(date +%s) - t0))s in all"
 fail() { echo "FAIL: $*" >&2; dist/orchestrator list >&2 || true; exit 1; }
 want=(python-ticker c-ticker jvm-ticker)
 all_running() {
-  running=$(dist/orchestrator list | awk 'NR > 1 && $2 == "running" { print $1 }')
+  running=$(dist/orchestrator list --state running | awk 'NR > 1 { print $1 }')
   for b in "${want[@]}"; do grep -qx "$b" <<<"$running" || return 1; done
 }
 ok=0

@@ -4,7 +4,8 @@
 # Debian bases when nothing can be pulled) and the compiled examples (`make examples`), checks the
 # images (scripts/test-images.sh), starts moto (S3), nats-server (JetStream) and Ceph's S3 gateway
 # (scripts/ceph-s3.sh) on loopback, runs the whole workspace's tests with nextest (or cargo test),
-# then the S3 tests a second time against Ceph, the deploy lane (orchestrator image, compose files,
+# then the S3 tests a second time against Ceph, the OpenAPI lane (schemathesis), the dashboard lane
+# (Prometheus), the status page lane (Chromium), the deploy lane (orchestrator image, compose files,
 # systemd unit), then the gVisor lane (scripts/test-gvisor.sh), and stops the servers whatever
 # happens.
 #
@@ -49,13 +50,31 @@ if [ -n "${THE0_TEST_CEPH_ENDPOINT:-}" ] && [ $# -eq 0 ]; then
     export THE0_TEST_S3_ENDPOINT="$THE0_TEST_CEPH_ENDPOINT" THE0_TEST_S3_ACCESS_KEY="$THE0_TEST_CEPH_ACCESS_KEY" \
       THE0_TEST_S3_SECRET_KEY="$THE0_TEST_CEPH_SECRET_KEY" THE0_TEST_S3_REGION="$THE0_TEST_CEPH_REGION" \
       THE0_TEST_S3_CONDITIONAL=put-if-match,put-if-none-match
-    scripts/run-tests.sh -p the0-objstore --test s3 && \
-      scripts/run-tests.sh -p the0-executor --test state_s3 --test state_incremental --test logs_shipper_s3
+    # --workspace with test names, not -p: see scripts/test-gvisor.sh (no second dependency build).
+    scripts/run-tests.sh --workspace --test s3 --test state_s3 --test state_incremental --test logs_shipper_s3
   ) || rc=$?
   echo "Ceph lane done in $(($(date +%s) - t0))s"
 elif [ "${CI:-}" = true ] && [ "${THE0_TEST_CEPH:-1}" = 0 ]; then
   echo "THE0_TEST_CEPH=0 is not allowed in CI: the Ceph lane is part of the tests" >&2
   rc=1
+fi
+# The OpenAPI lane: schemathesis against a running orchestrator's admin API and :9477, from the
+# documents in orchestrator/openapi/ (scripts/test-openapi.sh; bounded examples per operation).
+if [ $# -eq 0 ]; then
+  echo "== OpenAPI: schemathesis against the admin API and :9477"
+  scripts/test-openapi.sh || rc=$?
+fi
+# The dashboard lane: every panel's PromQL of deploy/grafana/the0-runtime.json run against a real
+# Prometheus scraping a running orchestrator with bots in every state (scripts/test-dashboard.sh).
+if [ $# -eq 0 ]; then
+  echo "== Grafana dashboard: its PromQL against a real Prometheus"
+  scripts/test-dashboard.sh || rc=$?
+fi
+# The status page lane: /ui and a bot's page loaded in headless Chromium against real bots (ids and
+# log lines with HTML in them stay text; 401 without the token), scripts/test-ui.sh.
+if [ "${THE0_TEST_IMAGES:-1}" != 0 ] && [ $# -eq 0 ]; then
+  echo "== status page: /ui in headless Chromium"
+  scripts/test-ui.sh || rc=$?
 fi
 # The deploy lane: the orchestrator image (rebuilt: the0/orchestrator:latest carries this tree),
 # both compose files validated and the standalone one brought up with an example bot and down

@@ -9,24 +9,7 @@ pages among the processes that map them, so the sums add up to what the host rea
 
 import sys
 
-
-def rollup(pid):
-    """The kB fields of /proc/<pid>/smaps_rollup; empty if the process is gone."""
-    out = {}
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) >= 3 and parts[2] == "kB":
-                    out[parts[0].rstrip(":")] = int(parts[1])
-    except OSError:
-        pass
-    return out
-
-
-def parent(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        return int(f.read().rsplit(")", 1)[1].split()[1])
+from containers import ppid as parent, rollup
 
 
 def main(path):

@@ -6,7 +6,10 @@ runtime and under runsc, side by side, runs alternated so the load of a shared m
                   same container running /bin/true without the executor (create, start, exit,
                   remove are in both): what the executor adds (code extract, final sync, stop)
   front           one POST through the :9476 front to a CGI query program (busybox httpd),
-                  from the host through the published port, median and p90 of sequential calls
+                  from the host through the published port, median and p90 of sequential calls;
+                  and one GET of a static file from the same httpd (a fork per call, no exec):
+                  under runsc the CGI path loses some connections, the static one does not
+                  (docs/security/gvisor.md)
   memory          host PSS (smaps_rollup) of every process of one idle bot's container: the
                   containerd shim and all its descendants (runc: executor and bot; runsc: the
                   sandbox, its ptrace stubs, and the gofer), per bot, with several bots running
@@ -14,57 +17,16 @@ runtime and under runsc, side by side, runs alternated so the load of a shared m
 Usage: gvisor.py IMAGE OBJECTS_DIR [--quick]. Prints a markdown table. Every container it starts
 is named the0-bench-gv-* and removed at the end, whatever happens.
 """
-import io
 import json
 import os
-import subprocess
 import sys
 import time
 import urllib.request
-import zipfile
 
 import lib
+from containers import bot_env, code_zip, descendants, docker, hardened, ppid, pss_kib
 
 RUNTIMES = ["runc", "runsc"]
-
-
-def docker(*args, check=True):
-    r = subprocess.run(["docker", *args], capture_output=True, text=True)
-    if check and r.returncode != 0:
-        raise RuntimeError(f"docker {' '.join(args[:3])}: {r.stderr.strip()}")
-    return r.stdout.strip()
-
-
-def code_zip(files):
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        for name, text in files.items():
-            info = zipfile.ZipInfo(name)
-            info.external_attr = 0o100755 << 16
-            z.writestr(info, text)
-    return buf.getvalue()
-
-
-def hardened(name, runtime, objects):
-    args = ["--name", name, "--read-only", "--user", "1000:1000", "--cap-drop", "ALL",
-            "--security-opt", "no-new-privileges:true", "--runtime", runtime,
-            "--memory", "512m", "--pids-limit", "512", "-v", f"{objects}:/objects"]
-    uid = "nosuid,nodev,uid=1000,gid=1000"
-    for d, o in [("/bot", f"rw,exec,{uid},size=64m"), ("/state", f"rw,{uid},size=64m"),
-                 ("/query", f"rw,{uid},size=16m"), ("/var/the0", f"rw,{uid},size=16m"),
-                 ("/tmp", f"rw,{uid},mode=1777,size=32m")]:
-        args += ["--tmpfs", f"{d}:{o}"]
-    return args
-
-
-def bot_env(bot_id, key, extra=()):
-    env = {"BOT_ID": bot_id, "RUNTIME": "gcc13", "ENTRYPOINT": "bot.sh", "CODE_FILE": key,
-           "THE0_STORAGE_DIR": "/objects", "BOT_TYPE": "realtime", "THE0_STOP_GRACE_SEC": "2"}
-    env.update(dict(extra))
-    out = []
-    for k, v in env.items():
-        out += ["-e", f"{k}={v}"]
-    return out
 
 
 class Bench:
@@ -120,15 +82,19 @@ class Bench:
                *bot_env(f"b{self.n}", key), self.image)
         return time.monotonic() - t0
 
-    def front(self, runtime, key, calls):
+    def front(self, runtime, key, calls, path):
+        """`calls` requests through the :9476 front to `path` of the busybox httpd query
+        program: a CGI (httpd forks and execs a shell per call) or a static file (a fork, no
+        exec). Returns the answered calls' times and how many got no answer within 5 s."""
         name = self.name()
         docker("run", "-d", *hardened(name, runtime, self.objects), "-p", "127.0.0.1::9476",
                *bot_env(f"b{self.n}", key, [("QUERY_ENTRYPOINT", "query.sh")]), self.image)
         port = int(docker("port", name, "9476/tcp").splitlines()[0].rsplit(":", 1)[1])
-        url = f"http://127.0.0.1:{port}/cgi-bin/echo"
+        url = f"http://127.0.0.1:{port}/{path}"
+        cgi = path.startswith("cgi-bin/")
 
         def post():
-            req = urllib.request.Request(url, data=b"{}", method="POST",
+            req = urllib.request.Request(url, data=b"{}" if cgi else None, method="POST" if cgi else "GET",
                                          headers={"Content-Type": "application/json"})
             with urllib.request.urlopen(req, timeout=5) as r:
                 return r.status, r.read()
@@ -185,38 +151,6 @@ def unix(rfc3339):
     return datetime.fromisoformat(head + "+00:00").timestamp() + float("0." + (frac or "0"))
 
 
-def ppid(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        return int(f.read().rsplit(")", 1)[1].split()[1])
-
-
-def descendants(root):
-    children = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                children.setdefault(ppid(int(d)), []).append(int(d))
-            except (OSError, IndexError, ValueError):
-                pass
-    out, todo = [], [root]
-    while todo:
-        for c in children.get(todo.pop(), []):
-            out.append(c)
-            todo.append(c)
-    return out
-
-
-def pss_kib(pid):
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 def fmt(xs, unit="ms", scale=1000.0):
     med, (p10, p90) = lib.median(xs) * scale, lib.spread(xs)
     return f"{med:.1f} {unit} ({p10 * scale:.1f}–{p90 * scale:.1f})"
@@ -234,9 +168,10 @@ def main():
                "printf '{\"status\":\"ok\",\"data\":{}}'\n")
         query = b.put_code({"bot.sh": "#!/bin/sh\necho ready\nwhile true; do sleep 1; done\n",
                             "query.sh": "#!/bin/sh\nexec httpd -f -p \"127.0.0.1:$THE0_QUERY_PORT\" -h /bot/www\n",
-                            "www/cgi-bin/echo": cgi})
-        res = {rt: {"start": [], "exec": [], "plain": [], "front": [], "mem": [], "inside": []} for rt in RUNTIMES}
-        failed = {}
+                            "www/cgi-bin/echo": cgi, "www/static.json": '{"status":"ok","data":{}}'})
+        res = {rt: {"start": [], "exec": [], "plain": [], "front": [], "static": [], "mem": [], "inside": []}
+               for rt in RUNTIMES}
+        failed, failed_static = {}, {}
         for i in range(reps):
             for rt in (RUNTIMES if i % 2 == 0 else RUNTIMES[::-1]):
                 took, inside = b.start_to_running(rt, ready)
@@ -245,7 +180,8 @@ def main():
                 res[rt]["plain"].append(b.run_rm(rt, done, plain=True))
                 res[rt]["exec"].append(b.run_rm(rt, done, plain=False))
         for rt in RUNTIMES:
-            res[rt]["front"], failed[rt] = b.front(rt, query, calls)
+            res[rt]["front"], failed[rt] = b.front(rt, query, calls, "cgi-bin/echo")
+            res[rt]["static"], failed_static[rt] = b.front(rt, query, calls, "static.json")
             res[rt]["mem"] = b.memory(rt, ready, bots)
     finally:
         b.cleanup()
@@ -258,13 +194,16 @@ def main():
              lambda r: f"{(lib.median(r['exec']) - lib.median(r['plain'])) * 1000:.1f} ms"),
             (f":9476 front, one POST to a CGI query ({calls} calls)",
              lambda r: fmt(r["front"]) if r["front"] else "no answer"),
+            (f":9476 front, one GET of a static file from the same httpd ({calls} calls)",
+             lambda r: fmt(r["static"]) if r["static"] else "no answer"),
             (f"memory per idle bot, host PSS ({bots} bots)",
              lambda r: f"{lib.median(r['mem']):.1f} MiB ({min(r['mem']):.1f}–{max(r['mem']):.1f})")]
     print(f"| measure ({reps} runs each, alternated; median (p10–p90)) | runc (default) | runsc (gVisor) |")
     print("|---|---|---|")
     for label, f in rows:
         print(f"| {label} | {f(res['runc'])} | {f(res['runsc'])} |")
-    print(f"\n:9476 calls without an answer within 5 s: runc {failed['runc']}, runsc {failed['runsc']}")
+    print(f"\n:9476 calls without an answer within 5 s: CGI runc {failed['runc']}, runsc {failed['runsc']}; "
+          f"static file runc {failed_static['runc']}, runsc {failed_static['runsc']}")
     print(json.dumps({rt: {k: [round(x, 4) for x in v] for k, v in r.items()} for rt, r in res.items()}),
           file=sys.stderr)
 

@@ -101,6 +101,10 @@ def bench_state(a, cfg, rows, notes, step):
     rows.append(("3c. peak RSS during the upload", "%.1f MiB (VmHWM)" % hwm,
                  "%.1f MiB (largest of tar, gzip, rclone)" % peer_rss, "×%.2f" % (hwm / peer_rss), "≤ 64 MiB",
                  met(hwm <= 64)))
+    after, before = s["rss_after_kib"] / 1024, s["hwm_idle_kib"] / 1024
+    rows.append(("3c'. RSS %d s after the last upload" % s["rss_after_s"], "%.1f MiB (VmRSS)" % after,
+                 "%.1f MiB (its peak before any upload)" % before, "+%.1f MiB" % (after - before),
+                 "≤ peak before + 4 MiB", met(after <= before + 4)))
     ratios = [o / p for o, p in zip(ours, peer)]
     rows.append(("3d. snapshot+upload wall time, gzip -6 (%d interleaved reps each)" % len(ours),
                  "median %.1f s" % lib.median(ours), "median %.1f s (tar -cz | rclone rcat)" % lib.median(peer),

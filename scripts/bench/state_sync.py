@@ -15,7 +15,9 @@ and nothing is uploaded until something changes):
      `tar -cz -C tree . | rclone rcat` of the same tree to the same server (gzip -6 both);
      every uploaded object is deleted after it was checked (moto keeps objects in memory);
   c. VmHWM (peak RSS) of the daemon after all uploads; the peer's is the largest max-RSS of its
-     pipeline (rusage of the reaped shell covers tar, gzip and rclone).
+     pipeline (rusage of the reaped shell covers tar, gzip and rclone); then its VmRSS once it has
+     been idle for the idle window (60 s; 10 s quick) after the last upload, against its peak
+     before any upload (the memory an upload takes is given back).
 """
 import json
 import os
@@ -188,10 +190,19 @@ def run(runtime, work, state, endpoint, idle_window, interval, reps, log):
         out["hwm_idle_kib"] = lib.status_kib(pid, "VmHWM")
         # b./d. change latency and snapshot+upload, interleaved with the peer
         ours, peer, peer_rss, sizes, ours_cpu, peer_cpu, trigger = [], [], [], {}, [], [], []
+        hwm_kib = 0
         incr, incr_cpu, floor = [], [], []
         for n in range(reps):
             for arm in (("ours", "peer") if n % 2 == 0 else ("peer", "ours")):
                 if arm == "ours":
+                    if n > 0:
+                        # Each rep's full upload starts from no archive. A running daemon refuses
+                        # to write over an archive deleted since it last wrote (another writer:
+                        # docs/security/storage.md), so each rep after the first gets a new
+                        # daemon with its own run directory, as a restarted container would.
+                        os.kill(pid, signal.SIGTERM)
+                        lib.wait(pid, timeout=60)
+                        pid = start_daemon(runtime, os.path.join(work, "run-%d" % n), state, s3, interval, log)
                     c0 = lib.cpu_seconds(pid)
                     opened = lib.OpenWatch(os.path.join(state, TICK_DIR), TICK)
                     write_one_file(state, n)
@@ -208,6 +219,7 @@ def run(runtime, work, state, endpoint, idle_window, interval, reps, log):
                     incr.append(took)
                     incr_cpu.append(cpu)
                     floor.append(floor_s)
+                    hwm_kib = max(hwm_kib, lib.status_kib(pid, "VmHWM"))
                     s3.delete(BUCKET, ours_key)
                 else:
                     wall, code, ru = lib.timed_run(["/bin/bash", "-c", peer_cmd, state], rclone_env,
@@ -225,7 +237,11 @@ def run(runtime, work, state, endpoint, idle_window, interval, reps, log):
                     if s3.head(BUCKET, ours_key) is not None:
                         raise RuntimeError("ours uploaded again while only the peer read the tree")
                 log_progress(log, "rep %d %s done" % (n, arm))
-        out["hwm_kib"] = lib.status_kib(pid, "VmHWM")
+        out["hwm_kib"] = max(hwm_kib, lib.status_kib(pid, "VmHWM"))
+        # c'. the peak must not stay: RSS once the daemon has been idle for the idle window again
+        time.sleep(idle_window)
+        out["rss_after_kib"] = lib.status_kib(pid, "VmRSS")
+        out["rss_after_s"] = idle_window
         out.update(ours=ours, peer=peer, peer_rss_kib=peer_rss, sizes=sizes, ours_cpu=ours_cpu, peer_cpu=peer_cpu,
                    trigger=trigger, incr=incr, incr_cpu=incr_cpu, floor=floor)
         # stop: SIGTERM = final sync (nothing changed since the last upload) and exit 0
