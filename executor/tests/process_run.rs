@@ -112,6 +112,27 @@ async fn python_bot_through_the_wrapper_s3() {
     assert_eq!(logs.iter().filter(|r| r["_metric"] == "price").count(), 2, "{logs:?}");
 }
 
+/// A bot whose one-file state changes at every sync: each upload after the first tries the
+/// incremental way and falls back to a full one for the same reason. That reason is logged once,
+/// not once per sync into the bot's own output (it was, once a second, under `make run`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_repeated_full_upload_fallback_is_logged_once() {
+    let mut sb = Sandbox::local();
+    let bot = "#!/bin/sh\nmkdir -p \"$STATE_DIR\"\nfor n in 1 2 3 4 5; do echo \"$n\" > \"$STATE_DIR/tick.json\"; sleep 0.6; done\n";
+    sb.upload_code(&[("bot.sh", bot, 0o755)]).await;
+    sb.set("IS_SCHEDULED", "true");
+    let out = sb.execute();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let all = text(&out);
+    let uploads = all.lines().filter(|l| l.contains("\"state uploaded\"")).count();
+    assert!(uploads >= 3, "the state changed and was uploaded several times: {all}");
+    let fallbacks: Vec<&str> = all.lines().filter(|l| l.contains("incremental state upload not possible")).collect();
+    assert_eq!(fallbacks.len(), 1, "one line for {uploads} uploads: {all}");
+    assert!(fallbacks[0].contains("no segment can be reused"), "{}", fallbacks[0]);
+    let state = sb.shipped_state().await.expect("state archive");
+    assert_eq!(std::fs::read_to_string(state.path().join(".the0-state/tick.json")).unwrap().trim(), "5");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn start_failure_is_logged_to_bot_log_and_exits_1() {
     let mut sb = Sandbox::local();

@@ -91,6 +91,10 @@ pub struct StateSyncer {
     seen: Option<Seen>,
     /// Set once another writer's archive was found in place of ours: nothing more is written.
     not_saved: Option<String>,
+    /// Why the last incremental attempt fell back to a full upload, so that a reason that holds
+    /// at every sync (a one-file state that changes each tick) is logged once, not once a
+    /// second into the bot's own logs; cleared by an incremental upload.
+    fallback: Option<&'static str>,
     bot_log: PathBuf,
 }
 
@@ -119,6 +123,7 @@ impl StateSyncer {
             refused: None,
             seen,
             not_saved: None,
+            fallback: None,
             bot_log: cfg.bot_log_path(),
         }
     }
@@ -268,15 +273,20 @@ impl StateSyncer {
     /// layout and the bytes sent. The incremental way is taken only from the version this pod
     /// saw (its compose is conditional on its source); the full way checks that version with a
     /// HEAD, then uploads under its precondition.
-    async fn upload(&self, store: &Store, manifest: &Manifest) -> Result<(Layout, u64), Refusal> {
+    async fn upload(&mut self, store: &Store, manifest: &Manifest) -> Result<(Layout, u64), Refusal> {
         let prev = self.layout.as_ref().filter(|l| self.seen.as_ref().is_none_or(|s| s.matches(Some(l.etag.as_str()))));
         if let Some(prev) = prev {
             let r = incremental::upload(store, &self.state_path, manifest, prev, UPLOAD_DEADLINE).await;
             match r.map_err(Refusal::from)? {
-                Incremental::Done { layout, fresh } => return Ok((layout, fresh)),
+                Incremental::Done { layout, fresh } => {
+                    self.fallback = None;
+                    return Ok((layout, fresh));
+                }
                 Incremental::Full { why } if why == super::incremental::COPY_REFUSED => {}
+                Incremental::Full { why } if self.fallback == Some(why) => {}
                 Incremental::Full { why } => {
-                    crate::info!("incremental state upload not possible; uploading the whole archive", reason = why)
+                    crate::info!("incremental state upload not possible; uploading the whole archive", reason = why);
+                    self.fallback = Some(why);
                 }
             }
         }
