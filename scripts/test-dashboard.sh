@@ -163,4 +163,21 @@ if python3 scripts/dashboard/check.py "$work/broken.json" "http://$prom" --windo
 fi
 grep -q "panel 'Container start latency' / A: no data" "$work/broken.err" || { cat "$work/broken.err" >&2; fail "the misspelt metric's panel is not named"; }
 echo "== a misspelt metric name fails the check, naming its panel: OK"
+# The exposition itself, with bots in every state, through promtool's parser: a parse error (two
+# families of one name, a malformed line) fails; its lint notes are not checked, since promtool
+# reads the classic text format and names an OpenMetrics counter's HELP "missing" for `_total`.
+echo "== /metrics through promtool check metrics (parse errors only)"
+promtool=${PROMTOOL:-promtool}
+if command -v "$promtool" >/dev/null; then
+  curl -sf "http://$health/metrics" >"$work/metrics.txt" || fail "GET /metrics"
+  "$promtool" check metrics <"$work/metrics.txt" >"$work/promtool.out" 2>&1 || true
+  if grep -q "error while\|parsing error" "$work/promtool.out"; then cat "$work/promtool.out" >&2; fail "promtool cannot parse /metrics"; fi
+  # The check can fail: the same text with one family declared twice must be refused.
+  { grep -v '^# EOF' "$work/metrics.txt"; printf '# HELP the0_bots_running again\n# TYPE the0_bots_running gauge\nthe0_bots_running 1\n'; } >"$work/metrics-dup.txt"
+  "$promtool" check metrics <"$work/metrics-dup.txt" >"$work/promtool-dup.out" 2>&1 || true
+  grep -q "second HELP line\|second TYPE line" "$work/promtool-dup.out" || { cat "$work/promtool-dup.out" >&2; fail "promtool accepted a family declared twice"; }
+  echo "== promtool parses /metrics; a family declared twice is refused: OK"
+else
+  fail "promtool is not installed (Debian's prometheus package, scripts/install-deps.sh)"
+fi
 echo "test-dashboard: OK in $(($(date +%s) - t0))s (the dashboard was not loaded in Grafana: its queries ran against Prometheus $("$prometheus" --version 2>&1 | awk 'NR == 1 { print $3 }'))"

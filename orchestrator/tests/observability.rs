@@ -53,7 +53,7 @@ async fn logs_and_metrics_of_a_running_orchestrator() {
     assert_eq!(bucket_count(&m, "the0_container_start_duration_seconds", "+Inf"), Some(1), "{m}");
     assert_eq!(bucket_count(&m, "the0_event_to_running_seconds", "+Inf"), Some(1), "{m}");
     assert!(bucket_count(&m, "the0_container_start_duration_seconds", "0.05").is_some(), "{m}");
-    assert!(m.contains("\nthe0_bot_restarts{bot_id=\"ob1\"} 0\n"), "{m}");
+    assert!(m.contains("\nthe0_bot_recorded_restarts{bot_id=\"ob1\"} 0\n"), "{m}");
     for p in ["process_resident_memory_bytes ", "process_cpu_seconds_total ", "process_open_fds "] {
         assert!(m.lines().any(|l| l.starts_with(p)), "{p}missing:\n{m}");
     }

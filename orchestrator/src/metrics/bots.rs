@@ -1,5 +1,5 @@
 //! Per-bot series that stay bounded: at most one series per bot for each of `the0_bot_state`
-//! (its `state` label says which), `the0_bot_restarts` and `the0_bot_last_exit_code`, replaced
+//! (its `state` label says which), `the0_bot_recorded_restarts` and `the0_bot_last_exit_code`, replaced
 //! after each reconcile pass from the pass's view of the store, and removed when the bot leaves it.
 //! So N bots give at most 3N series, whatever happens to them.
 
@@ -50,7 +50,7 @@ impl BotSeries {
         };
         r.register("the0_bot_state", "1 for the bot's current state (one series per bot)", s.state.clone());
         r.register(
-            "the0_bot_restarts",
+            "the0_bot_recorded_restarts",
             "Restarts recorded for the bot (kept with its status; reset when the bot is removed)",
             s.restarts.clone(),
         );

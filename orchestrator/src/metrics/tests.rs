@@ -89,6 +89,24 @@ fn sample<'a>(id: &'a str, state: &'static str, restarts: u32, exit: Option<i64>
     BotSample { id, state, restarts, last_exit_code: exit }
 }
 
+/// Each metric family appears once (one `# TYPE` line per name) with every kind of series present:
+/// two families of one name (the per-bot restarts gauge was once `the0_bot_restarts`, the name of
+/// the `the0_bot_restarts_total` counter's family) make the whole exposition invalid, and
+/// `promtool check metrics` refuses it.
+#[test]
+fn every_family_name_is_unique() {
+    let m = Metrics::new();
+    m.restarts.inc();
+    m.bots.update(&[sample("a", "backing_off", 2, Some(1))]);
+    let t = m.render();
+    let mut names: Vec<&str> = t.lines().filter_map(|l| l.strip_prefix("# TYPE ")?.split(' ').next()).collect();
+    let total = names.len();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), total, "a family name is declared twice: {t}");
+    assert!(names.contains(&"the0_bot_restarts") && names.contains(&"the0_bot_recorded_restarts"), "{t}");
+}
+
 /// A bot's series follow its state, one per metric, and go when it goes.
 #[test]
 fn per_bot_series_lifecycle() {
@@ -96,7 +114,7 @@ fn per_bot_series_lifecycle() {
     m.bots.update(&[sample("a", "pending", 0, None), sample("b", "running", 0, None)]);
     assert_eq!(
         per_bot(&m.render(), "a"),
-        ["the0_bot_restarts{bot_id=\"a\"} 0", "the0_bot_state{bot_id=\"a\",state=\"pending\"} 1"]
+        ["the0_bot_recorded_restarts{bot_id=\"a\"} 0", "the0_bot_state{bot_id=\"a\",state=\"pending\"} 1"]
     );
 
     // a crashes (exit 3) and backs off: the pending series is replaced, not kept beside it.
@@ -105,7 +123,7 @@ fn per_bot_series_lifecycle() {
         per_bot(&m.render(), "a"),
         [
             "the0_bot_last_exit_code{bot_id=\"a\"} 3",
-            "the0_bot_restarts{bot_id=\"a\"} 1",
+            "the0_bot_recorded_restarts{bot_id=\"a\"} 1",
             "the0_bot_state{bot_id=\"a\",state=\"backing_off\"} 1",
         ]
     );
@@ -114,7 +132,7 @@ fn per_bot_series_lifecycle() {
     assert!(per_bot(&t, "a").contains(&"the0_bot_state{bot_id=\"a\",state=\"running\"} 1".to_string()), "{t}");
     assert_eq!(
         per_bot(&t, "b"),
-        ["the0_bot_restarts{bot_id=\"b\"} 0", "the0_bot_state{bot_id=\"b\",state=\"disabled\"} 1"]
+        ["the0_bot_recorded_restarts{bot_id=\"b\"} 0", "the0_bot_state{bot_id=\"b\",state=\"disabled\"} 1"]
     );
     assert_eq!(m.bots.series(), 5);
 
@@ -124,7 +142,7 @@ fn per_bot_series_lifecycle() {
     let t = m.render();
     assert_eq!(
         per_bot(&t, "b"),
-        ["the0_bot_restarts{bot_id=\"b\"} 0", "the0_bot_state{bot_id=\"b\",state=\"running\"} 1"]
+        ["the0_bot_recorded_restarts{bot_id=\"b\"} 0", "the0_bot_state{bot_id=\"b\",state=\"running\"} 1"]
     );
     assert!(per_bot(&t, "zz").is_empty(), "{t}");
     assert_eq!(m.bots.series(), 5);
