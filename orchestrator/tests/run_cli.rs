@@ -5,10 +5,9 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
-use common::cli::{copy_dir, json_of, text, Env};
+use common::cli::{fixture_copy, json_of, text, Env};
 use common::*;
 use serde_json::{json, Value};
 
@@ -16,8 +15,7 @@ use serde_json::{json, Value};
 async fn run_starts_the_code_once_beside_the_bot_and_never_uploads_its_state() {
     let env = Env::new("run");
     let _guard = Cleanup(env.instance.clone());
-    let bot = tempfile::tempdir().unwrap();
-    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/once"), bot.path());
+    let bot = fixture_copy("once");
     let serve = env.serve().await;
     let out = env.run(&["deploy", bot.path().to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::cli::{copy_dir, text, Env};
+use common::cli::{fixture_copy, text, Env};
 use common::*;
 
 fn ticks_in(s: &str) -> u64 {
@@ -23,8 +23,7 @@ fn ticks_in(s: &str) -> u64 {
 async fn deploy_logs_remove_redeploy_without_nats_or_minio() {
     let env = Env::new("cli");
     let _guard = Cleanup(env.instance.clone());
-    let bot = tempfile::tempdir().unwrap();
-    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hello"), bot.path());
+    let bot = fixture_copy("hello");
     std::fs::write(bot.path().join(".secret"), "no").unwrap();
     std::fs::write(bot.path().join("scratch.tmp"), "no").unwrap();
     let botdir = bot.path().to_str().unwrap();

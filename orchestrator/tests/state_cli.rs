@@ -6,10 +6,9 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
-use common::cli::{copy_dir, json_of, text, Env};
+use common::cli::{fixture_copy, json_of, text, Env};
 use common::*;
 use serde_json::{json, Value};
 
@@ -37,8 +36,7 @@ fn refused(env: &Env, args: &[&str], want: &[&str]) {
 async fn state_lists_reads_and_removes_keys_without_losing_a_write() {
     let env = Env::new("state");
     let _guard = Cleanup(env.instance.clone());
-    let bot = tempfile::tempdir().unwrap();
-    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keeper"), bot.path());
+    let bot = fixture_copy("keeper");
     let serve = env.serve().await;
     let out = env.run(&["deploy", bot.path().to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));

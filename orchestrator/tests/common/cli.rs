@@ -58,12 +58,19 @@ pub fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
-/// Copies a bot directory (flat) to a temp dir a test may change.
-pub fn copy_dir(from: &Path, to: &Path) {
+/// Copies a bot directory (flat).
+fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap().flatten() {
         std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
     }
+}
+
+/// A copy of the bot in `tests/fixtures/NAME`, in a temp dir the test may change.
+pub fn fixture_copy(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp bot dir");
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name), dir.path());
+    dir
 }
 
 /// What a command that must succeed printed as JSON (`-o json`).
