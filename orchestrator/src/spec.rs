@@ -74,13 +74,15 @@ pub struct HostSettings {
 }
 
 /// The processes and threads a bot may have inside a gVisor sandbox whose host pids cgroup allows
-/// `pids_limit`. The host cgroup counts the sandbox's own threads and stubs (about 35 idle, about
-/// 8 per guest task, measured: docs/security/gvisor.md §4), and when it refuses a fork the whole
-/// sandbox dies; a guest limit below it makes the bot's fork fail instead and keeps the executor.
-/// 10 host pids per guest task leaves a margin; never below 16 (the executor's own threads count
-/// towards the uid's tasks, and the bot must still start).
+/// `pids_limit`. The host cgroup counts the sandbox's own threads and stubs (about 35 idle, and
+/// 8 to 10 per guest task of a fork bomb, measured: docs/security/gvisor.md §4), and when it
+/// refuses a fork the whole sandbox dies; a guest limit below it makes the bot's fork fail instead
+/// and keeps the executor. 16 host pids per guest task (48 for the sandbox itself) leaves a
+/// margin of about 40 % at the peaks measured; 10 per task, the first choice, left 4 % and
+/// lost the sandbox on one CI machine. Never below 16 (the executor's own threads count towards
+/// the uid's tasks, and the bot must still start).
 pub fn gvisor_bot_nproc(pids_limit: i64) -> u64 {
-    ((pids_limit - 40).max(0) / 10).max(16) as u64
+    ((pids_limit - 48).max(0) / 16).max(16) as u64
 }
 
 /// Whether an engine runtime whose binary is at `path` is gVisor's `runsc`.

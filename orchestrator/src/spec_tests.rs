@@ -273,7 +273,7 @@ fn every_role_runs_under_the_chosen_runtime() {
 
 #[test]
 fn gvisor_bots_get_a_process_limit_below_the_sandboxs_host_pids() {
-    for (pids_limit, want) in [(512, 47), (4096, 405), (200, 16), (48, 16), (0, 16)] {
+    for (pids_limit, want) in [(512, 29), (4096, 253), (2048, 125), (300, 16), (48, 16), (0, 16)] {
         assert_eq!(gvisor_bot_nproc(pids_limit), want, "{pids_limit}");
     }
     for (path, want) in
