@@ -1,8 +1,8 @@
 //! Kubernetes mode, first slice: the objects the controller will create, built as pure functions
 //! over `k8s-openapi` types, and the planner that decides what to do with the ones it finds
-//! (docs/contract.md §5.7, D21, D24, D32, D33; issue #12). No API client yet: the `controller`
-//! command, the client loop, leader election and the query API's Job path come next
-//! (docs/kubernetes.md says what exists and what is next).
+//! (docs/contract.md §5.7, D21, D24, D32, D33; issue #12) and the `controller` command's loop; the
+//! elector that uses [`lease`] and the query API's Job path come next (docs/kubernetes.md says what
+//! exists and what is next).
 //!
 //! Why a module of the orchestrator rather than a crate: the builders reuse the orchestrator's
 //! record validation ([`crate::model`]), the Docker spec's environment ([`crate::spec`]), the
@@ -25,6 +25,7 @@
 //! - [`desired`], [`seen`]: stored records as desired objects; listed objects as the planner sees them.
 //! - [`client`]: the API client (kubeconfig or in-cluster, rustls + ring).
 //! - [`controller`]: the reconcile loop that lists, plans and applies.
+//! - [`lease`]: leader election's decision on a Lease (create, take over, renew, follow).
 //! - [`run`]: `orchestrator controller` put together (health, ingest, loop).
 
 pub mod client;
@@ -37,6 +38,7 @@ pub mod gojson;
 pub mod hash;
 pub mod job;
 pub mod labels;
+pub mod lease;
 pub mod names;
 pub mod plan;
 pub mod pod;

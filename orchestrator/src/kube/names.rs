@@ -23,13 +23,20 @@ pub enum NameError {
 
 /// A DNS-1123 label: 1–63 of `[a-z0-9-]`, alphanumeric at both ends.
 pub fn is_dns_label(s: &str) -> bool {
+    s.len() <= MAX_LABEL && is_dashed_word(s)
+}
+
+/// A DNS-1123 subdomain, as most objects' names (a Lease's): up to 253 characters, dot-separated
+/// parts of `[a-z0-9-]` with alphanumeric ends.
+pub fn is_dns_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_dashed_word)
+}
+
+/// One or more of `[a-z0-9-]`, alphanumeric at both ends.
+fn is_dashed_word(s: &str) -> bool {
     let b = s.as_bytes();
     let alnum = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
-    !b.is_empty()
-        && b.len() <= MAX_LABEL
-        && b.first().is_some_and(alnum)
-        && b.last().is_some_and(alnum)
-        && b.iter().all(|c| alnum(c) || *c == b'-')
+    b.first().is_some_and(alnum) && b.last().is_some_and(alnum) && b.iter().all(|c| alnum(c) || *c == b'-')
 }
 
 /// A bot id usable in Kubernetes: a DNS-1123 label, so `bot-<id>` is a pod name whose hostname
@@ -99,6 +106,24 @@ mod tests {
             ("böt", false),
         ] {
             assert_eq!(check_id(id).is_ok(), ok, "{id:?}");
+        }
+    }
+
+    #[test]
+    fn subdomains_are_dotted_labels_up_to_253() {
+        for (name, ok) in [
+            ("the0-runtime-controller", true),
+            ("a.b-c.d", true),
+            (&"a".repeat(253), true),
+            (&"a".repeat(254), false),
+            ("", false),
+            ("a..b", false),
+            (".a", false),
+            ("a-.b", false),
+            ("A", false),
+            ("a_b", false),
+        ] {
+            assert_eq!(is_dns_subdomain(name), ok, "{name:?}");
         }
     }
 
