@@ -5,9 +5,12 @@
 //! on: list with `labelSelector` (`k=v`, `k==v`, `k!=v`, `k`, `!k`), get, create (409
 //! `AlreadyExists`), replace (409 `Conflict` on a stale `resourceVersion`), delete (immediately, or
 //! leaving the object terminating with a `deletionTimestamp` while [`FakeApi::hold_deletes`] is on),
-//! a global `resourceVersion`, injected 500s ([`FakeApi::fail`]), for any resource (Pods, CronJobs,
-//! Jobs, ConfigMaps, Leases). Every request is recorded as (API group, resource, verb), as RBAC
-//! sees it.
+//! a global `resourceVersion`, injected 500s ([`FakeApi::fail`]) or 409s ([`FakeApi::conflict`]),
+//! for any resource (Pods, CronJobs, Jobs, ConfigMaps, Leases). Every request is recorded as (API
+//! group, resource, verb), as RBAC sees it. More than one client can reach the same state each by
+//! its own address ([`FakeApi::door`]), and one door can be cut off ([`FakeApi::cut`]: every
+//! request through it answers 500), as a replica that loses the API server while the others
+//! keep it.
 //!
 //! It does not emulate: admission (Pod Security, quotas, webhooks, defaulting), validation of the
 //! objects' schema (the goldens are validated offline by scripts/check-kubernetes.sh), scheduling,
@@ -47,14 +50,19 @@ struct State {
     objects: BTreeMap<Key, Value>,
     calls: Vec<(Call, String)>,
     hold_deletes: bool,
-    /// (resource, verb) answered 500 while set.
-    fail: Option<(String, String)>,
+    /// (resource, verb, status code) answered with that error while set.
+    fail: Option<(String, String, u16)>,
+    /// Doors opened so far, and those cut off.
+    doors: usize,
+    cut: BTreeSet<usize>,
 }
 
 #[derive(Clone)]
 pub struct FakeApi {
     state: Arc<Mutex<State>>,
     pub addr: SocketAddr,
+    /// Which address of the server this handle is (0: the first).
+    door: usize,
 }
 
 fn status(code: StatusCode, reason: &str, message: &str) -> Response<Full<Bytes>> {
@@ -138,9 +146,24 @@ fn list_kind(items_kind: Option<&str>, resource: &str) -> String {
 impl FakeApi {
     /// Starts the server on 127.0.0.1 at an ephemeral port; it runs until the runtime ends.
     pub async fn start() -> FakeApi {
+        FakeApi::open(Arc::new(Mutex::new(State::default())), 0).await
+    }
+
+    /// Another address into the same server (same objects, same log), for a second client that
+    /// [`FakeApi::cut`] can cut off alone; its [`FakeApi::kubeconfig`] points at it.
+    pub async fn door(&self) -> FakeApi {
+        let n = {
+            let mut st = self.lock();
+            st.doors += 1;
+            st.doors
+        };
+        FakeApi::open(self.state.clone(), n).await
+    }
+
+    async fn open(state: Arc<Mutex<State>>, door: usize) -> FakeApi {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the fake API server");
         let addr = listener.local_addr().expect("local addr");
-        let api = FakeApi { state: Arc::new(Mutex::new(State::default())), addr };
+        let api = FakeApi { state, addr, door };
         let served = api.clone();
         tokio::spawn(async move {
             loop {
@@ -157,6 +180,16 @@ impl FakeApi {
             }
         });
         api
+    }
+
+    /// While on, every request through this door answers 500 (recorded all the same).
+    pub fn cut(&self, on: bool) {
+        let mut st = self.lock();
+        if on {
+            st.cut.insert(self.door);
+        } else {
+            st.cut.remove(&self.door);
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -235,7 +268,13 @@ impl FakeApi {
     /// Answers every `verb` on `resource` with 500 `InternalError` (recorded all the same) until
     /// called with `None`.
     pub fn fail(&self, what: Option<(&str, &str)>) {
-        self.lock().fail = what.map(|(r, v)| (r.to_string(), v.to_string()));
+        self.lock().fail = what.map(|(r, v)| (r.to_string(), v.to_string(), 500));
+    }
+
+    /// Answers every `verb` on `resource` with 409 `Conflict`, as when another client wrote first,
+    /// until called with `None`.
+    pub fn conflict(&self, what: Option<(&str, &str)>) {
+        self.lock().fail = what.map(|(r, v)| (r.to_string(), v.to_string(), 409));
     }
 
     pub fn finish_deletes(&self) {
@@ -268,8 +307,17 @@ impl FakeApi {
         let mut st = self.lock();
         let call = Call { group: group.clone(), resource: resource.clone(), verb: verb.into() };
         st.calls.push((call, name.clone().unwrap_or_default()));
-        if st.fail.as_ref().is_some_and(|(r, v)| *r == resource && v == verb) {
-            return status(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "injected failure");
+        if st.cut.contains(&self.door) {
+            return status(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "injected failure (door cut)");
+        }
+        match &st.fail {
+            Some((r, v, 409)) if *r == resource && v == verb => {
+                return status(StatusCode::CONFLICT, "Conflict", "injected conflict: the object has been modified");
+            }
+            Some((r, v, _)) if *r == resource && v == verb => {
+                return status(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "injected failure");
+            }
+            _ => {}
         }
         let key = |n: &str| (group.clone(), resource.clone(), ns.clone(), n.to_string());
         match verb {
