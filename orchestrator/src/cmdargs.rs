@@ -238,6 +238,14 @@ pub struct ControllerArgs {
     /// The Secret bot pods take the storage keys from (by secretKeyRef)
     #[arg(long, value_name = "SECRET")]
     pub minio_secret_name: Option<String>,
+    /// Reconcile only while holding a Lease (coordination.k8s.io), so that an old and a new
+    /// replica never both write; identity from POD_NAME, else the host name [env: LEADER_ELECT=true]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = boolean)]
+    pub leader_elect: Option<bool>,
+    /// The Lease's name, in --namespace [default: the0-runtime-controller]
+    #[arg(long, value_name = "NAME")]
+    pub leader_elect_lease_name: Option<String>,
 }
 
 /// The settings; every one may come before or after the command. Each is kept as text: the

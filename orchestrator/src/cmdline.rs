@@ -381,14 +381,43 @@ fn controller_flags(
     if crate::kube::names::check_id(namespace).is_err() {
         return Err(CliError::Refused { name: "--namespace", value: namespace.into(), why: "not a DNS-1123 label" });
     }
+    // The flag, when given (`--leader-elect=false` too), beats the variable.
+    let leader_on = match (c.leader_elect, get(LEADER_ELECT)) {
+        (Some(on), _) => on,
+        (None, None) => false,
+        (None, Some(v)) => {
+            parse_bool(v).ok_or_else(|| CliError::NotA { name: LEADER_ELECT, value: v.into(), kind: "a boolean" })?
+        }
+    };
+    let lease_name = c.leader_elect_lease_name.as_deref().unwrap_or(DEFAULT_LEASE_NAME);
+    if !crate::kube::names::is_dns_subdomain(lease_name) {
+        return Err(CliError::Refused {
+            name: "--leader-elect-lease-name",
+            value: lease_name.into(),
+            why: "not a DNS-1123 subdomain",
+        });
+    }
+    let leader_elect = leader_on.then(|| crate::config::LeaderElect {
+        lease_name: lease_name.to_string(),
+        pod_name: get(POD_NAME).map(str::to_string),
+        timings: crate::config::LeaseTimings::default(),
+    });
     Ok(crate::config::ControllerFlags {
         namespace: namespace.to_string(),
         minio_endpoint: c.minio_endpoint.as_deref().or(get(env::MINIO_ENDPOINT)).unwrap_or("minio:9000").to_string(),
         minio_bucket: c.minio_bucket.as_deref().or(get("MINIO_BUCKET")).unwrap_or("the0-custom-bots").to_string(),
         minio_secret_name: c.minio_secret_name.clone(),
         pull_policy: pull_policy.to_string(),
+        leader_elect,
     })
 }
+
+/// Env of `--leader-elect`.
+pub const LEADER_ELECT: &str = "LEADER_ELECT";
+/// The controller's pod name (downward API), its Lease holder identity.
+pub const POD_NAME: &str = "POD_NAME";
+/// `--leader-elect-lease-name`'s default.
+pub const DEFAULT_LEASE_NAME: &str = "the0-runtime-controller";
 
 /// `--bot-runtime NAME`: a runtime name as Docker's `daemon.json` keys it (up to 64 characters of
 /// `[A-Za-z0-9_.-]`); whether the engine knows it is checked at startup (`docker::runtime`).

@@ -112,6 +112,42 @@ pub struct ControllerFlags {
     pub minio_secret_name: Option<String>,
     /// `--runtime-image-pull-policy` / `RUNTIME_IMAGE_PULL_POLICY` (`IfNotPresent`).
     pub pull_policy: String,
+    /// `--leader-elect` / `LEADER_ELECT` (off): reconcile only while holding the Lease.
+    pub leader_elect: Option<LeaderElect>,
+}
+
+/// `--leader-elect`: which Lease, who this replica is, and how long things take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaderElect {
+    /// `--leader-elect-lease-name` (`the0-runtime-controller`), in `--namespace`.
+    pub lease_name: String,
+    /// `POD_NAME` (the downward API's `metadata.name`); without it the host name, else a random
+    /// name (`kube::elector::identity`).
+    pub pod_name: Option<String>,
+    pub timings: LeaseTimings,
+}
+
+/// Leader election's timings, client-go's defaults unless a test shortens them. A leader that has
+/// not renewed within `renew_deadline` steps down; the others take over once `lease_duration` has
+/// passed since its last renewal, so `renew_deadline` must be shorter than `lease_duration`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseTimings {
+    /// `leaseDurationSeconds` written in the Lease (15 s).
+    pub lease_duration: std::time::Duration,
+    /// How long a leader keeps leading without a successful renewal (10 s).
+    pub renew_deadline: std::time::Duration,
+    /// Between two attempts to acquire or renew (2 s).
+    pub retry_period: std::time::Duration,
+}
+
+impl Default for LeaseTimings {
+    fn default() -> Self {
+        LeaseTimings {
+            lease_duration: std::time::Duration::from_secs(15),
+            renew_deadline: std::time::Duration::from_secs(10),
+            retry_period: std::time::Duration::from_secs(2),
+        }
+    }
 }
 
 /// `-o`/`--output` of the commands that print data.

@@ -46,14 +46,7 @@ impl Health {
                     r
                 }
             }
-            "/metrics" => {
-                let mut r = http::text(StatusCode::OK, &self.host.metrics.render());
-                r.headers_mut().insert(
-                    ::http::header::CONTENT_TYPE,
-                    ::http::HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
-                );
-                r
-            }
+            "/metrics" => http::metrics(&self.host.metrics),
             _ => http::text(StatusCode::NOT_FOUND, "not found"),
         }
     }

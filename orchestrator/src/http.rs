@@ -21,6 +21,13 @@ pub fn text(status: StatusCode, body: &str) -> Resp {
     r
 }
 
+/// 200 with `metrics` in the OpenMetrics text format (`/metrics`).
+pub fn metrics(metrics: &crate::metrics::Metrics) -> Resp {
+    let mut r = text(StatusCode::OK, &metrics.render());
+    r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(crate::metrics::CONTENT_TYPE));
+    r
+}
+
 /// Every byte outside `[A-Za-z0-9_.-]` as `%XX`: an id with `/` or `?` stays one path segment.
 pub fn percent_encode(s: &str) -> String {
     s.bytes()

@@ -7,7 +7,8 @@
 //! an unreadable store makes no call at all; a pod the original made (same config-hash) is adopted
 //! unchanged; a terminating pod makes its bot wait, and AlreadyExists is pending; CronJobs are
 //! created, updated in place and deleted. Last, the Role in deploy/kubernetes/rbac.yaml must grant
-//! exactly the (verb, resource) pairs the client sent.
+//! exactly the (verb, resource) pairs the client sent, the leader election's Lease calls included
+//! (`--leader-elect`; its scenarios are in kube_leader.rs).
 
 mod kube_fake;
 
@@ -17,7 +18,9 @@ use std::path::PathBuf;
 use kube_fake::{Call, FakeApi};
 use serde_json::{json, Value};
 use the0_orchestrator::kube::client;
+use the0_orchestrator::config::LeaseTimings;
 use the0_orchestrator::kube::controller::{Controller, Report};
+use the0_orchestrator::kube::elector::{Elector, Outcome};
 use the0_orchestrator::kube::{self as k, KubeSettings};
 use the0_orchestrator::model::{BotRecord, Change};
 use the0_orchestrator::store::{Mode, Store};
@@ -325,6 +328,12 @@ async fn the_role_grants_exactly_what_the_controller_calls() {
     let r = rig.pass().await;
     assert_eq!((r.replaced, r.deleted, r.failed), (2, 2, 0), "{r:?}");
     rig.pass().await;
+    // And every path of --leader-elect: create the Lease, renew it, release it.
+    let client = rig.ctl.client.clone();
+    let mut e = Elector::new(client, NS, "the0-runtime-controller", "pod-a".into(), LeaseTimings::default());
+    assert_eq!(e.step().await.expect("the Lease is created"), Outcome::Leading);
+    assert_eq!(e.step().await.expect("the Lease is renewed"), Outcome::Leading);
+    e.release().await.expect("the Lease is released");
 
     let called = rig.api.calls();
     let granted = role_grants();

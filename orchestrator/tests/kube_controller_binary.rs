@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use kube_fake::FakeApi;
 use serde_json::json;
 use the0_orchestrator::cmdline;
-use the0_orchestrator::config::{Cli, Command as Cmd, ControllerFlags};
+use the0_orchestrator::config::{Cli, Command as Cmd, ControllerFlags, LeaseTimings};
 use the0_orchestrator::kube::run::settings;
 use the0_orchestrator::model::{BotRecord, Change};
 use the0_orchestrator::store::{Mode, Store};
@@ -176,9 +176,34 @@ fn bad_controller_flags_are_refused_by_name() {
     for (args, want) in [
         (vec!["controller", "--namespace=Not_A_Label"], "--namespace"),
         (vec!["controller", "--runtime-image-pull-policy=Sometimes"], "--runtime-image-pull-policy"),
-        (vec!["controller", "--leader-elect"], "leader-elect"),
+        (vec!["controller", "--leader-elect=maybe"], "--leader-elect"),
+        (vec!["controller", "--leader-elect", "--leader-elect-lease-name=Not_A_Name"], "--leader-elect-lease-name"),
     ] {
         let err = parse(&args, &[]).expect_err("refused").to_string();
         assert!(err.contains(want), "{args:?}: {err}");
     }
+    let err = parse(&["controller"], &[("LEADER_ELECT", "maybe")]).expect_err("refused").to_string();
+    assert!(err.contains("LEADER_ELECT"), "{err}");
+}
+
+#[test]
+fn leader_election_is_opt_in_by_flag_or_variable() {
+    assert_eq!(flags(&parse(&["controller"], &[("POD_NAME", "p")]).expect("parses")).leader_elect, None, "off by default");
+    let f = flags(&parse(&["controller", "--leader-elect"], &[("POD_NAME", "ctl-0")]).expect("parses"));
+    let le = f.leader_elect.expect("on with the flag");
+    assert_eq!((le.lease_name.as_str(), le.pod_name.as_deref()), ("the0-runtime-controller", Some("ctl-0")));
+    assert_eq!(
+        le.timings,
+        LeaseTimings {
+            lease_duration: Duration::from_secs(15),
+            renew_deadline: Duration::from_secs(10),
+            retry_period: Duration::from_secs(2),
+        },
+        "client-go's defaults"
+    );
+    let f = flags(&parse(&["controller", "--leader-elect-lease-name=other"], &[("LEADER_ELECT", "true")]).expect("parses"));
+    let le = f.leader_elect.expect("on with the variable");
+    assert_eq!((le.lease_name.as_str(), le.pod_name), ("other", None), "no POD_NAME: the host name, at start");
+    let f = flags(&parse(&["controller", "--leader-elect=false"], &[("LEADER_ELECT", "true")]).expect("parses"));
+    assert_eq!(f.leader_elect, None, "the flag beats the variable");
 }

@@ -35,3 +35,11 @@ pub async fn connect(kubeconfig: Option<&Path>) -> Result<Client, ConnectError> 
     };
     Ok(Client::try_from(config)?)
 }
+
+/// The API server's answer in a failed call (its `Status`: reason and code), if it answered.
+pub fn api_error(e: &::kube::Error) -> Option<&::kube::core::Status> {
+    match e {
+        ::kube::Error::Api(s) => Some(s),
+        _ => None,
+    }
+}

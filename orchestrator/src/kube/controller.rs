@@ -17,7 +17,9 @@ use ::kube::{Api, Client};
 use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::Pod;
 
+use super::client::api_error;
 use super::desired::{desired, Desired};
+use super::elector::Leadership;
 use super::labels;
 use super::plan::{plan_guarded, Action, Kind};
 use super::seen;
@@ -58,13 +60,6 @@ pub struct Controller {
 
 fn selector(managed_by: &str) -> ListParams {
     ListParams::default().labels(&format!("{}={managed_by}", labels::MANAGED_BY))
-}
-
-fn api_error(e: &::kube::Error) -> Option<&::kube::core::Status> {
-    match e {
-        ::kube::Error::Api(s) => Some(s),
-        _ => None,
-    }
 }
 
 impl Controller {
@@ -206,12 +201,17 @@ impl Controller {
         report.failed += 1;
     }
 
-    /// Reconciles at once, then every `interval`, until `shutdown` resolves. `ready` is set after
-    /// the first pass that succeeded.
+    /// Reconciles at once, then every `interval`, until `shutdown` resolves, but only while
+    /// `leadership` says [`Leadership::Leading`] (without `--leader-elect` it always does): a
+    /// replica that becomes leader reconciles at once, and a pass under way when leadership is lost
+    /// is abandoned. `ready` is set after the first pass that succeeded, or once this replica is a
+    /// follower (a standby is ready: a rolling update waits for the new pod to be ready while the
+    /// old one still leads).
     pub async fn run(
         &self,
         interval: Duration,
         ready: &tokio::sync::watch::Sender<bool>,
+        mut leadership: tokio::sync::watch::Receiver<Leadership>,
         shutdown: impl Future<Output = ()>,
     ) {
         tokio::pin!(shutdown);
@@ -221,8 +221,25 @@ impl Controller {
             tokio::select! {
                 _ = &mut shutdown => return,
                 _ = tick.tick() => {}
+                Ok(()) = leadership.changed() => {}
             }
-            match self.reconcile_once().await {
+            match *leadership.borrow_and_update() {
+                Leadership::Leading => {}
+                Leadership::Following => {
+                    ready.send_replace(true);
+                    continue;
+                }
+                Leadership::Undecided => continue,
+            }
+            let lost = leadership.wait_for(|l| !l.is_leader());
+            let r = tokio::select! {
+                r = self.reconcile_once() => r,
+                Ok(_) = lost => {
+                    tracing::warn!("leadership lost during a pass: the rest of it is abandoned");
+                    continue;
+                }
+            };
+            match r {
                 Ok(r) => {
                     ready.send_replace(true);
                     // Skipped bots are logged once, when their reason is recorded.

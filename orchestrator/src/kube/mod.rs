@@ -1,7 +1,7 @@
 //! Kubernetes mode, first slice: the objects the controller will create, built as pure functions
 //! over `k8s-openapi` types, and the planner that decides what to do with the ones it finds
-//! (docs/contract.md §5.7, D21, D24, D32, D33; issue #12) and the `controller` command's loop; the
-//! elector that uses [`lease`] and the query API's Job path come next (docs/kubernetes.md says what
+//! (docs/contract.md §5.7, D21, D24, D32, D33; issue #12), the `controller` command's loop and its
+//! opt-in leader election; the query API's Job path comes next (docs/kubernetes.md says what
 //! exists and what is next).
 //!
 //! Why a module of the orchestrator rather than a crate: the builders reuse the orchestrator's
@@ -24,8 +24,9 @@
 //! - [`plan`]: the reconcile planner for pods and CronJobs.
 //! - [`desired`], [`seen`]: stored records as desired objects; listed objects as the planner sees them.
 //! - [`client`]: the API client (kubeconfig or in-cluster, rustls + ring).
-//! - [`controller`]: the reconcile loop that lists, plans and applies.
+//! - [`controller`]: the reconcile loop that lists, plans and applies (while leading).
 //! - [`lease`]: leader election's decision on a Lease (create, take over, renew, follow).
+//! - [`elector`]: `--leader-elect`: the Lease read and written, leadership published.
 //! - [`run`]: `orchestrator controller` put together (health, ingest, loop).
 
 pub mod client;
@@ -33,6 +34,7 @@ pub mod controller;
 pub mod cronexpr;
 pub mod cronjob;
 pub mod desired;
+pub mod elector;
 pub mod env;
 pub mod gojson;
 pub mod hash;

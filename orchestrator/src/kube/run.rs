@@ -1,6 +1,7 @@
 //! `orchestrator controller` put together: the settings from the command line, the store, the
-//! health listener the0's chart probes (`/healthz` on :8080; `/readyz` once a pass succeeded), the
-//! JetStream ingest when `NATS_URL` is set, and the reconcile loop ([`super::controller`]).
+//! health listener the0's chart probes (`/healthz` on :8080; `/readyz` once a pass succeeded or
+//! while following; `/metrics`), the JetStream ingest when `NATS_URL` is set, the leader elector
+//! with `--leader-elect` ([`super::elector`]) and the reconcile loop ([`super::controller`]).
 //!
 //! Why it exists: the binary's match arm stays one line, and a test can start the same thing
 //! in-process against the fake API server with a kubeconfig.
@@ -16,8 +17,9 @@ use tokio::sync::watch;
 
 use super::client::{self, ConnectError};
 use super::controller::Controller;
+use super::elector::{self, Elector, Leadership};
 use super::settings::KubeSettings;
-use crate::config::{Cli, ControllerFlags};
+use crate::config::{Cli, ControllerFlags, LeaderElect};
 use crate::http;
 use crate::ingest;
 use crate::metrics::Metrics;
@@ -67,6 +69,7 @@ pub struct Running {
     health: TcpListener,
     interval: Duration,
     nats_url: Option<String>,
+    leader_elect: Option<LeaderElect>,
 }
 
 impl Running {
@@ -82,6 +85,7 @@ impl Running {
             health,
             interval: cli.reconcile.interval,
             nats_url: cli.nats_url.clone(),
+            leader_elect: f.leader_elect.clone(),
         })
     }
 
@@ -93,19 +97,26 @@ impl Running {
         &self.controller.store
     }
 
-    /// Runs until `shutdown` resolves.
+    /// Runs until `shutdown` resolves. With `--leader-elect` the Lease is released only after the
+    /// loop has stopped, so the successor never overlaps a pass of this replica.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let (stop_tx, stop_rx) = watch::channel(false);
         let (ready_tx, ready_rx) = watch::channel(false);
+        let mut metrics = Metrics::default();
+        let leader_gauge = metrics.register_leader();
+        let metrics = Arc::new(metrics);
+        let served = metrics.clone();
         let health = tokio::spawn(http::serve(
             self.health,
             move |req: hyper::Request<hyper::body::Incoming>| {
                 let ready = *ready_rx.borrow();
+                let served = served.clone();
                 async move {
                     match req.uri().path() {
                         "/healthz" => http::text(StatusCode::OK, "ok"),
                         "/readyz" if ready => http::text(StatusCode::OK, "ok"),
                         "/readyz" => http::text(StatusCode::SERVICE_UNAVAILABLE, "not ready"),
+                        "/metrics" => http::metrics(&served),
                         _ => http::text(StatusCode::NOT_FOUND, "not found"),
                     }
                 }
@@ -114,13 +125,48 @@ impl Running {
         ));
         let mut tasks = vec![health];
         if let Some(url) = &self.nats_url {
-            let metrics = Arc::new(Metrics::default());
             for feed in [ingest::BOTS, ingest::SCHEDULES] {
                 let (url, store, m) = (url.clone(), self.controller.store.clone(), metrics.clone());
                 tasks.push(tokio::spawn(ingest::run(feed, url, store, m, flag_set(stop_rx.clone()))));
             }
         }
-        self.controller.run(self.interval, &ready_tx, shutdown).await;
+        // Without --leader-elect this replica always leads.
+        let first = if self.leader_elect.is_some() { Leadership::Undecided } else { Leadership::Leading };
+        let (leader_tx, leader_rx) = watch::channel(first);
+        let (mut gauge_rx, stop) = (leader_rx.clone(), flag_set(stop_rx.clone()));
+        tasks.push(tokio::spawn(async move {
+            tokio::pin!(stop);
+            loop {
+                leader_gauge.set(i64::from(gauge_rx.borrow_and_update().is_leader()));
+                tokio::select! {
+                    _ = &mut stop => return,
+                    changed = gauge_rx.changed() => if changed.is_err() { return },
+                }
+            }
+        }));
+        let (elect_stop_tx, elect_stop_rx) = watch::channel(false);
+        // Without --leader-elect the sender stays here, at Leading, until the end.
+        let (elect, _always_leading) = match &self.leader_elect {
+            Some(le) => {
+                let identity = elector::identity(le.pod_name.as_deref());
+                tracing::info!(lease = %le.lease_name, identity = %identity, "leader election on");
+                let e = Elector::new(
+                    self.controller.client.clone(),
+                    &self.controller.settings.namespace,
+                    &le.lease_name,
+                    identity,
+                    le.timings,
+                );
+                (Some(tokio::spawn(e.run(leader_tx, flag_set(elect_stop_rx)))), None)
+            }
+            None => (None, Some(leader_tx)),
+        };
+        self.controller.run(self.interval, &ready_tx, leader_rx, shutdown).await;
+        // The loop has stopped: now the Lease may go.
+        elect_stop_tx.send_replace(true);
+        if let Some(e) = elect {
+            let _ = e.await;
+        }
         stop_tx.send_replace(true);
         for t in tasks {
             let _ = t.await;

@@ -194,6 +194,18 @@ impl Metrics {
         }
     }
 
+    /// Registers `the0_controller_leader` (Kubernetes mode only, so Docker mode's `/metrics` has
+    /// no gauge that is always 0): 1 while this replica leads, else 0.
+    pub fn register_leader(&mut self) -> Gauge {
+        let g = Gauge::default();
+        self.registry.register(
+            "the0_controller_leader",
+            "1 while this controller replica holds the leader Lease (always 1 without --leader-elect)",
+            g.clone(),
+        );
+        g
+    }
+
     /// Records a query that ran, by how it ran.
     pub fn observe_query(&self, kind: QueryKind, d: std::time::Duration) {
         self.query_duration.get_or_create(&[("kind", kind.as_str())]).observe(d.as_secs_f64());

@@ -95,7 +95,8 @@ fn sample<'a>(id: &'a str, state: &'static str, restarts: u32, exit: Option<i64>
 /// `promtool check metrics` refuses it.
 #[test]
 fn every_family_name_is_unique() {
-    let m = Metrics::new();
+    let mut m = Metrics::new();
+    m.register_leader().set(1);
     m.restarts.inc();
     m.bots.update(&[sample("a", "backing_off", 2, Some(1))]);
     let t = m.render();
@@ -105,6 +106,7 @@ fn every_family_name_is_unique() {
     names.dedup();
     assert_eq!(names.len(), total, "a family name is declared twice: {t}");
     assert!(names.contains(&"the0_bot_restarts") && names.contains(&"the0_bot_recorded_restarts"), "{t}");
+    assert!(names.contains(&"the0_controller_leader"), "{t}");
 }
 
 /// A bot's series follow its state, one per metric, and go when it goes.
