@@ -237,6 +237,12 @@ async fn a_conflict_is_following_not_an_error() {
     );
     let (mut leader, mut other) = if ra == Outcome::Leading { (a, b) } else { (b, a) };
 
+    // The race's loser, made certain: a 409 AlreadyExists on create is following.
+    let api2 = FakeApi::start().await;
+    let (mut c, _dc) = elector(&api2, "pod-c").await;
+    api2.conflict(Some(("leases", "create")));
+    assert_eq!(c.step().await.expect("AlreadyExists is no error"), Outcome::Following { holder: None, until: None });
+
     // The leader releases; a 409 on the other's takeover (someone wrote first) is following.
     leader.release().await.expect("released");
     api.conflict(Some(("leases", "update")));

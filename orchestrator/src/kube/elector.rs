@@ -175,7 +175,7 @@ impl Elector {
                 self.held = Some(written);
                 Ok(Outcome::Leading)
             }
-            Err(e) if api_error(&e).is_some_and(|s| s.is_conflict()) => {
+            Err(e) if lost_race(&e) => {
                 self.held = None;
                 Ok(Outcome::Following { holder: None, until: None })
             }
@@ -198,7 +198,7 @@ impl Elector {
         spec.renew_time = Some(now);
         match self.api.replace(&self.name, &PostParams::default(), &lease).await {
             Ok(_) => Ok(()),
-            Err(e) if api_error(&e).is_some_and(|s| s.is_conflict()) => Ok(()),
+            Err(e) if lost_race(&e) => Ok(()),
             Err(source) => Err(ElectError::Write { verb: "update", name: self.name.clone(), source }),
         }
     }
@@ -260,6 +260,11 @@ impl Elector {
             }
         }
     }
+}
+
+/// A 409: AlreadyExists on create, Conflict on a stale resourceVersion; another replica wrote first.
+fn lost_race(e: &::kube::Error) -> bool {
+    api_error(e).is_some_and(|s| s.code == 409)
 }
 
 /// The Lease spec for `record`, keeping whatever else `old` held.

@@ -271,8 +271,8 @@ impl FakeApi {
         self.lock().fail = what.map(|(r, v)| (r.to_string(), v.to_string(), 500));
     }
 
-    /// Answers every `verb` on `resource` with 409 `Conflict`, as when another client wrote first,
-    /// until called with `None`.
+    /// Answers every `verb` on `resource` with 409 (`AlreadyExists` for create, else `Conflict`),
+    /// as when another client wrote first, until called with `None`.
     pub fn conflict(&self, what: Option<(&str, &str)>) {
         self.lock().fail = what.map(|(r, v)| (r.to_string(), v.to_string(), 409));
     }
@@ -311,6 +311,10 @@ impl FakeApi {
             return status(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "injected failure (door cut)");
         }
         match &st.fail {
+            // What a real server answers the loser of a race: AlreadyExists on create, else Conflict.
+            Some((r, v, 409)) if *r == resource && v == verb && verb == "create" => {
+                return status(StatusCode::CONFLICT, "AlreadyExists", "injected: already exists");
+            }
             Some((r, v, 409)) if *r == resource && v == verb => {
                 return status(StatusCode::CONFLICT, "Conflict", "injected conflict: the object has been modified");
             }
