@@ -17,8 +17,8 @@ use std::path::PathBuf;
 
 use kube_fake::{Call, FakeApi};
 use serde_json::{json, Value};
-use the0_orchestrator::kube::client;
 use the0_orchestrator::config::LeaseTimings;
+use the0_orchestrator::kube::client;
 use the0_orchestrator::kube::controller::{Controller, Report};
 use the0_orchestrator::kube::elector::{Elector, Outcome};
 use the0_orchestrator::kube::{self as k, KubeSettings};

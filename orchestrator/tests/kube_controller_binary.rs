@@ -188,7 +188,11 @@ fn bad_controller_flags_are_refused_by_name() {
 
 #[test]
 fn leader_election_is_opt_in_by_flag_or_variable() {
-    assert_eq!(flags(&parse(&["controller"], &[("POD_NAME", "p")]).expect("parses")).leader_elect, None, "off by default");
+    assert_eq!(
+        flags(&parse(&["controller"], &[("POD_NAME", "p")]).expect("parses")).leader_elect,
+        None,
+        "off by default"
+    );
     let f = flags(&parse(&["controller", "--leader-elect"], &[("POD_NAME", "ctl-0")]).expect("parses"));
     let le = f.leader_elect.expect("on with the flag");
     assert_eq!((le.lease_name.as_str(), le.pod_name.as_deref()), ("the0-runtime-controller", Some("ctl-0")));
@@ -201,7 +205,8 @@ fn leader_election_is_opt_in_by_flag_or_variable() {
         },
         "client-go's defaults"
     );
-    let f = flags(&parse(&["controller", "--leader-elect-lease-name=other"], &[("LEADER_ELECT", "true")]).expect("parses"));
+    let f =
+        flags(&parse(&["controller", "--leader-elect-lease-name=other"], &[("LEADER_ELECT", "true")]).expect("parses"));
     let le = f.leader_elect.expect("on with the variable");
     assert_eq!((le.lease_name.as_str(), le.pod_name), ("other", None), "no POD_NAME: the host name, at start");
     let f = flags(&parse(&["controller", "--leader-elect=false"], &[("LEADER_ELECT", "true")]).expect("parses"));

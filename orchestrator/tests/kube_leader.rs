@@ -208,7 +208,10 @@ async fn a_leader_cut_off_steps_down_at_its_deadline_and_the_other_waits_for_exp
     );
     assert!(b_up > a_down);
     let l = lease(&api);
-    assert_eq!((l["spec"]["holderIdentity"].as_str(), l["spec"]["leaseTransitions"].as_i64()), (Some("pod-b"), Some(1)));
+    assert_eq!(
+        (l["spec"]["holderIdentity"].as_str(), l["spec"]["leaseTransitions"].as_i64()),
+        (Some("pod-b"), Some(1))
+    );
 
     // a gets the API server back: it follows b.
     door_a.cut(false);
@@ -230,11 +233,7 @@ async fn a_conflict_is_following_not_an_error() {
     let (mut b, _db) = elector(&api, "pod-b").await;
     let (ra, rb) = tokio::join!(a.step(), b.step());
     let (ra, rb) = (ra.expect("a: no error"), rb.expect("b: no error"));
-    assert_eq!(
-        [&ra, &rb].iter().filter(|o| ***o == Outcome::Leading).count(),
-        1,
-        "exactly one leads: {ra:?} {rb:?}"
-    );
+    assert_eq!([&ra, &rb].iter().filter(|o| ***o == Outcome::Leading).count(), 1, "exactly one leads: {ra:?} {rb:?}");
     let (mut leader, mut other) = if ra == Outcome::Leading { (a, b) } else { (b, a) };
 
     // The race's loser, made certain: a 409 AlreadyExists on create is following.
@@ -313,8 +312,7 @@ async fn a_following_controller_makes_no_pod_or_cronjob_call_until_it_leads() {
 
     // Several retry periods and reconcile intervals as a follower.
     tokio::time::sleep(T.retry_period * 8).await;
-    let touched: Vec<_> =
-        api.log().into_iter().filter(|(_, res, _)| res == "pods" || res == "cronjobs").collect();
+    let touched: Vec<_> = api.log().into_iter().filter(|(_, res, _)| res == "pods" || res == "cronjobs").collect();
     assert!(touched.is_empty(), "a follower calls nothing on pods or CronJobs: {touched:?}");
     assert!(api.log().iter().any(|(verb, res, _)| verb == "get" && res == "leases"), "it reads the Lease");
     assert!(api.objects("", "pods", NS).is_empty());

@@ -213,7 +213,8 @@ impl Elector {
         let mut renewed: Option<Instant> = None;
         loop {
             let started = Instant::now();
-            let budget = renewed.map_or(t.renew_deadline, |r| (r + t.renew_deadline).saturating_duration_since(started));
+            let budget =
+                renewed.map_or(t.renew_deadline, |r| (r + t.renew_deadline).saturating_duration_since(started));
             let attempt = tokio::select! {
                 _ = &mut shutdown => break,
                 a = tokio::time::timeout(budget, self.step()) => {
@@ -311,7 +312,8 @@ mod tests {
     #[test]
     fn a_spec_keeps_fields_leader_election_does_not_own() {
         let old = LeaseSpec { preferred_holder: Some("p".into()), strategy: Some("s".into()), ..LeaseSpec::default() };
-        let r = Record { holder: Some("me".into()), duration_seconds: Some(15), transitions: Some(2), ..Record::default() };
+        let r =
+            Record { holder: Some("me".into()), duration_seconds: Some(15), transitions: Some(2), ..Record::default() };
         let s = spec(r, Some(old));
         assert_eq!(s.holder_identity.as_deref(), Some("me"));
         assert_eq!((s.lease_duration_seconds, s.lease_transitions), (Some(15), Some(2)));

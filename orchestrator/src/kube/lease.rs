@@ -196,7 +196,10 @@ mod tests {
             ),
             (
                 "negative transitions count as 0",
-                Some(Observed { record: Record { transitions: Some(-5), ..released(Some("")).record }, ..released(None) }),
+                Some(Observed {
+                    record: Record { transitions: Some(-5), ..released(Some("")).record },
+                    ..released(None)
+                }),
                 take_over(1),
             ),
             (
@@ -218,10 +221,7 @@ mod tests {
         let o = Observed { seen_since: None, resource_version: None, ..held("b", -20, -20, 0) };
         assert_eq!(decide(Some(&o), t(0), ME, D), follow("b", 15), "first seen now");
         let o = Observed { record: Record { holder: None, ..Record::default() }, ..Observed::default() };
-        assert_eq!(
-            decide(Some(&o), t(0), ME, D),
-            Decision::TakeOver { record: mine(0, 1), resource_version: None }
-        );
+        assert_eq!(decide(Some(&o), t(0), ME, D), Decision::TakeOver { record: mine(0, 1), resource_version: None });
     }
 
     #[test]
