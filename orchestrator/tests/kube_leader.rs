@@ -243,7 +243,8 @@ async fn a_conflict_is_following_not_an_error() {
     assert_eq!(c.step().await.expect("AlreadyExists is no error"), Outcome::Following { holder: None, until: None });
 
     // The leader releases; a 409 on the other's takeover (someone wrote first) is following.
-    leader.release().await.expect("released");
+    assert!(leader.release().await.expect("released"));
+    assert!(!leader.release().await.expect("nothing left to release"));
     api.conflict(Some(("leases", "update")));
     let o = other.step().await.expect("a 409 is no error");
     assert_eq!(o, Outcome::Following { holder: None, until: None });
@@ -253,7 +254,7 @@ async fn a_conflict_is_following_not_an_error() {
     // A release at a stale resourceVersion (the Lease changed since: a real 409) leaves the
     // Lease to whoever wrote it.
     seed_lease(&api, "pod-c", 30);
-    other.release().await.expect("a 409 on release is no error");
+    assert!(!other.release().await.expect("a 409 on release is no error"), "not released: not ours");
     assert_eq!(lease(&api)["spec"]["holderIdentity"], "pod-c");
     let o = leader.step().await.expect("no error");
     assert!(

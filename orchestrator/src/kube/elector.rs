@@ -187,9 +187,10 @@ impl Elector {
     }
 
     /// Gives the Lease up if this replica holds it: an empty holder, so the next replica to try
-    /// takes it over at once. A 409 means it was no longer ours.
-    pub async fn release(&mut self) -> Result<(), ElectError> {
-        let Some(mut lease) = self.held.take() else { return Ok(()) };
+    /// takes it over at once. False when there was nothing to release: not held, or a 409 (it
+    /// changed since this replica wrote it, so it is no longer ours to release).
+    pub async fn release(&mut self) -> Result<bool, ElectError> {
+        let Some(mut lease) = self.held.take() else { return Ok(false) };
         let now = MicroTime(Timestamp::now());
         let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
         spec.holder_identity = Some(String::new());
@@ -197,8 +198,8 @@ impl Elector {
         spec.acquire_time = Some(now.clone());
         spec.renew_time = Some(now);
         match self.api.replace(&self.name, &PostParams::default(), &lease).await {
-            Ok(_) => Ok(()),
-            Err(e) if lost_race(&e) => Ok(()),
+            Ok(_) => Ok(true),
+            Err(e) if lost_race(&e) => Ok(false),
             Err(source) => Err(ElectError::Write { verb: "update", name: self.name.clone(), source }),
         }
     }
@@ -255,7 +256,8 @@ impl Elector {
         leadership.send_replace(Leadership::Following);
         if was_leader {
             match tokio::time::timeout(t.renew_deadline, self.release()).await {
-                Ok(Ok(())) => tracing::info!(lease = %self.name, identity = %self.identity, "lease released"),
+                Ok(Ok(true)) => tracing::info!(lease = %self.name, identity = %self.identity, "lease released"),
+                Ok(Ok(false)) => tracing::warn!(lease = %self.name, "lease changed since last renewed: not released"),
                 Ok(Err(e)) => tracing::warn!(lease = %self.name, error = %e, "cannot release the lease"),
                 Err(_) => tracing::warn!(lease = %self.name, "releasing the lease timed out"),
             }
