@@ -1,6 +1,7 @@
 //! `--leader-elect` end to end: electors with the real `kube` client, each through a kubeconfig of
 //! its own door into one stateful fake API server (`kube_fake`), on one Lease, with short timings
-//! (lease 2 s, renew deadline 1 s, retry 200 ms; client-go's are 15 s, 10 s, 2 s).
+//! (lease 4 s, renew deadline 2 s, retry 400 ms; client-go's are 15 s, 10 s, 2 s: short enough for
+//! a test, long enough that a loaded CI machine does not miss a renewal).
 //!
 //! Proven here: of two electors exactly one leads; when it shuts down it releases the Lease and
 //! the other leads within about a retry period (well before the lease would expire); a leader cut
@@ -37,9 +38,9 @@ use tokio::time::Instant;
 const NS: &str = "the0";
 const LEASE: &str = "the0-runtime-controller";
 const T: LeaseTimings = LeaseTimings {
-    lease_duration: Duration::from_secs(2),
-    renew_deadline: Duration::from_secs(1),
-    retry_period: Duration::from_millis(200),
+    lease_duration: Duration::from_secs(4),
+    renew_deadline: Duration::from_secs(2),
+    retry_period: Duration::from_millis(400),
 };
 
 /// One running elector: its leadership channel and how to stop it.
@@ -161,14 +162,14 @@ async fn one_of_two_leads_and_a_release_hands_over_within_a_retry_period() {
     assert_eq!(*other.leadership.borrow(), Leadership::Following);
     let l = lease(&api);
     assert_eq!(l["spec"]["holderIdentity"], leader.id);
-    assert_eq!(l["spec"]["leaseDurationSeconds"], 2);
+    assert_eq!(l["spec"]["leaseDurationSeconds"], 4);
     assert_eq!(l["spec"]["leaseTransitions"], 0);
 
     let (other_rx, other_id) = (other.leadership.clone(), other.id);
     leader.shut_down().await;
     let took =
         until(Duration::from_secs(3), "the other leads after the release", || other_rx.borrow().is_leader()).await;
-    // About a retry period (200 ms); an unreleased Lease would take its 2 s to expire.
+    // About a retry period (400 ms); an unreleased Lease would take its 4 s to expire.
     assert!(took < T.lease_duration / 2, "a released Lease is taken over at the next retry, not after {took:?}");
     let l = lease(&api);
     assert_eq!(l["spec"]["holderIdentity"], other_id);
