@@ -7,6 +7,7 @@
 pub mod events;
 mod known;
 pub mod manual_runs;
+pub mod merge;
 pub mod runs;
 
 pub use known::known_ids;
@@ -423,21 +424,21 @@ fn upsert(tx: &rusqlite::Transaction<'_>, rec: &BotRecord, mode: Mode) -> Result
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })
         .optional()?;
-    let config = rec.config.to_string();
-    let custom = rec.custom.to_string();
-    let mut enabled = rec.enabled.as_ref().map(Value::to_string);
-    if let Some((c, u, e, local)) = &existing {
-        if mode == Mode::Create {
-            return Ok(false);
-        }
-        if mode == Mode::Update {
-            enabled = e.clone();
-        }
-        // Every kept mode (Update, Put) replaces a local enable/disable.
-        if *c == config && *u == custom && *e == enabled && local.is_none() {
-            return Ok(false);
-        }
-    }
+    let existing = match existing {
+        Some((c, u, e, local)) => Some(merge::StoredBot {
+            config: json(&c)?,
+            custom: json(&u)?,
+            enabled: e.as_deref().map(json).transpose()?,
+            local_enabled: local.as_deref().map(json).transpose()?,
+        }),
+        None => None,
+    };
+    let Some(row) = merge::merge(existing.as_ref(), rec, mode) else {
+        return Ok(false);
+    };
+    let config = row.config.to_string();
+    let custom = row.custom.to_string();
+    let enabled = row.enabled.as_ref().map(Value::to_string);
     tx.execute(
         "INSERT INTO bots (id, config, custom, enabled, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT(id) DO UPDATE SET config = excluded.config, custom = excluded.custom,
