@@ -246,6 +246,11 @@ pub struct ControllerArgs {
     /// The Lease's name, in --namespace [default: the0-runtime-controller]
     #[arg(long, value_name = "NAME")]
     pub leader_elect_lease_name: Option<String>,
+    /// Where the desired bots are kept: sqlite (this replica's --data-dir) or configmaps (one
+    /// ConfigMap per bot in --namespace, shared by every replica) [env: DESIRED_STATE]
+    /// [default: sqlite]
+    #[arg(long, value_name = "STORE")]
+    pub desired_state: Option<String>,
 }
 
 /// The settings; every one may come before or after the command. Each is kept as text: the

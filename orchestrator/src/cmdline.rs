@@ -402,6 +402,13 @@ fn controller_flags(
         pod_name: get(POD_NAME).map(str::to_string),
         timings: crate::config::LeaseTimings::default(),
     });
+    let desired_state = match c.desired_state.as_deref().or(get(DESIRED_STATE)).unwrap_or("sqlite") {
+        "sqlite" => crate::config::DesiredState::Sqlite,
+        "configmaps" => crate::config::DesiredState::ConfigMaps,
+        other => {
+            return Err(CliError::Refused { name: "--desired-state", value: other.into(), why: "sqlite or configmaps" })
+        }
+    };
     Ok(crate::config::ControllerFlags {
         namespace: namespace.to_string(),
         minio_endpoint: c.minio_endpoint.as_deref().or(get(env::MINIO_ENDPOINT)).unwrap_or("minio:9000").to_string(),
@@ -409,9 +416,12 @@ fn controller_flags(
         minio_secret_name: c.minio_secret_name.clone(),
         pull_policy: pull_policy.to_string(),
         leader_elect,
+        desired_state,
     })
 }
 
+/// Env of `--desired-state`.
+pub const DESIRED_STATE: &str = "DESIRED_STATE";
 /// Env of `--leader-elect`.
 pub const LEADER_ELECT: &str = "LEADER_ELECT";
 /// The controller's pod name (downward API), its Lease holder identity.

@@ -114,6 +114,18 @@ pub struct ControllerFlags {
     pub pull_policy: String,
     /// `--leader-elect` / `LEADER_ELECT` (off): reconcile only while holding the Lease.
     pub leader_elect: Option<LeaderElect>,
+    /// `--desired-state` / `DESIRED_STATE` (`sqlite`): where the desired bots are kept.
+    pub desired_state: DesiredState,
+}
+
+/// `--desired-state`: where `controller` keeps the desired bots.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DesiredState {
+    /// The SQLite store in `--data-dir`: one replica's own (the default, as before).
+    #[default]
+    Sqlite,
+    /// One ConfigMap per bot in `--namespace` (`crate::kube::cmstore`): every replica shares it.
+    ConfigMaps,
 }
 
 /// `--leader-elect`: which Lease, who this replica is, and how long things take.

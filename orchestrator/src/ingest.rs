@@ -66,35 +66,89 @@ pub enum Outcome {
     Applied,
     Skipped,
     Malformed(String),
+    /// The sink refused the change for good ([`SinkError::permanent`]): terminated, not retried.
+    Refused(String),
     Failed(String),
 }
 
-/// Parses and applies one event; pure apart from the store.
-pub fn handle(store: &Store, feed: &Feed, subject: &str, payload: &[u8], seq: Option<u64>) -> Outcome {
+/// Why a [`Sink`] did not apply a change.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct SinkError {
+    pub message: String,
+    /// Redelivery cannot help (a bot id that cannot name a ConfigMap, a record too large for
+    /// one): the message is terminated, not retried.
+    pub permanent: bool,
+}
+
+/// Where ingested changes go: the SQLite store, or the ConfigMaps of Kubernetes mode
+/// (`--desired-state configmaps`, `crate::kube::cmstore`). `apply` returns whether desired state
+/// changed; `cursor` is the message's (cursor key, stream sequence), so that a redelivered or
+/// older message is applied once at most. A message is acked only after `apply` returned `Ok`.
+pub trait Sink: Clone + Send + Sync + 'static {
+    fn apply(
+        &self,
+        change: &Change,
+        mode: Mode,
+        cursor: Option<(&'static str, u64)>,
+    ) -> impl Future<Output = Result<bool, SinkError>> + Send;
+}
+
+impl Sink for Store {
+    async fn apply(&self, change: &Change, mode: Mode, cursor: Option<(&'static str, u64)>) -> Result<bool, SinkError> {
+        Store::apply(self, change, mode, cursor).map_err(|e| SinkError { message: e.to_string(), permanent: false })
+    }
+}
+
+/// A message's change and mode, or why it is malformed.
+fn parse(feed: &Feed, subject: &str, payload: &[u8]) -> Result<(Change, Mode), String> {
     let Some((deleted, mode)) = kind(feed, subject) else {
-        return Outcome::Malformed(format!("unexpected subject {subject}"));
+        return Err(format!("unexpected subject {subject}"));
     };
-    let parsed = if feed.schedules {
+    let change = if feed.schedules {
         crate::schedule::payload::parse(payload, deleted).map_err(|e| e.to_string())
     } else {
         parse_payload(payload, deleted).map_err(|e| e.to_string())
+    }?;
+    Ok((change, mode))
+}
+
+fn outcome(subject: &str, change: &Change, applied: Result<bool, SinkError>) -> Outcome {
+    let id = match change {
+        Change::Upsert(r) => r.id.as_str(),
+        Change::Delete(id) => id.as_str(),
     };
-    let change = match parsed {
-        Ok(c) => c,
-        Err(e) => return Outcome::Malformed(e),
-    };
-    let id = match &change {
-        Change::Upsert(r) => r.id.clone(),
-        Change::Delete(id) => id.clone(),
-    };
-    match store.apply(&change, mode, seq.map(|s| (feed.cursor, s))) {
+    match applied {
         Ok(true) => {
             tracing::info!(subject = %subject, bot_id = %id, "event applied");
             Outcome::Applied
         }
         Ok(false) => Outcome::Skipped,
+        Err(e) if e.permanent => Outcome::Refused(format!("bot {id}: {e}")),
         Err(e) => Outcome::Failed(e.to_string()),
     }
+}
+
+/// Parses and applies one event; pure apart from the store.
+pub fn handle(store: &Store, feed: &Feed, subject: &str, payload: &[u8], seq: Option<u64>) -> Outcome {
+    let (change, mode) = match parse(feed, subject, payload) {
+        Ok(c) => c,
+        Err(e) => return Outcome::Malformed(e),
+    };
+    let applied = store
+        .apply(&change, mode, seq.map(|s| (feed.cursor, s)))
+        .map_err(|e| SinkError { message: e.to_string(), permanent: false });
+    outcome(subject, &change, applied)
+}
+
+/// [`handle`] into any [`Sink`].
+pub async fn handle_in<S: Sink>(sink: &S, feed: &Feed, subject: &str, payload: &[u8], seq: Option<u64>) -> Outcome {
+    let (change, mode) = match parse(feed, subject, payload) {
+        Ok(c) => c,
+        Err(e) => return Outcome::Malformed(e),
+    };
+    let applied = Sink::apply(sink, &change, mode, seq.map(|s| (feed.cursor, s))).await;
+    outcome(subject, &change, applied)
 }
 
 fn count(m: &Metrics, o: &Outcome, subject: &str, payload: &[u8]) {
@@ -110,6 +164,10 @@ fn count(m: &Metrics, o: &Outcome, subject: &str, payload: &[u8]) {
             tracing::warn!(subject = %subject, error = %e, bytes = %payload.len(), "malformed event dropped");
             tracing::debug!(payload = %String::from_utf8_lossy(payload), "malformed event payload");
         }
+        Outcome::Refused(e) => {
+            m.ingest_errors.inc();
+            tracing::error!(subject = %subject, error = %e, "event refused for good (terminated)");
+        }
         Outcome::Failed(e) => {
             m.ingest_errors.inc();
             tracing::error!(subject = %subject, error = %e, "event not applied");
@@ -118,14 +176,20 @@ fn count(m: &Metrics, o: &Outcome, subject: &str, payload: &[u8]) {
 }
 
 /// Consumes `feed` until `shutdown`, reconnecting by itself.
-pub async fn run(feed: Feed, url: String, store: Store, metrics: Arc<Metrics>, shutdown: impl Future<Output = ()>) {
+pub async fn run<S: Sink>(
+    feed: Feed,
+    url: String,
+    store: S,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()>,
+) {
     tokio::select! {
         _ = shutdown => {}
         _ = consume(feed, url, store, metrics) => {}
     }
 }
 
-async fn consume(feed: Feed, url: String, store: Store, metrics: Arc<Metrics>) {
+async fn consume<S: Sink>(feed: Feed, url: String, store: S, metrics: Arc<Metrics>) {
     let client = loop {
         let opts = async_nats::ConnectOptions::new()
             .retry_on_initial_connect()
@@ -190,10 +254,10 @@ fn nats(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> IngestError {
     IngestError::Nats(e.into())
 }
 
-async fn jetstream_loop(
+async fn jetstream_loop<S: Sink>(
     feed: &Feed,
     stream: &jetstream::stream::Stream,
-    store: &Store,
+    store: &S,
     metrics: &Metrics,
 ) -> Result<(), IngestError> {
     let consumer: jetstream::consumer::PullConsumer =
@@ -207,11 +271,11 @@ async fn jetstream_loop(
             Err(e) => return Err(nats(e)),
         };
         let subject = msg.subject.to_string();
-        let outcome = handle(store, feed, &subject, &msg.payload, Some(seq));
+        let outcome = handle_in(store, feed, &subject, &msg.payload, Some(seq)).await;
         count(metrics, &outcome, &subject, &msg.payload);
         let ack = match &outcome {
             Outcome::Applied | Outcome::Skipped => msg.ack().await,
-            Outcome::Malformed(_) => msg.ack_with(AckKind::Term).await,
+            Outcome::Malformed(_) | Outcome::Refused(_) => msg.ack_with(AckKind::Term).await,
             Outcome::Failed(_) if delivered >= MAX_DELIVER => msg.ack_with(AckKind::Term).await,
             Outcome::Failed(_) => {
                 let delay = Duration::from_secs(1 << delivered.clamp(0, 5));
@@ -227,7 +291,7 @@ async fn jetstream_loop(
     Ok(())
 }
 
-async fn core_loop(feed: &Feed, client: &async_nats::Client, store: &Store, metrics: &Metrics) {
+async fn core_loop<S: Sink>(feed: &Feed, client: &async_nats::Client, store: &S, metrics: &Metrics) {
     let mut sub = match client.queue_subscribe(feed.subjects, QUEUE_GROUP.into()).await {
         Ok(s) => s,
         Err(e) => {
@@ -238,7 +302,7 @@ async fn core_loop(feed: &Feed, client: &async_nats::Client, store: &Store, metr
     let _ = client.flush().await;
     while let Some(msg) = sub.next().await {
         let subject = msg.subject.to_string();
-        let outcome = handle(store, feed, &subject, &msg.payload, None);
+        let outcome = handle_in(store, feed, &subject, &msg.payload, None).await;
         count(metrics, &outcome, &subject, &msg.payload);
     }
 }

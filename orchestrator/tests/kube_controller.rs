@@ -65,7 +65,7 @@ impl Rig {
         let kc = api.kubeconfig(dir.path(), NS);
         let client = client::connect(Some(&kc)).await.expect("client from the kubeconfig");
         let store = Store::open(&dir.path().join("data")).expect("store");
-        Rig { api, ctl: Controller { client, settings: settings(), store }, _dir: dir }
+        Rig { api, ctl: Controller { client, settings: settings(), store, configmaps: None }, _dir: dir }
     }
 
     fn put(&self, rec: BotRecord) {

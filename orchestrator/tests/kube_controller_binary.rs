@@ -178,6 +178,7 @@ fn bad_controller_flags_are_refused_by_name() {
         (vec!["controller", "--runtime-image-pull-policy=Sometimes"], "--runtime-image-pull-policy"),
         (vec!["controller", "--leader-elect=maybe"], "--leader-elect"),
         (vec!["controller", "--leader-elect", "--leader-elect-lease-name=Not_A_Name"], "--leader-elect-lease-name"),
+        (vec!["controller", "--desired-state=etcd"], "--desired-state \"etcd\": sqlite or configmaps"),
     ] {
         let err = parse(&args, &[]).expect_err("refused").to_string();
         assert!(err.contains(want), "{args:?}: {err}");
@@ -211,4 +212,19 @@ fn leader_election_is_opt_in_by_flag_or_variable() {
     assert_eq!((le.lease_name.as_str(), le.pod_name), ("other", None), "no POD_NAME: the host name, at start");
     let f = flags(&parse(&["controller", "--leader-elect=false"], &[("LEADER_ELECT", "true")]).expect("parses"));
     assert_eq!(f.leader_elect, None, "the flag beats the variable");
+}
+
+#[test]
+fn desired_state_is_sqlite_unless_configmaps_is_asked_for() {
+    use the0_orchestrator::config::DesiredState;
+    assert_eq!(flags(&parse(&["controller"], &[]).expect("parses")).desired_state, DesiredState::Sqlite);
+    let f = flags(&parse(&["controller", "--desired-state=configmaps"], &[]).expect("parses"));
+    assert_eq!(f.desired_state, DesiredState::ConfigMaps);
+    let f = flags(&parse(&["controller"], &[("DESIRED_STATE", "configmaps")]).expect("parses"));
+    assert_eq!(f.desired_state, DesiredState::ConfigMaps, "the variable");
+    let f =
+        flags(&parse(&["controller", "--desired-state=sqlite"], &[("DESIRED_STATE", "configmaps")]).expect("parses"));
+    assert_eq!(f.desired_state, DesiredState::Sqlite, "the flag beats the variable");
+    let err = parse(&["controller"], &[("DESIRED_STATE", "etcd")]).expect_err("refused").to_string();
+    assert!(err.contains("--desired-state") && err.contains("etcd"), "{err}");
 }

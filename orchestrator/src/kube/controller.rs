@@ -1,10 +1,11 @@
 //! `orchestrator controller`'s loop: every `--reconcile-interval` (and once at start) it reads the
-//! desired records, lists the managed pods and CronJobs by their `managed-by` label, runs the pure
+//! desired records (the SQLite store, or with `--desired-state configmaps` the ConfigMaps of
+//! [`super::cmstore`]), lists the managed pods and CronJobs by their `managed-by` label, runs the pure
 //! planner ([`super::plan`]) and carries its actions out (docs/contract.md §5.7, D32, D33).
 //!
 //! Why it exists: the only code of Kubernetes mode that talks to the API server while
 //! reconciling. Level-triggered: every pass starts from what is listed, so a failed call is simply
-//! retried by the next pass. Guards: an unreadable store ends the pass before anything is listed or
+//! retried by the next pass. Guards: an unreadable store (or ConfigMap list) ends the pass before anything is listed or
 //! deleted, and an empty desired set deletes nothing (the planner's `held_back`); AlreadyExists
 //! while the old pod terminates is pending, not an error.
 
@@ -18,6 +19,7 @@ use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::Pod;
 
 use super::client::api_error;
+use super::cmstore::ConfigMapStore;
 use super::desired::{desired, Desired};
 use super::elector::Leadership;
 use super::labels;
@@ -32,6 +34,9 @@ pub enum ControllerError {
     /// The desired state could not be read: nothing is listed, created or deleted this pass.
     #[error("desired state unreadable, nothing changed: {0}")]
     Store(#[from] crate::store::StoreError),
+    /// The desired-state ConfigMaps could not be read: nothing changes this pass either.
+    #[error("desired state unreadable, nothing changed: {0}")]
+    ConfigMaps(#[from] super::cmstore::CmError),
     #[error("cannot list {what}: {source}")]
     List { what: &'static str, source: ::kube::Error },
 }
@@ -56,6 +61,8 @@ pub struct Controller {
     pub client: Client,
     pub settings: KubeSettings,
     pub store: Store,
+    /// `--desired-state configmaps`: the desired bots come from these ConfigMaps, not `store`.
+    pub configmaps: Option<ConfigMapStore>,
 }
 
 fn selector(managed_by: &str) -> ListParams {
@@ -65,7 +72,10 @@ fn selector(managed_by: &str) -> ListParams {
 impl Controller {
     /// One reconcile pass over pods and CronJobs.
     pub async fn reconcile_once(&self) -> Result<Report, ControllerError> {
-        let records: Vec<_> = self.store.list()?.into_iter().map(|(r, _)| r).collect();
+        let records: Vec<_> = match &self.configmaps {
+            Some(cm) => cm.list().await?,
+            None => self.store.list()?.into_iter().map(|(r, _)| r).collect(),
+        };
         let d = desired(&records, &self.settings);
         // D33: only a store without any record holds deletions back.
         let hold = records.is_empty();
@@ -83,6 +93,11 @@ impl Controller {
     fn record_skips(&self, d: &Desired) {
         for (id, why) in &d.skipped {
             let reason = why.to_string();
+            // The bot is not in the SQLite store: its reason is logged (once), not stored.
+            if let Some(cm) = &self.configmaps {
+                cm.log_skip(id, &reason);
+                continue;
+            }
             let Ok(Some((_, old))) = self.store.get(id) else { continue };
             if old.failure_reason.as_deref() == Some(reason.as_str()) {
                 continue;

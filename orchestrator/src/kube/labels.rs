@@ -16,3 +16,11 @@ pub const SCHEDULE_HASH: &str = "the0.app/schedule-hash";
 pub const BOT_CONTROLLER: &str = "the0-bot-controller";
 pub const SCHEDULE_CONTROLLER: &str = "the0-schedule-controller";
 pub const QUERY_HANDLER: &str = "the0-query-handler";
+
+/// `the0.app/desired` of the ConfigMaps that hold desired state (`--desired-state configmaps`):
+/// what kind of record one holds.
+pub const DESIRED: &str = "the0.app/desired";
+/// `the0.app/desired` of a bot record's ConfigMap.
+pub const DESIRED_BOT: &str = "bot";
+/// `the0.app/managed-by` of the desired-state ConfigMaps: the controller's own name.
+pub const RUNTIME_CONTROLLER: &str = "the0-runtime-controller";

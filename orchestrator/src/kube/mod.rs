@@ -24,12 +24,15 @@
 //! - [`plan`]: the reconcile planner for pods and CronJobs.
 //! - [`desired`], [`seen`]: stored records as desired objects; listed objects as the planner sees them.
 //! - [`client`]: the API client (kubeconfig or in-cluster, rustls + ring).
+//! - [`cmstore`]: `--desired-state configmaps`: the desired bots as one ConfigMap each, shared by
+//!   every replica (ingest writes them, the controller lists them).
 //! - [`controller`]: the reconcile loop that lists, plans and applies (while leading).
 //! - [`lease`]: leader election's decision on a Lease (create, take over, renew, follow).
 //! - [`elector`]: `--leader-elect`: the Lease read and written, leadership published.
 //! - [`run`]: `orchestrator controller` put together (health, ingest, loop).
 
 pub mod client;
+pub mod cmstore;
 pub mod controller;
 pub mod cronexpr;
 pub mod cronjob;

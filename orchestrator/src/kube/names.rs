@@ -54,6 +54,12 @@ pub fn pod_name(id: &str) -> String {
     format!("bot-{id}")
 }
 
+/// `desired-<id>` (the id checked by [`check_id`]): the ConfigMap that holds the bot's record
+/// with `--desired-state configmaps`.
+pub fn desired_name(id: &str) -> String {
+    format!("desired-{id}")
+}
+
 /// `schedule-<id>`, cut to [`MAX_CRONJOB_NAME`] with trailing `-` trimmed (§5.7).
 pub fn cronjob_name(id: &str) -> String {
     let mut name = format!("schedule-{id}");

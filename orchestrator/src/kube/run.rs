@@ -1,4 +1,5 @@
-//! `orchestrator controller` put together: the settings from the command line, the store, the
+//! `orchestrator controller` put together: the settings from the command line, the store (and with
+//! `--desired-state configmaps` the ConfigMap store every replica ingests into), the
 //! health listener the0's chart probes (`/healthz` on :8080; `/readyz` once a pass succeeded or
 //! while following; `/metrics`), the JetStream ingest when `NATS_URL` is set, the leader elector
 //! with `--leader-elect` ([`super::elector`]) and the reconcile loop ([`super::controller`]).
@@ -16,10 +17,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::client::{self, ConnectError};
+use super::cmstore::ConfigMapStore;
 use super::controller::Controller;
 use super::elector::{self, Elector, Leadership};
 use super::settings::KubeSettings;
-use crate::config::{Cli, ControllerFlags, LeaderElect};
+use crate::config::{Cli, ControllerFlags, DesiredState, LeaderElect};
 use crate::http;
 use crate::ingest;
 use crate::metrics::Metrics;
@@ -77,11 +79,13 @@ impl Running {
     pub async fn bind(cli: &Cli, f: &ControllerFlags, kubeconfig: Option<PathBuf>) -> Result<Running, RunError> {
         let client = client::connect(kubeconfig.as_deref()).await?;
         let store = Store::open(&cli.data_dir)?;
+        let configmaps =
+            (f.desired_state == DesiredState::ConfigMaps).then(|| ConfigMapStore::new(client.clone(), &f.namespace));
         let health = TcpListener::bind(&cli.health_addr)
             .await
             .map_err(|source| RunError::Bind { addr: cli.health_addr.clone(), source })?;
         Ok(Running {
-            controller: Controller { client, settings: settings(cli, f), store },
+            controller: Controller { client, settings: settings(cli, f), store, configmaps },
             health,
             interval: cli.reconcile.interval,
             nats_url: cli.nats_url.clone(),
@@ -125,9 +129,13 @@ impl Running {
         ));
         let mut tasks = vec![health];
         if let Some(url) = &self.nats_url {
+            // Every replica ingests (it does not need to lead): with ConfigMaps, into the shared state.
             for feed in [ingest::BOTS, ingest::SCHEDULES] {
-                let (url, store, m) = (url.clone(), self.controller.store.clone(), metrics.clone());
-                tasks.push(tokio::spawn(ingest::run(feed, url, store, m, flag_set(stop_rx.clone()))));
+                let (url, m, stop) = (url.clone(), metrics.clone(), flag_set(stop_rx.clone()));
+                tasks.push(match &self.controller.configmaps {
+                    Some(cm) => tokio::spawn(ingest::run(feed, url, cm.clone(), m, stop)),
+                    None => tokio::spawn(ingest::run(feed, url, self.controller.store.clone(), m, stop)),
+                });
             }
         }
         // Without --leader-elect this replica always leads.
