@@ -8,7 +8,8 @@
 //! unchanged; a terminating pod makes its bot wait, and AlreadyExists is pending; CronJobs are
 //! created, updated in place and deleted. Last, the Role in deploy/kubernetes/rbac.yaml must grant
 //! exactly the (verb, resource) pairs the client sent, the leader election's Lease calls included
-//! (`--leader-elect`; its scenarios are in kube_leader.rs).
+//! (`--leader-elect`; its scenarios are in kube_leader.rs) and the ConfigMap calls of
+//! `--desired-state configmaps` (its scenarios are in kube_configmaps.rs).
 
 mod kube_fake;
 
@@ -19,6 +20,7 @@ use kube_fake::{Call, FakeApi};
 use serde_json::{json, Value};
 use the0_orchestrator::config::LeaseTimings;
 use the0_orchestrator::kube::client;
+use the0_orchestrator::kube::cmstore::ConfigMapStore;
 use the0_orchestrator::kube::controller::{Controller, Report};
 use the0_orchestrator::kube::elector::{Elector, Outcome};
 use the0_orchestrator::kube::{self as k, KubeSettings};
@@ -334,6 +336,14 @@ async fn the_role_grants_exactly_what_the_controller_calls() {
     assert_eq!(e.step().await.expect("the Lease is created"), Outcome::Leading);
     assert_eq!(e.step().await.expect("the Lease is renewed"), Outcome::Leading);
     assert!(e.release().await.expect("the Lease is released"));
+    // And every path of --desired-state configmaps: ingest creates, replaces and deletes a bot's
+    // ConfigMap (each read first), the controller lists them.
+    let cm = ConfigMapStore::new(rig.ctl.client.clone(), NS);
+    assert!(cm.apply(&Change::Upsert(record("c1", json!({"a": 1}))), Mode::Put, None).await.expect("create"));
+    assert!(cm.apply(&Change::Upsert(record("c1", json!({"a": 2}))), Mode::Put, None).await.expect("replace"));
+    let ctl = Controller { configmaps: Some(cm.clone()), ..rig.ctl };
+    assert_eq!(ctl.reconcile_once().await.expect("a pass from the ConfigMaps").failed, 0);
+    assert!(cm.apply(&Change::Delete("c1".into()), Mode::Put, None).await.expect("delete"));
 
     let called = rig.api.calls();
     let granted = role_grants();

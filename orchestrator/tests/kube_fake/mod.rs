@@ -5,7 +5,8 @@
 //! on: list with `labelSelector` (`k=v`, `k==v`, `k!=v`, `k`, `!k`), get, create (409
 //! `AlreadyExists`), replace (409 `Conflict` on a stale `resourceVersion`), delete (immediately, or
 //! leaving the object terminating with a `deletionTimestamp` while [`FakeApi::hold_deletes`] is on),
-//! a global `resourceVersion`, injected 500s ([`FakeApi::fail`]) or 409s ([`FakeApi::conflict`]),
+//! a global `resourceVersion`, injected 500s ([`FakeApi::fail`]) or 409s ([`FakeApi::conflict`],
+//! or for the next n requests only: [`FakeApi::conflict_times`]),
 //! for any resource (Pods, CronJobs, Jobs, ConfigMaps, Leases). Every request is recorded as (API
 //! group, resource, verb), as RBAC sees it. More than one client can reach the same state each by
 //! its own address ([`FakeApi::door`]), and one door can be cut off ([`FakeApi::cut`]: every
@@ -52,6 +53,8 @@ struct State {
     hold_deletes: bool,
     /// (resource, verb, status code) answered with that error while set.
     fail: Option<(String, String, u16)>,
+    /// How many more requests `fail` answers before it clears itself (`None`: until reset).
+    fail_left: Option<usize>,
     /// Doors opened so far, and those cut off.
     doors: usize,
     cut: BTreeSet<usize>,
@@ -268,13 +271,25 @@ impl FakeApi {
     /// Answers every `verb` on `resource` with 500 `InternalError` (recorded all the same) until
     /// called with `None`.
     pub fn fail(&self, what: Option<(&str, &str)>) {
-        self.lock().fail = what.map(|(r, v)| (r.to_string(), v.to_string(), 500));
+        let mut st = self.lock();
+        st.fail = what.map(|(r, v)| (r.to_string(), v.to_string(), 500));
+        st.fail_left = None;
     }
 
     /// Answers every `verb` on `resource` with 409 (`AlreadyExists` for create, else `Conflict`),
     /// as when another client wrote first, until called with `None`.
     pub fn conflict(&self, what: Option<(&str, &str)>) {
-        self.lock().fail = what.map(|(r, v)| (r.to_string(), v.to_string(), 409));
+        let mut st = self.lock();
+        st.fail = what.map(|(r, v)| (r.to_string(), v.to_string(), 409));
+        st.fail_left = None;
+    }
+
+    /// [`FakeApi::conflict`] for the next `n` matching requests only, as when another replica
+    /// wrote first `n` times.
+    pub fn conflict_times(&self, resource: &str, verb: &str, n: usize) {
+        let mut st = self.lock();
+        st.fail = Some((resource.to_string(), verb.to_string(), 409));
+        st.fail_left = Some(n);
     }
 
     pub fn finish_deletes(&self) {
@@ -309,6 +324,24 @@ impl FakeApi {
         st.calls.push((call, name.clone().unwrap_or_default()));
         if st.cut.contains(&self.door) {
             return status(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "injected failure (door cut)");
+        }
+        let injected = st.fail.as_ref().is_some_and(|(r, v, _)| *r == resource && v == verb);
+        if injected {
+            if let Some(left) = st.fail_left.as_mut() {
+                *left = left.saturating_sub(1);
+                if *left == 0 {
+                    // This is the last one answered with the error.
+                    let code = st.fail.take().map_or(500, |f| f.2);
+                    st.fail_left = None;
+                    return match (code, verb) {
+                        (409, "create") => status(StatusCode::CONFLICT, "AlreadyExists", "injected: already exists"),
+                        (409, _) => {
+                            status(StatusCode::CONFLICT, "Conflict", "injected conflict: the object has been modified")
+                        }
+                        _ => status(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "injected failure"),
+                    };
+                }
+            }
         }
         match &st.fail {
             // What a real server answers the loser of a race: AlreadyExists on create, else Conflict.
