@@ -117,6 +117,59 @@ async fn the_binary_runs_as_the_charts_controller() {
     assert!(status.success(), "{status}");
 }
 
+/// `--desired-state configmaps --leader-elect`, as deploy/kubernetes runs two replicas: the binary
+/// takes the Lease and creates the pod of a bot whose ConfigMap another replica wrote, with its own
+/// SQLite store empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_reconciles_the_configmaps_with_leader_election() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = FakeApi::start().await;
+    let kubeconfig = api.kubeconfig(dir.path(), "the0");
+    let client = the0_orchestrator::kube::client::connect(Some(&kubeconfig)).await.expect("client");
+    let other_replica = the0_orchestrator::kube::cmstore::ConfigMapStore::new(client, "the0");
+    let rec = BotRecord {
+        id: "b1".into(),
+        config: json!({"symbol": "BTC-USD"}),
+        custom: json!({"version": "1.0.0", "filePath": "u/b/1.0.0",
+            "config": {"name": "b", "runtime": "python3.11", "entrypoints": {"bot": "main.py"}}}),
+        enabled: None,
+    };
+    other_replica.apply(&Change::Upsert(rec), Mode::Create, Some(1)).await.expect("ConfigMap written");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+    let health = format!("127.0.0.1:{port}");
+
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_orchestrator"));
+    for v in ["NATS_URL", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY", "RUNTIME_IMAGE", "THE0_DATA_DIR", "DESIRED_STATE"] {
+        cmd.env_remove(v);
+    }
+    cmd.args([
+        "controller",
+        "--namespace=the0",
+        "--reconcile-interval=1s",
+        "--desired-state=configmaps",
+        "--leader-elect",
+    ])
+    .env("POD_NAME", "ctl-0")
+    .env("KUBECONFIG", &kubeconfig)
+    .env("THE0_HEALTH_ADDR", &health)
+    .env("THE0_DATA_DIR", dir.path().join("data"))
+    .stdout(Stdio::null())
+    .stderr(Stdio::inherit());
+    let mut child = KillOnDrop(cmd.spawn().expect("start the orchestrator binary"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline && !api.objects("", "pods", "the0").contains_key("bot-b1") {
+        if let Ok(Some(status)) = child.0.try_wait() {
+            panic!("the controller exited early: {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(api.objects("", "pods", "the0").contains_key("bot-b1"), "the ConfigMap's bot got its pod");
+    let lease = api.objects("coordination.k8s.io", "leases", "the0");
+    assert_eq!(lease["the0-runtime-controller"]["spec"]["holderIdentity"], "ctl-0");
+    let sqlite = Store::open(&dir.path().join("data")).expect("store");
+    assert!(sqlite.list().expect("list").is_empty(), "the replica's own store is not where the bot is");
+}
+
 // The command line the chart gives, parsed (no process).
 fn parse(args: &[&str], vars: &[(&str, &str)]) -> Result<Cli, cmdline::CliError> {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
