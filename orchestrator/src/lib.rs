@@ -41,7 +41,8 @@
 //! - [`docker`]: the Docker driver (containers, networks, one-shot runs).
 //! - [`clock`]: the wall clock backoffs and due times are decided by (tokio's in paused-time tests).
 //! - [`kube`]: Kubernetes mode: its objects (pod, CronJob, query Job) and planner, pure, and the
-//!   `controller` command (API client, reconcile loop, leader election with a Lease).
+//!   `controller` command (API client, reconcile loop, leader election with a Lease, the desired
+//!   state optionally in ConfigMaps shared by replicas: `kube::cmstore`).
 //! - [`spec`]: the container spec of a bot in each role, pure.
 //! - [`creds`]: per-container scoped credentials (STS) and their renewal.
 //! - [`deploy`]: zipping a bot directory the way the0's CLI does.
