@@ -3,13 +3,14 @@
 //! `kube_fake`, two "replicas" each reaching it through its own address ([`FakeApi::door`]).
 //!
 //! Scenarios: an event creates the bot's ConfigMap (name, labels, JSON), a later one updates it,
-//! an older one is skipped, a delete removes it; a 409 on replace is retried and the final state
+//! an older one is skipped, a delete leaves a tombstone that a late create (or one handled before
+//! the delete arrived first) cannot bring back, while a newer create does; a 409 on replace is retried and the final state
 //! is right, and endless 409s end in an error after a bounded number of tries; a 500 makes the
 //! write fail, so ingest does not ack; a bad id and a record over 1 MiB are refused for good,
 //! writing nothing; two replicas writing different bots, or racing on one, all land; the
 //! controller in configmaps mode creates the pod of a ConfigMap another replica wrote, deletes
-//! the pod of a removed one, holds back when none is left (D33), and changes nothing when the
-//! list fails.
+//! the pod of a removed one, holds back when none is left (D33), deletes expired tombstones, and
+//! changes nothing when the list fails.
 
 mod kube_fake;
 
@@ -17,10 +18,13 @@ use kube_fake::FakeApi;
 use serde_json::{json, Value};
 use the0_orchestrator::ingest::{self, Outcome};
 use the0_orchestrator::kube::client;
-use the0_orchestrator::kube::cmstore::{CmError, ConfigMapStore, DATA_KEY, MAX_TRIES};
+use the0_orchestrator::kube::cmstore::{
+    configmap, CmError, ConfigMapStore, Doc, DATA_KEY, MAX_TRIES, TOMBSTONE_TTL_MS,
+};
 use the0_orchestrator::kube::controller::Controller;
 use the0_orchestrator::kube::KubeSettings;
 use the0_orchestrator::model::{BotRecord, Change};
+use the0_orchestrator::store::merge::StoredBot;
 use the0_orchestrator::store::{Mode, Store};
 
 const NS: &str = "the0";
@@ -94,9 +98,24 @@ async fn events_create_update_and_delete_the_configmap() {
     assert_eq!((d["seq"].clone(), d["config"].clone()), (json!(7), json!({"a": 2})));
     assert_eq!(a.cm.list().await.expect("list")[0].config, json!({"a": 2}));
 
+    // A delete leaves a tombstone: out of the desired set, and a late create is older than it.
     assert!(a.cm.apply(&Change::Delete("b1".into()), Mode::Put, Some(8)).await.expect("deleted"));
-    assert!(configmaps(&api).is_empty());
+    let d = data(&configmaps(&api)["desired-b1"]);
+    assert_eq!((d["deleted"].clone(), d["seq"].clone()), (json!(true), json!(8)));
+    assert!(a.cm.list().await.expect("list").is_empty());
     assert!(!a.cm.apply(&Change::Delete("b1".into()), Mode::Put, Some(9)).await.expect("already gone"));
+    assert!(!upsert(&a, record("b1", json!({"a": 1})), Mode::Create, Some(5)).await.expect("late create"));
+    assert!(a.cm.list().await.expect("list").is_empty(), "the late create did not bring the bot back");
+    // A newer create (the bot made again) does.
+    assert!(upsert(&a, record("b1", json!({"a": 3})), Mode::Create, Some(10)).await.expect("made again"));
+    assert_eq!(a.cm.list().await.expect("list")[0].config, json!({"a": 3}));
+
+    // A delete handled before its create (another replica was slower): the create is skipped.
+    assert!(!a.cm.apply(&Change::Delete("b5".into()), Mode::Put, Some(12)).await.expect("tombstone first"));
+    assert_eq!(data(&configmaps(&api)["desired-b5"])["deleted"], json!(true));
+    assert!(!upsert(&a, record("b5", json!({})), Mode::Create, Some(11)).await.expect("older create"));
+    let ids: Vec<String> = a.cm.list().await.expect("list").into_iter().map(|r| r.id).collect();
+    assert_eq!(ids, ["b1"]);
 }
 
 #[tokio::test]
@@ -204,7 +223,7 @@ async fn the_controller_reconciles_what_another_replica_wrote() {
     // The SQLite store of the leader is not read: it stays empty.
     assert!(ctl.store.list().expect("sqlite").is_empty());
 
-    // A removed bot's pod goes; with no ConfigMap left at all, nothing is deleted (D33).
+    // A removed bot's pod goes; with no bot left at all, nothing is deleted (D33).
     writer.cm.apply(&Change::Delete("b2".into()), Mode::Put, Some(3)).await.expect("deleted");
     let r = ctl.reconcile_once().await.expect("pass");
     assert_eq!((r.deleted, r.held_back), (1, 0), "{r:?}");
@@ -212,6 +231,21 @@ async fn the_controller_reconciles_what_another_replica_wrote() {
     let r = ctl.reconcile_once().await.expect("pass");
     assert_eq!((r.deleted, r.held_back), (0, 1), "{r:?}");
     assert!(api.objects("", "pods", NS).contains_key("bot-b1"));
+
+    // Tombstones older than an hour are deleted by the pass (at the resourceVersion listed);
+    // fresh ones stay.
+    let old = Doc {
+        id: "old".into(),
+        seq: Some(1),
+        updated_ms: the0_orchestrator::store::now_ms() - TOMBSTONE_TTL_MS - 1000,
+        deleted: true,
+        bot: StoredBot { config: json!(null), custom: json!(null), enabled: None, local_enabled: None },
+    };
+    api.seed("", "configmaps", NS, serde_json::to_value(configmap(&old).expect("fits")).expect("JSON"));
+    assert!(configmaps(&api).contains_key("desired-old"));
+    ctl.reconcile_once().await.expect("pass");
+    let names: Vec<String> = configmaps(&api).into_keys().collect();
+    assert_eq!(names, ["desired-b1", "desired-b2"], "the expired tombstone went, the fresh ones stay");
 
     // The list fails: the pass fails before any pod is listed, created or deleted.
     upsert(&writer, record("b4", json!({"a": 1})), Mode::Create, Some(5)).await.expect("written");

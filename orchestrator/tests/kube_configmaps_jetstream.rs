@@ -1,7 +1,7 @@
 //! `--desired-state configmaps` ingest from a real nats-server with JetStream (`THE0_TEST_NATS_URL`,
 //! as `jetstream.rs`; no Docker) into the fake API server of `kube_fake`: two replicas, each with
 //! its own client (door) and its own `ingest::run` on the shared durable consumer, land every
-//! event exactly as published; a write that fails (injected 500s) is not acked and lands on
+//! event as published, deletes published right behind their creates included (tombstones); a write that fails (injected 500s) is not acked and lands on
 //! redelivery once the API server answers again.
 
 mod common;
@@ -49,6 +49,12 @@ fn config_of(api: &FakeApi, id: &str) -> Option<Value> {
     Some(d["config"].clone())
 }
 
+fn deleted(api: &FakeApi, id: &str) -> Option<bool> {
+    let cm = api.objects("", "configmaps", NS).remove(&format!("desired-{id}"))?;
+    let d: Value = serde_json::from_str(cm["data"][DATA_KEY].as_str()?).ok()?;
+    Some(d["deleted"] == json!(true))
+}
+
 async fn until(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !ok() {
@@ -86,16 +92,21 @@ async fn two_replicas_ingest_every_event_and_a_failed_write_is_redelivered() {
     for i in 0..20 {
         publish(&js, "the0.bot.created", &payload(&format!("b{i}"), 1)).await;
     }
-    until("the creates to land", 30, || api.objects("", "configmaps", NS).len() == 20).await;
-    // (A delete handled before its create by the other replica would let the create bring the
-    // bot back: docs/kubernetes.md, known limits. So the creates land first.)
+    // Published right behind the creates: the other replica may handle them first.
     publish(&js, "the0.bot.updated", &payload("b0", 2)).await;
     publish(&js, "the0.bot.deleted", &json!({"id": "b19"})).await;
+    publish(&js, "the0.bot.deleted", &json!({"id": "b18"})).await;
     until("every event to land", 30, || {
-        let cms = api.objects("", "configmaps", NS);
-        cms.len() == 19 && config_of(&api, "b0") == Some(json!({"v": 2}))
+        let live = (0..20).filter(|i| deleted(&api, &format!("b{i}")) == Some(false)).count();
+        live == 18
+            && deleted(&api, "b19") == Some(true)
+            && deleted(&api, "b18") == Some(true)
+            && config_of(&api, "b0") == Some(json!({"v": 2}))
     })
     .await;
+    // Nothing more changes afterwards (no late create brings a deleted bot back).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!((deleted(&api, "b19"), deleted(&api, "b18")), (Some(true), Some(true)));
 
     // The API server fails every ConfigMap create: the event is not acked, so it comes back.
     api.fail(Some(("configmaps", "create")));

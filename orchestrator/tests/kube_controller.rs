@@ -20,11 +20,12 @@ use kube_fake::{Call, FakeApi};
 use serde_json::{json, Value};
 use the0_orchestrator::config::LeaseTimings;
 use the0_orchestrator::kube::client;
-use the0_orchestrator::kube::cmstore::ConfigMapStore;
+use the0_orchestrator::kube::cmstore::{self, ConfigMapStore};
 use the0_orchestrator::kube::controller::{Controller, Report};
 use the0_orchestrator::kube::elector::{Elector, Outcome};
 use the0_orchestrator::kube::{self as k, KubeSettings};
 use the0_orchestrator::model::{BotRecord, Change};
+use the0_orchestrator::store::merge::StoredBot;
 use the0_orchestrator::store::{Mode, Store};
 
 const NS: &str = "the0";
@@ -336,14 +337,26 @@ async fn the_role_grants_exactly_what_the_controller_calls() {
     assert_eq!(e.step().await.expect("the Lease is created"), Outcome::Leading);
     assert_eq!(e.step().await.expect("the Lease is renewed"), Outcome::Leading);
     assert!(e.release().await.expect("the Lease is released"));
-    // And every path of --desired-state configmaps: ingest creates, replaces and deletes a bot's
-    // ConfigMap (each read first), the controller lists them.
+    // And every path of --desired-state configmaps: ingest creates and replaces a bot's ConfigMap
+    // (each read first; a delete is a replace to a tombstone), the controller lists them and
+    // deletes an expired tombstone.
     let cm = ConfigMapStore::new(rig.ctl.client.clone(), NS);
     assert!(cm.apply(&Change::Upsert(record("c1", json!({"a": 1}))), Mode::Put, None).await.expect("create"));
     assert!(cm.apply(&Change::Upsert(record("c1", json!({"a": 2}))), Mode::Put, None).await.expect("replace"));
+    assert!(cm.apply(&Change::Delete("c1".into()), Mode::Put, None).await.expect("tombstone"));
+    // An expired tombstone, which the pass deletes.
+    let old = cmstore::Doc {
+        id: "old".into(),
+        seq: Some(1),
+        updated_ms: 0,
+        deleted: true,
+        bot: StoredBot { config: json!(null), custom: json!(null), enabled: None, local_enabled: None },
+    };
+    let seeded = serde_json::to_value(cmstore::configmap(&old).expect("fits")).expect("JSON");
+    rig.api.seed("", "configmaps", NS, seeded);
     let ctl = Controller { configmaps: Some(cm.clone()), ..rig.ctl };
     assert_eq!(ctl.reconcile_once().await.expect("a pass from the ConfigMaps").failed, 0);
-    assert!(cm.apply(&Change::Delete("c1".into()), Mode::Put, None).await.expect("delete"));
+    assert!(!rig.api.objects("", "configmaps", NS).contains_key("desired-old"), "swept");
 
     let called = rig.api.calls();
     let granted = role_grants();

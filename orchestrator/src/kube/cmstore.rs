@@ -14,8 +14,11 @@
 //! when it was written. What an event does to a record is decided by the same pure
 //! [`merge`](crate::store::merge::merge) the SQLite store uses. Writes read the ConfigMap, merge,
 //! then create it or replace it at the `resourceVersion` read; a 409 (another replica wrote
-//! first) starts over, at most [`MAX_TRIES`] times. Deletion events delete the ConfigMap at the
-//! `resourceVersion` read.
+//! first) starts over, at most [`MAX_TRIES`] times. A deletion event does not delete the ConfigMap
+//! but turns it into a tombstone (`"deleted": true`, with the event's sequence; created when the
+//! delete arrives first), so a `created` for the bot handled later by another replica is seen to be
+//! older and skipped. The loop leaves tombstones out of the desired set and deletes those older than
+//! [`TOMBSTONE_TTL_MS`] ([`ConfigMapStore::sweep`]), far longer than JetStream redelivers a message.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -39,6 +42,9 @@ pub const DATA_KEY: &str = "bot.json";
 pub const MAX_BYTES: usize = 1024 * 1024;
 /// Attempts of one write when other replicas keep writing the same ConfigMap first (409).
 pub const MAX_TRIES: usize = 5;
+/// How long a tombstone is kept: one hour, against JetStream's redelivery of a message within
+/// minutes (`ingest::MAX_DELIVER` deliveries, backoff up to 30 s, ack wait 30 s).
+pub const TOMBSTONE_TTL_MS: i64 = 3600 * 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CmError {
@@ -74,6 +80,9 @@ pub struct Doc {
     pub seq: Option<u64>,
     #[serde(rename = "updatedMs")]
     pub updated_ms: i64,
+    /// A tombstone: the bot was deleted by the event of `seq`.
+    #[serde(default)]
+    pub deleted: bool,
     #[serde(flatten)]
     pub bot: StoredBot,
 }
@@ -85,6 +94,15 @@ pub struct ConfigMapStore {
     /// The skip reason last logged per bot, so each is logged once (D32; the reason cannot go to a
     /// status in the SQLite store, where the bot is not).
     logged: Arc<Mutex<BTreeMap<String, String>>>,
+}
+
+/// What one list of the ConfigMaps holds.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    /// The desired bots (tombstones left out), by id.
+    pub records: Vec<BotRecord>,
+    /// Tombstones past their time: (name, resourceVersion listed).
+    pub expired: Vec<(String, Option<String>)>,
 }
 
 /// The label selector of the desired-state ConfigMaps.
@@ -145,11 +163,41 @@ impl ConfigMapStore {
     /// Every desired bot, by id. Any failure (the list, or one ConfigMap that is not a record)
     /// fails the whole read: the controller then changes nothing this pass.
     pub async fn list(&self) -> Result<Vec<BotRecord>, CmError> {
+        Ok(self.read(i64::MIN).await?.records)
+    }
+
+    /// [`ConfigMapStore::list`], with the tombstones written before `expired_before_ms`.
+    pub async fn read(&self, expired_before_ms: i64) -> Result<Listing, CmError> {
         let list = self.api.list(&ListParams::default().labels(&selector())).await.map_err(CmError::List)?;
-        let mut out =
-            list.items.iter().map(|cm| doc_of(cm).map(|d| d.bot.record(&d.id))).collect::<Result<Vec<_>, _>>()?;
-        out.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut out = Listing::default();
+        for cm in &list.items {
+            let doc = doc_of(cm)?;
+            if !doc.deleted {
+                out.records.push(doc.bot.record(&doc.id));
+            } else if doc.updated_ms < expired_before_ms {
+                out.expired.push((names::desired_name(&doc.id), cm.metadata.resource_version.clone()));
+            }
+        }
+        out.records.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
+    }
+
+    /// Deletes expired tombstones, each at the `resourceVersion` listed (one rewritten since stays).
+    /// Returns how many went; a failure is logged and left for the next pass.
+    pub async fn sweep(&self, expired: &[(String, Option<String>)]) -> usize {
+        let mut gone = 0;
+        for (name, rv) in expired {
+            let dp = DeleteParams {
+                preconditions: Some(Preconditions { resource_version: rv.clone(), uid: None }),
+                ..DeleteParams::default()
+            };
+            match self.api.delete(name, &dp).await {
+                Ok(_) => gone += 1,
+                Err(e) if conflict(&e) || not_found(&e) => {}
+                Err(e) => tracing::warn!(name = %name, error = %e, "cannot delete an expired tombstone"),
+            }
+        }
+        gone
     }
 
     /// Applies `change` as `mode` (with the event's stream sequence, if any). Returns whether
@@ -174,38 +222,42 @@ impl ConfigMapStore {
             if doc.as_ref().is_some_and(|d| stale(d, seq)) {
                 return Ok(false);
             }
-            let written = match change {
+            let live = doc.as_ref().filter(|d| !d.deleted);
+            let (cm, changed) = match change {
                 Change::Delete(_) => {
-                    if doc.is_none() {
+                    // A tombstone already, or nothing there and no sequence to remember.
+                    if live.is_none() && (doc.is_some() || seq.is_none()) {
                         return Ok(false);
                     }
-                    let dp = DeleteParams {
-                        preconditions: Some(Preconditions { resource_version: rv, uid: None }),
-                        ..DeleteParams::default()
-                    };
-                    match self.api.delete(&name, &dp).await {
-                        Ok(_) => return Ok(true),
-                        Err(e) if not_found(&e) => return Ok(false),
-                        Err(e) => Err(("delete", e)),
-                    }
+                    let bot = doc.as_ref().map_or_else(
+                        || StoredBot {
+                            config: serde_json::Value::Null,
+                            custom: serde_json::Value::Null,
+                            enabled: None,
+                            local_enabled: None,
+                        },
+                        |d| d.bot.clone(),
+                    );
+                    let tomb = Doc { id: id.clone(), seq, updated_ms: now_ms(), deleted: true, bot };
+                    (configmap(&tomb)?, live.is_some())
                 }
                 Change::Upsert(rec) => {
-                    let Some(bot) = merge(doc.as_ref().map(|d| &d.bot), rec, mode) else {
+                    let Some(bot) = merge(live.map(|d| &d.bot), rec, mode) else {
                         return Ok(false);
                     };
-                    let mut cm = configmap(&Doc { id: id.clone(), seq, updated_ms: now_ms(), bot })?;
-                    match rv {
-                        None => self.api.create(&PostParams::default(), &cm).await.map_err(|e| ("create", e)),
-                        Some(rv) => {
-                            cm.metadata.resource_version = Some(rv);
-                            self.api.replace(&name, &PostParams::default(), &cm).await.map_err(|e| ("replace", e))
-                        }
-                    }
-                    .map(|_| ())
+                    (configmap(&Doc { id: id.clone(), seq, updated_ms: now_ms(), deleted: false, bot })?, true)
+                }
+            };
+            let written = match rv {
+                None => self.api.create(&PostParams::default(), &cm).await.map_err(|e| ("create", e)),
+                Some(rv) => {
+                    let mut cm = cm;
+                    cm.metadata.resource_version = Some(rv);
+                    self.api.replace(&name, &PostParams::default(), &cm).await.map_err(|e| ("replace", e))
                 }
             };
             match written {
-                Ok(()) => return Ok(true),
+                Ok(_) => return Ok(changed),
                 // Another replica wrote (or created, or deleted) it first: read again.
                 Err((_, e)) if conflict(&e) || not_found(&e) => {
                     tracing::debug!(bot_id = %id, error = %e, "desired-state ConfigMap changed meanwhile, retrying");
@@ -244,6 +296,7 @@ mod tests {
             id: id.into(),
             seq: Some(3),
             updated_ms: 1,
+            deleted: false,
             bot: StoredBot { config, custom: json!({"filePath": "k"}), enabled: None, local_enabled: None },
         }
     }

@@ -19,7 +19,7 @@ use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::Pod;
 
 use super::client::api_error;
-use super::cmstore::ConfigMapStore;
+use super::cmstore::{ConfigMapStore, TOMBSTONE_TTL_MS};
 use super::desired::{desired, Desired};
 use super::elector::Leadership;
 use super::labels;
@@ -72,9 +72,12 @@ fn selector(managed_by: &str) -> ListParams {
 impl Controller {
     /// One reconcile pass over pods and CronJobs.
     pub async fn reconcile_once(&self) -> Result<Report, ControllerError> {
-        let records: Vec<_> = match &self.configmaps {
-            Some(cm) => cm.list().await?,
-            None => self.store.list()?.into_iter().map(|(r, _)| r).collect(),
+        let (records, expired) = match &self.configmaps {
+            Some(cm) => {
+                let l = cm.read(crate::store::now_ms() - TOMBSTONE_TTL_MS).await?;
+                (l.records, l.expired)
+            }
+            None => (self.store.list()?.into_iter().map(|(r, _)| r).collect(), Vec::new()),
         };
         let d = desired(&records, &self.settings);
         // D33: only a store without any record holds deletions back.
@@ -86,6 +89,12 @@ impl Controller {
         }
         self.pods(&d, hold, &mut report).await?;
         self.cronjobs(&d, hold, &mut report).await?;
+        if let Some(cm) = &self.configmaps {
+            let gone = cm.sweep(&expired).await;
+            if gone > 0 {
+                tracing::info!(tombstones = %gone, "expired desired-state tombstones deleted");
+            }
+        }
         Ok(report)
     }
 
