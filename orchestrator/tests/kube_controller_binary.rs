@@ -170,6 +170,37 @@ async fn the_binary_reconciles_the_configmaps_with_leader_election() {
     assert!(sqlite.list().expect("list").is_empty(), "the replica's own store is not where the bot is");
 }
 
+/// deploy/kubernetes/deployment.yaml's command line, parsed as the binary parses it: two replicas,
+/// each with the shared desired state and leader election.
+#[test]
+fn the_manifests_deployment_runs_two_replicas_on_configmaps_under_a_lease() {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/kubernetes/deployment.yaml");
+    let text = std::fs::read_to_string(&p).expect("read deployment.yaml");
+    let v: serde_json::Value = serde_norway::from_str(&text).expect("deployment.yaml is YAML");
+    assert_eq!(v["spec"]["replicas"], 2);
+    let c = &v["spec"]["template"]["spec"]["containers"][0];
+    let mut args: Vec<String> = c["command"]
+        .as_array()
+        .expect("command")
+        .iter()
+        .skip(1)
+        .map(|a| a.as_str().unwrap_or_default().to_string())
+        .collect();
+    // $(VAR) references are expanded by the kubelet; any value does for parsing.
+    args.extend(c["args"].as_array().expect("args").iter().map(|a| {
+        let a = a.as_str().unwrap_or_default();
+        match a.split_once("=$(") {
+            Some((flag, _)) if flag == "--runtime-image-pull-policy" => format!("{flag}=IfNotPresent"),
+            Some((flag, _)) => format!("{flag}=x"),
+            None => a.to_string(),
+        }
+    }));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let f = flags(&parse(&refs, &[("POD_NAME", "ctl-0")]).expect("the Deployment's arguments parse"));
+    assert_eq!(f.desired_state, the0_orchestrator::config::DesiredState::ConfigMaps);
+    assert!(f.leader_elect.is_some(), "two replicas without leader election would both reconcile");
+}
+
 // The command line the chart gives, parsed (no process).
 fn parse(args: &[&str], vars: &[(&str, &str)]) -> Result<Cli, cmdline::CliError> {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
