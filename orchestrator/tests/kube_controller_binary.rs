@@ -42,6 +42,17 @@ fn get(addr: &str, path: &str) -> Option<u16> {
     out.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The bot both binary tests start.
+fn bot_b1() -> BotRecord {
+    BotRecord {
+        id: "b1".into(),
+        config: json!({"symbol": "BTC-USD"}),
+        custom: json!({"version": "1.0.0", "filePath": "u/b/1.0.0",
+            "config": {"name": "b", "runtime": "python3.11", "entrypoints": {"bot": "main.py"}}}),
+        enabled: None,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_runs_as_the_charts_controller() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -49,13 +60,7 @@ async fn the_binary_runs_as_the_charts_controller() {
     let kubeconfig = api.kubeconfig(dir.path(), "the0");
     let data = dir.path().join("data");
     let store = Store::open(&data).expect("store");
-    let rec = BotRecord {
-        id: "b1".into(),
-        config: json!({"symbol": "BTC-USD"}),
-        custom: json!({"version": "1.0.0", "filePath": "u/b/1.0.0",
-            "config": {"name": "b", "runtime": "python3.11", "entrypoints": {"bot": "main.py"}}}),
-        enabled: None,
-    };
+    let rec = bot_b1();
     store.apply(&Change::Upsert(rec), Mode::Put, None).expect("store put");
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
     let health = format!("127.0.0.1:{port}");
@@ -127,13 +132,7 @@ async fn the_binary_reconciles_the_configmaps_with_leader_election() {
     let kubeconfig = api.kubeconfig(dir.path(), "the0");
     let client = the0_orchestrator::kube::client::connect(Some(&kubeconfig)).await.expect("client");
     let other_replica = the0_orchestrator::kube::cmstore::ConfigMapStore::new(client, "the0");
-    let rec = BotRecord {
-        id: "b1".into(),
-        config: json!({"symbol": "BTC-USD"}),
-        custom: json!({"version": "1.0.0", "filePath": "u/b/1.0.0",
-            "config": {"name": "b", "runtime": "python3.11", "entrypoints": {"bot": "main.py"}}}),
-        enabled: None,
-    };
+    let rec = bot_b1();
     other_replica.apply(&Change::Upsert(rec), Mode::Create, Some(1)).await.expect("ConfigMap written");
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
     let health = format!("127.0.0.1:{port}");
