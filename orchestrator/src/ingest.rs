@@ -1,6 +1,7 @@
 //! Event ingest from the0's NATS (docs/contract.md §5.1, D22): one durable JetStream pull consumer per
 //! [`Feed`] on `THE0_EVENTS` (`the0-runtime-bots` for `the0.bot.*`, `the0-runtime-schedules` for
-//! `the0.bot-schedule.*`), each message acked only after the store commit, with
+//! `the0.bot-schedule.*`), each message acked only after the write to its [`Sink`] (the SQLite
+//! store, or with `controller --desired-state configmaps` the ConfigMaps of `kube::cmstore`), with
 //! bounded redelivery and backoff; a malformed message is logged (never its payload above DEBUG),
 //! counted and terminated. Messages are applied one at a time, in stream order, and the stream
 //! sequence is stored with each change so a redelivered one is applied once. If the stream does

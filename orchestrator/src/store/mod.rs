@@ -2,7 +2,8 @@
 //! transaction. It holds the bots exactly as their payloads gave them, the reconciler's per-bot
 //! bookkeeping and the ingest cursor (so a redelivered event is applied once). Any write that
 //! changes desired state bumps a version that the reconciler, the scheduler and the query index
-//! watch ([`Store::watch`]). The event history is `events.rs`.
+//! watch ([`Store::watch`]). The event history is `events.rs`; what an event does to a stored bot
+//! is the pure `merge.rs`, shared with Kubernetes mode's ConfigMap store.
 
 pub mod events;
 mod known;
