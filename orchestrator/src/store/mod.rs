@@ -112,6 +112,14 @@ fn json(s: &str) -> Result<Value> {
     serde_json::from_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// A stored JSON column of bot `id`, or null (logged) when it does not parse.
+fn lenient(id: &str, column: &str, s: &str) -> Value {
+    serde_json::from_str(s).unwrap_or_else(|e| {
+        tracing::warn!(bot = %id, column, error = %e, "stored column is not JSON: replaced by the next event");
+        Value::Null
+    })
+}
+
 impl Store {
     /// Opens (creating) `<dir>/orchestrator.db` and brings its schema up to date.
     pub fn open(dir: &Path) -> Result<Store> {
@@ -425,15 +433,15 @@ fn upsert(tx: &rusqlite::Transaction<'_>, rec: &BotRecord, mode: Mode) -> Result
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })
         .optional()?;
-    let existing = match existing {
-        Some((c, u, e, local)) => Some(merge::StoredBot {
-            config: json(&c)?,
-            custom: json(&u)?,
-            enabled: e.as_deref().map(json).transpose()?,
-            local_enabled: local.as_deref().map(json).transpose()?,
-        }),
-        None => None,
-    };
+    // A stored field that no longer parses counts as null (and a layer as absent): it then
+    // differs from any payload, so an `updated` or `PUT` replaces the row, as it always did. An
+    // error here would refuse every later event of the bot, and the row could never be repaired.
+    let existing = existing.map(|(c, u, e, local)| merge::StoredBot {
+        config: lenient(&rec.id, "config", &c),
+        custom: lenient(&rec.id, "custom", &u),
+        enabled: e.as_deref().map(|e| lenient(&rec.id, "enabled", e)),
+        local_enabled: local.as_deref().map(|l| lenient(&rec.id, "local_enabled", l)),
+    });
     let Some(row) = merge::merge(existing.as_ref(), rec, mode) else {
         return Ok(false);
     };

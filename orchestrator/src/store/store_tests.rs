@@ -174,3 +174,18 @@ fn a_pass_takes_only_the_arrivals_it_read() {
     assert!(s.take_arrival("b").is_some(), "left for the pass that reads it");
     assert!(s.take_arrival_before("nobody", seen).is_none());
 }
+
+#[test]
+fn a_row_whose_json_no_longer_parses_is_replaced_by_the_next_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    assert!(s.apply(&Change::Upsert(rec("a", 1)), Mode::Put, None).unwrap());
+    {
+        let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+        conn.execute("UPDATE bots SET config = '{not json', local_enabled = 'nope' WHERE id = 'a'", []).unwrap();
+    }
+    assert!(!s.apply(&Change::Upsert(rec("a", 2)), Mode::Create, None).unwrap(), "created: the row exists");
+    assert!(s.apply(&Change::Upsert(rec("a", 2)), Mode::Update, None).unwrap(), "updated repairs the row");
+    let (got, _) = s.get("a").unwrap().unwrap();
+    assert_eq!((got.config, got.enabled), (json!({"v": 2}), None));
+}
