@@ -12,7 +12,7 @@
 //! ([`Doc`]): the stored bot ([`StoredBot`]), the stream sequence of the last event applied to it
 //! (so an older or redelivered event is skipped, as the SQLite store's ingest cursor does) and
 //! when it was written. What an event does to a record is decided by the same pure
-//! [`merge`](crate::store::merge::merge) the SQLite store uses. Writes read the ConfigMap, merge,
+//! [`merge`] the SQLite store uses. Writes read the ConfigMap, merge,
 //! then create it or replace it at the `resourceVersion` read; a 409 (another replica wrote
 //! first) starts over, at most [`MAX_TRIES`] times. A deletion event does not delete the ConfigMap
 //! but turns it into a tombstone (`"deleted": true`, with the event's sequence; created when the
