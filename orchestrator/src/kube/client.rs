@@ -43,3 +43,14 @@ pub fn api_error(e: &::kube::Error) -> Option<&::kube::core::Status> {
         _ => None,
     }
 }
+
+/// A 409: `AlreadyExists` on create or `Conflict` on a stale `resourceVersion`; another writer got
+/// there first. (kube's `Status::is_conflict` matches only the reason `Conflict`.)
+pub fn lost_write_race(e: &::kube::Error) -> bool {
+    api_error(e).is_some_and(|s| s.code == 409)
+}
+
+/// A 404: the object is not there (any more).
+pub fn not_found(e: &::kube::Error) -> bool {
+    api_error(e).is_some_and(|s| s.is_not_found())
+}

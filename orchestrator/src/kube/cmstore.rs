@@ -28,7 +28,7 @@ use ::kube::{Api, Client};
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::client::api_error;
+use super::client::{lost_write_race, not_found};
 use super::labels;
 use super::names::{self, NameError};
 use crate::ingest::{Sink, SinkError};
@@ -147,14 +147,6 @@ fn stale(doc: &Doc, seq: Option<u64>) -> bool {
     matches!((doc.seq, seq), (Some(had), Some(new)) if had >= new)
 }
 
-fn conflict(e: &::kube::Error) -> bool {
-    api_error(e).is_some_and(|s| s.code == 409)
-}
-
-fn not_found(e: &::kube::Error) -> bool {
-    api_error(e).is_some_and(|s| s.is_not_found())
-}
-
 impl ConfigMapStore {
     pub fn new(client: Client, namespace: &str) -> ConfigMapStore {
         ConfigMapStore { api: Api::namespaced(client, namespace), logged: Arc::default() }
@@ -193,7 +185,7 @@ impl ConfigMapStore {
             };
             match self.api.delete(name, &dp).await {
                 Ok(_) => gone += 1,
-                Err(e) if conflict(&e) || not_found(&e) => {}
+                Err(e) if lost_write_race(&e) || not_found(&e) => {}
                 Err(e) => tracing::warn!(name = %name, error = %e, "cannot delete an expired tombstone"),
             }
         }
@@ -259,7 +251,7 @@ impl ConfigMapStore {
             match written {
                 Ok(_) => return Ok(changed),
                 // Another replica wrote (or created, or deleted) it first: read again.
-                Err((_, e)) if conflict(&e) || not_found(&e) => {
+                Err((_, e)) if lost_write_race(&e) || not_found(&e) => {
                     tracing::debug!(bot_id = %id, error = %e, "desired-state ConfigMap changed meanwhile, retrying");
                 }
                 Err((what, source)) => return Err(CmError::Api { what, name, source }),

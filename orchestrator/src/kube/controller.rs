@@ -18,7 +18,7 @@ use ::kube::{Api, Client};
 use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::Pod;
 
-use super::client::api_error;
+use super::client::{api_error, not_found};
 use super::cmstore::{ConfigMapStore, TOMBSTONE_TTL_MS};
 use super::desired::{desired, Desired};
 use super::elector::Leadership;
@@ -215,7 +215,7 @@ impl Controller {
                 tracing::info!(name = %name, why = %(format!("{why:?}")), "deleted");
                 report.deleted += 1;
             }
-            Err(e) if api_error(&e).is_some_and(|s| s.is_not_found()) => {}
+            Err(e) if not_found(&e) => {}
             Err(e) => self.failed(report, "delete", name, &e),
         }
     }

@@ -22,7 +22,7 @@ use k8s_openapi::jiff::Timestamp;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::client::api_error;
+use super::client::lost_write_race;
 use super::lease::{decide, Decision, Observed, Record};
 use crate::config::LeaseTimings;
 
@@ -175,7 +175,7 @@ impl Elector {
                 self.held = Some(written);
                 Ok(Outcome::Leading)
             }
-            Err(e) if lost_race(&e) => {
+            Err(e) if lost_write_race(&e) => {
                 self.held = None;
                 Ok(Outcome::Following { holder: None, until: None })
             }
@@ -199,7 +199,7 @@ impl Elector {
         spec.renew_time = Some(now);
         match self.api.replace(&self.name, &PostParams::default(), &lease).await {
             Ok(_) => Ok(true),
-            Err(e) if lost_race(&e) => Ok(false),
+            Err(e) if lost_write_race(&e) => Ok(false),
             Err(source) => Err(ElectError::Write { verb: "update", name: self.name.clone(), source }),
         }
     }
@@ -263,11 +263,6 @@ impl Elector {
             }
         }
     }
-}
-
-/// A 409: AlreadyExists on create, Conflict on a stale resourceVersion; another replica wrote first.
-fn lost_race(e: &::kube::Error) -> bool {
-    api_error(e).is_some_and(|s| s.code == 409)
 }
 
 /// The Lease spec for `record`, keeping whatever else `old` held.
