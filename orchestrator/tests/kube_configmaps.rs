@@ -13,8 +13,10 @@
 //! changes nothing when the list fails.
 
 mod kube_fake;
+mod kube_record;
 
 use kube_fake::FakeApi;
+use kube_record::record;
 use serde_json::{json, Value};
 use the0_orchestrator::ingest::{self, Outcome};
 use the0_orchestrator::kube::client;
@@ -28,19 +30,6 @@ use the0_orchestrator::store::merge::StoredBot;
 use the0_orchestrator::store::{Mode, Store};
 
 const NS: &str = "the0";
-
-fn record(id: &str, config: Value) -> BotRecord {
-    BotRecord {
-        id: id.into(),
-        config,
-        custom: json!({
-            "version": "1.2.0",
-            "filePath": "user-1/price-alerts/1.2.0",
-            "config": {"name": "Price Alerts", "runtime": "python3.11", "entrypoints": {"bot": "main.py"}},
-        }),
-        enabled: None,
-    }
-}
 
 /// One replica: its own address into the fake, its own client and ConfigMap store.
 struct Replica {

@@ -12,11 +12,13 @@
 //! `--desired-state configmaps` (its scenarios are in kube_configmaps.rs).
 
 mod kube_fake;
+mod kube_record;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use kube_fake::{Call, FakeApi};
+use kube_record::record;
 use serde_json::{json, Value};
 use the0_orchestrator::config::LeaseTimings;
 use the0_orchestrator::kube::client;
@@ -39,19 +41,6 @@ fn settings() -> KubeSettings {
         minio_access_key: "golden-access".into(),
         minio_secret_key: "golden-secret".into(),
         ..KubeSettings::default()
-    }
-}
-
-fn record(id: &str, config: Value) -> BotRecord {
-    BotRecord {
-        id: id.into(),
-        config,
-        custom: json!({
-            "version": "1.2.0",
-            "filePath": "user-1/price-alerts/1.2.0",
-            "config": {"name": "Price Alerts", "runtime": "python3.11", "entrypoints": {"bot": "main.py"}},
-        }),
-        enabled: None,
     }
 }
 

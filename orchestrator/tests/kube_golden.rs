@@ -6,12 +6,14 @@
 //! same files against the Kubernetes schemas at 1.29 and the newest version (`make lint`), so what
 //! the builders produce is proven acceptable to an API server's schema, offline.
 
+mod kube_record;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
+use kube_record::record_with_query as record;
 use serde_json::{json, Value};
 use the0_orchestrator::kube::{self, KubeSettings, QueryJob};
-use the0_orchestrator::model::BotRecord;
 
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/kubernetes")
@@ -35,23 +37,6 @@ fn hardened() -> KubeSettings {
         nats_url: Some("nats://nats:4222".into()),
         execution_timeout: Some(Duration::from_secs(600)),
         ..settings()
-    }
-}
-
-fn record(id: &str, config: Value, query: bool) -> BotRecord {
-    let mut entrypoints = json!({"bot": "main.py"});
-    if query {
-        entrypoints["query"] = json!("query.py");
-    }
-    BotRecord {
-        id: id.into(),
-        config,
-        custom: json!({
-            "version": "1.2.0",
-            "filePath": "user-1/price-alerts/1.2.0",
-            "config": {"name": "Price Alerts", "runtime": "python3.11", "entrypoints": entrypoints},
-        }),
-        enabled: None,
     }
 }
 
