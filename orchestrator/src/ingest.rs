@@ -130,20 +130,8 @@ fn outcome(subject: &str, change: &Change, applied: Result<bool, SinkError>) -> 
     }
 }
 
-/// Parses and applies one event; pure apart from the store.
-pub fn handle(store: &Store, feed: &Feed, subject: &str, payload: &[u8], seq: Option<u64>) -> Outcome {
-    let (change, mode) = match parse(feed, subject, payload) {
-        Ok(c) => c,
-        Err(e) => return Outcome::Malformed(e),
-    };
-    let applied = store
-        .apply(&change, mode, seq.map(|s| (feed.cursor, s)))
-        .map_err(|e| SinkError { message: e.to_string(), permanent: false });
-    outcome(subject, &change, applied)
-}
-
-/// [`handle`] into any [`Sink`].
-pub async fn handle_in<S: Sink>(sink: &S, feed: &Feed, subject: &str, payload: &[u8], seq: Option<u64>) -> Outcome {
+/// Parses one event and applies it to `sink`.
+pub async fn handle<S: Sink>(sink: &S, feed: &Feed, subject: &str, payload: &[u8], seq: Option<u64>) -> Outcome {
     let (change, mode) = match parse(feed, subject, payload) {
         Ok(c) => c,
         Err(e) => return Outcome::Malformed(e),
@@ -272,7 +260,7 @@ async fn jetstream_loop<S: Sink>(
             Err(e) => return Err(nats(e)),
         };
         let subject = msg.subject.to_string();
-        let outcome = handle_in(store, feed, &subject, &msg.payload, Some(seq)).await;
+        let outcome = handle(store, feed, &subject, &msg.payload, Some(seq)).await;
         count(metrics, &outcome, &subject, &msg.payload);
         let ack = match &outcome {
             Outcome::Applied | Outcome::Skipped => msg.ack().await,
@@ -303,7 +291,7 @@ async fn core_loop<S: Sink>(feed: &Feed, client: &async_nats::Client, store: &S,
     let _ = client.flush().await;
     while let Some(msg) = sub.next().await {
         let subject = msg.subject.to_string();
-        let outcome = handle_in(store, feed, &subject, &msg.payload, None).await;
+        let outcome = handle(store, feed, &subject, &msg.payload, None).await;
         count(metrics, &outcome, &subject, &msg.payload);
     }
 }
@@ -325,18 +313,18 @@ mod tests {
         assert_eq!(kind(&SCHEDULES, "the0.bot.created"), None);
     }
 
-    #[test]
-    fn handle_applies_once_and_rejects_garbage() {
+    #[tokio::test]
+    async fn handle_applies_once_and_rejects_garbage() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         let p = br#"{"id":"b1","config":{},"custom":{"filePath":"k"}}"#;
-        assert_eq!(handle(&s, &BOTS, "the0.bot.created", p, Some(1)), Outcome::Applied);
-        assert_eq!(handle(&s, &BOTS, "the0.bot.created", p, Some(1)), Outcome::Skipped);
-        assert!(matches!(handle(&s, &BOTS, "the0.bot.updated", b"{oops", Some(2)), Outcome::Malformed(_)));
+        assert_eq!(handle(&s, &BOTS, "the0.bot.created", p, Some(1)).await, Outcome::Applied);
+        assert_eq!(handle(&s, &BOTS, "the0.bot.created", p, Some(1)).await, Outcome::Skipped);
+        assert!(matches!(handle(&s, &BOTS, "the0.bot.updated", b"{oops", Some(2)).await, Outcome::Malformed(_)));
         assert!(
-            matches!(handle(&s, &BOTS, "the0.bot.updated", br#"{"id":5}"#, Some(3)), Outcome::Malformed(e) if e.contains("`id`"))
+            matches!(handle(&s, &BOTS, "the0.bot.updated", br#"{"id":5}"#, Some(3)).await, Outcome::Malformed(e) if e.contains("`id`"))
         );
-        assert_eq!(handle(&s, &BOTS, "the0.bot.deleted", br#"{"id":"b1"}"#, Some(4)), Outcome::Applied);
+        assert_eq!(handle(&s, &BOTS, "the0.bot.deleted", br#"{"id":"b1"}"#, Some(4)).await, Outcome::Applied);
         assert!(s.get("b1").unwrap().is_none());
     }
 }
@@ -345,24 +333,27 @@ mod tests {
 mod schedule_tests {
     use super::*;
 
-    #[test]
-    fn schedule_events_have_their_own_cursor_and_rules() {
+    #[tokio::test]
+    async fn schedule_events_have_their_own_cursor_and_rules() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         let bot = br#"{"id":"b1","config":{},"custom":{"filePath":"k"}}"#;
         let sched = br#"{"id":"s1","config":{"schedule":"* * * * *"},"custom":{"filePath":"k"}}"#;
         // Stream sequences interleave across the two consumers: each keeps its own cursor.
-        assert_eq!(handle(&s, &BOTS, "the0.bot.created", bot, Some(5)), Outcome::Applied);
-        assert_eq!(handle(&s, &SCHEDULES, "the0.bot-schedule.created", sched, Some(3)), Outcome::Applied);
-        assert_eq!(handle(&s, &SCHEDULES, "the0.bot-schedule.created", sched, Some(3)), Outcome::Skipped);
+        assert_eq!(handle(&s, &BOTS, "the0.bot.created", bot, Some(5)).await, Outcome::Applied);
+        assert_eq!(handle(&s, &SCHEDULES, "the0.bot-schedule.created", sched, Some(3)).await, Outcome::Applied);
+        assert_eq!(handle(&s, &SCHEDULES, "the0.bot-schedule.created", sched, Some(3)).await, Outcome::Skipped);
         assert!(matches!(
-            handle(&s, &SCHEDULES, "the0.bot-schedule.created", br#"{"id":"s2","config":{}}"#, Some(4)),
+            handle(&s, &SCHEDULES, "the0.bot-schedule.created", br#"{"id":"s2","config":{}}"#, Some(4)).await,
             Outcome::Malformed(e) if e.contains("config.schedule")
         ));
         let upd = br#"{"id":"s1","config":{"schedule":"*/2 * * * *"},"custom":{"filePath":"k"}}"#;
-        assert_eq!(handle(&s, &SCHEDULES, "the0.bot-schedule.updated", upd, Some(6)), Outcome::Applied);
+        assert_eq!(handle(&s, &SCHEDULES, "the0.bot-schedule.updated", upd, Some(6)).await, Outcome::Applied);
         assert_eq!(s.get("s1").unwrap().unwrap().0.config["schedule"], "*/2 * * * *");
-        assert_eq!(handle(&s, &SCHEDULES, "the0.bot-schedule.deleted", br#"{"id":"s1"}"#, Some(7)), Outcome::Applied);
+        assert_eq!(
+            handle(&s, &SCHEDULES, "the0.bot-schedule.deleted", br#"{"id":"s1"}"#, Some(7)).await,
+            Outcome::Applied
+        );
         assert!(s.get("s1").unwrap().is_none() && s.get("b1").unwrap().is_some());
     }
 }

@@ -135,15 +135,15 @@ async fn a_failed_write_is_not_acked_and_a_hopeless_one_is_terminated() {
     let p = br#"{"id":"b1","config":{},"custom":{"filePath":"k"}}"#;
 
     api.fail(Some(("configmaps", "create")));
-    let o = ingest::handle_in(&a.cm, &ingest::BOTS, "the0.bot.created", p, Some(1)).await;
+    let o = ingest::handle(&a.cm, &ingest::BOTS, "the0.bot.created", p, Some(1)).await;
     assert!(matches!(o, Outcome::Failed(_)), "a 500 fails the write: not acked, redelivered: {o:?}");
     api.fail(None);
     assert!(configmaps(&api).is_empty());
-    let o = ingest::handle_in(&a.cm, &ingest::BOTS, "the0.bot.created", p, Some(1)).await;
+    let o = ingest::handle(&a.cm, &ingest::BOTS, "the0.bot.created", p, Some(1)).await;
     assert_eq!(o, Outcome::Applied, "the redelivery lands");
 
     api.fail(Some(("configmaps", "get")));
-    let o = ingest::handle_in(&a.cm, &ingest::BOTS, "the0.bot.deleted", br#"{"id":"b1"}"#, Some(2)).await;
+    let o = ingest::handle(&a.cm, &ingest::BOTS, "the0.bot.deleted", br#"{"id":"b1"}"#, Some(2)).await;
     assert!(matches!(o, Outcome::Failed(_)), "{o:?}");
     api.fail(None);
     assert_eq!(configmaps(&api).len(), 1, "the delete did not happen");
@@ -151,7 +151,7 @@ async fn a_failed_write_is_not_acked_and_a_hopeless_one_is_terminated() {
     // An id no ConfigMap can be named after; a record over 1 MiB: refused for good, nothing written.
     api.clear_log();
     let bad = br#"{"id":"Not_A_Name","config":{},"custom":{"filePath":"k"}}"#;
-    let o = ingest::handle_in(&a.cm, &ingest::BOTS, "the0.bot.created", bad, Some(3)).await;
+    let o = ingest::handle(&a.cm, &ingest::BOTS, "the0.bot.created", bad, Some(3)).await;
     assert!(matches!(&o, Outcome::Refused(e) if e.contains("Not_A_Name") && e.contains("DNS-1123")), "{o:?}");
     let big = record("big", json!({"blob": "x".repeat(1024 * 1024)}));
     let e = upsert(&a, big, Mode::Put, None).await.expect_err("too large");
