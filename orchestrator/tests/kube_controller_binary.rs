@@ -34,12 +34,17 @@ impl Drop for KillOnDrop {
 
 /// The status code of `GET path` on `addr`, if it answers.
 fn get(addr: &str, path: &str) -> Option<u16> {
+    get_text(addr, path)?.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The whole answer (status line, headers, body) to `GET path` on `addr`, if it answers.
+fn get_text(addr: &str, path: &str) -> Option<String> {
     let mut s = std::net::TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
-    out.split_whitespace().nth(1)?.parse().ok()
+    Some(out)
 }
 
 /// The bot both binary tests start.
@@ -124,7 +129,8 @@ async fn the_binary_runs_as_the_charts_controller() {
 
 /// `--desired-state configmaps --leader-elect`, as deploy/kubernetes runs two replicas: the binary
 /// takes the Lease and creates the pod of a bot whose ConfigMap another replica wrote, with its own
-/// SQLite store empty.
+/// SQLite store empty; beside it a corrupt ConfigMap and a bot with a schedule Kubernetes cannot
+/// run show on `/metrics` (`the0_controller_corrupt_desired`, `the0_controller_skipped_bots`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_reconciles_the_configmaps_with_leader_election() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -134,6 +140,15 @@ async fn the_binary_reconciles_the_configmaps_with_leader_election() {
     let other_replica = the0_orchestrator::kube::cmstore::ConfigMapStore::new(client, "the0");
     let rec = bot_b1();
     other_replica.apply(&Change::Upsert(rec), Mode::Create, Some(1)).await.expect("ConfigMap written");
+    let bad = BotRecord { id: "b3".into(), config: json!({"schedule": "not a cron"}), ..bot_b1() };
+    other_replica.apply(&Change::Upsert(bad), Mode::Create, Some(2)).await.expect("ConfigMap written");
+    api.seed(
+        "",
+        "configmaps",
+        "the0",
+        json!({"metadata": {"name": "desired-b2", "labels": {"the0.app/managed-by": "the0-runtime-controller",
+            "the0.app/desired": "bot", "the0.app/bot-id": "b2"}}, "data": {"bot.json": "{cut"}}),
+    );
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
     let health = format!("127.0.0.1:{port}");
 
@@ -163,6 +178,13 @@ async fn the_binary_reconciles_the_configmaps_with_leader_election() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(api.objects("", "pods", "the0").contains_key("bot-b1"), "the ConfigMap's bot got its pod");
+    let want = ["the0_controller_corrupt_desired 1", "the0_controller_skipped_bots 1"];
+    let mut metrics = String::new();
+    while Instant::now() < deadline && !want.iter().all(|w| metrics.contains(w)) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        metrics = get_text(&health, "/metrics").unwrap_or_default();
+    }
+    assert!(want.iter().all(|w| metrics.contains(w)), "{metrics}");
     let lease = api.objects("coordination.k8s.io", "leases", "the0");
     assert_eq!(lease["the0-runtime-controller"]["spec"]["holderIdentity"], "ctl-0");
     let sqlite = Store::open(&dir.path().join("data")).expect("store");

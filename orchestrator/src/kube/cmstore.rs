@@ -19,6 +19,14 @@
 //! delete arrives first), so a `created` for the bot handled later by another replica is seen to be
 //! older and skipped. The loop leaves tombstones out of the desired set and deletes those older than
 //! [`TOMBSTONE_TTL_MS`] ([`ConfigMapStore::sweep`]), far longer than JetStream redelivers a message.
+//!
+//! A ConfigMap that holds no readable record (edited by hand, cut short) is *corrupt*: the list
+//! reports it by name with the reason ([`Corrupt`]) beside the good records, so one bad ConfigMap
+//! does not stop the fleet; its bot's desired state is unknown, and the controller leaves that
+//! bot's objects as they are. An event for that bot repairs it: the merge treats the corrupt
+//! record as absent, and the write replaces it at the `resourceVersion` read (a delete writes a
+//! tombstone over it). Writes keep the ConfigMap's annotations (the leader's skip reason,
+//! [`super::cmskip`]), and the leader's annotation writes keep the data: both are conditional.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -64,6 +72,16 @@ pub enum CmError {
     Conflicts { id: String, name: String, tries: usize },
 }
 
+/// A listed ConfigMap without a readable record: its bot's desired state is unknown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Corrupt {
+    pub name: String,
+    /// The bot ids it may stand for: its `the0.app/bot-id` label and the id its name carries
+    /// (both, when they differ: whichever bot it is, its objects are left alone).
+    pub ids: Vec<String>,
+    pub why: String,
+}
+
 impl CmError {
     /// Redelivering the event cannot help.
     pub fn is_permanent(&self) -> bool {
@@ -94,6 +112,8 @@ pub struct ConfigMapStore {
     /// The skip reason last logged per bot, so each is logged once (D32; the reason cannot go to a
     /// status in the SQLite store, where the bot is not).
     logged: Arc<Mutex<BTreeMap<String, String>>>,
+    /// The reason last logged per corrupt ConfigMap, so each is logged once per change.
+    corrupt_logged: Arc<Mutex<BTreeMap<String, String>>>,
 }
 
 /// What one list of the ConfigMaps holds.
@@ -103,6 +123,11 @@ pub struct Listing {
     pub records: Vec<BotRecord>,
     /// Tombstones past their time: (name, resourceVersion listed).
     pub expired: Vec<(String, Option<String>)>,
+    /// ConfigMaps that hold no readable record.
+    pub corrupt: Vec<Corrupt>,
+    /// Every ConfigMap listed that is not a tombstone (live records and corrupt ones), by name, as
+    /// listed: what the leader's skip annotations are compared with and written over.
+    pub listed: BTreeMap<String, ConfigMap>,
 }
 
 /// The label selector of the desired-state ConfigMaps.
@@ -142,6 +167,17 @@ pub fn doc_of(cm: &ConfigMap) -> Result<Doc, CmError> {
     Ok(doc)
 }
 
+/// What a corrupt ConfigMap may stand for: its bot-id label and the id its name carries.
+fn corrupt_ids(cm: &ConfigMap) -> Vec<String> {
+    let label = cm.metadata.labels.as_ref().and_then(|l| l.get(labels::BOT_ID)).cloned();
+    let from_name = cm.metadata.name.as_deref().and_then(|n| n.strip_prefix(names::desired_name("").as_str()));
+    let mut ids: Vec<String> =
+        label.into_iter().chain(from_name.map(str::to_string)).filter(|id| !id.is_empty()).collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
 /// Whether an event with `seq` is older than (or the same as) what `doc` last applied.
 fn stale(doc: &Doc, seq: Option<u64>) -> bool {
     matches!((doc.seq, seq), (Some(had), Some(new)) if had >= new)
@@ -149,29 +185,70 @@ fn stale(doc: &Doc, seq: Option<u64>) -> bool {
 
 impl ConfigMapStore {
     pub fn new(client: Client, namespace: &str) -> ConfigMapStore {
-        ConfigMapStore { api: Api::namespaced(client, namespace), logged: Arc::default() }
+        ConfigMapStore {
+            api: Api::namespaced(client, namespace),
+            logged: Arc::default(),
+            corrupt_logged: Arc::default(),
+        }
     }
 
-    /// Every desired bot, by id. Any failure (the list, or one ConfigMap that is not a record)
-    /// fails the whole read: the controller then changes nothing this pass.
+    pub(super) fn api(&self) -> &Api<ConfigMap> {
+        &self.api
+    }
+
+    /// Every desired bot whose ConfigMap is readable, by id (corrupt ones left out). A failed
+    /// list fails the read: the controller then changes nothing this pass.
     pub async fn list(&self) -> Result<Vec<BotRecord>, CmError> {
         Ok(self.read(i64::MIN).await?.records)
     }
 
-    /// [`ConfigMapStore::list`], with the tombstones written before `expired_before_ms`.
+    /// [`ConfigMapStore::list`], with the tombstones written before `expired_before_ms` and the
+    /// corrupt ConfigMaps (each logged once per change of its reason).
     pub async fn read(&self, expired_before_ms: i64) -> Result<Listing, CmError> {
         let list = self.api.list(&ListParams::default().labels(&selector())).await.map_err(CmError::List)?;
         let mut out = Listing::default();
-        for cm in &list.items {
-            let doc = doc_of(cm)?;
-            if !doc.deleted {
-                out.records.push(doc.bot.record(&doc.id));
-            } else if doc.updated_ms < expired_before_ms {
-                out.expired.push((names::desired_name(&doc.id), cm.metadata.resource_version.clone()));
+        for cm in list.items {
+            let name = cm.metadata.name.clone().unwrap_or_default();
+            match doc_of(&cm) {
+                Ok(doc) if doc.deleted => {
+                    if doc.updated_ms < expired_before_ms {
+                        out.expired.push((name, cm.metadata.resource_version.clone()));
+                    }
+                    continue;
+                }
+                Ok(doc) => out.records.push(doc.bot.record(&doc.id)),
+                Err(e) => {
+                    let why = match e {
+                        CmError::Corrupt { why, .. } => why,
+                        other => other.to_string(),
+                    };
+                    out.corrupt.push(Corrupt { name: name.clone(), ids: corrupt_ids(&cm), why });
+                }
             }
+            out.listed.insert(name, cm);
         }
         out.records.sort_by(|a, b| a.id.cmp(&b.id));
+        self.log_corrupt(&out.corrupt);
         Ok(out)
+    }
+
+    /// Warns of each corrupt ConfigMap once per reason, and says when one is readable again (or gone).
+    fn log_corrupt(&self, now: &[Corrupt]) {
+        let mut logged = self.corrupt_logged.lock().unwrap_or_else(|p| p.into_inner());
+        for c in now {
+            if logged.get(&c.name) != Some(&c.why) {
+                tracing::warn!(configmap = %c.name, bot_ids = ?c.ids, reason = %c.why,
+                    "desired-state ConfigMap unreadable: its bot's objects are left as they are until an event repairs it");
+                logged.insert(c.name.clone(), c.why.clone());
+            }
+        }
+        logged.retain(|name, _| {
+            let still = now.iter().any(|c| c.name == *name);
+            if !still {
+                tracing::info!(configmap = %name, "desired-state ConfigMap readable again (or gone)");
+            }
+            still
+        });
     }
 
     /// Deletes expired tombstones, each at the `resourceVersion` listed (one rewritten since stays).
@@ -207,9 +284,15 @@ impl ConfigMapStore {
                 name: name.clone(),
                 source,
             })?;
-            let (doc, rv) = match &current {
-                Some(cm) => (Some(doc_of(cm)?), cm.metadata.resource_version.clone()),
-                None => (None, None),
+            let rv = current.as_ref().and_then(|cm| cm.metadata.resource_version.clone());
+            // A corrupt record counts as absent: this event replaces it (at the resourceVersion read).
+            let (doc, corrupt) = match current.as_ref().map(doc_of) {
+                Some(Ok(d)) => (Some(d), false),
+                Some(Err(e)) => {
+                    tracing::warn!(bot_id = %id, error = %e, "repairing a corrupt desired-state ConfigMap with this event");
+                    (None, true)
+                }
+                None => (None, false),
             };
             if doc.as_ref().is_some_and(|d| stale(d, seq)) {
                 return Ok(false);
@@ -218,7 +301,7 @@ impl ConfigMapStore {
             let (cm, changed) = match change {
                 Change::Delete(_) => {
                     // A tombstone already, or nothing there and no sequence to remember.
-                    if live.is_none() && (doc.is_some() || seq.is_none()) {
+                    if live.is_none() && !corrupt && (doc.is_some() || seq.is_none()) {
                         return Ok(false);
                     }
                     let bot = doc.as_ref().map_or_else(
@@ -231,7 +314,7 @@ impl ConfigMapStore {
                         |d| d.bot.clone(),
                     );
                     let tomb = Doc { id: id.clone(), seq, updated_ms: now_ms(), deleted: true, bot };
-                    (configmap(&tomb)?, live.is_some())
+                    (configmap(&tomb)?, live.is_some() || corrupt)
                 }
                 Change::Upsert(rec) => {
                     let Some(bot) = merge(live.map(|d| &d.bot), rec, mode) else {
@@ -245,6 +328,13 @@ impl ConfigMapStore {
                 Some(rv) => {
                     let mut cm = cm;
                     cm.metadata.resource_version = Some(rv);
+                    // The leader's annotations stay (a corrupt record's skip reason is stale now).
+                    cm.metadata.annotations = current.as_ref().and_then(|c| c.metadata.annotations.clone());
+                    if corrupt {
+                        if let Some(a) = cm.metadata.annotations.as_mut() {
+                            a.remove(labels::SKIP_REASON);
+                        }
+                    }
                     self.api.replace(&name, &PostParams::default(), &cm).await.map_err(|e| ("replace", e))
                 }
             };

@@ -6,10 +6,11 @@
 //! Why it exists: the only code of Kubernetes mode that talks to the API server while
 //! reconciling. Level-triggered: every pass starts from what is listed, so a failed call is simply
 //! retried by the next pass. Guards: an unreadable store (or ConfigMap list) ends the pass before anything is listed or
-//! deleted, and an empty desired set deletes nothing (the planner's `held_back`); AlreadyExists
-//! while the old pod terminates is pending, not an error.
+//! deleted, and an empty desired set deletes nothing (the planner's `held_back`); a bot whose
+//! ConfigMap is unreadable has unknown desired state, so its objects are left as they are while
+//! every other bot is reconciled; AlreadyExists while the old pod terminates is pending, not an error.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::time::Duration;
 
@@ -19,13 +20,15 @@ use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::Pod;
 
 use super::client::{api_error, not_found};
-use super::cmstore::{ConfigMapStore, TOMBSTONE_TTL_MS};
+use super::cmskip;
+use super::cmstore::{ConfigMapStore, Listing, TOMBSTONE_TTL_MS};
 use super::desired::{desired, Desired};
 use super::elector::Leadership;
 use super::labels;
-use super::plan::{plan_guarded, Action, Kind};
+use super::plan::{plan_guarded, Action, Guard, Kind};
 use super::seen;
 use super::settings::KubeSettings;
+use crate::metrics::ControllerGauges;
 use crate::observed::BotStatus;
 use crate::store::Store;
 
@@ -53,6 +56,10 @@ pub struct Report {
     pub held_back: usize,
     /// Records that got no object (D32).
     pub skipped: usize,
+    /// Desired-state ConfigMaps that hold no readable record.
+    pub corrupt: usize,
+    /// Objects left as they are because their bot's ConfigMap is unreadable.
+    pub kept_unknown: usize,
     /// Calls that failed; the next pass retries them.
     pub failed: usize,
 }
@@ -72,25 +79,24 @@ fn selector(managed_by: &str) -> ListParams {
 impl Controller {
     /// One reconcile pass over pods and CronJobs.
     pub async fn reconcile_once(&self) -> Result<Report, ControllerError> {
-        let (records, expired) = match &self.configmaps {
-            Some(cm) => {
-                let l = cm.read(crate::store::now_ms() - TOMBSTONE_TTL_MS).await?;
-                (l.records, l.expired)
-            }
-            None => (self.store.list()?.into_iter().map(|(r, _)| r).collect(), Vec::new()),
+        let listing = match &self.configmaps {
+            Some(cm) => cm.read(crate::store::now_ms() - TOMBSTONE_TTL_MS).await?,
+            None => Listing { records: self.store.list()?.into_iter().map(|(r, _)| r).collect(), ..Listing::default() },
         };
-        let d = desired(&records, &self.settings);
+        let d = desired(&listing.records, &self.settings);
         // D33: only a store without any record holds deletions back.
-        let hold = records.is_empty();
-        let mut report = Report { skipped: d.skipped.len(), ..Report::default() };
-        self.record_skips(&d);
+        let hold = listing.records.is_empty();
+        let unknown: BTreeSet<String> = listing.corrupt.iter().flat_map(|c| c.ids.iter().cloned()).collect();
+        let mut report = Report { skipped: d.skipped.len(), corrupt: listing.corrupt.len(), ..Report::default() };
+        self.record_skips(&d, &listing).await;
         for (id, w) in &d.warnings {
             tracing::debug!(bot_id = %id, warning = %w, "object warning");
         }
-        self.pods(&d, hold, &mut report).await?;
-        self.cronjobs(&d, hold, &mut report).await?;
+        let guard = Guard { hold_deletes: hold, unknown: &unknown };
+        self.pods(&d, guard, &mut report).await?;
+        self.cronjobs(&d, guard, &mut report).await?;
         if let Some(cm) = &self.configmaps {
-            let gone = cm.sweep(&expired).await;
+            let gone = cm.sweep(&listing.expired).await;
             if gone > 0 {
                 tracing::info!(tombstones = %gone, "expired desired-state tombstones deleted");
             }
@@ -98,15 +104,26 @@ impl Controller {
         Ok(report)
     }
 
-    /// A skipped bot's reason goes to its status (D32), written only when it changes.
-    fn record_skips(&self, d: &Desired) {
+    /// A skipped bot's reason goes to its status (D32), written only when it changes; with
+    /// ConfigMaps, to its ConfigMap's annotation ([`cmskip`]), also only when it changes, and
+    /// cleared once the bot is no longer skipped.
+    async fn record_skips(&self, d: &Desired, listing: &Listing) {
+        if let Some(cm) = &self.configmaps {
+            let skipped: BTreeMap<String, String> =
+                d.skipped.iter().map(|(id, why)| (id.clone(), why.to_string())).collect();
+            for (id, reason) in &skipped {
+                cm.log_skip(id, reason);
+            }
+            for note in cmskip::notes(listing, &skipped) {
+                let Some(listed) = listing.listed.get(&note.name) else { continue };
+                if let Err(e) = cm.annotate(listed, &note).await {
+                    tracing::warn!(configmap = %note.name, error = %e, "cannot record why a bot is skipped");
+                }
+            }
+            return;
+        }
         for (id, why) in &d.skipped {
             let reason = why.to_string();
-            // The bot is not in the SQLite store: its reason is logged (once), not stored.
-            if let Some(cm) = &self.configmaps {
-                cm.log_skip(id, &reason);
-                continue;
-            }
             let Ok(Some((_, old))) = self.store.get(id) else { continue };
             if old.failure_reason.as_deref() == Some(reason.as_str()) {
                 continue;
@@ -119,15 +136,16 @@ impl Controller {
         }
     }
 
-    async fn pods(&self, d: &Desired, hold: bool, report: &mut Report) -> Result<(), ControllerError> {
+    async fn pods(&self, d: &Desired, guard: Guard<'_>, report: &mut Report) -> Result<(), ControllerError> {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &self.settings.namespace);
         let list = api
             .list(&selector(labels::BOT_CONTROLLER))
             .await
             .map_err(|source| ControllerError::List { what: "pods", source })?;
         let seen: Vec<_> = list.items.iter().map(seen::pod).collect();
-        let p = plan_guarded(Kind::Pod, &d.pod_wants, &seen, hold);
+        let p = plan_guarded(Kind::Pod, &d.pod_wants, &seen, guard);
         report.held_back += p.held_back;
+        report.kept_unknown += p.kept_unknown;
         for action in p.actions {
             match action {
                 Action::Create { id } => {
@@ -156,7 +174,7 @@ impl Controller {
         Ok(())
     }
 
-    async fn cronjobs(&self, d: &Desired, hold: bool, report: &mut Report) -> Result<(), ControllerError> {
+    async fn cronjobs(&self, d: &Desired, guard: Guard<'_>, report: &mut Report) -> Result<(), ControllerError> {
         let api: Api<CronJob> = Api::namespaced(self.client.clone(), &self.settings.namespace);
         let list = api
             .list(&selector(labels::SCHEDULE_CONTROLLER))
@@ -168,8 +186,9 @@ impl Controller {
             .map(|c| (c.metadata.name.clone().unwrap_or_default(), c.metadata.resource_version.clone()))
             .collect();
         let seen: Vec<_> = list.items.iter().map(seen::cronjob).collect();
-        let p = plan_guarded(Kind::CronJob, &d.cronjob_wants, &seen, hold);
+        let p = plan_guarded(Kind::CronJob, &d.cronjob_wants, &seen, guard);
         report.held_back += p.held_back;
+        report.kept_unknown += p.kept_unknown;
         for action in p.actions {
             match action {
                 Action::Create { id } => {
@@ -230,12 +249,13 @@ impl Controller {
     /// replica that becomes leader reconciles at once, and a pass under way when leadership is lost
     /// is abandoned. `ready` is set after the first pass that succeeded, or once this replica is a
     /// follower (a standby is ready: a rolling update waits for the new pod to be ready while the
-    /// old one still leads).
+    /// old one still leads). After each pass `gauges` show its skipped bots and corrupt ConfigMaps.
     pub async fn run(
         &self,
         interval: Duration,
         ready: &tokio::sync::watch::Sender<bool>,
         mut leadership: tokio::sync::watch::Receiver<Leadership>,
+        gauges: &ControllerGauges,
         shutdown: impl Future<Output = ()>,
     ) {
         tokio::pin!(shutdown);
@@ -266,9 +286,13 @@ impl Controller {
             match r {
                 Ok(r) => {
                     ready.send_replace(true);
-                    // Skipped bots are logged once, when their reason is recorded.
-                    if (Report { skipped: 0, ..r.clone() }) != Report::default() {
-                        tracing::info!(created = %r.created, replaced = %r.replaced, deleted = %r.deleted, pending = %r.pending, held_back = %r.held_back, skipped = %r.skipped, failed = %r.failed, "reconciled");
+                    let n = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+                    gauges.skipped.set(n(r.skipped));
+                    gauges.corrupt_desired.set(n(r.corrupt));
+                    gauges.kept_unknown.set(n(r.kept_unknown));
+                    // Skipped bots and corrupt ConfigMaps are logged once, when their reason changes.
+                    if (Report { skipped: 0, corrupt: 0, kept_unknown: 0, ..r.clone() }) != Report::default() {
+                        tracing::info!(created = %r.created, replaced = %r.replaced, deleted = %r.deleted, pending = %r.pending, held_back = %r.held_back, kept_unknown = %r.kept_unknown, skipped = %r.skipped, corrupt = %r.corrupt, failed = %r.failed, "reconciled");
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "reconcile pass failed"),

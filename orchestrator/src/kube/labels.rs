@@ -24,3 +24,7 @@ pub const DESIRED: &str = "the0.app/desired";
 pub const DESIRED_BOT: &str = "bot";
 /// `the0.app/managed-by` of the desired-state ConfigMaps: the controller's own name.
 pub const RUNTIME_CONTROLLER: &str = "the0-runtime-controller";
+
+/// Annotation on a desired-state ConfigMap: why its bot has no object (a skip reason, D32, or
+/// why the record is unreadable), written by the leader only when it changes, absent otherwise.
+pub const SKIP_REASON: &str = "the0.app/skip-reason";

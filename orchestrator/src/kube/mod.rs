@@ -26,12 +26,14 @@
 //! - [`client`]: the API client (kubeconfig or in-cluster, rustls + ring).
 //! - [`cmstore`]: `--desired-state configmaps`: the desired bots as one ConfigMap each, shared by
 //!   every replica (ingest writes them, the controller lists them).
+//! - [`cmskip`]: with ConfigMaps, a skipped bot's reason as an annotation on its ConfigMap.
 //! - [`controller`]: the reconcile loop that lists, plans and applies (while leading).
 //! - [`lease`]: leader election's decision on a Lease (create, take over, renew, follow).
 //! - [`elector`]: `--leader-elect`: the Lease read and written, leadership published.
 //! - [`run`]: `orchestrator controller` put together (health, ingest, loop).
 
 pub mod client;
+pub mod cmskip;
 pub mod cmstore;
 pub mod controller;
 pub mod cronexpr;

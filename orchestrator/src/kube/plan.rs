@@ -9,7 +9,8 @@
 //! original made whose hash matches, whatever its name's origin; an object of a bot no longer
 //! desired is deleted, except that an empty desired set deletes nothing (a store that is empty or
 //! unreadable must not wipe the cluster, D33); while an old object is terminating, its bot waits
-//! (creating now would only meet AlreadyExists, D32).
+//! (creating now would only meet AlreadyExists, D32); the objects of a bot whose desired state is
+//! unknown (its ConfigMap is unreadable) are left exactly as they are, neither replaced nor deleted.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -96,17 +97,29 @@ pub struct Plan {
     pub actions: Vec<Action>,
     /// Objects kept only because the desired set was empty.
     pub held_back: usize,
+    /// Objects left as they are because their bot's desired state is unknown.
+    pub kept_unknown: usize,
+}
+
+/// What keeps the planner from touching objects, decided by the caller from the whole desired state.
+#[derive(Debug, Clone, Copy)]
+pub struct Guard<'a> {
+    /// The whole desired state (every record, of either kind, enabled or not) is empty: no
+    /// undesired object is deleted (D33), while the last realtime bot's pod is still deleted
+    /// when schedules remain.
+    pub hold_deletes: bool,
+    /// Bots whose desired state cannot be read: their objects get no action at all.
+    pub unknown: &'a BTreeSet<String>,
 }
 
 /// Plans one reconcile of `kind` objects; deletions are held back when `desired` is empty.
 pub fn plan(kind: Kind, desired: &[Want], seen: &[Seen]) -> Plan {
-    plan_guarded(kind, desired, seen, desired.is_empty())
+    plan_guarded(kind, desired, seen, Guard { hold_deletes: desired.is_empty(), unknown: &BTreeSet::new() })
 }
 
-/// [`plan`] with the D33 guard decided by the caller: `hold_deletes` is true when the whole
-/// desired state (every record, of either kind, enabled or not) is empty, so the last realtime
-/// bot's pod is still deleted while schedules remain.
-pub fn plan_guarded(kind: Kind, desired: &[Want], seen: &[Seen], hold_deletes: bool) -> Plan {
+/// [`plan`] with the [`Guard`] decided by the caller.
+pub fn plan_guarded(kind: Kind, desired: &[Want], seen: &[Seen], guard: Guard<'_>) -> Plan {
+    let Guard { hold_deletes, unknown } = guard;
     let mut by_id: BTreeMap<&str, Vec<&Seen>> = BTreeMap::new();
     for s in seen {
         // Objects without the key label are not ours to manage.
@@ -119,7 +132,7 @@ pub fn plan_guarded(kind: Kind, desired: &[Want], seen: &[Seen], hold_deletes: b
     }
     let mut out = Plan::default();
     let wanted: BTreeSet<&str> = desired.iter().map(|w| w.id.as_str()).collect();
-    for w in desired {
+    for w in desired.iter().filter(|w| !unknown.contains(&w.id)) {
         let objs = by_id.get(w.id.as_str()).map(Vec::as_slice).unwrap_or(&[]);
         let mut live = objs.iter().filter(|s| !s.terminating);
         let Some(keep) = live.next() else {
@@ -146,6 +159,10 @@ pub fn plan_guarded(kind: Kind, desired: &[Want], seen: &[Seen], hold_deletes: b
     }
     for (id, objs) in &by_id {
         if wanted.contains(id) {
+            continue;
+        }
+        if unknown.contains(*id) {
+            out.kept_unknown += objs.iter().filter(|s| !s.terminating).count();
             continue;
         }
         for s in objs.iter().filter(|s| !s.terminating) {

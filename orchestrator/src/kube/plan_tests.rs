@@ -204,9 +204,46 @@ fn cronjobs_are_planned_by_their_own_label_and_annotation() {
 #[test]
 fn the_guard_can_come_from_the_whole_desired_state() {
     let seen = vec![pod("bot-a", "a", Some("h1"), "Running")];
-    let got = plan_guarded(Kind::Pod, &[], &seen, false);
+    let none = BTreeSet::new();
+    let got = plan_guarded(Kind::Pod, &[], &seen, Guard { hold_deletes: false, unknown: &none });
     assert_eq!(got.actions, vec![Action::Delete { name: "bot-a".into(), why: Why::NotDesired }], "other records exist");
     assert_eq!(got.held_back, 0);
-    let got = plan_guarded(Kind::Pod, &[], &seen, true);
+    let got = plan_guarded(Kind::Pod, &[], &seen, Guard { hold_deletes: true, unknown: &none });
     assert_eq!((got.actions.len(), got.held_back), (0, 1), "the store is empty");
+}
+
+/// A bot whose ConfigMap is unreadable: whatever its objects look like (stale hash, Failed,
+/// undesired), they get no action; every other bot is planned as usual.
+#[test]
+fn objects_of_a_bot_with_unknown_desired_state_are_left_alone() {
+    let unknown = BTreeSet::from(["u".to_string()]);
+    // The last field: objects kept for unknown desired state.
+    let cases: Vec<Case> = vec![
+        ("undesired", vec![want("a", "h1")], vec![pod("bot-u", "u", Some("h1"), "Running")], vec![create("a")], 1),
+        ("failed", vec![], vec![pod("bot-u", "u", Some("h1"), "Failed")], vec![], 1),
+        ("terminating is not counted", vec![], vec![terminating(pod("bot-u", "u", Some("h1"), "Running"))], vec![], 0),
+        (
+            "also wanted (a label naming a live bot): not replaced",
+            vec![want("u", "h2")],
+            vec![pod("bot-u", "u", Some("h1"), "Failed")],
+            vec![],
+            0,
+        ),
+        (
+            "others still deleted",
+            vec![want("a", "h1")],
+            vec![
+                pod("bot-a", "a", Some("h1"), "Running"),
+                pod("bot-u", "u", None, "Running"),
+                pod("bot-x", "x", None, "Running"),
+            ],
+            vec![Action::Delete { name: "bot-x".into(), why: Why::NotDesired }],
+            1,
+        ),
+    ];
+    for (case, desired, seen, actions, kept) in cases {
+        let got = plan_guarded(Kind::Pod, &desired, &seen, Guard { hold_deletes: false, unknown: &unknown });
+        assert_eq!(got.actions, actions, "{case}");
+        assert_eq!((got.kept_unknown, got.held_back), (kept, 0), "{case}");
+    }
 }

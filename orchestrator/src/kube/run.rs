@@ -108,6 +108,7 @@ impl Running {
         let (ready_tx, ready_rx) = watch::channel(false);
         let mut metrics = Metrics::default();
         let leader_gauge = metrics.register_leader();
+        let pass_gauges = metrics.register_controller();
         let metrics = Arc::new(metrics);
         let served = metrics.clone();
         let health = tokio::spawn(http::serve(
@@ -169,7 +170,7 @@ impl Running {
             }
             None => (None, Some(leader_tx)),
         };
-        self.controller.run(self.interval, &ready_tx, leader_rx, shutdown).await;
+        self.controller.run(self.interval, &ready_tx, leader_rx, &pass_gauges, shutdown).await;
         // The loop has stopped: now the Lease may go.
         elect_stop_tx.send_replace(true);
         if let Some(e) = elect {

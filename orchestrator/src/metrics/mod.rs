@@ -58,6 +58,14 @@ fn query_histogram() -> Histogram {
     Histogram::new(QUERY_BUCKETS)
 }
 
+/// What the controller's last successful pass found (set after each one).
+#[derive(Clone, Default)]
+pub struct ControllerGauges {
+    pub skipped: Gauge,
+    pub corrupt_desired: Gauge,
+    pub kept_unknown: Gauge,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub desired: Gauge,
@@ -203,6 +211,32 @@ impl Metrics {
             "1 while this controller replica holds the leader Lease (always 1 without --leader-elect)",
             g.clone(),
         );
+        g
+    }
+
+    /// Registers the controller's pass gauges (Kubernetes mode only, as `the0_controller_leader`).
+    pub fn register_controller(&mut self) -> ControllerGauges {
+        let g = ControllerGauges::default();
+        let families = [
+            (
+                "the0_controller_skipped_bots",
+                "Desired bots that got no pod or CronJob (their reason: status or ConfigMap annotation)",
+                &g.skipped,
+            ),
+            (
+                "the0_controller_corrupt_desired",
+                "Desired-state ConfigMaps holding no readable record (their bots' objects are left as they are)",
+                &g.corrupt_desired,
+            ),
+            (
+                "the0_controller_kept_unknown",
+                "Pods and CronJobs left as they are because their bot's desired state is unreadable",
+                &g.kept_unknown,
+            ),
+        ];
+        for (name, help, gauge) in families {
+            self.registry.register(name, help, gauge.clone());
+        }
         g
     }
 

@@ -97,6 +97,8 @@ fn sample<'a>(id: &'a str, state: &'static str, restarts: u32, exit: Option<i64>
 fn every_family_name_is_unique() {
     let mut m = Metrics::new();
     m.register_leader().set(1);
+    let g = m.register_controller();
+    g.corrupt_desired.set(1);
     m.restarts.inc();
     m.bots.update(&[sample("a", "backing_off", 2, Some(1))]);
     let t = m.render();
@@ -107,6 +109,10 @@ fn every_family_name_is_unique() {
     assert_eq!(names.len(), total, "a family name is declared twice: {t}");
     assert!(names.contains(&"the0_bot_restarts") && names.contains(&"the0_bot_recorded_restarts"), "{t}");
     assert!(names.contains(&"the0_controller_leader"), "{t}");
+    for n in ["the0_controller_skipped_bots", "the0_controller_corrupt_desired", "the0_controller_kept_unknown"] {
+        assert!(names.contains(&n), "{n}: {t}");
+    }
+    assert!(t.contains("the0_controller_corrupt_desired 1"), "{t}");
 }
 
 /// A bot's series follow its state, one per metric, and go when it goes.
