@@ -20,6 +20,7 @@ mod query_common;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+use common::eventually_async;
 use kube_fake::{Call, FakeApi};
 use kube_record::{record, record_with_query};
 use serde_json::{json, Value};
@@ -358,6 +359,25 @@ async fn the_role_grants_exactly_what_the_controller_calls() {
         tokio::spawn(std::sync::Arc::new(server).run(listener, the0_orchestrator::shutdown::flag_set(stop_rx)));
     let (code, v) = query_common::query(&addr, json!({"bot_id": "q1", "query_path": "/x", "timeout_sec": 1})).await;
     assert_eq!((code, v["error"].as_str()), (500, Some("query timed out after 1s")), "{v}");
+    // A failed Job's error quotes its pod's log (pods list by job-name, pods/log get).
+    let asked = tokio::spawn({
+        let addr = addr.clone();
+        async move { query_common::query(&addr, json!({"bot_id": "q1", "query_path": "/y", "timeout_sec": 60})).await }
+    });
+    let job = eventually_async(std::time::Duration::from_secs(10), || async {
+        rig.api.objects("batch", "jobs", NS).into_keys().next()
+    })
+    .await
+    .expect("a second query Job");
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "qpod", "labels": {"job-name": job}}});
+    rig.api.seed("", "pods", NS, pod);
+    rig.api.set_log(NS, "qpod", "boom");
+    rig.api.set_status("batch", "jobs", NS, &job, json!({"failed": 1}));
+    let (code, v) = asked.await.expect("query task");
+    assert_eq!(
+        (code, v["error"].as_str()),
+        (500, Some(format!("query job {job} failed: its pod failed: boom").as_str()))
+    );
     stop.send_replace(true);
     serving.await.expect("query server stopped");
     // And every path of --desired-state configmaps: ingest creates and replaces a bot's ConfigMap

@@ -136,6 +136,15 @@ async fn a_realtime_bot_whose_pod_is_not_running_gets_a_job_and_a_failed_job_is_
     assert_eq!(job["metadata"]["labels"]["the0.app/bot-id"], "rt1");
     assert_eq!(job["spec"]["activeDeadlineSeconds"], 90, "the query's timeout + 30 s (D21)");
     assert_eq!(env_of(&job, "QUERY_PATH").as_deref(), Some("/status"));
+    // The Job controller's pod of it, and what its bot container logged.
+    let pod = format!("{name}-x7k2p");
+    rig.api.seed(
+        "",
+        "pods",
+        NS,
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": pod, "labels": {"job-name": name}}}),
+    );
+    rig.api.set_log(NS, &pod, "Traceback (most recent call last):\nKeyError: 'price'\n");
     rig.api.set_status(
         "batch",
         "jobs",
@@ -148,8 +157,14 @@ async fn a_realtime_bot_whose_pod_is_not_running_gets_a_job_and_a_failed_job_is_
     check_envelope(&v);
     assert_eq!(
         v["error"],
-        format!("query job {name} failed: BackoffLimitExceeded: Job has reached the specified backoff limit")
+        format!(
+            "query job {name} failed: BackoffLimitExceeded: Job has reached the specified backoff limit: \
+             Traceback (most recent call last):\nKeyError: 'price'"
+        ),
+        "the error quotes the bot container's log, as Docker mode's does"
     );
+    let asked_log: Vec<_> = rig.api.log().into_iter().filter(|(verb, r, _)| verb == "get" && r == "pods/log").collect();
+    assert_eq!(asked_log, [("get".to_string(), "pods/log".to_string(), pod.clone())]);
     let looked: Vec<_> = rig.api.log().into_iter().filter(|(verb, r, _)| verb == "get" && r == "pods").collect();
     assert_eq!(looked.len(), 1, "the pod was read once: {looked:?}");
 }

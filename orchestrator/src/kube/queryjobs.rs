@@ -4,7 +4,8 @@
 //! `--max-query-containers` at once (503 beyond, as Docker mode). The Job's status is polled every
 //! [`POLL`] within the query's timeout: succeeded → the result object at
 //! [`super::job::result_key`] is read (capped, [`crate::query::result`]) and parsed; failed → an
-//! error envelope naming the Job and why; still running at the timeout → the Job is deleted with
+//! error envelope naming the Job and why, with the last lines its `bot` container logged (as
+//! Docker mode quotes a failed query container's logs); still running at the timeout → the Job is deleted with
 //! background propagation (D21) and the caller gets Docker mode's timeout envelope. The result
 //! object is deleted in every outcome (D19).
 //!
@@ -14,15 +15,17 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use ::kube::api::{DeleteParams, PostParams};
+use ::kube::api::{DeleteParams, ListParams, LogParams, PostParams};
 use ::kube::{Api, Client};
 use futures_util::future::BoxFuture;
 use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
 use the0_contract::query::Envelope;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::job::{query_job, result_key, QueryJob};
 use super::names;
+use super::podparts::BOT_CONTAINER;
 use super::settings::KubeSettings;
 use crate::model::Launch;
 use crate::query::backend::Backend;
@@ -34,6 +37,12 @@ use crate::query::result::Results;
 
 /// How often a query Job's status is read (the original's interval).
 pub const POLL: Duration = Duration::from_millis(500);
+/// Log lines of a failed query Job's pod quoted in its error (as Docker mode's query containers).
+const LOG_LINES: i64 = 100;
+/// The most of those lines read: a bot's log is its own output, so hostile input too.
+const LOG_BYTES: i64 = 64 * 1024;
+/// The label the Job controller puts on a Job's pods.
+const JOB_NAME_LABEL: &str = "job-name";
 
 /// Where a query Job stands, from its status. Pure.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +79,7 @@ pub fn job_outcome(job: &Job) -> JobOutcome {
 /// Query Jobs in one namespace.
 pub struct Jobs {
     api: Api<Job>,
+    pods: Api<Pod>,
     settings: KubeSettings,
     results: Results,
     permits: Arc<Semaphore>,
@@ -80,7 +90,8 @@ impl Jobs {
     pub fn new(client: Client, settings: KubeSettings, results: Results, max: usize) -> Jobs {
         let max = max.max(1);
         Jobs {
-            api: Api::namespaced(client, &settings.namespace),
+            api: Api::namespaced(client.clone(), &settings.namespace),
+            pods: Api::namespaced(client, &settings.namespace),
             settings,
             results,
             permits: Arc::new(Semaphore::new(max)),
@@ -130,11 +141,41 @@ impl Jobs {
                 self.delete(&name).await;
                 Envelope::error(format!("query timed out after {}s", req.timeout.as_secs()))
             }
-            Some(JobOutcome::Failed(why)) => Envelope::error(format!("query job {name} failed: {why}")),
+            Some(JobOutcome::Failed(why)) => match self.logs(&name).await {
+                Some(logs) => Envelope::error(format!("query job {name} failed: {why}: {logs}")),
+                None => Envelope::error(format!("query job {name} failed: {why}")),
+            },
             Some(_) => match self.results.fetch(key).await {
                 Ok(body) => parse_answer(&body, "query result"),
                 Err(e) => Envelope::error(format!("failed to download query result: {e}")),
             },
+        }
+    }
+
+    /// The last [`LOG_LINES`] (at most [`LOG_BYTES`]) the `bot` container of the Job's pod
+    /// logged, if its pod and logs can be read and there are any.
+    async fn logs(&self, job: &str) -> Option<String> {
+        let lp = ListParams::default().labels(&format!("{JOB_NAME_LABEL}={job}"));
+        let pods = match self.pods.list(&lp).await {
+            Ok(l) => l.items,
+            Err(e) => {
+                tracing::warn!(job = %job, error = %e, "cannot list a failed query job's pods");
+                return None;
+            }
+        };
+        let pod = pods.iter().find_map(|p| p.metadata.name.clone())?;
+        let params = LogParams {
+            container: Some(BOT_CONTAINER.into()),
+            tail_lines: Some(LOG_LINES),
+            limit_bytes: Some(LOG_BYTES),
+            ..LogParams::default()
+        };
+        match self.pods.logs(&pod, &params).await {
+            Ok(text) => Some(text.trim_end().to_string()).filter(|t| !t.is_empty()),
+            Err(e) => {
+                tracing::warn!(pod = %pod, error = %e, "cannot read a failed query job's logs");
+                None
+            }
         }
     }
 

@@ -15,7 +15,9 @@
 //!
 //! A test plays the kubelet and the Job controller by writing an object's `status`
 //! ([`FakeApi::set_status`]: a pod's phase, `podIP` and container readiness; a Job's conditions),
-//! and reads the options every delete was sent with ([`FakeApi::deletes`]: `propagationPolicy`).
+//! and a pod's log ([`FakeApi::set_log`], served as `pods/log` whatever container, tail or byte
+//! limit is asked), and reads the options every delete was sent with ([`FakeApi::deletes`]:
+//! `propagationPolicy`).
 //!
 //! It does not emulate: admission (Pod Security, quotas, webhooks, defaulting), validation of the
 //! objects' schema (the goldens are validated offline by scripts/check-kubernetes.sh), scheduling,
@@ -23,7 +25,8 @@
 //! controller (a Job's status changes only when a test sets it; `activeDeadlineSeconds` and
 //! `ttlSecondsAfterFinished` are never applied), garbage collection by owner (a Job deleted with
 //! any propagation policy leaves no pod because the fake never made one) or the Jobs a CronJob
-//! would start, subresources such as `pods/log`, watch streams (answered 501: the controller does
+//! would start, subresources other than `pods/log` (and its `container`, `tailLines` and
+//! `limitBytes`), watch streams (answered 501: the controller does
 //! not watch), patch, authentication and authorisation.
 #![allow(dead_code)]
 
@@ -278,6 +281,11 @@ impl FakeApi {
         self.set_status("batch", "jobs", ns, name, status);
     }
 
+    /// What the kubelet would serve as `pods/log` of `pod` (whatever container or tail is asked).
+    pub fn set_log(&self, ns: &str, pod: &str, text: &str) {
+        self.lock().objects.insert((String::new(), "pods/log".into(), ns.into(), pod.into()), json!(text));
+    }
+
     /// (resource, name, DeleteOptions body, `null` when none) of every delete received so far.
     pub fn deletes(&self) -> Vec<(String, String, Value)> {
         self.lock().deletes.clone()
@@ -411,6 +419,13 @@ impl FakeApi {
                 )
             }
             "get" => match st.objects.get(&key(name.as_deref().unwrap_or_default())) {
+                // A pod's log (`pods/log`), as the kubelet serves it: plain text.
+                Some(Value::String(text)) => {
+                    let mut r = Response::new(Full::new(Bytes::from(text.clone())));
+                    r.headers_mut()
+                        .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("text/plain"));
+                    r
+                }
                 Some(v) => respond(StatusCode::OK, v),
                 None => status(StatusCode::NOT_FOUND, "NotFound", "not found"),
             },
