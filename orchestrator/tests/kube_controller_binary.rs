@@ -319,3 +319,13 @@ fn desired_state_is_sqlite_unless_configmaps_is_asked_for() {
     let err = parse(&["controller"], &[("DESIRED_STATE", "etcd")]).expect_err("refused").to_string();
     assert!(err.contains("--desired-state") && err.contains("etcd"), "{err}");
 }
+
+#[test]
+fn the_controllers_query_api_binds_all_interfaces_unless_told() {
+    assert_eq!(parse(&["controller"], &[]).expect("parses").query.addr(), "0.0.0.0:9477");
+    let told = parse(&["controller", "--query-bind=127.0.0.1", "--port=9999"], &[]).expect("parses");
+    assert_eq!(told.query.addr(), "127.0.0.1:9999");
+    let by_variable = parse(&["controller"], &[("THE0_QUERY_BIND", "10.0.0.5")]).expect("parses");
+    assert_eq!(by_variable.query.addr(), "10.0.0.5:9477");
+    assert_eq!(parse(&["serve"], &[]).expect("parses").query.addr(), "127.0.0.1:9477", "Docker mode keeps loopback");
+}
