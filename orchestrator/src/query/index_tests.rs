@@ -107,3 +107,17 @@ fn a_write_is_seen_at_once_before_the_index_reloads() {
     store.apply(&Change::Delete("b1".into()), Mode::Put, None).unwrap();
     assert!(index.get("b1").is_none(), "and a delete");
 }
+
+#[tokio::test]
+async fn a_pushed_index_holds_what_it_was_last_given() {
+    let index = BotIndex::pushed(Arc::default());
+    assert!(index.get("b1").is_none());
+    index.replace(&[rec(json!({}), Some("q.sh"), "gcc13")]);
+    assert!(index.get("b1").is_some_and(|b| b.proxied()), "a realtime bot with a query entrypoint");
+    index.replace(&[rec(json!({"schedule": "@hourly"}), Some("q.sh"), "gcc13")]);
+    assert!(index.get("b1").is_some_and(|b| b.scheduled && !b.proxied()), "replaced, not merged");
+    index.replace(&[]);
+    assert!(index.get("b1").is_none());
+    // Nothing to follow: it returns at shutdown.
+    index.clone().follow(std::future::ready(())).await;
+}

@@ -211,6 +211,47 @@ mod tests {
         assert_eq!((t.as_str(), b.is_empty()), ("/p", true));
     }
 
+    /// A source that answers `ip` (or nothing) and counts its lookups.
+    struct Counting {
+        ip: Option<&'static str>,
+        age: Option<Duration>,
+        calls: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Locate for Counting {
+        fn locate<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Option<String>, AddressError>> {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Box::pin(async move { Ok(self.ip.map(str::to_string)) })
+        }
+
+        fn max_age(&self) -> Option<Duration> {
+            self.age
+        }
+    }
+
+    #[tokio::test]
+    async fn addresses_are_cached_as_long_as_the_source_says_and_forgotten_on_demand() {
+        let lookups = |src: &Arc<Counting>| src.calls.load(std::sync::atomic::Ordering::SeqCst);
+        for (age, ip, want_lookups) in [
+            // A container id: kept until forgotten.
+            (None, Some("10.0.0.2"), 1),
+            // A pod name whose address may already be stale: looked up every time.
+            (Some(Duration::ZERO), Some("10.0.0.2"), 3),
+            // No address (a pod not running): nothing cached.
+            (None, None, 3),
+        ] {
+            let src = Arc::new(Counting { ip, age, calls: Default::default() });
+            let rt = Realtime::with_source(src.clone());
+            for _ in 0..3 {
+                assert_eq!(rt.address("k").await.expect("looked up").as_deref(), ip);
+            }
+            assert_eq!(lookups(&src), want_lookups, "max age {age:?}, address {ip:?}");
+            rt.forget("k");
+            let _ = rt.address("k").await;
+            assert_eq!(lookups(&src), want_lookups + 1, "a forgotten address is looked up again");
+        }
+    }
+
     #[test]
     fn urls_bracket_ipv6() {
         assert_eq!(url("172.17.0.2", "/p?a=1"), "http://172.17.0.2:9476/p?a=1");
