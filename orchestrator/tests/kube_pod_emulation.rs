@@ -19,7 +19,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::e2e::{examples, have, last_tick, output, resumed_at, zip_files};
+use common::e2e::{
+    examples, have, last_tick, output, resumed_at, ticker_state_archive as state_archive, zip_files,
+    TICKER_STATE_FILE as STATE_FILE,
+};
 use common::*;
 use serde_json::{json, Value};
 use the0_objstore::Store;
@@ -41,20 +44,6 @@ fn pause_image() -> String {
 
 fn example(name: &str) -> Vec<u8> {
     std::fs::read(examples().join("python-ticker").join(name)).expect("examples/python-ticker")
-}
-
-const STATE_FILE: &str = ".the0-state/ticker.json";
-
-/// `state.tar.gz` of a state directory whose ticker state has `ticks` ticks.
-fn state_archive(ticks: u64) -> Vec<u8> {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir(dir.path().join(".the0-state")).expect("mkdir");
-    let ticker = json!({"ticks": ticks, "price": 100.0, "prices": [100.0]});
-    std::fs::write(dir.path().join(STATE_FILE), ticker.to_string()).expect("write");
-    let out = dir.path().join("state.tar.gz");
-    let st = Command::new("tar").arg("-czf").arg(&out).arg("-C").arg(dir.path()).arg(".the0-state").status();
-    assert!(st.is_ok_and(|s| s.success()), "tar");
-    std::fs::read(out).expect("archive")
 }
 
 /// The ticks in the state archive S3 holds for `id`, if any.

@@ -7,7 +7,8 @@
 //!    is answered by the real query sidecar, parameters included (D20), and no Job is made.
 //! 2. A scheduled bot: the query Job the controller creates in the fake API is run by the test
 //!    (its pod template translated by podemu); once its container exits 0 the test marks the Job
-//!    succeeded, the controller returns what the bot wrote to moto, and that object is gone.
+//!    succeeded, the controller returns what the bot wrote to moto (from its stored state), and
+//!    that object is gone.
 //!
 //! The bot is examples/python-ticker on `the0/runtime:python`. Needs Docker, that image
 //! (`make images`) and the test image (a busybox pause); outside CI a missing image skips the
@@ -23,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::e2e::{examples, have, zip_files};
+use common::e2e::{examples, have, ticker_state_archive, zip_files};
 use common::*;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
@@ -209,6 +210,9 @@ async fn a_scheduled_bots_query_job_result_comes_back_from_s3_and_is_deleted() {
     let w = World::new("kq-job").await;
     let id = w.inst.clone();
     w.put(record(&id, json!({"schedule": "0 * * * *"})));
+    // The state the bot's last run left: the query reads it (read-only).
+    let state = Bytes::from(ticker_state_archive(41));
+    w.objects.put_bytes("bot-state", &format!("{id}/state.tar.gz"), state, "application/gzip").await.expect("state");
     let addr = w.addr.clone();
     let qid = id.clone();
     let asked =
@@ -245,6 +249,7 @@ async fn a_scheduled_bots_query_job_result_comes_back_from_s3_and_is_deleted() {
     assert_eq!(code, 200, "{v}\n{}", running.logs());
     check_envelope(&v);
     assert_eq!(v["data"]["bot_id"], id.as_str(), "the bot's own query program answered: {v}");
+    assert_eq!(v["data"]["ticks"], 41, "from the bot's stored state: {v}");
     let left = w.objects.head("query-results", &key).await.expect("head the result");
     assert!(left.is_none(), "the result object {key} is deleted after it was read (D19)");
     eprintln!("Job {name} answered {v} through {}", w.endpoint);
