@@ -171,6 +171,15 @@ impl Running {
         let mut tasks = vec![health];
         // Every replica answers :9477, leading or not.
         let (listener, server) = self.query;
+        let local = listener.local_addr().ok();
+        let query_addr = local.map_or(String::new(), |a| a.to_string());
+        tracing::info!(addr = %query_addr, max_query_jobs = %server.backend.max_oneshots(), "query API serving");
+        if server.token.is_none() && !local.is_some_and(|a| a.ip().is_loopback()) {
+            tracing::warn!(
+                addr = %query_addr,
+                "the query API has no token: only a NetworkPolicy keeps it to the0's API (deploy/kubernetes/networkpolicy.yaml); set THE0_QUERY_TOKEN where none is enforced"
+            );
+        }
         if let Some(cm) = &self.controller.configmaps {
             let follow = queryserve::follow_configmaps(cm.clone(), server.index.clone(), flag_set(stop_rx.clone()));
             tasks.push(tokio::spawn(follow));
