@@ -7,7 +7,8 @@
 //! and a failed Job gives the error envelope; a scheduled bot's succeeded Job gives the result
 //! object the bot wrote, which is gone afterwards; a Job still running at the query's timeout is
 //! deleted with background propagation and the caller gets Docker mode's timeout envelope; a
-//! running pod with an address is proxied to (no Job); a full set of Job slots answers 503.
+//! running pod with an address is proxied to (no Job); a full set of Job slots answers 503; with
+//! `--desired-state configmaps` the bots come from the desired-state ConfigMaps.
 //! No assertion is on time: every wait is a bounded loop.
 
 mod common;
@@ -23,11 +24,13 @@ use kube_fake::FakeApi;
 use kube_record::{record, record_with_query};
 use query_common::{check_envelope, query};
 use serde_json::{json, Value};
+use the0_orchestrator::kube::cmstore::ConfigMapStore;
 use the0_orchestrator::kube::{client, queryserve, KubeSettings};
 use the0_orchestrator::metrics::Metrics;
 use the0_orchestrator::model::{BotRecord, Change};
 use the0_orchestrator::query::result::Results;
 use the0_orchestrator::query::QueryOptions;
+use the0_orchestrator::shutdown::flag_set;
 use the0_orchestrator::store::{Mode, Store};
 
 const NS: &str = "the0";
@@ -43,6 +46,12 @@ struct Rig {
 
 impl Rig {
     async fn new(max: usize) -> Rig {
+        Rig::with(max, false).await
+    }
+
+    /// With `configmaps`, the index comes from the desired-state ConfigMaps
+    /// (`--desired-state configmaps`), listed by `follow_configmaps`.
+    async fn with(max: usize, configmaps: bool) -> Rig {
         let dir = tempfile::tempdir().expect("tempdir");
         let api = FakeApi::start().await;
         let kc = api.kubeconfig(dir.path(), NS);
@@ -59,12 +68,18 @@ impl Rig {
             local_root: Some(objects.clone()),
         };
         let opts = QueryOptions { max_containers: max, ..QueryOptions::default() };
-        let server = queryserve::server(client, &settings, results, &opts, &store, None, Arc::new(Metrics::default()))
-            .expect("query server");
+        let cm = configmaps.then(|| ConfigMapStore::new(client.clone(), NS));
+        let metrics = Arc::new(Metrics::default());
+        let server =
+            queryserve::server(client, &settings, results, &opts, &store, cm.as_ref(), metrics).expect("query server");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind :9477 stand-in");
         let addr = listener.local_addr().expect("addr").to_string();
         let (stop, rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(Arc::new(server).run(listener, the0_orchestrator::shutdown::flag_set(rx)));
+        if let Some(cm) = cm {
+            let follow = queryserve::follow_configmaps(cm, server.index.clone(), flag_set(rx.clone()));
+            tokio::spawn(follow);
+        }
+        tokio::spawn(Arc::new(server).run(listener, flag_set(rx)));
         Rig { api, addr, store, objects, stop, _dir: dir }
     }
 
@@ -247,4 +262,31 @@ async fn a_full_set_of_job_slots_answers_503() {
     let (code, v) = first.await.expect("first query");
     assert_eq!(code, 500, "{v}");
     assert_eq!(v["error"], format!("query job {name} failed: its pod failed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_configmaps_the_bots_come_from_the_desired_state_configmaps() {
+    let rig = Rig::with(4, true).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let client = client::connect(Some(&rig.api.kubeconfig(dir.path(), NS))).await.expect("client");
+    let other_replica = ConfigMapStore::new(client, NS);
+    let rec = record_with_query("cm1", json!({"schedule": "0 * * * *"}), true);
+    other_replica.apply(&Change::Upsert(rec), Mode::Create, Some(1)).await.expect("ConfigMap written");
+    // Listed into the index within one interval (5 s): until then the bot is unknown.
+    let mut found = None;
+    for _ in 0..100 {
+        let addr = rig.addr.clone();
+        let body = json!({"bot_id": "cm1", "query_path": "/x", "timeout_sec": 1});
+        let (code, v) = query(&addr, body).await;
+        if code != 404 {
+            found = Some((code, v));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (code, v) = found.expect("the ConfigMap's bot was indexed");
+    assert_eq!((code, v["error"].as_str()), (500, Some("query timed out after 1s")), "it got a query Job: {v}");
+    assert!(rig.store.list().expect("store").is_empty(), "the SQLite store was never involved");
+    let (code, v) = query(&rig.addr, json!({"bot_id": "nobody", "query_path": "/x"})).await;
+    assert_eq!(code, 404, "{v}");
 }
