@@ -95,6 +95,10 @@ impl QueryServer {
                 (QueryKind::Realtime, self.realtime.query(&key, &q).await)
             }
             Route::OneShot(launch) => {
+                // `route` gives OneShot only for an indexed bot.
+                let Some(bot) = bot.clone() else {
+                    return refuse(&self, StatusCode::NOT_FOUND, format!("bot {:?} not found", q.bot_id));
+                };
                 let Some(slot) = self.backend.try_slot() else {
                     let msg = format!(
                         "all {} query containers are busy (--max-query-containers); try again shortly",
@@ -106,10 +110,6 @@ impl QueryServer {
                 };
                 self.metrics.queries_oneshot.inc();
                 // Its own task: a client that hangs up must not leave the container (Job) behind.
-                // `route` gives OneShot only for an indexed bot.
-                let Some(bot) = bot.clone() else {
-                    return refuse(&self, StatusCode::NOT_FOUND, format!("bot {:?} not found", q.bot_id));
-                };
                 let task = tokio::spawn(self.backend.clone().one_shot(slot, launch, bot, q.clone()));
                 let env = task.await.unwrap_or_else(|e| Envelope::error(format!("query task failed: {e}")));
                 (QueryKind::OneShot, env)
