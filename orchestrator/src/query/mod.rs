@@ -42,11 +42,13 @@ use realtime::Realtime;
 pub struct QueryOptions {
     /// Listen address (`--query-bind`, `THE0_QUERY_BIND`): loopback by default, so no bot
     /// container reaches it through its gateway or `host.docker.internal`; a deployment whose
-    /// API calls it from elsewhere binds wider and sets a token (`docs/security/orch.md`).
+    /// API calls it from elsewhere binds wider and sets a token (`docs/security/orch.md`). The
+    /// `controller` command binds all interfaces unless told (its bots are in other pods).
     pub bind: String,
     /// `--port` / `QUERY_SERVER_PORT` (9477).
     pub port: u16,
-    /// Query containers at once (`--max-query-containers`, `THE0_MAX_QUERY_CONTAINERS`).
+    /// Query containers (Kubernetes mode: query Jobs) at once (`--max-query-containers`,
+    /// `THE0_MAX_QUERY_CONTAINERS`).
     pub max_containers: usize,
     /// `--query-token` / `THE0_QUERY_TOKEN`: when set, every request but `/health` needs
     /// `Authorization: Bearer <token>`.
