@@ -30,7 +30,7 @@ use the0_orchestrator::images::RuntimeImages;
 use the0_orchestrator::kube::{self, KubeSettings};
 use the0_orchestrator::model::BotRecord;
 
-use podemu::docker::{start, PodGuard};
+use podemu::docker::{start, Scene};
 use podemu::PodEnv;
 
 const BOT_IMAGE: &str = "the0/runtime:python";
@@ -88,14 +88,8 @@ async fn the_bot_pod_runs_on_docker_as_a_kubelet_would_run_it() {
     if !have(&[BOT_IMAGE, &pause_image()], &[]) {
         return;
     }
-    let inst = unique("podemu");
-    // Declared first, dropped last: a network with containers attached cannot be removed.
-    let net = Network::create(&format!("the0-test-{inst}"));
-    let label = format!("the0.test.podemu={inst}");
-    let _guard = PodGuard(label.clone());
-    let gateway = docker(&["network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", &net.0]);
-    assert!(!gateway.is_empty(), "network {} has no gateway", net.0);
-    let (_moto, endpoint) = moto::start_moto(&gateway);
+    let scene = Scene::new("podemu");
+    let (inst, label, endpoint) = (scene.inst.clone(), scene.label.clone(), scene.endpoint.clone());
 
     // What the API would have stored: the code zip and a state to restore.
     let s3 = the0_test_support::s3_settings(&endpoint);
@@ -124,7 +118,7 @@ async fn the_bot_pod_runs_on_docker_as_a_kubelet_would_run_it() {
     let env = PodEnv {
         prefix: inst.clone(),
         label: label.clone(),
-        network: net.0.clone(),
+        network: scene.net.0.clone(),
         pause_image: pause_image(),
         secrets: BTreeMap::from([
             ((SECRET.into(), kube::env::SECRET_ACCESS_KEY.into()), s3.access_key.clone()),

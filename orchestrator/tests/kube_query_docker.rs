@@ -29,7 +29,7 @@ use common::*;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube_fake::FakeApi;
-use podemu::docker::{exit_code, run, start, PodGuard};
+use podemu::docker::{exit_code, run, start, Scene};
 use podemu::PodEnv;
 use query_common::{check_envelope, query};
 use serde_json::{json, Value};
@@ -60,13 +60,10 @@ fn record(id: &str, config: Value) -> BotRecord {
     }
 }
 
-/// One test's world: a network, moto on its gateway, the fake API, the store and the
-/// controller's query server. Dropped in reverse: the query server stops, containers and volumes
-/// go (the guard), then moto, then the network.
+/// One test's world: its scene (network, moto on its gateway, cleanup), the fake API, the store
+/// and the controller's query server. The query server stops first, the scene goes last.
 struct World {
     inst: String,
-    label: String,
-    net: String,
     endpoint: String,
     objects: Arc<Objects>,
     secrets: BTreeMap<(String, String), String>,
@@ -76,9 +73,8 @@ struct World {
     addr: String,
     stop: tokio::sync::watch::Sender<bool>,
     _dir: tempfile::TempDir,
-    _guard: PodGuard,
-    _moto: KillOnDrop,
-    _net: Network,
+    /// Last: its containers go before its network.
+    scene: Scene,
 }
 
 impl Drop for World {
@@ -89,13 +85,8 @@ impl Drop for World {
 
 impl World {
     async fn new(prefix: &str) -> World {
-        let inst = unique(prefix);
-        let net = Network::create(&format!("the0-test-{inst}"));
-        let label = format!("the0.test.podemu={inst}");
-        let guard = PodGuard(label.clone());
-        let gateway = docker(&["network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", &net.0]);
-        assert!(!gateway.is_empty(), "network {} has no gateway", net.0);
-        let (moto, endpoint) = moto::start_moto(&gateway);
+        let scene = Scene::new(prefix);
+        let (inst, endpoint) = (scene.inst.clone(), scene.endpoint.clone());
         let s3 = the0_test_support::s3_settings(&endpoint);
         let objects = Arc::new(Objects::s3(s3.clone()).expect("store"));
         for b in ["custom-bots", "bot-state", "bot-logs", "query-results"] {
@@ -133,30 +124,14 @@ impl World {
         let addr = listener.local_addr().expect("addr").to_string();
         let (stop, rx) = tokio::sync::watch::channel(false);
         tokio::spawn(Arc::new(server).run(listener, the0_orchestrator::shutdown::flag_set(rx)));
-        World {
-            inst,
-            label,
-            net: net.0.clone(),
-            endpoint,
-            objects,
-            secrets,
-            settings,
-            api,
-            store,
-            addr,
-            stop,
-            _dir: dir,
-            _guard: guard,
-            _moto: moto,
-            _net: net,
-        }
+        World { inst, endpoint, objects, secrets, settings, api, store, addr, stop, _dir: dir, scene }
     }
 
     fn pod_env(&self, prefix: &str) -> PodEnv {
         PodEnv {
             prefix: prefix.into(),
-            label: self.label.clone(),
-            network: self.net.clone(),
+            label: self.scene.label.clone(),
+            network: self.scene.net.0.clone(),
             pause_image: pause_image(),
             secrets: self.secrets.clone(),
             runtimes: BTreeMap::new(),
