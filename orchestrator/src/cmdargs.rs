@@ -321,7 +321,7 @@ pub struct Flags {
     #[arg(long, global = true, value_name = "N", allow_negative_numbers = true)]
     pub port: Option<String>,
     /// Query API address; a wider bind is reachable from bot containers: set a --query-token with it
-    /// [env: THE0_QUERY_BIND] [default: 127.0.0.1]
+    /// [env: THE0_QUERY_BIND] [default: 127.0.0.1; controller: 0.0.0.0]
     #[arg(long, global = true, value_name = "IP")]
     pub query_bind: Option<String>,
     /// Bearer token required on :9477 (not on /health) [env: THE0_QUERY_TOKEN]

@@ -325,6 +325,11 @@ fn resolve(command: Command, f: &Flags, vars: &HashMap<String, String>) -> Resul
     }
     let events = crate::store::events::Retention { keep, max_age };
     let mut query = query_options(f.port.as_deref(), f.query_bind.as_deref(), f.max_query_containers.as_deref(), &get)?;
+    // The0's chart reaches the controller's :9477 through a Service, from another pod: all
+    // interfaces unless given (deploy/kubernetes's NetworkPolicy admits only the0's API).
+    if controller && f.query_bind.is_none() && get(env::THE0_QUERY_BIND).is_none() {
+        query.bind = "0.0.0.0".into();
+    }
     query.token = f.query_token.as_deref().or(get(THE0_QUERY_TOKEN)).map(str::to_string);
     Ok(Cli {
         command,

@@ -22,7 +22,7 @@
 //! - [`model`]: the desired world: bot records, payload parsing, the enabled rule, validation.
 //! - [`reconcile`]: live bots: the planner, the crash policy and backoff, the runner and its snapshot.
 //! - [`schedule`]: scheduled bots: cron, the due-run planner and the runner of runs.
-//! - [`query`]: the :9477 query API (realtime and one-shot queries).
+//! - [`query`]: the :9477 query API (realtime and one-shot queries), one server for both modes.
 //! - [`admin`]: the admin API (`PUT`/`DELETE`/`GET /bots…`, `restart`, `GET /events`) and what it
 //!   shows per bot.
 //! - [`ui`]: the status page (`/ui` on the admin address): the view model, its HTML rendering
@@ -42,7 +42,8 @@
 //! - [`clock`]: the wall clock backoffs and due times are decided by (tokio's in paused-time tests).
 //! - [`kube`]: Kubernetes mode: its objects (pod, CronJob, query Job) and planner, pure, and the
 //!   `controller` command (API client, reconcile loop, leader election with a Lease, the desired
-//!   state optionally in ConfigMaps shared by replicas: `kube::cmstore`).
+//!   state optionally in ConfigMaps shared by replicas: `kube::cmstore`; the :9477 query API with
+//!   pods and query Jobs as the query server's backend: `kube::queryserve`).
 //! - [`spec`]: the container spec of a bot in each role, pure.
 //! - [`creds`]: per-container scoped credentials (STS) and their renewal.
 //! - [`deploy`]: zipping a bot directory the way the0's CLI does.

@@ -8,17 +8,21 @@
 //! unchanged; a terminating pod makes its bot wait, and AlreadyExists is pending; CronJobs are
 //! created, updated in place and deleted. Last, the Role in deploy/kubernetes/rbac.yaml must grant
 //! exactly the (verb, resource) pairs the client sent, the leader election's Lease calls included
-//! (`--leader-elect`; its scenarios are in kube_leader.rs) and the ConfigMap calls of
-//! `--desired-state configmaps` (its scenarios are in kube_configmaps.rs).
+//! (`--leader-elect`; its scenarios are in kube_leader.rs), the ConfigMap calls of
+//! `--desired-state configmaps` (its scenarios are in kube_configmaps.rs) and those of the :9477
+//! query API (its scenarios are in kube_query.rs).
 
+mod common;
 mod kube_fake;
 mod kube_record;
+mod query_common;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+use common::eventually_async;
 use kube_fake::{Call, FakeApi};
-use kube_record::record;
+use kube_record::{record, record_with_query};
 use serde_json::{json, Value};
 use the0_orchestrator::config::LeaseTimings;
 use the0_orchestrator::kube::client;
@@ -326,6 +330,56 @@ async fn the_role_grants_exactly_what_the_controller_calls() {
     assert_eq!(e.step().await.expect("the Lease is created"), Outcome::Leading);
     assert_eq!(e.step().await.expect("the Lease is renewed"), Outcome::Leading);
     assert!(e.release().await.expect("the Lease is released"));
+    // And every path of the :9477 query API: a realtime bot's pod read (not running), a query Job
+    // created and polled, and deleted once the query's timeout passed.
+    rig.put(record_with_query("q1", json!({}), true));
+    let objects = tempfile::tempdir().expect("objects dir");
+    let results = the0_orchestrator::query::result::Results {
+        objects: std::sync::Arc::new(
+            the0_objstore::Store::open(&the0_objstore::StoreSettings::Local { root: objects.path().into() })
+                .expect("local objects"),
+        ),
+        bucket: "query-results".into(),
+        local_root: Some(objects.path().into()),
+    };
+    let server = k::queryserve::server(
+        rig.ctl.client.clone(),
+        &settings(),
+        results,
+        &the0_orchestrator::query::QueryOptions::default(),
+        &rig.ctl.store,
+        None,
+        std::sync::Arc::new(the0_orchestrator::metrics::Metrics::default()),
+    )
+    .expect("query server");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let serving =
+        tokio::spawn(std::sync::Arc::new(server).run(listener, the0_orchestrator::shutdown::flag_set(stop_rx)));
+    let (code, v) = query_common::query(&addr, json!({"bot_id": "q1", "query_path": "/x", "timeout_sec": 1})).await;
+    assert_eq!((code, v["error"].as_str()), (500, Some("query timed out after 1s")), "{v}");
+    // A failed Job's error quotes its pod's log (pods list by job-name, pods/log get).
+    let asked = tokio::spawn({
+        let addr = addr.clone();
+        async move { query_common::query(&addr, json!({"bot_id": "q1", "query_path": "/y", "timeout_sec": 60})).await }
+    });
+    let job = eventually_async(std::time::Duration::from_secs(10), || async {
+        rig.api.objects("batch", "jobs", NS).into_keys().next()
+    })
+    .await
+    .expect("a second query Job");
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "qpod", "labels": {"job-name": job}}});
+    rig.api.seed("", "pods", NS, pod);
+    rig.api.set_log(NS, "qpod", "boom");
+    rig.api.set_status("batch", "jobs", NS, &job, json!({"failed": 1}));
+    let (code, v) = asked.await.expect("query task");
+    assert_eq!(
+        (code, v["error"].as_str()),
+        (500, Some(format!("query job {job} failed: its pod failed: boom").as_str()))
+    );
+    stop.send_replace(true);
+    serving.await.expect("query server stopped");
     // And every path of --desired-state configmaps: ingest creates and replaces a bot's ConfigMap
     // (each read first; a delete is a replace to a tombstone), the controller lists them and
     // deletes an expired tombstone.

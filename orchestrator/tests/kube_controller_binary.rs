@@ -69,6 +69,8 @@ async fn the_binary_runs_as_the_charts_controller() {
     store.apply(&Change::Upsert(rec), Mode::Put, None).expect("store put");
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
     let health = format!("127.0.0.1:{port}");
+    // :9477 on an ephemeral port too (the controller binds all interfaces by default).
+    let qport = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
 
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_orchestrator"));
     for v in ["NATS_URL", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY", "RUNTIME_IMAGE", "THE0_DATA_DIR"] {
@@ -88,6 +90,7 @@ async fn the_binary_runs_as_the_charts_controller() {
     .env("MINIO_BUCKET", "the0-custom-bots")
     .env("KUBECONFIG", &kubeconfig)
     .env("THE0_HEALTH_ADDR", &health)
+    .env("QUERY_SERVER_PORT", qport.to_string())
     .env("THE0_DATA_DIR", &data)
     .stdout(Stdio::null())
     .stderr(Stdio::inherit());
@@ -112,6 +115,7 @@ async fn the_binary_runs_as_the_charts_controller() {
     assert_eq!(pod["spec"]["containers"][0]["image"], "example.invalid/the0-runtime:chart");
     assert_eq!(pod["spec"]["containers"][0]["imagePullPolicy"], "IfNotPresent");
     assert_eq!(get(&health, "/readyz"), Some(200), "ready after a good pass");
+    assert_eq!(get(&format!("127.0.0.1:{qport}"), "/health"), Some(200), "the query API answers :9477");
 
     // SAFETY: kill(2) on the child's own pid; no memory is involved.
     let rc = unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
@@ -151,6 +155,8 @@ async fn the_binary_reconciles_the_configmaps_with_leader_election() {
     );
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
     let health = format!("127.0.0.1:{port}");
+    // :9477 on an ephemeral port too (the controller binds all interfaces by default).
+    let qport = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
 
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_orchestrator"));
     for v in ["NATS_URL", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY", "RUNTIME_IMAGE", "THE0_DATA_DIR", "DESIRED_STATE"] {
@@ -166,6 +172,7 @@ async fn the_binary_reconciles_the_configmaps_with_leader_election() {
     .env("POD_NAME", "ctl-0")
     .env("KUBECONFIG", &kubeconfig)
     .env("THE0_HEALTH_ADDR", &health)
+    .env("QUERY_SERVER_PORT", qport.to_string())
     .env("THE0_DATA_DIR", dir.path().join("data"))
     .stdout(Stdio::null())
     .stderr(Stdio::inherit());
@@ -254,6 +261,7 @@ fn the_charts_arguments_become_the_settings() {
     let f = flags(&cli);
     assert_eq!(cli.reconcile.interval, Duration::from_secs(45));
     assert_eq!(cli.health_addr, "0.0.0.0:8080", "the chart probes :8080 from outside the pod");
+    assert_eq!(cli.query.addr(), "0.0.0.0:9477", "the chart's Service reaches :9477 from the0's API");
     assert_eq!(cli.data_dir, PathBuf::from("/tmp/the0-data"), "the chart's only writable path");
     let s = settings(&cli, &f);
     assert_eq!(s.namespace, "bots");
@@ -332,4 +340,14 @@ fn desired_state_is_sqlite_unless_configmaps_is_asked_for() {
     assert_eq!(f.desired_state, DesiredState::Sqlite, "the flag beats the variable");
     let err = parse(&["controller"], &[("DESIRED_STATE", "etcd")]).expect_err("refused").to_string();
     assert!(err.contains("--desired-state") && err.contains("etcd"), "{err}");
+}
+
+#[test]
+fn the_controllers_query_api_binds_all_interfaces_unless_told() {
+    assert_eq!(parse(&["controller"], &[]).expect("parses").query.addr(), "0.0.0.0:9477");
+    let told = parse(&["controller", "--query-bind=127.0.0.1", "--port=9999"], &[]).expect("parses");
+    assert_eq!(told.query.addr(), "127.0.0.1:9999");
+    let by_variable = parse(&["controller"], &[("THE0_QUERY_BIND", "10.0.0.5")]).expect("parses");
+    assert_eq!(by_variable.query.addr(), "10.0.0.5:9477");
+    assert_eq!(parse(&["serve"], &[]).expect("parses").query.addr(), "127.0.0.1:9477", "Docker mode keeps loopback");
 }

@@ -56,6 +56,8 @@ async fn replica(door: &FakeApi, dir: &Path, pod: &str) -> Replica {
         ("THE0_DATA_DIR", sub.join("data").display().to_string()),
         ("THE0_HEALTH_ADDR", "127.0.0.1:0".to_string()),
         ("POD_NAME", pod.to_string()),
+        ("THE0_QUERY_BIND", "127.0.0.1".to_string()),
+        ("QUERY_SERVER_PORT", "0".to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

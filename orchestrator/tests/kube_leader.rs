@@ -286,6 +286,8 @@ async fn a_following_controller_makes_no_pod_or_cronjob_call_until_it_leads() {
     let vars: HashMap<String, String> = [
         ("THE0_DATA_DIR", dir.path().join("data").display().to_string()),
         ("THE0_HEALTH_ADDR", "127.0.0.1:0".to_string()),
+        ("THE0_QUERY_BIND", "127.0.0.1".to_string()),
+        ("QUERY_SERVER_PORT", "0".to_string()),
         ("POD_NAME", "pod-new".to_string()),
     ]
     .into_iter()
@@ -300,6 +302,7 @@ async fn a_following_controller_makes_no_pod_or_cronjob_call_until_it_leads() {
     le.timings = T;
     let running = Running::bind(&cli, &f, Some(kc)).await.expect("bind");
     let health = running.health_addr().expect("health address");
+    let queries = running.query_addr().expect("query address");
     let rec = BotRecord {
         id: "b1".into(),
         config: json!({}),
@@ -320,6 +323,8 @@ async fn a_following_controller_makes_no_pod_or_cronjob_call_until_it_leads() {
     assert!(api.log().iter().any(|(verb, res, _)| verb == "get" && res == "leases"), "it reads the Lease");
     assert!(api.objects("", "pods", NS).is_empty());
     assert_eq!(get(health, "/readyz").map(|r| r.0), Some(200), "a standby is ready");
+    // A standby answers :9477 too (the Service sends queries to every ready replica).
+    assert_eq!(get(queries, "/health").map(|r| r.0), Some(200), "a standby serves the query API");
     let metrics = get(health, "/metrics").expect("/metrics answers").1;
     assert!(metrics.contains("the0_controller_leader 0"), "{metrics}");
     assert_eq!(lease(&api)["spec"]["holderIdentity"], "pod-old");

@@ -19,7 +19,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::e2e::{examples, have, last_tick, output, resumed_at, zip_files};
+use common::e2e::{
+    examples, have, last_tick, output, resumed_at, ticker_state_archive as state_archive, zip_files,
+    TICKER_STATE_FILE as STATE_FILE,
+};
 use common::*;
 use serde_json::{json, Value};
 use the0_objstore::Store;
@@ -27,7 +30,7 @@ use the0_orchestrator::images::RuntimeImages;
 use the0_orchestrator::kube::{self, KubeSettings};
 use the0_orchestrator::model::BotRecord;
 
-use podemu::docker::{start, PodGuard};
+use podemu::docker::{start, Scene};
 use podemu::PodEnv;
 
 const BOT_IMAGE: &str = "the0/runtime:python";
@@ -41,20 +44,6 @@ fn pause_image() -> String {
 
 fn example(name: &str) -> Vec<u8> {
     std::fs::read(examples().join("python-ticker").join(name)).expect("examples/python-ticker")
-}
-
-const STATE_FILE: &str = ".the0-state/ticker.json";
-
-/// `state.tar.gz` of a state directory whose ticker state has `ticks` ticks.
-fn state_archive(ticks: u64) -> Vec<u8> {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir(dir.path().join(".the0-state")).expect("mkdir");
-    let ticker = json!({"ticks": ticks, "price": 100.0, "prices": [100.0]});
-    std::fs::write(dir.path().join(STATE_FILE), ticker.to_string()).expect("write");
-    let out = dir.path().join("state.tar.gz");
-    let st = Command::new("tar").arg("-czf").arg(&out).arg("-C").arg(dir.path()).arg(".the0-state").status();
-    assert!(st.is_ok_and(|s| s.success()), "tar");
-    std::fs::read(out).expect("archive")
 }
 
 /// The ticks in the state archive S3 holds for `id`, if any.
@@ -99,14 +88,8 @@ async fn the_bot_pod_runs_on_docker_as_a_kubelet_would_run_it() {
     if !have(&[BOT_IMAGE, &pause_image()], &[]) {
         return;
     }
-    let inst = unique("podemu");
-    // Declared first, dropped last: a network with containers attached cannot be removed.
-    let net = Network::create(&format!("the0-test-{inst}"));
-    let label = format!("the0.test.podemu={inst}");
-    let _guard = PodGuard(label.clone());
-    let gateway = docker(&["network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", &net.0]);
-    assert!(!gateway.is_empty(), "network {} has no gateway", net.0);
-    let (_moto, endpoint) = moto::start_moto(&gateway);
+    let scene = Scene::new("podemu");
+    let (inst, label, endpoint) = (scene.inst.clone(), scene.label.clone(), scene.endpoint.clone());
 
     // What the API would have stored: the code zip and a state to restore.
     let s3 = the0_test_support::s3_settings(&endpoint);
@@ -135,7 +118,7 @@ async fn the_bot_pod_runs_on_docker_as_a_kubelet_would_run_it() {
     let env = PodEnv {
         prefix: inst.clone(),
         label: label.clone(),
-        network: net.0.clone(),
+        network: scene.net.0.clone(),
         pause_image: pause_image(),
         secrets: BTreeMap::from([
             ((SECRET.into(), kube::env::SECRET_ACCESS_KEY.into()), s3.access_key.clone()),

@@ -1,8 +1,8 @@
 //! Kubernetes mode, first slice: the objects the controller will create, built as pure functions
 //! over `k8s-openapi` types, and the planner that decides what to do with the ones it finds
 //! (docs/contract.md §5.7, D21, D24, D32, D33; issue #12), the `controller` command's loop and its
-//! opt-in leader election; the query API's Job path comes next (docs/kubernetes.md says what
-//! exists and what is next).
+//! opt-in leader election and its :9477 query API (pods proxied, query Jobs); docs/kubernetes.md
+//! says what exists and what is next.
 //!
 //! Why a module of the orchestrator rather than a crate: the builders reuse the orchestrator's
 //! record validation ([`crate::model`]), the Docker spec's environment ([`crate::spec`]), the
@@ -30,7 +30,11 @@
 //! - [`controller`]: the reconcile loop that lists, plans and applies (while leading).
 //! - [`lease`]: leader election's decision on a Lease (create, take over, renew, follow).
 //! - [`elector`]: `--leader-elect`: the Lease read and written, leadership published.
-//! - [`run`]: `orchestrator controller` put together (health, ingest, loop).
+//! - [`podaddr`]: a realtime query's address: the bot pod's IP while it runs (the proxy's lookup).
+//! - [`queryjobs`]: the query server's Kubernetes half: query Jobs created, polled, their result
+//!   read; the Job status as an outcome, pure.
+//! - [`queryserve`]: the controller's :9477 server put together (index over either desired state).
+//! - [`run`]: `orchestrator controller` put together (health, query API, ingest, loop).
 
 pub mod client;
 pub mod cmskip;
@@ -49,8 +53,11 @@ pub mod lease;
 pub mod names;
 pub mod plan;
 pub mod pod;
+pub mod podaddr;
 pub mod podparts;
 pub mod prepare;
+pub mod queryjobs;
+pub mod queryserve;
 pub mod resources;
 pub mod run;
 pub mod seen;

@@ -21,6 +21,8 @@ use crate::spec::Role;
 
 /// The sync sidecar's readiness port (`daemon sync --readiness-port`).
 pub const READINESS_PORT: i32 = 8079;
+/// The container that serves :9476 (a bot with a query entrypoint only).
+pub const QUERY_CONTAINER: &str = "query-server";
 
 /// The pod of the realtime bot `rec`, or why it gets none.
 pub fn bot_pod(rec: &BotRecord, s: &KubeSettings) -> Result<Built<Pod>, Skip> {
@@ -65,7 +67,7 @@ pub fn bot_pod(rec: &BotRecord, s: &KubeSettings) -> Result<Built<Pod>, Skip> {
 
     let mut containers = vec![bot];
     if l.query_entrypoint.is_some() {
-        let mut q = container("query-server", &l.image, &["execute", "--query-server-only"], s);
+        let mut q = container(QUERY_CONTAINER, &l.image, &["execute", "--query-server-only"], s);
         q.working_dir = Some("/bot".into());
         q.env = Some(env);
         q.volume_mounts = Some(mounts(&[]));

@@ -110,10 +110,13 @@ pub fn container(name: &str, image: &str, args: &[&str], s: &KubeSettings) -> Co
     }
 }
 
-/// The container that runs the bot (named `bot` in every object): working directory `/bot`, every
-/// volume mounted, the bot's own requests and limits.
+/// The name of the container that runs the bot, in every object.
+pub const BOT_CONTAINER: &str = "bot";
+
+/// The container that runs the bot (named [`BOT_CONTAINER`] in every object): working directory
+/// `/bot`, every volume mounted, the bot's own requests and limits.
 pub fn bot_container(image: &str, args: &[&str], env: Vec<EnvVar>, r: &BotResources, s: &KubeSettings) -> Container {
-    let mut c = container("bot", image, args, s);
+    let mut c = container(BOT_CONTAINER, image, args, s);
     c.working_dir = Some("/bot".into());
     c.env = Some(env);
     c.volume_mounts = Some(mounts(&[]));

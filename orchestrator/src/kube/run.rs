@@ -1,8 +1,9 @@
 //! `orchestrator controller` put together: the settings from the command line, the store (and with
 //! `--desired-state configmaps` the ConfigMap store every replica ingests into), the
 //! health listener the0's chart probes (`/healthz` on :8080; `/readyz` once a pass succeeded or
-//! while following; `/metrics`), the JetStream ingest when `NATS_URL` is set, the leader elector
-//! with `--leader-elect` ([`super::elector`]) and the reconcile loop ([`super::controller`]).
+//! while following; `/metrics`), the :9477 query API on every replica ([`super::queryserve`]),
+//! the JetStream ingest when `NATS_URL` is set, the leader elector with `--leader-elect`
+//! ([`super::elector`]) and the reconcile loop ([`super::controller`]).
 //!
 //! Why it exists: the binary's match arm stays one line, and a test can start the same thing
 //! in-process against the fake API server with a kubeconfig.
@@ -20,11 +21,15 @@ use super::client::{self, ConnectError};
 use super::cmstore::ConfigMapStore;
 use super::controller::Controller;
 use super::elector::{self, Elector, Leadership};
+use super::queryserve;
 use super::settings::KubeSettings;
 use crate::config::{Cli, ControllerFlags, DesiredState, LeaderElect};
 use crate::http;
 use crate::ingest;
-use crate::metrics::Metrics;
+use crate::metrics::{ControllerGauges, Metrics};
+use crate::objects::ObjectsError;
+use crate::query::result::Results;
+use crate::query::QueryServer;
 use crate::shutdown::flag_set;
 use crate::spec::Storage;
 use crate::store::{Store, StoreError};
@@ -37,6 +42,10 @@ pub enum RunError {
     Store(#[from] StoreError),
     #[error("cannot listen on {addr} (health): {source}")]
     Bind { addr: String, source: std::io::Error },
+    #[error("cannot listen on {addr} (query API, --port/--query-bind): {source}")]
+    QueryBind { addr: String, source: std::io::Error },
+    #[error("cannot open the object storage the query results are read from: {0}")]
+    Objects(#[from] ObjectsError),
 }
 
 /// The object settings of `controller` from the command line and environment.
@@ -69,6 +78,11 @@ pub fn settings(cli: &Cli, f: &ControllerFlags) -> KubeSettings {
 pub struct Running {
     controller: Controller,
     health: TcpListener,
+    query: (TcpListener, Arc<QueryServer>),
+    metrics: Arc<Metrics>,
+    leader_gauge: prometheus_client::metrics::gauge::Gauge,
+    /// The pass report's gauges (skipped, corrupt, kept unknown).
+    pass_gauges: ControllerGauges,
     interval: Duration,
     nats_url: Option<String>,
     leader_elect: Option<LeaderElect>,
@@ -84,9 +98,37 @@ impl Running {
         let health = TcpListener::bind(&cli.health_addr)
             .await
             .map_err(|source| RunError::Bind { addr: cli.health_addr.clone(), source })?;
+        let query_addr = cli.query.addr();
+        let query_listener = TcpListener::bind(&query_addr)
+            .await
+            .map_err(|source| RunError::QueryBind { addr: query_addr.clone(), source })?;
+        let mut metrics = Metrics::default();
+        let leader_gauge = metrics.register_leader();
+        let pass_gauges = metrics.register_controller();
+        let metrics = Arc::new(metrics);
+        let settings = settings(cli, f);
+        let local_root = match &cli.host.storage {
+            Storage::Local { root } => Some(root.clone()),
+            Storage::S3 { .. } => None,
+        };
+        let objects = Arc::new(crate::objects::open(&cli.host, &cli.region)?);
+        let results = Results { objects, bucket: cli.host.buckets.query_results.clone(), local_root };
+        let server = queryserve::server(
+            client.clone(),
+            &settings,
+            results,
+            &cli.query,
+            &store,
+            configmaps.as_ref(),
+            metrics.clone(),
+        )?;
         Ok(Running {
-            controller: Controller { client, settings: settings(cli, f), store, configmaps },
+            controller: Controller { client, settings, store, configmaps },
             health,
+            query: (query_listener, Arc::new(server)),
+            metrics,
+            leader_gauge,
+            pass_gauges,
             interval: cli.reconcile.interval,
             nats_url: cli.nats_url.clone(),
             leader_elect: f.leader_elect.clone(),
@@ -95,6 +137,11 @@ impl Running {
 
     pub fn health_addr(&self) -> Option<std::net::SocketAddr> {
         self.health.local_addr().ok()
+    }
+
+    /// Where :9477 listens.
+    pub fn query_addr(&self) -> Option<std::net::SocketAddr> {
+        self.query.0.local_addr().ok()
     }
 
     pub fn store(&self) -> &Store {
@@ -106,10 +153,7 @@ impl Running {
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let (stop_tx, stop_rx) = watch::channel(false);
         let (ready_tx, ready_rx) = watch::channel(false);
-        let mut metrics = Metrics::default();
-        let leader_gauge = metrics.register_leader();
-        let pass_gauges = metrics.register_controller();
-        let metrics = Arc::new(metrics);
+        let (metrics, leader_gauge, pass_gauges) = (self.metrics.clone(), self.leader_gauge.clone(), self.pass_gauges);
         let served = metrics.clone();
         let health = tokio::spawn(http::serve(
             self.health,
@@ -129,6 +173,22 @@ impl Running {
             flag_set(stop_rx.clone()),
         ));
         let mut tasks = vec![health];
+        // Every replica answers :9477, leading or not.
+        let (listener, server) = self.query;
+        let local = listener.local_addr().ok();
+        let query_addr = local.map_or(String::new(), |a| a.to_string());
+        tracing::info!(addr = %query_addr, max_query_jobs = %server.backend.max_oneshots(), "query API serving");
+        if server.token.is_none() && !local.is_some_and(|a| a.ip().is_loopback()) {
+            tracing::warn!(
+                addr = %query_addr,
+                "the query API has no token: only a NetworkPolicy keeps it to the0's API (deploy/kubernetes/networkpolicy.yaml); set THE0_QUERY_TOKEN where none is enforced"
+            );
+        }
+        if let Some(cm) = &self.controller.configmaps {
+            let follow = queryserve::follow_configmaps(cm.clone(), server.index.clone(), flag_set(stop_rx.clone()));
+            tasks.push(tokio::spawn(follow));
+        }
+        tasks.push(tokio::spawn(server.run(listener, flag_set(stop_rx.clone()))));
         if let Some(url) = &self.nats_url {
             // Every replica ingests (it does not need to lead): with ConfigMaps, into the shared state.
             for feed in [ingest::BOTS, ingest::SCHEDULES] {

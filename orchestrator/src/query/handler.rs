@@ -67,9 +67,21 @@ impl QueryServer {
             Err(e) => return refuse(&self, StatusCode::BAD_REQUEST, e.to_string()),
         };
         let bot = self.index.get(&q.bot_id);
-        let running = self.snapshot.primary(&q.bot_id);
         let t0 = Instant::now();
-        let (how, env) = match route(&q.bot_id, bot.as_deref(), running.as_ref()) {
+        let running = match bot.as_deref().filter(|b| b.proxied()) {
+            Some(_) => match self.backend.running(&q.bot_id, &self.realtime).await {
+                Ok(r) => r,
+                Err(msg) => {
+                    self.metrics.queries_failed.inc();
+                    return http::json(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        &render(&Envelope::error(msg), t0.elapsed(), SystemTime::now()),
+                    );
+                }
+            },
+            None => None,
+        };
+        let (how, env) = match route(&q.bot_id, bot.as_deref(), running.as_deref()) {
             Route::NotFound(msg) => return refuse(&self, StatusCode::NOT_FOUND, msg),
             Route::Unrunnable(msg) => {
                 self.metrics.queries_failed.inc();
@@ -78,23 +90,27 @@ impl QueryServer {
                     &render(&Envelope::error(msg), Duration::ZERO, SystemTime::now()),
                 );
             }
-            Route::Proxy(container) => {
+            Route::Proxy(key) => {
                 self.metrics.queries_proxied.inc();
-                (QueryKind::Realtime, self.realtime.query(&container, &q).await)
+                (QueryKind::Realtime, self.realtime.query(&key, &q).await)
             }
             Route::OneShot(launch) => {
-                let Some(slot) = self.oneshots.try_slot() else {
+                // `route` gives OneShot only for an indexed bot.
+                let Some(bot) = bot.clone() else {
+                    return refuse(&self, StatusCode::NOT_FOUND, format!("bot {:?} not found", q.bot_id));
+                };
+                let Some(slot) = self.backend.try_slot() else {
                     let msg = format!(
                         "all {} query containers are busy (--max-query-containers); try again shortly",
-                        self.oneshots.max
+                        self.backend.max_oneshots()
                     );
                     let mut r = refuse(&self, StatusCode::SERVICE_UNAVAILABLE, msg);
                     r.headers_mut().insert(hyper::header::RETRY_AFTER, hyper::header::HeaderValue::from_static("1"));
                     return r;
                 };
                 self.metrics.queries_oneshot.inc();
-                // Its own task: a client that hangs up must not leave the container behind.
-                let task = tokio::spawn(self.oneshots.clone().run(slot, launch, q.clone()));
+                // Its own task: a client that hangs up must not leave the container (Job) behind.
+                let task = tokio::spawn(self.backend.clone().one_shot(slot, launch, bot, q.clone()));
                 let env = task.await.unwrap_or_else(|e| Envelope::error(format!("query task failed: {e}")));
                 (QueryKind::OneShot, env)
             }

@@ -16,21 +16,6 @@ fn rec(config: Value, query: Option<&str>, runtime: &str) -> BotRecord {
     }
 }
 
-fn observed(state: State) -> Observed {
-    Observed {
-        container: "c1".into(),
-        name: "the0-bot-b1".into(),
-        bot_id: "b1".into(),
-        state,
-        hash: None,
-        created_ms: 0,
-        started_ms: None,
-        finished_ms: None,
-        exit_code: None,
-        oom: false,
-    }
-}
-
 #[test]
 fn routes_follow_the_contract() {
     let realtime = IndexedBot::of(&rec(json!({}), Some("query.sh"), "gcc13"), &RuntimeImages::default());
@@ -39,20 +24,19 @@ fn routes_follow_the_contract() {
     let no_query = IndexedBot::of(&rec(json!({}), None, "gcc13"), &RuntimeImages::default());
     let empty_query = IndexedBot::of(&rec(json!({}), Some(""), "gcc13"), &RuntimeImages::default());
     let bad_runtime = IndexedBot::of(&rec(json!({}), Some("query.sh"), "cobol"), &RuntimeImages::default());
-    let running = observed(State::Running);
-    let exited = observed(State::Exited);
+    let running = Some("c1");
     let one_shot = |b: &IndexedBot| Route::OneShot(b.launch.clone().unwrap());
 
     assert_eq!(route("x", None, None), Route::NotFound("bot \"x\" not found".into()));
     let no_entry = Route::NotFound("bot \"b1\" has no query entrypoint (custom.config.entrypoints.query)".into());
-    assert_eq!(route("b1", Some(&no_query), Some(&running)), no_entry);
+    assert_eq!(route("b1", Some(&no_query), running), no_entry);
     assert_eq!(route("b1", Some(&empty_query), None), no_entry);
-    assert_eq!(route("b1", Some(&realtime), Some(&running)), Route::Proxy("c1".into()));
-    assert_eq!(route("b1", Some(&realtime), Some(&exited)), one_shot(&realtime));
+    assert_eq!(route("b1", Some(&realtime), running), Route::Proxy("c1".into()));
     assert_eq!(route("b1", Some(&realtime), None), one_shot(&realtime));
-    // A scheduled bot is never proxied, even if a container of it runs.
-    assert_eq!(route("b1", Some(&scheduled), Some(&running)), one_shot(&scheduled));
-    match route("b1", Some(&bad_runtime), Some(&running)) {
+    // A scheduled bot is never proxied, even if a container of it runs (the caller passes a
+    // running instance only: Docker mode filters its observed container by state).
+    assert_eq!(route("b1", Some(&scheduled), running), one_shot(&scheduled));
+    match route("b1", Some(&bad_runtime), running) {
         Route::Unrunnable(m) => {
             assert!(m.starts_with("bot \"b1\" cannot be queried: unknown runtime \"cobol\""), "{m}")
         }
@@ -122,4 +106,18 @@ fn a_write_is_seen_at_once_before_the_index_reloads() {
     assert!(index.get("b1").is_some_and(|b| b.scheduled && !b.has_query), "an update is seen too");
     store.apply(&Change::Delete("b1".into()), Mode::Put, None).unwrap();
     assert!(index.get("b1").is_none(), "and a delete");
+}
+
+#[tokio::test]
+async fn a_pushed_index_holds_what_it_was_last_given() {
+    let index = BotIndex::pushed(Arc::default());
+    assert!(index.get("b1").is_none());
+    index.replace(&[rec(json!({}), Some("q.sh"), "gcc13")]);
+    assert!(index.get("b1").is_some_and(|b| b.proxied()), "a realtime bot with a query entrypoint");
+    index.replace(&[rec(json!({"schedule": "@hourly"}), Some("q.sh"), "gcc13")]);
+    assert!(index.get("b1").is_some_and(|b| b.scheduled && !b.proxied()), "replaced, not merged");
+    index.replace(&[]);
+    assert!(index.get("b1").is_none());
+    // Nothing to follow: it returns at shutdown.
+    index.clone().follow(std::future::ready(())).await;
 }

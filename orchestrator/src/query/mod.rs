@@ -3,20 +3,26 @@
 //! query container, and `/health`. `serve` runs it beside the reconciler (sharing its view of
 //! running containers); the `query-server` command runs it alone, with its own container watch.
 //!
+//! `orchestrator controller` serves the same API in Kubernetes mode, with its own [`backend`]
+//! (pods and query Jobs, `kube::queryjobs`).
+//!
 //! * [`request`], [`reply`]: the wire format, pure. [`index`]: the bot index and routing rule.
-//! * [`realtime`]: the proxy. [`oneshot`]: query containers. [`watch`]: containers, standalone.
+//! * [`realtime`]: the proxy. [`oneshot`]: query containers. [`result`]: result objects (both
+//!   modes). [`backend`]: what differs between the modes. [`watch`]: containers, standalone.
 
+pub mod backend;
 pub mod handler;
 pub mod index;
 pub mod oneshot;
 pub mod realtime;
 pub mod reply;
 pub mod request;
+pub mod result;
 pub mod watch;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch as flag;
@@ -26,6 +32,7 @@ use crate::http::{serve_with, ConnLimits};
 use crate::metrics::Metrics;
 use crate::reconcile::snapshot::Snapshot;
 use crate::shutdown::flag_set;
+use backend::{collect_garbage, Backend};
 use index::BotIndex;
 use oneshot::OneShots;
 use realtime::Realtime;
@@ -35,11 +42,13 @@ use realtime::Realtime;
 pub struct QueryOptions {
     /// Listen address (`--query-bind`, `THE0_QUERY_BIND`): loopback by default, so no bot
     /// container reaches it through its gateway or `host.docker.internal`; a deployment whose
-    /// API calls it from elsewhere binds wider and sets a token (`docs/security/orch.md`).
+    /// API calls it from elsewhere binds wider and sets a token (`docs/security/orch.md`). The
+    /// `controller` command binds all interfaces unless told (its bots are in other pods).
     pub bind: String,
     /// `--port` / `QUERY_SERVER_PORT` (9477).
     pub port: u16,
-    /// Query containers at once (`--max-query-containers`, `THE0_MAX_QUERY_CONTAINERS`).
+    /// Query containers (Kubernetes mode: query Jobs) at once (`--max-query-containers`,
+    /// `THE0_MAX_QUERY_CONTAINERS`).
     pub max_containers: usize,
     /// `--query-token` / `THE0_QUERY_TOKEN`: when set, every request but `/health` needs
     /// `Authorization: Bearer <token>`.
@@ -62,23 +71,20 @@ impl QueryOptions {
     }
 }
 
-/// How often result objects older than an hour are looked for (D19).
-const GC_INTERVAL: Duration = Duration::from_secs(600);
 /// How long shutdown waits for one-shot queries under way before removing their containers.
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
 pub struct QueryServer {
     pub index: Arc<BotIndex>,
-    /// Running realtime containers: the reconciler's view, or [`watch`]'s.
-    pub snapshot: Arc<Snapshot>,
-    pub realtime: Realtime,
-    pub oneshots: Arc<OneShots>,
+    pub realtime: Arc<Realtime>,
+    /// Docker mode's or Kubernetes mode's half.
+    pub backend: Arc<dyn Backend>,
     pub metrics: Arc<Metrics>,
     pub token: Option<String>,
 }
 
 impl QueryServer {
-    /// A server over the `host`, reading running containers from `snapshot`.
+    /// Docker mode's server over the `host`, reading running containers from `snapshot`.
     pub fn new(
         host: &Host,
         snapshot: Arc<Snapshot>,
@@ -88,25 +94,20 @@ impl QueryServer {
             OneShots::new(host.engine.clone(), host.objects.clone(), host.settings.clone(), opts.max_containers.max(1));
         Ok(QueryServer {
             index: BotIndex::load(host.store.clone(), Arc::new(host.settings.images.clone()))?,
-            snapshot,
-            realtime: Realtime::new(host.engine.clone()),
-            oneshots: Arc::new(oneshots),
+            realtime: Arc::new(Realtime::new(host.engine.clone())),
+            backend: Arc::new(backend::Docker { snapshot, oneshots: Arc::new(oneshots) }),
             metrics: host.metrics.clone(),
             token: opts.token.clone(),
         })
     }
 
-    /// Serves on `listener` until `shutdown`: removes leftover query containers first, keeps the
+    /// Serves on `listener` until `shutdown`: cleans up after a previous process first, keeps the
     /// index current, collects old result objects, and at the end drains the queries under way.
     pub async fn run(self: Arc<Self>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
-        match self.oneshots.remove_leftovers().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(count = %n, "removed leftover query containers"),
-            Err(e) => tracing::warn!(error = %e, "cannot list leftover query containers"),
-        }
+        self.backend.start().await;
         let (tx, rx) = flag::channel(false);
         let follow = tokio::spawn(self.index.clone().follow(flag_set(rx.clone())));
-        let gc = tokio::spawn(collect_garbage(self.oneshots.clone(), flag_set(rx.clone())));
+        let gc = tokio::spawn(collect_garbage(self.backend.results().clone(), flag_set(rx.clone())));
         let limits = ConnLimits {
             header_read: Duration::from_secs(60),
             lifetime: Duration::from_secs(request::MAX_TIMEOUT_SEC + 65),
@@ -116,22 +117,7 @@ impl QueryServer {
         shutdown.await;
         let _ = tx.send(true);
         let _ = tokio::join!(follow, gc, serving);
-        self.oneshots.drain(DRAIN_LIMIT).await;
-    }
-}
-
-async fn collect_garbage(oneshots: Arc<OneShots>, shutdown: impl Future<Output = ()>) {
-    tokio::pin!(shutdown);
-    loop {
-        match oneshots.collect_garbage(SystemTime::now()).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(count = %n, "deleted stale query results"),
-            Err(e) => tracing::warn!(error = %e, "cannot list query results"),
-        }
-        tokio::select! {
-            _ = &mut shutdown => return,
-            _ = tokio::time::sleep(GC_INTERVAL) => {}
-        }
+        self.backend.drain(DRAIN_LIMIT).await;
     }
 }
 

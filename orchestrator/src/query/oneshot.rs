@@ -10,11 +10,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use ring::rand::SecureRandom;
 use the0_contract::query::Envelope;
-use tokio::io::AsyncReadExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::reply::parse_answer;
 use super::request::QueryRequest;
+use super::result::Results;
 use crate::docker::{DockerError, WaitOutcome};
 use crate::engine::Engine;
 use crate::model::Launch;
@@ -23,18 +23,10 @@ use crate::spec::{build_for, local_paths, query_result_key, ContainerSpec, HostS
 
 /// Log lines quoted when a query container fails.
 const LOG_LINES: u32 = 100;
-/// Bound on deleting a result object (as the original).
-const DELETE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Bound on reading a result object.
-const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
-/// Largest result object read.
-const MAX_RESULT: u64 = 16 * 1024 * 1024;
-/// Result objects older than this are garbage (D19).
-pub const RESULT_MAX_AGE: Duration = Duration::from_secs(3600);
 
 pub struct OneShots {
     pub docker: Arc<dyn Engine>,
-    pub objects: Arc<the0_objstore::Store>,
+    pub results: Results,
     pub host: Arc<HostSettings>,
     permits: Arc<Semaphore>,
     pub max: usize,
@@ -64,7 +56,12 @@ impl OneShots {
         host: Arc<HostSettings>,
         max: usize,
     ) -> OneShots {
-        OneShots { docker, objects, host, permits: Arc::new(Semaphore::new(max)), max }
+        let local_root = match &host.storage {
+            Storage::Local { root } => Some(root.clone()),
+            Storage::S3 { .. } => None,
+        };
+        let results = Results { objects, bucket: host.buckets.query_results.clone(), local_root };
+        OneShots { docker, results, host, permits: Arc::new(Semaphore::new(max)), max }
     }
 
     /// A slot for one query container, or `None` when all are taken.
@@ -95,7 +92,7 @@ impl OneShots {
         let t0 = Instant::now();
         let key = fresh_key(&launch.id);
         let env = self.execute(&launch, &req, &key, t0).await;
-        self.delete_result(&key).await;
+        self.results.delete(&key).await;
         env
     }
 
@@ -141,38 +138,10 @@ impl OneShots {
         }
         match env {
             Some(e) => e,
-            None => match self.fetch_result(key).await {
+            None => match self.results.fetch(key).await {
                 Ok(body) => parse_answer(&body, "query result"),
                 Err(e) => Envelope::error(format!("failed to download query result: {e}")),
             },
-        }
-    }
-
-    async fn fetch_result(&self, key: &str) -> Result<Vec<u8>, FetchError> {
-        let bucket = &self.host.buckets.query_results;
-        let fetch = async {
-            let Some(obj) = self.objects.get(bucket, key).await.map_err(|e| FetchError::Storage(Box::new(e)))? else {
-                return Err(FetchError::Missing { bucket: bucket.clone(), key: key.to_string() });
-            };
-            let mut buf = Vec::new();
-            obj.body.take(MAX_RESULT).read_to_end(&mut buf).await.map_err(FetchError::Read)?;
-            Ok(buf)
-        };
-        tokio::time::timeout(FETCH_TIMEOUT, fetch).await.map_err(|_| FetchError::Timeout)?
-    }
-
-    /// Deletes the result object (and, locally, its now empty directory); failures are logged.
-    async fn delete_result(&self, key: &str) {
-        let bucket = &self.host.buckets.query_results;
-        match tokio::time::timeout(DELETE_TIMEOUT, self.objects.delete(bucket, key)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(key = %key, error = %e, "cannot delete a query result"),
-            Err(_) => tracing::warn!(key = %key, "deleting a query result timed out"),
-        }
-        if let Storage::Local { root } = &self.host.storage {
-            if let Some(dir) = Path::new(key).parent() {
-                let _ = std::fs::remove_dir(root.join(bucket).join(dir));
-            }
         }
     }
 
@@ -200,31 +169,6 @@ impl OneShots {
             tracing::warn!(error = %e, "cannot list query containers at shutdown");
         }
     }
-
-    /// D19: deletes result objects older than [`RESULT_MAX_AGE`]. Returns how many.
-    pub async fn collect_garbage(&self, now: SystemTime) -> Result<usize, the0_objstore::Error> {
-        let bucket = &self.host.buckets.query_results;
-        let objs = self.objects.list(bucket, "").await?;
-        let mut n = 0;
-        for o in objs.into_iter().filter(|o| now.duration_since(o.last_modified).is_ok_and(|a| a > RESULT_MAX_AGE)) {
-            self.delete_result(&o.key).await;
-            n += 1;
-        }
-        Ok(n)
-    }
-}
-
-/// Why a query result could not be downloaded.
-#[derive(Debug, thiserror::Error)]
-pub enum FetchError {
-    #[error(transparent)]
-    Storage(Box<the0_objstore::Error>),
-    #[error("object {bucket}/{key} does not exist")]
-    Missing { bucket: String, key: String },
-    #[error(transparent)]
-    Read(std::io::Error),
-    #[error("timed out")]
-    Timeout,
 }
 
 /// Where the local backend keeps a bot's query results (bind-mounted into its query containers).

@@ -1,14 +1,19 @@
-//! Realtime queries: `POST http://<container ip>:9476<query_path>` over a pooled HTTP/1 client
+//! Realtime queries: `POST http://<address>:9476<query_path>` over a pooled HTTP/1 client
 //! (docs/contract.md §4.3 "Proxy"), with the parameters both in the JSON body and appended to the URL
-//! query string (D20), since SDK handlers read only the URL. The container's address is looked
-//! up once per container id and cached; a transport error forgets it. Every failure is an error
-//! envelope: the bot's own status codes are ignored, only its body counts.
+//! query string (D20), since SDK handlers read only the URL. Every failure is an error envelope:
+//! the bot's own status codes are ignored, only its body counts.
+//!
+//! Only the address lookup differs between the modes, behind [`Locate`]: Docker mode asks the
+//! engine for a container's IP ([`EngineLocate`]), Kubernetes mode asks the API server for a
+//! pod's IP (`kube::podaddr`). Addresses are cached per key, for as long as the source says
+//! ([`Locate::max_age`]); a transport error forgets one.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::Request;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -29,19 +34,45 @@ const IDLE_PER_HOST: usize = 8;
 /// Cached addresses beyond this are all forgotten (containers come and go).
 const MAX_CACHED: usize = 4096;
 
-/// Why a container's address is unknown.
+/// Why an address is unknown.
 #[derive(Debug, thiserror::Error)]
 pub enum AddressError {
     #[error("failed to get container IP: the container has no network address")]
     NoAddress,
     #[error("failed to get container IP: {0}")]
     Docker(DockerError),
+    /// Another source's failure (Kubernetes: the pod could not be read).
+    #[error("{0}")]
+    Lookup(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Where the address of a running bot comes from.
+pub trait Locate: Send + Sync {
+    /// The address of `key` (a container id, a pod name), looked up afresh; `None` when it has
+    /// none to be queried at.
+    fn locate<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>, AddressError>>;
+    /// How long a looked-up address may be reused; `None`: until a transport error.
+    fn max_age(&self) -> Option<Duration>;
+}
+
+/// Docker mode: a container's IP from the engine. A container id never changes address, so the
+/// cache keeps it until a transport error.
+pub struct EngineLocate(pub Arc<dyn Engine>);
+
+impl Locate for EngineLocate {
+    fn locate<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>, AddressError>> {
+        Box::pin(async move { self.0.container_ip(key).await.map_err(AddressError::Docker) })
+    }
+
+    fn max_age(&self) -> Option<Duration> {
+        None
+    }
 }
 
 pub struct Realtime {
     client: Client<HttpConnector, Full<Bytes>>,
-    docker: Arc<dyn Engine>,
-    addresses: Mutex<HashMap<String, String>>,
+    source: Arc<dyn Locate>,
+    addresses: Mutex<HashMap<String, (String, Instant)>>,
 }
 
 /// `http://<ip>:9476<target>`, bracketing IPv6 addresses.
@@ -64,7 +95,13 @@ pub fn target_and_body(req: &QueryRequest) -> (String, Bytes) {
 }
 
 impl Realtime {
+    /// Docker mode's proxy: addresses from the engine.
     pub fn new(docker: Arc<dyn Engine>) -> Realtime {
+        Realtime::with_source(Arc::new(EngineLocate(docker)))
+    }
+
+    /// The proxy with its addresses from `source`.
+    pub fn with_source(source: Arc<dyn Locate>) -> Realtime {
         let mut http = HttpConnector::new();
         http.set_nodelay(true);
         http.set_connect_timeout(Some(Duration::from_secs(5)));
@@ -73,49 +110,61 @@ impl Realtime {
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(IDLE_PER_HOST)
             .build(http);
-        Realtime { client, docker, addresses: Mutex::default() }
+        Realtime { client, source, addresses: Mutex::default() }
     }
 
-    fn cached(&self, container: &str) -> Option<String> {
-        self.addresses.lock().unwrap_or_else(|p| p.into_inner()).get(container).cloned()
+    fn cached(&self, key: &str) -> Option<String> {
+        let m = self.addresses.lock().unwrap_or_else(|p| p.into_inner());
+        let (ip, at) = m.get(key)?;
+        let fresh = self.source.max_age().is_none_or(|age| at.elapsed() < age);
+        fresh.then(|| ip.clone())
     }
 
-    fn forget(&self, container: &str) {
-        self.addresses.lock().unwrap_or_else(|p| p.into_inner()).remove(container);
+    /// Forgets `key`'s address: the next query looks it up again.
+    pub fn forget(&self, key: &str) {
+        self.addresses.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
     }
 
-    async fn address(&self, container: &str) -> Result<String, AddressError> {
-        if let Some(ip) = self.cached(container) {
-            return Ok(ip);
+    /// `key`'s address, cached; `None` when it has none to be queried at (not cached).
+    pub async fn address(&self, key: &str) -> Result<Option<String>, AddressError> {
+        if let Some(ip) = self.cached(key) {
+            return Ok(Some(ip));
         }
-        match self.docker.container_ip(container).await {
-            Ok(Some(ip)) => {
-                let mut m = self.addresses.lock().unwrap_or_else(|p| p.into_inner());
-                if m.len() >= MAX_CACHED {
-                    m.clear();
-                }
-                m.insert(container.to_string(), ip.clone());
-                Ok(ip)
+        let found = self.source.locate(key).await?;
+        if let Some(ip) = &found {
+            let mut m = self.addresses.lock().unwrap_or_else(|p| p.into_inner());
+            if m.len() >= MAX_CACHED {
+                m.clear();
             }
-            Ok(None) => Err(AddressError::NoAddress),
-            Err(e) => Err(AddressError::Docker(e)),
+            m.insert(key.to_string(), (ip.clone(), Instant::now()));
         }
+        Ok(found)
     }
 
-    /// Runs one query against the container; always an envelope.
-    pub async fn query(&self, container: &str, req: &QueryRequest) -> Envelope {
-        let ip = match self.address(container).await {
-            Ok(ip) => ip,
+    /// Runs one query against `key` (a container id, a pod name); always an envelope.
+    pub async fn query(&self, key: &str, req: &QueryRequest) -> Envelope {
+        let ip = match self.address(key).await {
+            Ok(Some(ip)) => ip,
+            Ok(None) => return Envelope::error(AddressError::NoAddress.to_string()),
             Err(e) => return Envelope::error(e.to_string()),
         };
+        match self.exchange(&ip, req).await {
+            Ok(env) => env,
+            Err(Failure::Transport(e)) => {
+                self.forget(key);
+                Envelope::error(e)
+            }
+            Err(Failure::Other(e)) => Envelope::error(e),
+        }
+    }
+
+    /// The HTTP exchange with the query server at `ip`, bounded by the query's timeout.
+    async fn exchange(&self, ip: &str, req: &QueryRequest) -> Result<Envelope, Failure> {
         let (target, body) = target_and_body(req);
-        let built = Request::post(url(&ip, &target))
+        let request = Request::post(url(ip, &target))
             .header(hyper::header::CONTENT_TYPE, "application/json")
-            .body(Full::new(body));
-        let request = match built {
-            Ok(r) => r,
-            Err(e) => return Envelope::error(format!("cannot build the query request: {e}")),
-        };
+            .body(Full::new(body))
+            .map_err(|e| Failure::Other(format!("cannot build the query request: {e}")))?;
         let exchange = async {
             let resp = self.client.request(request).await.map_err(|e| format!("query request failed: {e}"))?;
             let body = Limited::new(resp.into_body(), MAX_ANSWER)
@@ -125,14 +174,17 @@ impl Realtime {
             Ok::<_, String>(body.to_bytes())
         };
         match tokio::time::timeout(req.timeout, exchange).await {
-            Ok(Ok(body)) => parse_answer(&body, "query response"),
-            Ok(Err(e)) => {
-                self.forget(container);
-                Envelope::error(e)
-            }
-            Err(_) => Envelope::error(format!("query timed out after {}s", req.timeout.as_secs())),
+            Ok(Ok(body)) => Ok(parse_answer(&body, "query response")),
+            Ok(Err(e)) => Err(Failure::Transport(e)),
+            Err(_) => Err(Failure::Other(format!("query timed out after {}s", req.timeout.as_secs()))),
         }
     }
+}
+
+/// How an exchange failed: a transport error forgets the address, a timeout does not.
+enum Failure {
+    Transport(String),
+    Other(String),
 }
 
 #[cfg(test)]
@@ -157,6 +209,47 @@ mod tests {
         assert_eq!((t.as_str(), &b[..]), ("/p?x=1&y=2", &br#"{"y":"2"}"#[..]));
         let (t, b) = target_and_body(&req("/p", serde_json::json!({})));
         assert_eq!((t.as_str(), b.is_empty()), ("/p", true));
+    }
+
+    /// A source that answers `ip` (or nothing) and counts its lookups.
+    struct Counting {
+        ip: Option<&'static str>,
+        age: Option<Duration>,
+        calls: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Locate for Counting {
+        fn locate<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Option<String>, AddressError>> {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Box::pin(async move { Ok(self.ip.map(str::to_string)) })
+        }
+
+        fn max_age(&self) -> Option<Duration> {
+            self.age
+        }
+    }
+
+    #[tokio::test]
+    async fn addresses_are_cached_as_long_as_the_source_says_and_forgotten_on_demand() {
+        let lookups = |src: &Arc<Counting>| src.calls.load(std::sync::atomic::Ordering::SeqCst);
+        for (age, ip, want_lookups) in [
+            // A container id: kept until forgotten.
+            (None, Some("10.0.0.2"), 1),
+            // A pod name whose address may already be stale: looked up every time.
+            (Some(Duration::ZERO), Some("10.0.0.2"), 3),
+            // No address (a pod not running): nothing cached.
+            (None, None, 3),
+        ] {
+            let src = Arc::new(Counting { ip, age, calls: Default::default() });
+            let rt = Realtime::with_source(src.clone());
+            for _ in 0..3 {
+                assert_eq!(rt.address("k").await.expect("looked up").as_deref(), ip);
+            }
+            assert_eq!(lookups(&src), want_lookups, "max age {age:?}, address {ip:?}");
+            rt.forget("k");
+            let _ = rt.address("k").await;
+            assert_eq!(lookups(&src), want_lookups + 1, "a forgotten address is looked up again");
+        }
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub struct Standalone {
     listener: TcpListener,
     pub server: Arc<QueryServer>,
     docker: Arc<dyn Engine>,
+    /// Running containers, kept by [`query::watch`] for the server's Docker backend.
+    snapshot: Arc<Snapshot>,
 }
 
 impl Standalone {
@@ -29,8 +31,9 @@ impl Standalone {
         check_runtime(&mut cli).await?;
         let cli = &cli;
         let host = open_host(cli)?;
-        let server = QueryServer::new(&host, Arc::new(Snapshot::default()), &cli.query)?;
-        Ok(Standalone { listener, server: Arc::new(server), docker: host.engine })
+        let snapshot = Arc::new(Snapshot::default());
+        let server = QueryServer::new(&host, snapshot.clone(), &cli.query)?;
+        Ok(Standalone { listener, server: Arc::new(server), docker: host.engine, snapshot })
     }
 
     pub fn addr(&self) -> Option<SocketAddr> {
@@ -41,15 +44,12 @@ impl Standalone {
         tracing::info!(
             version = %the0_contract::VERSION,
             addr = %self.addr().map_or(String::new(), |a| a.to_string()),
-            max_query_containers = %self.server.oneshots.max,
+            max_query_containers = %self.server.backend.max_oneshots(),
             "query server serving",
         );
         let (tx, rx) = watch::channel(false);
-        let containers = tokio::spawn(query::watch::follow_containers(
-            self.docker.clone(),
-            self.server.snapshot.clone(),
-            flag_set(rx),
-        ));
+        let containers =
+            tokio::spawn(query::watch::follow_containers(self.docker.clone(), self.snapshot.clone(), flag_set(rx)));
         self.server.run(self.listener, shutdown).await;
         let _ = tx.send(true);
         let _ = containers.await;

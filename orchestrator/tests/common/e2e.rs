@@ -118,3 +118,18 @@ pub fn resumed_at(container: &str) -> u64 {
     })
     .unwrap_or_else(|| panic!("{container}: no \"resuming\" line: {:?}", output(container)))
 }
+
+/// Where examples/python-ticker keeps its state, inside the state directory.
+pub const TICKER_STATE_FILE: &str = ".the0-state/ticker.json";
+
+/// `state.tar.gz` of a state directory whose python-ticker state has `ticks` ticks.
+pub fn ticker_state_archive(ticks: u64) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join(".the0-state")).expect("mkdir");
+    let ticker = serde_json::json!({"ticks": ticks, "price": 100.0, "prices": [100.0]});
+    std::fs::write(dir.path().join(TICKER_STATE_FILE), ticker.to_string()).expect("write");
+    let out = dir.path().join("state.tar.gz");
+    let st = Command::new("tar").arg("-czf").arg(&out).arg("-C").arg(dir.path()).arg(".the0-state").status();
+    assert!(st.is_ok_and(|s| s.success()), "tar");
+    std::fs::read(out).expect("archive")
+}

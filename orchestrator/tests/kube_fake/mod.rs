@@ -13,11 +13,21 @@
 //! request through it answers 500), as a replica that loses the API server while the others
 //! keep it.
 //!
+//! A test plays the kubelet and the Job controller by writing an object's `status`
+//! ([`FakeApi::set_status`]: a pod's phase, `podIP` and container readiness; a Job's conditions),
+//! and a pod's log ([`FakeApi::set_log`], served as `pods/log` whatever container, tail or byte
+//! limit is asked), and reads the options every delete was sent with ([`FakeApi::deletes`]:
+//! `propagationPolicy`).
+//!
 //! It does not emulate: admission (Pod Security, quotas, webhooks, defaulting), validation of the
 //! objects' schema (the goldens are validated offline by scripts/check-kubernetes.sh), scheduling,
-//! a kubelet (pods stay in phase `Pending` unless a test sets another), garbage collection by owner
-//! or the Jobs a CronJob would start, watch streams (answered 501: the controller does not watch),
-//! patch, authentication and authorisation.
+//! a kubelet (pods stay in phase `Pending`, with no IP, unless a test sets another), the Job
+//! controller (a Job's status changes only when a test sets it; `activeDeadlineSeconds` and
+//! `ttlSecondsAfterFinished` are never applied), garbage collection by owner (a Job deleted with
+//! any propagation policy leaves no pod because the fake never made one) or the Jobs a CronJob
+//! would start, subresources other than `pods/log` (and its `container`, `tailLines` and
+//! `limitBytes`), watch streams (answered 501: the controller does
+//! not watch), patch, authentication and authorisation.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -50,6 +60,8 @@ struct State {
     rv: u64,
     objects: BTreeMap<Key, Value>,
     calls: Vec<(Call, String)>,
+    /// (resource, name, the DeleteOptions body) of every delete.
+    deletes: Vec<(String, String, Value)>,
     hold_deletes: bool,
     /// (resource, verb, status code) answered with that error while set.
     fail: Option<(String, String, u16)>,
@@ -251,6 +263,34 @@ impl FakeApi {
         st.objects.insert((group.into(), resource.into(), ns.into(), name), obj);
     }
 
+    /// What a kubelet or the Job controller would do: replaces the `status` of an object.
+    pub fn set_status(&self, group: &str, resource: &str, ns: &str, name: &str, status: Value) {
+        let mut st = self.lock();
+        st.rv += 1;
+        let rv = st.rv.to_string();
+        if let Some(o) = st.objects.get_mut(&(group.into(), resource.into(), ns.into(), name.into())) {
+            o["status"] = status;
+            o["metadata"]["resourceVersion"] = json!(rv);
+        }
+    }
+
+    /// What the Job controller would write once a Job's pod exited 0: a succeeded count and the
+    /// `Complete` condition.
+    pub fn complete_job(&self, ns: &str, name: &str) {
+        let status = json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]});
+        self.set_status("batch", "jobs", ns, name, status);
+    }
+
+    /// What the kubelet would serve as `pods/log` of `pod` (whatever container or tail is asked).
+    pub fn set_log(&self, ns: &str, pod: &str, text: &str) {
+        self.lock().objects.insert((String::new(), "pods/log".into(), ns.into(), pod.into()), json!(text));
+    }
+
+    /// (resource, name, DeleteOptions body, `null` when none) of every delete received so far.
+    pub fn deletes(&self) -> Vec<(String, String, Value)> {
+        self.lock().deletes.clone()
+    }
+
     /// What a kubelet would do: sets a pod's `status.phase`.
     pub fn set_phase(&self, ns: &str, pod: &str, phase: &str) {
         let mut st = self.lock();
@@ -379,6 +419,13 @@ impl FakeApi {
                 )
             }
             "get" => match st.objects.get(&key(name.as_deref().unwrap_or_default())) {
+                // A pod's log (`pods/log`), as the kubelet serves it: plain text.
+                Some(Value::String(text)) => {
+                    let mut r = Response::new(Full::new(Bytes::from(text.clone())));
+                    r.headers_mut()
+                        .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("text/plain"));
+                    r
+                }
                 Some(v) => respond(StatusCode::OK, v),
                 None => status(StatusCode::NOT_FOUND, "NotFound", "not found"),
             },
@@ -430,6 +477,8 @@ impl FakeApi {
             }
             "delete" => {
                 let n = name.unwrap_or_default();
+                let options = serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
+                st.deletes.push((resource.clone(), n.clone(), options));
                 if !st.objects.contains_key(&key(&n)) {
                     return status(StatusCode::NOT_FOUND, "NotFound", "not found");
                 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Pod;
 
 use super::{pause, pause_name, plan, Plan, PodEnv, Step};
-use crate::common::http_get;
+use crate::common::{http_get, moto, unique, KillOnDrop, Network};
 use the0_test_support::container::docker;
 
 /// `docker <args>`: stdout, or what went wrong.
@@ -50,6 +50,36 @@ impl Drop for PodGuard {
         for v in self.ids(&["volume", "ls", "-q"]) {
             let _ = run_strs(&["volume", "rm", "-f", &v]);
         }
+    }
+}
+
+/// Where one test's pods run: its own Docker network, moto on that network's gateway (where the
+/// pods reach S3), and a [`PodGuard`] for every container and volume labelled for the test.
+/// Dropped in this order: containers and volumes, moto, then the network (which cannot go while
+/// containers are attached).
+pub struct Scene {
+    /// Unique per test: the prefix of container and volume names.
+    pub inst: String,
+    /// `the0.test.podemu=<inst>`, on everything the test makes.
+    pub label: String,
+    /// moto's `host:port`, as the pods and the host reach it.
+    pub endpoint: String,
+    _guard: PodGuard,
+    _moto: KillOnDrop,
+    pub net: Network,
+}
+
+impl Scene {
+    pub fn new(prefix: &str) -> Scene {
+        let inst = unique(prefix);
+        let net = Network::create(&format!("the0-test-{inst}"));
+        let label = format!("the0.test.podemu={inst}");
+        let guard = PodGuard(label.clone());
+        let gateway =
+            run_strs(&["network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", &net.0]).unwrap_or_default();
+        assert!(!gateway.is_empty(), "network {} has no gateway", net.0);
+        let (moto, endpoint) = moto::start_moto(&gateway);
+        Scene { inst, label, endpoint, _guard: guard, _moto: moto, net }
     }
 }
 
