@@ -43,6 +43,9 @@
 //! - [`kube`]: Kubernetes mode: its objects (pod, CronJob, query Job) and planner, pure, and the
 //!   `controller` command (API client, reconcile loop, leader election with a Lease, the desired
 //!   state optionally in ConfigMaps shared by replicas: `kube::cmstore`).
+//! - [`takeover`]: `import-running` and `import-mongo`: desired records rebuilt from the original
+//!   runtime's running containers, pods and CronJobs, or read from its `mongoexport` files, into
+//!   either store through the ingest `Sink` (pure readers, thin edges).
 //! - [`spec`]: the container spec of a bot in each role, pure.
 //! - [`creds`]: per-container scoped credentials (STS) and their renewal.
 //! - [`deploy`]: zipping a bot directory the way the0's CLI does.
@@ -89,4 +92,5 @@ pub mod server;
 pub mod shutdown;
 pub mod spec;
 pub mod store;
+pub mod takeover;
 pub mod ui;
