@@ -3,14 +3,16 @@
 //!
 //! Why it exists: both controllers put the record into the `bot` container's environment
 //! (`BOT_ID`, `CODE_FILE`, `RUNTIME`, `ENTRYPOINT`, `BOT_CONFIG`, `QUERY_ENTRYPOINT`; ours adds
-//! `CONFIG`, which keeps a null config null) and its `custom.version` into the label
-//! `the0.app/custom-bot-version` (the original's `runtime/internal/k8s/podgen/pod_builder.go`
-//! and `bot_controller.go` in the0; ours `kube::pod`, `kube::cronjob`, `kube::env`). The hash
+//! `CONFIG`, which keeps a null config null) and, on a pod, its `custom.version` (sanitised)
+//! into the label `the0.app/custom-bot-version` (the original's
+//! `runtime/internal/k8s/podgen/pod_builder.go` and `bot_controller.go` in the0; ours
+//! `kube::pod`, `kube::cronjob`, `kube::env`). The hash
 //! annotation (`the0.app/config-hash`, `the0.app/schedule-hash`, docs/contract.md §5.2) covers
-//! `config`, `custom.version` and the root `enabled`, which the object does not show: the
-//! record is rebuilt with no root `enabled`, then with `true` (a pod exists only for an enabled
-//! bot), and kept only if [`crate::kube::prepare`] (what the controller's desired objects use)
-//! gives exactly the annotation, so the controller adopts the object as is. An object without
+//! `config`, `custom.version` and the root `enabled`, which the object shows only in part: the
+//! record is rebuilt with each version it shows (the label, `config.version`, the last segment of
+//! `CODE_FILE`), with no root `enabled` and with `true` (a pod exists only for an enabled bot),
+//! and kept only if [`crate::kube::prepare`] (what the controller's desired objects use) gives
+//! exactly the annotation, so the controller adopts the object as is. An object without
 //! the annotation is adopted whatever its hash, so its record is kept with no root `enabled`.
 
 use std::collections::BTreeMap;
