@@ -3,9 +3,10 @@
 //! holds a bot pod and a schedule CronJob built by our own `kube::bot_pod` / `schedule_cronjob`
 //! (one of a record with a root `enabled: true`, which only the hash shows), a pod shaped like the
 //! original controller's (`runtime/internal/k8s/podgen/pod_builder.go` in the0: `BOT_CONFIG`, no
-//! `CONFIG`, its own image and command) and one that lacks `CODE_FILE`.
+//! `CONFIG`, its own image and command), a CronJob shaped like its schedules
+//! (`botschedule_controller.go`: no version label) and a pod that lacks `CODE_FILE`.
 //!
-//! Each run imports the first four and names the last with what it lacks; the records hash as
+//! Each run imports the first five and names the last with what it lacks; the records hash as
 //! their objects' annotations, so the controller's next pass from that store creates, replaces
 //! and updates nothing (D24) and deletes only the pod without a record; a second run imports
 //! nothing. With `--desired-state configmaps` the records are the ConfigMaps the controller reads.
@@ -80,6 +81,31 @@ fn original_pod(id: &str, with_code: bool) -> Value {
     })
 }
 
+/// The original's schedule `orig-cron` (`botschedule_controller.go` in the0: no version label,
+/// so the version comes from `CODE_FILE`, checked by the hash).
+fn original_cronjob() -> Value {
+    let config = json!({"schedule": "0 0 * * * *", "report": "daily"});
+    let hash = k::hash::config_hash(&config, "2.1.0", None);
+    json!({
+        "apiVersion": "batch/v1", "kind": "CronJob",
+        "metadata": {"name": "schedule-orig-cron",
+            "labels": {"the0.app/schedule-id": "orig-cron", "the0.app/custom-bot-id": "report",
+                "the0.app/runtime": "nodejs20", "the0.app/managed-by": "the0-schedule-controller"},
+            "annotations": {"the0.app/schedule-hash": hash}},
+        "spec": {"schedule": "0 * * * *", "concurrencyPolicy": "Forbid",
+            "jobTemplate": {"spec": {"backoffLimit": 2, "template": {
+                "metadata": {"labels": {"the0.app/schedule-id": "orig-cron", "the0.app/bot-id": "orig-cron"}},
+                "spec": {"restartPolicy": "Never", "containers": [{"name": "bot",
+                    "image": "ghcr.io/alexanderwanyoike/the0/runtime:latest",
+                    "command": ["/app/runtime", "execute", "--skip-query-server"],
+                    "env": [{"name": "BOT_ID", "value": "orig-cron"},
+                        {"name": "CODE_FILE", "value": "user-4/report/2.1.0"},
+                        {"name": "RUNTIME", "value": "nodejs20"}, {"name": "ENTRYPOINT", "value": "index.js"},
+                        {"name": "BOT_CONFIG", "value": config.to_string()},
+                        {"name": "BOT_TYPE", "value": "scheduled"}, {"name": "IS_SCHEDULED", "value": "true"}]}]}}}}}
+    })
+}
+
 fn seed(api: &FakeApi) {
     let s = settings();
     for rec in [ours_live(), ours_on()] {
@@ -89,6 +115,7 @@ fn seed(api: &FakeApi) {
     }
     let cj = serde_json::to_value(k::schedule_cronjob(&ours_cron(), &s).expect("cronjob").object).expect("JSON");
     api.seed("batch", "cronjobs", NS, cj);
+    api.seed("batch", "cronjobs", NS, original_cronjob());
     api.seed("", "pods", NS, original_pod("orig", true));
     api.seed("", "pods", NS, original_pod("lacking", false));
 }
@@ -109,7 +136,7 @@ fn import(kc: &Path, data: &Path, store: &str) -> Value {
 
 fn check_report(r: &Value) {
     let outcome = |id: &str| r["bots"].as_array().and_then(|b| b.iter().find(|x| x["id"] == id)).cloned();
-    for id in ["live", "on", "cron", "orig"] {
+    for id in ["live", "on", "cron", "orig", "orig-cron"] {
         assert_eq!(outcome(id).map(|o| o["outcome"].clone()), Some(json!("imported")), "{id}: {r}");
     }
     let lacking = outcome("lacking").expect("lacking is reported");
@@ -120,13 +147,15 @@ fn check_report(r: &Value) {
 
 fn check_records(records: &[BotRecord]) {
     let got = |id: &str| records.iter().find(|r| r.id == id).cloned().unwrap_or_else(|| panic!("{id} stored"));
-    assert_eq!(records.len(), 4, "{records:?}");
+    assert_eq!(records.len(), 5, "{records:?}");
     assert_eq!(got("live").config, ours_live().config);
     assert_eq!(got("live").custom["config"]["entrypoints"], json!({"bot": "main.py", "query": "query.py"}));
     assert_eq!(got("on").enabled, Some(json!(true)), "the root enabled, recovered from the hash");
     assert_eq!(got("cron").config, ours_cron().config);
     assert_eq!(got("orig").config, json!({"symbol": "SOL-USD", "window": 60}));
     assert_eq!(got("orig").custom["version"], "3.0.0");
+    assert_eq!(got("orig-cron").custom["version"], "2.1.0", "from CODE_FILE, checked by the hash");
+    assert_eq!(got("orig-cron").config["schedule"], "0 0 * * * *", "the stored six-field cron, not the CronJob's");
 }
 
 /// The controller's next pass adopts every imported object and deletes only the unrecorded pod.
@@ -139,7 +168,8 @@ async fn check_adopted(api: &FakeApi, ctl: Controller) {
     for name in ["bot-live", "bot-on", "bot-orig"] {
         assert_eq!(after.get(name), before.get(name), "{name} adopted as it is");
     }
-    assert!(api.objects("batch", "cronjobs", NS).contains_key("schedule-cron"));
+    let cronjobs = api.objects("batch", "cronjobs", NS);
+    assert!(cronjobs.contains_key("schedule-cron") && cronjobs.contains_key("schedule-orig-cron"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,7 +183,7 @@ async fn pods_and_cronjobs_become_sqlite_records_the_controller_adopts() {
     let store = Store::open(&data).expect("store");
     check_records(&store.list().expect("list").into_iter().map(|(r, _)| r).collect::<Vec<_>>());
     let again = import(&kc, &data, "sqlite");
-    assert_eq!((again["summary"]["imported"].clone(), again["summary"]["present"].clone()), (json!(0), json!(4)));
+    assert_eq!((again["summary"]["imported"].clone(), again["summary"]["present"].clone()), (json!(0), json!(5)));
     let client = client::connect(Some(&kc)).await.expect("client");
     check_adopted(&api, Controller { client, settings: settings(), store, configmaps: None }).await;
 }
