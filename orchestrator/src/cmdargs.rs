@@ -216,6 +216,29 @@ pub enum Sub {
     /// from KUBECONFIG, else in-cluster. Health on 0.0.0.0:8080 and --data-dir /tmp/the0-data
     /// unless given (the0's chart: a read-only root, only /tmp writable)
     Controller(ControllerArgs),
+    /// Take over from the original runtime (or an earlier instance) without restarting a bot:
+    /// rebuild the desired records from the realtime bot containers that run (Docker), or with
+    /// --kubernetes from the bot pods and schedule CronJobs; a bot already stored is kept as is
+    ImportRunning {
+        /// Read the cluster's pods and CronJobs (in --namespace) instead of Docker's containers
+        #[arg(long)]
+        kubernetes: bool,
+        #[command(flatten)]
+        target: ImportArgs,
+    },
+    /// Import the original runtime's MongoDB records, as `mongoexport` wrote them (one document
+    /// per line or --jsonArray, Extended JSON), disabled bots and schedules included; a bot
+    /// already stored is kept as is
+    ImportMongo {
+        /// The export of the `bots` collection (database bot_runner)
+        #[arg(long, value_name = "FILE")]
+        bots: PathBuf,
+        /// The export of the `bot_schedules` collection (database bot_scheduler)
+        #[arg(long, value_name = "FILE")]
+        schedules: Option<PathBuf>,
+        #[command(flatten)]
+        target: ImportArgs,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {
         /// The shell
@@ -251,6 +274,26 @@ pub struct ControllerArgs {
     /// [default: sqlite]
     #[arg(long, value_name = "STORE")]
     pub desired_state: Option<String>,
+}
+
+/// The flags `import-running` and `import-mongo` share: which store, which cluster, dry run.
+#[derive(Debug, Default, clap::Args)]
+pub struct ImportArgs {
+    /// Where the records go: sqlite (--data-dir) or configmaps (in --namespace) [env: DESIRED_STATE]
+    /// [default: sqlite]
+    #[arg(long, value_name = "STORE")]
+    pub desired_state: Option<String>,
+    /// The namespace of the pods, CronJobs and ConfigMaps [env: NAMESPACE] [default: the0]
+    #[arg(long, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// The cluster's kubeconfig [default: KUBECONFIG, ~/.kube/config, else in-cluster]
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Print what would be imported; write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
 }
 
 /// The settings; every one may come before or after the command. Each is kept as text: the

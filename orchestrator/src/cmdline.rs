@@ -73,6 +73,14 @@ pub fn parse(args: &[String], vars: &HashMap<String, String>) -> Result<Cli, Cli
                 let timeout_s = timeout.map(|t| t.as_secs().max(1) as i64);
                 (Command::Run { id, config, timeout_s, wait, output }, a.flags)
             }
+            Some(Sub::ImportRunning { kubernetes, target }) => {
+                let output = target.output;
+                (Command::ImportRunning { kubernetes, target: import_target(&target, vars)?, output }, a.flags)
+            }
+            Some(Sub::ImportMongo { bots, schedules, target }) => {
+                let output = target.output;
+                (Command::ImportMongo { bots, schedules, target: import_target(&target, vars)?, output }, a.flags)
+            }
             Some(Sub::State { id, action, key, restart, output }) => {
                 (Command::State { id, action: state_action(action, key, restart)?, output }, a.flags)
             }
@@ -143,6 +151,7 @@ fn command(sub: Option<Sub>) -> Command {
         Some(Sub::Controller(_)) => unreachable!("parse resolves the controller's flags itself"),
         Some(Sub::State { .. }) => unreachable!("parse resolves `state` itself"),
         Some(Sub::Run { .. }) => unreachable!("parse resolves `run` itself"),
+        Some(Sub::ImportRunning { .. } | Sub::ImportMongo { .. }) => unreachable!("parse resolves the imports itself"),
     }
 }
 
@@ -382,10 +391,7 @@ fn controller_flags(
             why: "IfNotPresent, Always or Never",
         });
     }
-    let namespace = c.namespace.as_deref().or(get("NAMESPACE")).unwrap_or("the0");
-    if crate::kube::names::check_id(namespace).is_err() {
-        return Err(CliError::Refused { name: "--namespace", value: namespace.into(), why: "not a DNS-1123 label" });
-    }
+    let namespace = namespace(c.namespace.as_deref(), vars)?;
     // The flag, when given (`--leader-elect=false` too), beats the variable.
     let leader_on = match (c.leader_elect, get(LEADER_ELECT)) {
         (Some(on), _) => on,
@@ -407,13 +413,7 @@ fn controller_flags(
         pod_name: get(POD_NAME).map(str::to_string),
         timings: crate::config::LeaseTimings::default(),
     });
-    let desired_state = match c.desired_state.as_deref().or(get(DESIRED_STATE)).unwrap_or("sqlite") {
-        "sqlite" => crate::config::DesiredState::Sqlite,
-        "configmaps" => crate::config::DesiredState::ConfigMaps,
-        other => {
-            return Err(CliError::Refused { name: "--desired-state", value: other.into(), why: "sqlite or configmaps" })
-        }
-    };
+    let desired_state = desired_state(c.desired_state.as_deref(), vars)?;
     Ok(crate::config::ControllerFlags {
         namespace: namespace.to_string(),
         minio_endpoint: c.minio_endpoint.as_deref().or(get(env::MINIO_ENDPOINT)).unwrap_or("minio:9000").to_string(),
@@ -422,6 +422,37 @@ fn controller_flags(
         pull_policy: pull_policy.to_string(),
         leader_elect,
         desired_state,
+    })
+}
+
+/// `--namespace`, else `NAMESPACE`, else `the0`: a DNS-1123 label.
+fn namespace<'a>(flag: Option<&'a str>, vars: &'a HashMap<String, String>) -> Result<&'a str, CliError> {
+    let namespace = flag.or(vars.get("NAMESPACE").map(String::as_str).filter(|v| !v.is_empty())).unwrap_or("the0");
+    if crate::kube::names::check_id(namespace).is_err() {
+        return Err(CliError::Refused { name: "--namespace", value: namespace.into(), why: "not a DNS-1123 label" });
+    }
+    Ok(namespace)
+}
+
+/// `--desired-state`, else `DESIRED_STATE`, else `sqlite`.
+fn desired_state(flag: Option<&str>, vars: &HashMap<String, String>) -> Result<crate::config::DesiredState, CliError> {
+    match flag.or(vars.get(DESIRED_STATE).map(String::as_str).filter(|v| !v.is_empty())).unwrap_or("sqlite") {
+        "sqlite" => Ok(crate::config::DesiredState::Sqlite),
+        "configmaps" => Ok(crate::config::DesiredState::ConfigMaps),
+        other => Err(CliError::Refused { name: "--desired-state", value: other.into(), why: "sqlite or configmaps" }),
+    }
+}
+
+/// The shared flags of `import-running` and `import-mongo`.
+fn import_target(
+    a: &cmdargs::ImportArgs,
+    vars: &HashMap<String, String>,
+) -> Result<crate::config::ImportTarget, CliError> {
+    Ok(crate::config::ImportTarget {
+        desired_state: desired_state(a.desired_state.as_deref(), vars)?,
+        namespace: namespace(a.namespace.as_deref(), vars)?.to_string(),
+        kubeconfig: a.kubeconfig.clone(),
+        dry_run: a.dry_run,
     })
 }
 

@@ -445,3 +445,54 @@ fn event_retention_from_flags_env_and_defaults() {
         assert!(e.contains("--limit <N>") && e.contains("is not in 1..=1000"), "{args:?}: {e}");
     }
 }
+
+#[test]
+fn import_commands_and_their_store_flags() {
+    use crate::config::{DesiredState, ImportTarget, OutputFormat};
+    let target = |ds, ns: &str, kc: Option<&str>, dry| ImportTarget {
+        desired_state: ds,
+        namespace: ns.into(),
+        kubeconfig: kc.map(PathBuf::from),
+        dry_run: dry,
+    };
+    let c = p(&["import-running"], &[]).expect("parses");
+    assert_eq!(
+        c.command,
+        Command::ImportRunning {
+            kubernetes: false,
+            target: target(DesiredState::Sqlite, "the0", None, false),
+            output: OutputFormat::Table
+        }
+    );
+    let c = p(
+        &["import-running", "--kubernetes", "--kubeconfig", "/k", "--dry-run", "-o", "json"],
+        &[("NAMESPACE", "bots"), ("DESIRED_STATE", "configmaps")],
+    )
+    .expect("parses");
+    assert_eq!(
+        c.command,
+        Command::ImportRunning {
+            kubernetes: true,
+            target: target(DesiredState::ConfigMaps, "bots", Some("/k"), true),
+            output: OutputFormat::Json
+        }
+    );
+    let c = p(&["import-mongo", "--bots", "b.json", "--schedules", "s.json", "--namespace", "x"], &[]).expect("parses");
+    assert_eq!(
+        c.command,
+        Command::ImportMongo {
+            bots: "b.json".into(),
+            schedules: Some("s.json".into()),
+            target: target(DesiredState::Sqlite, "x", None, false),
+            output: OutputFormat::Table
+        }
+    );
+    for (args, want) in [
+        (&["import-mongo"][..], "--bots"),
+        (&["import-running", "--desired-state", "mongo"][..], "--desired-state"),
+        (&["import-running", "--namespace", "Bad_NS"][..], "--namespace"),
+    ] {
+        let e = p(args, &[]).expect_err("refused");
+        assert!(e.contains(want), "{args:?}: {e}");
+    }
+}

@@ -93,6 +93,19 @@ pub enum Command {
     },
     /// `controller`: Kubernetes mode (issue #12). Its own flags; the rest comes from [`Cli`].
     Controller(ControllerFlags),
+    /// `import-running [--kubernetes] [store flags] [--dry-run] [-o json]`: records from what runs.
+    ImportRunning {
+        kubernetes: bool,
+        target: ImportTarget,
+        output: OutputFormat,
+    },
+    /// `import-mongo --bots FILE [--schedules FILE] [store flags] [--dry-run] [-o json]`.
+    ImportMongo {
+        bots: PathBuf,
+        schedules: Option<PathBuf>,
+        target: ImportTarget,
+        output: OutputFormat,
+    },
     /// `completions SHELL`: print the shell's completion script.
     Completions(clap_complete::Shell),
     /// `help [COMMAND]`, `-h`, `--help`: the help text clap rendered.
@@ -116,6 +129,19 @@ pub struct ControllerFlags {
     pub leader_elect: Option<LeaderElect>,
     /// `--desired-state` / `DESIRED_STATE` (`sqlite`): where the desired bots are kept.
     pub desired_state: DesiredState,
+}
+
+/// Where `import-running` and `import-mongo` write the records and where the cluster is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportTarget {
+    /// `--desired-state`: `sqlite` (`--data-dir`) or `configmaps` (in `namespace`).
+    pub desired_state: DesiredState,
+    /// `--namespace` / `NAMESPACE` (`the0`): of the pods, CronJobs and ConfigMaps.
+    pub namespace: String,
+    /// `--kubeconfig`, else `KUBECONFIG`, `~/.kube/config`, in-cluster.
+    pub kubeconfig: Option<PathBuf>,
+    /// `--dry-run`: write nothing.
+    pub dry_run: bool,
 }
 
 /// `--desired-state`: where `controller` keeps the desired bots.

@@ -44,6 +44,9 @@
 //!   `controller` command (API client, reconcile loop, leader election with a Lease, the desired
 //!   state optionally in ConfigMaps shared by replicas: `kube::cmstore`; the :9477 query API with
 //!   pods and query Jobs as the query server's backend: `kube::queryserve`).
+//! - [`takeover`]: `import-running` and `import-mongo`: desired records rebuilt from the original
+//!   runtime's running containers, pods and CronJobs, or read from its `mongoexport` files, into
+//!   either store through the ingest `Sink` (pure readers, thin edges).
 //! - [`spec`]: the container spec of a bot in each role, pure.
 //! - [`creds`]: per-container scoped credentials (STS) and their renewal.
 //! - [`deploy`]: zipping a bot directory the way the0's CLI does.
@@ -90,4 +93,5 @@ pub mod server;
 pub mod shutdown;
 pub mod spec;
 pub mod store;
+pub mod takeover;
 pub mod ui;

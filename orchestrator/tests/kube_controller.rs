@@ -9,8 +9,9 @@
 //! created, updated in place and deleted. Last, the Role in deploy/kubernetes/rbac.yaml must grant
 //! exactly the (verb, resource) pairs the client sent, the leader election's Lease calls included
 //! (`--leader-elect`; its scenarios are in kube_leader.rs), the ConfigMap calls of
-//! `--desired-state configmaps` (its scenarios are in kube_configmaps.rs) and those of the :9477
-//! query API (its scenarios are in kube_query.rs).
+//! `--desired-state configmaps` (its scenarios are in kube_configmaps.rs), those of the :9477
+//! query API (its scenarios are in kube_query.rs) and those of `import-running --kubernetes` (its
+//! scenarios are in takeover_kube.rs).
 
 mod common;
 mod kube_fake;
@@ -400,6 +401,21 @@ async fn the_role_grants_exactly_what_the_controller_calls() {
     let ctl = Controller { configmaps: Some(cm.clone()), ..rig.ctl };
     assert_eq!(ctl.reconcile_once().await.expect("a pass from the ConfigMaps").failed, 0);
     assert!(!rig.api.objects("", "configmaps", NS).contains_key("desired-old"), "swept");
+    // And `import-running --kubernetes --desired-state configmaps`: it lists pods and CronJobs
+    // and writes ConfigMaps as ingest does.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let kc = rig.api.kubeconfig(tmp.path(), NS);
+    let args: Vec<String> = ["import-running", "--kubernetes", "--desired-state", "configmaps", "--kubeconfig"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([kc.display().to_string(), "--data-dir".into(), tmp.path().join("data").display().to_string()])
+        .collect();
+    let cli = the0_orchestrator::cmdline::parse(&args, &std::collections::HashMap::new()).expect("import-running");
+    let the0_orchestrator::config::Command::ImportRunning { target, .. } = &cli.command else {
+        panic!("parsed as import-running")
+    };
+    let report = the0_orchestrator::takeover::run::import_running(&cli, target, true).await.expect("import");
+    assert!(!report.failed(), "{}", report.text());
 
     let called = rig.api.calls();
     let granted = role_grants();

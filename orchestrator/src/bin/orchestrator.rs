@@ -50,6 +50,16 @@ async fn shutdown_signal() {
 /// How many of its last events `show` prints.
 const SHOW_EVENTS: i64 = 5;
 
+/// What an import did, one line per bot (or `-o json`); exit 1 when a write failed.
+fn print_import(report: &the0_orchestrator::takeover::Report, output: config::OutputFormat) -> anyhow::Result<()> {
+    match output {
+        config::OutputFormat::Json => println!("{}", report.json()),
+        _ => print!("{}", report.text()),
+    }
+    anyhow::ensure!(!report.failed(), "some records could not be written (see above)");
+    Ok(())
+}
+
 async fn run(c: config::Cli) -> anyhow::Result<()> {
     match c.command.clone() {
         Command::Help(text) => print!("{text}"),
@@ -165,6 +175,15 @@ async fn run(c: config::Cli) -> anyhow::Result<()> {
             let gc = the0_orchestrator::gc::Gc::open(&c)?;
             let opts = the0_orchestrator::gc::GcOptions { dry_run, interval, json };
             gc.run(opts, &mut std::io::stdout(), shutdown_signal()).await?;
+        }
+        Command::ImportRunning { kubernetes, target, output } => {
+            let report = the0_orchestrator::takeover::run::import_running(&c, &target, kubernetes).await?;
+            print_import(&report, output)?;
+        }
+        Command::ImportMongo { bots, schedules, target, output } => {
+            let report =
+                the0_orchestrator::takeover::run::import_mongo(&c, &target, &bots, schedules.as_deref()).await?;
+            print_import(&report, output)?;
         }
         Command::Controller(f) => {
             let r = the0_orchestrator::kube::run::Running::bind(&c, &f, None).await.context("cannot start")?;

@@ -21,10 +21,12 @@ use crate::observed::{Observed, State};
 use crate::spec::{ContainerSpec, INSTANCE_LABEL};
 
 mod address;
+mod facts;
 pub mod network;
 mod oneshot;
 pub mod runtime;
 pub use address::{is_not_found, pick_ip};
+pub use facts::ContainerFacts;
 pub use oneshot::{OneShot, WaitOutcome};
 
 /// Engine 20.10 speaks 1.41; newer engines accept it too.
