@@ -1,6 +1,7 @@
 //! `orchestrator import-running` in Docker mode on the real engine: three long-running containers
-//! (a busybox `sleep` in a tiny scratch image) labelled and configured as bot containers, under
-//! a test `--instance` so no other test's containers are read:
+//! (a busybox `sleep` in the scratch test image `THE0_TEST_IMAGE`, which `make test` builds)
+//! labelled and configured as bot containers, under a test `--instance` so no other test's
+//! containers are read:
 //!
 //! - one as the original Go runtime starts a realtime bot (`runtime/internal/docker/runner.go`
 //!   and `container_builder.go` in the0: labels `runtime.managed`, `runtime.id`, `runtime.type`,
@@ -29,22 +30,14 @@ use the0_orchestrator::reconcile::plan::{plan, Desired};
 use the0_orchestrator::spec::{self, HostSettings};
 use the0_orchestrator::store::Store;
 
-const IMAGE: &str = "the0-test/takeover-busybox:dev";
-
 fn docker(args: &[&str]) -> Output {
     Command::new("docker").args(args).output().expect("docker CLI")
 }
 
-/// A scratch image holding only the host's static busybox: enough for a container that sleeps.
-fn ensure_image() {
-    if docker(&["image", "inspect", IMAGE]).status.success() {
-        return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::copy("/bin/busybox", dir.path().join("busybox")).expect("a static busybox at /bin/busybox");
-    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\nCOPY busybox /bin/busybox\n").expect("Dockerfile");
-    let out = docker(&["build", "-q", "-t", IMAGE, dir.path().to_str().expect("utf-8")]);
-    assert!(out.status.success(), "docker build: {}", String::from_utf8_lossy(&out.stderr));
+/// The scratch test image (busybox and the executor) `scripts/test.sh` builds and names.
+fn image() -> String {
+    std::env::var("THE0_TEST_IMAGE")
+        .expect("THE0_TEST_IMAGE is not set: run the tests with `make test` (it builds the scratch test image)")
 }
 
 /// Removes the named containers when dropped (fewer than 8, one `docker rm` call).
@@ -69,7 +62,7 @@ fn start(all: &mut Containers, name: &str, labels: &BTreeMap<String, String>, en
     for kv in env {
         args.extend(["--env".into(), kv.clone()]);
     }
-    args.extend([IMAGE, "/bin/busybox", "sleep", "3600"].map(String::from));
+    args.extend([image(), "/bin/busybox".into(), "sleep".into(), "3600".into()]);
     let out = docker(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(out.status.success(), "docker run {name}: {}", String::from_utf8_lossy(&out.stderr));
 }
@@ -124,7 +117,6 @@ fn import(data: &Path, inst: &str) -> Value {
 
 #[tokio::test]
 async fn running_containers_become_records_the_reconciler_adopts() {
-    ensure_image();
     let inst = format!("tk{}", std::process::id());
     let (orig, ours, lacking) = (format!("{inst}-orig"), format!("{inst}-ours"), format!("{inst}-lacking"));
     let mut all = Containers(Vec::new());
@@ -138,7 +130,7 @@ async fn running_containers_become_records_the_reconciler_adopts() {
             "config": {"name": "ticker", "runtime": "nodejs20", "entrypoints": {"bot": "main.js"}}}),
         enabled: None,
     };
-    let images = RuntimeImages { default: IMAGE.into(), by_runtime: BTreeMap::new() };
+    let images = RuntimeImages { default: image(), by_runtime: BTreeMap::new() };
     let launch = model::validate(&our_rec, &images).expect("valid");
     let host = HostSettings { instance: Some(inst.clone()), ..HostSettings::default() };
     let s = spec::build(&launch, &host);
