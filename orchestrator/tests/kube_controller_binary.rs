@@ -351,3 +351,27 @@ fn the_controllers_query_api_binds_all_interfaces_unless_told() {
     assert_eq!(by_variable.query.addr(), "10.0.0.5:9477");
     assert_eq!(parse(&["serve"], &[]).expect("parses").query.addr(), "127.0.0.1:9477", "Docker mode keeps loopback");
 }
+
+/// §5.7: outside a cluster (no `KUBECONFIG`, no `~/.kube/config`, no service account) the
+/// controller exits 1 at once, saying what it lacks, instead of running without a cluster.
+#[test]
+fn outside_a_cluster_the_controller_exits_1_naming_what_is_missing() {
+    let home = tempfile::tempdir().expect("an empty HOME");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_orchestrator"));
+    for v in ["KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "NATS_URL", "THE0_DATA_DIR"] {
+        cmd.env_remove(v);
+    }
+    let out = cmd
+        .args(["controller", "--namespace=the0"])
+        .env("HOME", home.path())
+        .env("THE0_DATA_DIR", home.path().join("data"))
+        .env("THE0_HEALTH_ADDR", "127.0.0.1:0")
+        .env("QUERY_SERVER_PORT", "0")
+        .env("THE0_QUERY_BIND", "127.0.0.1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the orchestrator binary");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(stderr.contains("no Kubernetes configuration"), "the error names what is missing: {stderr}");
+}
