@@ -192,6 +192,15 @@ async fn the_binary_reconciles_the_configmaps_with_leader_election() {
         metrics = get_text(&health, "/metrics").unwrap_or_default();
     }
     assert!(want.iter().all(|w| metrics.contains(w)), "{metrics}");
+    // Kubernetes mode's families and the process's; none of Docker mode's, which nothing here sets.
+    for name in ["the0_ingest_applied", "the0_queries_proxied", "the0_controller_leader", "process_resident_memory"] {
+        assert!(metrics.contains(name), "{name} is exported: {metrics}");
+    }
+    for name in
+        ["the0_bots_running", "the0_container_starts", "the0_runs_started", "the0_docker_call", "the0_bot_state"]
+    {
+        assert!(!metrics.contains(name), "{name} is Docker mode's, not exported here: {metrics}");
+    }
     let lease = api.objects("coordination.k8s.io", "leases", "the0");
     assert_eq!(lease["the0-runtime-controller"]["spec"]["holderIdentity"], "ctl-0");
     let sqlite = Store::open(&dir.path().join("data")).expect("store");

@@ -102,7 +102,7 @@ impl Running {
         let query_listener = TcpListener::bind(&query_addr)
             .await
             .map_err(|source| RunError::QueryBind { addr: query_addr.clone(), source })?;
-        let mut metrics = Metrics::default();
+        let mut metrics = Metrics::for_controller();
         let leader_gauge = metrics.register_leader();
         let pass_gauges = metrics.register_controller();
         let metrics = Arc::new(metrics);

@@ -106,66 +106,100 @@ impl Default for Metrics {
     }
 }
 
+/// Which process the registry is for: every family, or only those `controller` sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// Docker mode (`serve` and its roles): every family.
+    Docker,
+    /// `orchestrator controller`: ingest, queries and the process only. Docker mode's fleet,
+    /// container, run and per-bot families are built but not exported, so its `/metrics` shows no
+    /// series that nothing in Kubernetes mode ever sets (a `the0_bots_running 0` beside a
+    /// fleet of running pods would mislead an alert).
+    Controller,
+}
+
+fn counter(r: &mut Registry, name: &str, help: &str) -> Counter {
+    let c = Counter::default();
+    r.register(name, help, c.clone());
+    c
+}
+
+fn gauge(r: &mut Registry, name: &str, help: &str) -> Gauge {
+    let g = Gauge::default();
+    r.register(name, help, g.clone());
+    g
+}
+
+fn histogram(r: &mut Registry, name: &str, help: &str, buckets: &[f64]) -> Histogram {
+    let h = Histogram::new(buckets.iter().copied());
+    r.register(name, help, h.clone());
+    h
+}
+
 impl Metrics {
+    /// Docker mode's metrics: every family.
     pub fn new() -> Metrics {
+        Metrics::build(Scope::Docker)
+    }
+
+    /// `orchestrator controller`'s metrics: only the families Kubernetes mode sets (ingest,
+    /// queries, the process; [`Metrics::register_leader`] and [`Metrics::register_controller`]
+    /// add its own). The other fields still work; what is written to them is not exported.
+    pub fn for_controller() -> Metrics {
+        Metrics::build(Scope::Controller)
+    }
+
+    fn build(scope: Scope) -> Metrics {
         let mut r = Registry::default();
+        // Docker mode's own families, registered where they are exported only in Docker mode.
+        let mut unexported = Registry::default();
+        let d = if scope == Scope::Docker { &mut r } else { &mut unexported };
         // Counters are registered without `_total`: the encoder adds it.
-        let mut counter = |name: &str, help: &str| {
-            let c = Counter::default();
-            r.register(name, help, c.clone());
-            c
-        };
-        let restarts = counter("the0_bot_restarts", "Restarts after an exit or a failed start");
-        let starts = counter("the0_container_starts", "Containers started");
-        let start_failures = counter("the0_container_start_failures", "Failed starts");
-        let stops = counter("the0_container_stops", "Containers stopped and removed");
-        let docker_errors = counter("the0_docker_errors", "Docker calls that failed");
-        let ingest_applied = counter("the0_ingest_applied", "Events applied to the store");
-        let ingest_skipped = counter("the0_ingest_skipped", "Events already applied");
-        let ingest_malformed = counter("the0_ingest_malformed", "Malformed events terminated");
-        let ingest_errors = counter("the0_ingest_errors", "Events that failed to apply");
-        let runs_started = counter("the0_runs_started", "Scheduled runs started");
-        let runs_succeeded = counter("the0_runs_succeeded", "Scheduled runs that exited 0");
-        let runs_failed = counter("the0_runs_failed", "Scheduled runs that failed (timed-out ones included)");
-        let runs_timed_out = counter("the0_runs_timed_out", "Scheduled runs stopped at their deadline");
-        let runs_skipped = counter("the0_runs_skipped", "Due times skipped because the previous run was still going");
-        let queries_proxied = counter("the0_queries_proxied", "Queries sent to a running bot");
-        let queries_oneshot = counter("the0_queries_oneshot", "Queries run in a query container");
-        let queries_refused = counter("the0_queries_refused", "Queries answered 4xx or 503 before running");
-        let queries_failed = counter("the0_queries_failed", "Queries whose result is an error");
-        let mut gauge = |name: &str, help: &str| {
-            let g = Gauge::default();
-            r.register(name, help, g.clone());
-            g
-        };
-        let desired = gauge("the0_bots_desired", "Enabled bots in the store");
-        let running = gauge("the0_bots_running", "Desired bots with a running container");
-        let backing_off = gauge("the0_bots_backing_off", "Bots waiting out a crash-loop backoff");
-        let failed = gauge("the0_bots_failed", "Bots whose spec cannot be run");
-        let runs_running = gauge("the0_runs_running", "Scheduled runs going now");
-        let mut histogram = |name: &str, help: &str, buckets: &[f64]| {
-            let h = Histogram::new(buckets.iter().copied());
-            r.register(name, help, h.clone());
-            h
-        };
-        let reconcile = histogram("the0_reconcile_duration_seconds", "Reconcile pass duration", &PASS_BUCKETS);
-        let docker_calls = histogram("the0_docker_call_duration_seconds", "Docker API call latency", &PASS_BUCKETS);
+        let restarts = counter(d, "the0_bot_restarts", "Restarts after an exit or a failed start");
+        let starts = counter(d, "the0_container_starts", "Containers started");
+        let start_failures = counter(d, "the0_container_start_failures", "Failed starts");
+        let stops = counter(d, "the0_container_stops", "Containers stopped and removed");
+        let docker_errors = counter(d, "the0_docker_errors", "Docker calls that failed");
+        let runs_started = counter(d, "the0_runs_started", "Scheduled runs started");
+        let runs_succeeded = counter(d, "the0_runs_succeeded", "Scheduled runs that exited 0");
+        let runs_failed = counter(d, "the0_runs_failed", "Scheduled runs that failed (timed-out ones included)");
+        let runs_timed_out = counter(d, "the0_runs_timed_out", "Scheduled runs stopped at their deadline");
+        let runs_skipped =
+            counter(d, "the0_runs_skipped", "Due times skipped because the previous run was still going");
+        let desired = gauge(d, "the0_bots_desired", "Enabled bots in the store");
+        let running = gauge(d, "the0_bots_running", "Desired bots with a running container");
+        let backing_off = gauge(d, "the0_bots_backing_off", "Bots waiting out a crash-loop backoff");
+        let failed = gauge(d, "the0_bots_failed", "Bots whose spec cannot be run");
+        let runs_running = gauge(d, "the0_runs_running", "Scheduled runs going now");
+        let reconcile = histogram(d, "the0_reconcile_duration_seconds", "Reconcile pass duration", &PASS_BUCKETS);
+        let docker_calls = histogram(d, "the0_docker_call_duration_seconds", "Docker API call latency", &PASS_BUCKETS);
         let container_start = histogram(
+            d,
             "the0_container_start_duration_seconds",
             "Time to start a bot's container (code check, create, start)",
             &START_BUCKETS,
         );
         let event_to_running = histogram(
+            d,
             "the0_event_to_running_seconds",
             "From a change stored (JetStream event or admin PUT) to the bot's container running",
             &EVENT_BUCKETS,
         );
         let run_duration =
-            histogram("the0_run_duration_seconds", "Scheduled run duration, start to exit", &RUN_BUCKETS);
+            histogram(d, "the0_run_duration_seconds", "Scheduled run duration, start to exit", &RUN_BUCKETS);
+        let bots = BotSeries::new(d);
+        // Both modes.
+        let ingest_applied = counter(&mut r, "the0_ingest_applied", "Events applied to the store");
+        let ingest_skipped = counter(&mut r, "the0_ingest_skipped", "Events already applied");
+        let ingest_malformed = counter(&mut r, "the0_ingest_malformed", "Malformed events terminated");
+        let ingest_errors = counter(&mut r, "the0_ingest_errors", "Events that failed to apply");
+        let queries_proxied = counter(&mut r, "the0_queries_proxied", "Queries sent to a running bot");
+        let queries_oneshot = counter(&mut r, "the0_queries_oneshot", "Queries run in a query container");
+        let queries_refused = counter(&mut r, "the0_queries_refused", "Queries answered 4xx or 503 before running");
+        let queries_failed = counter(&mut r, "the0_queries_failed", "Queries whose result is an error");
         let query_duration: Family<KindLabel, Histogram, fn() -> Histogram> =
             Family::new_with_constructor(query_histogram);
         r.register("the0_query_duration_seconds", "Duration of queries that ran, by kind", query_duration.clone());
-        let bots = BotSeries::new(&mut r);
         r.register_collector(Box::new(process::Process));
         Metrics {
             registry: r,
