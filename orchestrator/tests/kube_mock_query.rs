@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kube_mock::{list, ok, status, text, Recorded, Reply};
-use kube_record::record_with_query;
+use kube_record::{env_of, record_with_query};
 use serde_json::{json, Value};
 use the0_contract::query::Envelope;
 use the0_orchestrator::kube::podaddr::PodLocate;
@@ -61,14 +61,6 @@ fn results(dir: &Path) -> Results {
 
 fn result_file(dir: &Path, key: &str) -> PathBuf {
     dir.join("objects").join("query-results").join(key)
-}
-
-fn env_of(job: &Value, name: &str) -> Option<String> {
-    job["spec"]["template"]["spec"]["containers"][0]["env"]
-        .as_array()?
-        .iter()
-        .find(|e| e["name"] == name)
-        .and_then(|e| e["value"].as_str().map(str::to_string))
 }
 
 /// Runs one one-shot query for `bot` (a record with a query entrypoint and `config`) through
