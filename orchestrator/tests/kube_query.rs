@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube_fake::FakeApi;
-use kube_record::{record, record_with_query};
+use kube_record::{env_of, record, record_with_query};
 use query_common::{check_envelope, query};
 use serde_json::{json, Value};
 use the0_orchestrator::kube::cmstore::ConfigMapStore;
@@ -107,14 +107,6 @@ impl Drop for Rig {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
     }
-}
-
-fn env_of(job: &Value, name: &str) -> Option<String> {
-    job["spec"]["template"]["spec"]["containers"][0]["env"]
-        .as_array()?
-        .iter()
-        .find(|e| e["name"] == name)
-        .and_then(|e| e["value"].as_str().map(str::to_string))
 }
 
 fn result_file(objects: &Path, key: &str) -> PathBuf {

@@ -1,8 +1,9 @@
 //! Kubernetes mode, first slice: the objects the controller will create, built as pure functions
 //! over `k8s-openapi` types, and the planner that decides what to do with the ones it finds
 //! (docs/contract.md §5.7, D21, D24, D32, D33; issue #12), the `controller` command's loop and its
-//! opt-in leader election and its :9477 query API (pods proxied, query Jobs); docs/kubernetes.md
-//! says what exists and what is next.
+//! opt-in leader election and its :9477 query API (realtime pods proxied by [`podaddr`], one-shot
+//! queries as query Jobs by [`queryjobs`], the server put together by [`queryserve`]);
+//! docs/kubernetes.md says what exists and what is next.
 //!
 //! Why a module of the orchestrator rather than a crate: the builders reuse the orchestrator's
 //! record validation ([`crate::model`]), the Docker spec's environment ([`crate::spec`]), the

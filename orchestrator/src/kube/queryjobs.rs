@@ -13,7 +13,7 @@
 //! everything around it (parsing, routing, envelopes, metrics) is the shared query server.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use ::kube::api::{DeleteParams, ListParams, LogParams, PostParams};
 use ::kube::{Api, Client};
@@ -22,6 +22,9 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use the0_contract::query::Envelope;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+// Tokio's clock (the same as std's unless paused) so the timeout is measured on the clock the
+// polls sleep on: paused-time tests (`kube_mock_query`) then drive it without waiting.
+use tokio::time::Instant;
 
 use super::job::{query_job, result_key, QueryJob};
 use super::names;
@@ -124,7 +127,8 @@ impl Jobs {
             return Envelope::error(format!("failed to create query job {name}: {e}"));
         }
         let outcome = loop {
-            let Some(left) = req.timeout.checked_sub(t0.elapsed()) else { break None };
+            // Nothing left is the timeout too: a zero sleep would not move a paused clock.
+            let Some(left) = req.timeout.checked_sub(t0.elapsed()).filter(|l| !l.is_zero()) else { break None };
             match self.api.get_opt(&name).await {
                 Ok(Some(j)) => match job_outcome(&j) {
                     JobOutcome::Running => {}

@@ -42,7 +42,7 @@ impl Recorded {
     }
 }
 
-/// A reply: status code and JSON body.
+/// A reply: status code and JSON body; a JSON string is sent as its raw text (see [`text`]).
 pub type Reply = (u16, Value);
 
 /// The requests received so far, shared with the server task.
@@ -102,7 +102,11 @@ where
         };
         let (code, reply) = responder(&rec);
         log.push(rec);
-        let mut resp = Response::new(Body::from(reply.to_string().into_bytes()));
+        let bytes = match reply {
+            Value::String(text) => text.into_bytes(),
+            other => other.to_string().into_bytes(),
+        };
+        let mut resp = Response::new(Body::from(bytes));
         *resp.status_mut() = http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
         send.send_response(resp);
     }
@@ -135,4 +139,9 @@ pub fn list(kind: &str, api_version: &str, items: Vec<Value>) -> Reply {
 /// A 200 (or `code`) answer echoing `obj`.
 pub fn ok(code: u16, obj: Value) -> Reply {
     (code, obj)
+}
+
+/// A `code` answer whose body is `body` as raw text, not JSON (a pod's log).
+pub fn text(code: u16, body: &str) -> Reply {
+    (code, Value::String(body.to_string()))
 }

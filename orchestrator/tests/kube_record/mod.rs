@@ -28,3 +28,13 @@ pub fn record_with_query(id: &str, config: Value, query: bool) -> BotRecord {
         enabled: None,
     }
 }
+
+/// The value of `name` in the environment of a built Job's (or CronJob template's) first
+/// container, as the query tests read what a query Job was told.
+pub fn env_of(job: &Value, name: &str) -> Option<String> {
+    job["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()?
+        .iter()
+        .find(|e| e["name"] == name)
+        .and_then(|e| e["value"].as_str().map(str::to_string))
+}
