@@ -12,6 +12,7 @@
 //! Not proven: a real API server's watch caches and timing; the bot pods themselves are not run.
 
 mod kube_fake;
+mod kube_lease_rig;
 mod kube_record;
 
 use std::collections::{BTreeMap, HashMap};
@@ -19,10 +20,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use kube_fake::FakeApi;
+use kube_lease_rig::{get, until, T};
 use kube_record::{record, record_with_query};
 use serde_json::{json, Value};
 use the0_orchestrator::cmdline;
-use the0_orchestrator::config::{Command, LeaseTimings};
+use the0_orchestrator::config::Command;
 use the0_orchestrator::kube::client;
 use the0_orchestrator::kube::cmstore::ConfigMapStore;
 use the0_orchestrator::kube::run::Running;
@@ -30,16 +32,9 @@ use the0_orchestrator::model::{BotRecord, Change};
 use the0_orchestrator::store::Mode;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
 const NS: &str = "the0";
 const LEASE: &str = "the0-runtime-controller";
-/// Short timings, as in `kube_leader.rs`: lease 4 s, renew deadline 2 s, retry 400 ms.
-const T: LeaseTimings = LeaseTimings {
-    lease_duration: Duration::from_secs(4),
-    renew_deadline: Duration::from_secs(2),
-    retry_period: Duration::from_millis(400),
-};
 
 /// One controller replica running in this process.
 struct Replica {
@@ -83,28 +78,6 @@ async fn replica(door: &FakeApi, dir: &Path, pod: &str) -> Replica {
         let _ = stop_rx.wait_for(|s| *s).await;
     }));
     Replica { health, stop, task }
-}
-
-/// `GET path` on a replica's health listener: (status, body).
-fn get(addr: std::net::SocketAddr, path: &str) -> Option<(u16, String)> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    let code = out.split_whitespace().nth(1)?.parse().ok()?;
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    Some((code, body))
-}
-
-/// Waits (at most `within`) until `cond` holds.
-async fn until(within: Duration, what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < within, "{what}: not within {within:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Name → resourceVersion of the pods and CronJobs.

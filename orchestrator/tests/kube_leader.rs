@@ -14,18 +14,19 @@
 //! delay rather than fail requests.
 
 mod kube_fake;
+mod kube_lease_rig;
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 use kube_fake::FakeApi;
+use kube_lease_rig::{get, until, T};
 use serde_json::{json, Value};
 use the0_orchestrator::cmdline;
-use the0_orchestrator::config::{Command, LeaseTimings};
+use the0_orchestrator::config::Command;
 use the0_orchestrator::kube::client;
 use the0_orchestrator::kube::elector::{Elector, Leadership, Outcome};
 use the0_orchestrator::kube::run::Running;
@@ -33,15 +34,9 @@ use the0_orchestrator::model::{BotRecord, Change};
 use the0_orchestrator::store::Mode;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
 const NS: &str = "the0";
 const LEASE: &str = "the0-runtime-controller";
-const T: LeaseTimings = LeaseTimings {
-    lease_duration: Duration::from_secs(4),
-    renew_deadline: Duration::from_secs(2),
-    retry_period: Duration::from_millis(400),
-};
 
 /// One running elector: its leadership channel and how to stop it.
 struct Candidate {
@@ -119,16 +114,6 @@ impl Drop for Sampler {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-/// Waits (at most `within`) until `cond` holds; returns how long it took.
-async fn until(within: Duration, what: &str, mut cond: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < within, "{what}: not within {within:?}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    start.elapsed()
 }
 
 fn lease(api: &FakeApi) -> Value {
@@ -266,15 +251,6 @@ async fn a_conflict_is_following_not_an_error() {
 }
 
 /// The status and body of `GET path` on `addr`.
-fn get(addr: std::net::SocketAddr, path: &str) -> Option<(u16, String)> {
-    let mut s = std::net::TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    let code = out.split_whitespace().nth(1)?.parse().ok()?;
-    Some((code, out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_following_controller_makes_no_pod_or_cronjob_call_until_it_leads() {
