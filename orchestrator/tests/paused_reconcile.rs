@@ -230,3 +230,53 @@ async fn every_change_that_starts_a_bot_is_timed_even_while_other_starts_are_in_
     pass_time(Duration::from_millis(100)).await;
     assert_eq!(event_to_running_count(&t), 3);
 }
+
+/// A stored change of one bot in a fleet of 200 is answered by a pass that looks at that bot
+/// alone, and the gauges catch up at the full pass that follows within a second; a deleted bot's
+/// container goes the same way. Issue #17: the work per change does not grow with the fleet.
+#[tokio::test(start_paused = true)]
+async fn one_change_in_a_large_fleet_plans_one_bot_then_a_full_pass_follows() {
+    use the0_orchestrator::reconcile::FULL_PASS_AFTER_CHANGES_MS;
+    const FLEET: u64 = 200;
+    let t = TestHost::new();
+    let _stop = start(&t);
+    for i in 0..FLEET {
+        t.put_bot(&format!("f{i}"), json!({}));
+    }
+    until(&t.clock, "the fleet running", Duration::from_secs(30), || {
+        (0..FLEET).all(|i| t.engine.is_running(&format!("f{i}")))
+    })
+    .await;
+    // Quiet until the interval's full pass has brought the gauges up to date.
+    pass_time(INTERVAL + Duration::from_secs(1)).await;
+    let planned = || t.host.metrics.bots_planned.get();
+    let running = || t.host.metrics.running.get();
+    assert_eq!(running(), FLEET as i64);
+    let before = planned();
+
+    // A new bot: the pass answering it looks at it alone and starts it.
+    t.put_bot("new", json!({}));
+    until(&t.clock, "the new bot", Duration::from_millis(100), || t.engine.is_running("new")).await;
+    assert_eq!(planned() - before, 1, "the pass answering one change looked at one bot");
+    // Within a second a full pass looks at every bot and counts the new one running.
+    until(&t.clock, "the full pass", Duration::from_millis(FULL_PASS_AFTER_CHANGES_MS as u64 + 100), || {
+        planned() - before > 1
+    })
+    .await;
+    assert_eq!(planned() - before, 1 + FLEET + 1, "then one full pass over the fleet");
+    assert_eq!(running(), FLEET as i64 + 1);
+
+    // A delete: the pass answering it removes the bot's container (its stop then brings full
+    // passes: the stop's own Docker events make the next pass list), and nothing else changes.
+    t.host
+        .store
+        .apply(&the0_orchestrator::model::Change::Delete("f7".into()), the0_orchestrator::store::Mode::Put, None)
+        .expect("delete");
+    until(&t.clock, "the deleted bot's container gone", Duration::from_millis(100), || !t.engine.is_running("f7"))
+        .await;
+    pass_time(Duration::from_secs(2)).await;
+    assert!(!t.engine.is_running("f7"), "not started again");
+    assert!((0..FLEET).filter(|i| *i != 7).all(|i| t.engine.is_running(&format!("f{i}"))), "the others untouched");
+    assert!(t.engine.is_running("new"));
+    assert_eq!(running(), FLEET as i64);
+}

@@ -77,6 +77,9 @@ pub struct Metrics {
     pub start_failures: Counter,
     pub stops: Counter,
     pub reconcile: Histogram,
+    /// Bots looked at by reconcile passes: all of them in a full pass, only the changed ones in
+    /// a pass that answers stored changes.
+    pub bots_planned: Counter,
     pub docker_calls: Histogram,
     pub docker_errors: Counter,
     pub container_start: Histogram,
@@ -159,6 +162,7 @@ impl Metrics {
         let starts = counter(d, "the0_container_starts", "Containers started");
         let start_failures = counter(d, "the0_container_start_failures", "Failed starts");
         let stops = counter(d, "the0_container_stops", "Containers stopped and removed");
+        let bots_planned = counter(d, "the0_reconcile_bots_planned", "Bots looked at by reconcile passes");
         let docker_errors = counter(d, "the0_docker_errors", "Docker calls that failed");
         let runs_started = counter(d, "the0_runs_started", "Scheduled runs started");
         let runs_succeeded = counter(d, "the0_runs_succeeded", "Scheduled runs that exited 0");
@@ -212,6 +216,7 @@ impl Metrics {
             start_failures,
             stops,
             reconcile,
+            bots_planned,
             docker_calls,
             docker_errors,
             container_start,

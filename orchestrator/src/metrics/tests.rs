@@ -39,6 +39,7 @@ fn renders_every_kept_name() {
         "the0_container_starts_total",
         "the0_container_start_failures_total",
         "the0_container_stops_total",
+        "the0_reconcile_bots_planned_total",
         "the0_docker_errors_total",
         "the0_ingest_applied_total",
         "the0_ingest_skipped_total",
@@ -188,4 +189,4 @@ fn series_at_n_bots() {
 }
 
 /// Sample lines without any bot (both query kinds seen, on Linux): docs/metrics.md.
-const FIXED_SERIES: usize = 132;
+const FIXED_SERIES: usize = 133;

@@ -80,6 +80,9 @@ pub fn route(id: &str, bot: Option<&IndexedBot>, running: Option<&str>) -> Route
 }
 
 /// How often another process's writes to the store are looked for.
+/// Beyond this many changed bots the index reads every bot at once.
+const MAX_SINGLE_READS: usize = 64;
+
 pub const POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Every stored bot, kept current from [`Store::watch`] and the store's `data_version`.
@@ -127,6 +130,28 @@ impl BotIndex {
         Ok(())
     }
 
+    /// Brings the index up to date by reading only the bots changed since it was last loaded
+    /// (issue #17), or everything when the store's change log no longer reaches back that far.
+    fn update(&self, store: &Store) -> Result<(), crate::store::StoreError> {
+        let changed = store.changed_since(self.loaded.load(Ordering::Acquire));
+        let Some(bots) = changed.bots.filter(|b| b.len() <= MAX_SINGLE_READS) else { return self.reload() };
+        let mut fresh = Vec::with_capacity(bots.len());
+        for id in bots {
+            let bot = store.get(&id)?.map(|(rec, _)| Arc::new(IndexedBot::of(&rec, &self.images)));
+            fresh.push((id, bot));
+        }
+        let mut map = self.bots.write().unwrap_or_else(|p| p.into_inner());
+        for (id, bot) in fresh {
+            match bot {
+                Some(b) => map.insert(id, b),
+                None => map.remove(&id),
+            };
+        }
+        drop(map);
+        self.loaded.fetch_max(changed.version, Ordering::AcqRel);
+        Ok(())
+    }
+
     pub fn get(&self, id: &str) -> Option<Arc<IndexedBot>> {
         if let Some(store) = self.store.as_ref().filter(|s| s.version() > self.loaded.load(Ordering::Acquire)) {
             match store.get(id) {
@@ -151,9 +176,12 @@ impl BotIndex {
         let mut retry = self.reload().is_err();
         let mut tick = tokio::time::interval(POLL);
         loop {
+            // This process's own writes name the bots they changed; another process's writes
+            // (seen by SQLite's data version) do not.
+            let mut own = false;
             tokio::select! {
                 _ = &mut shutdown => return,
-                r = rx.changed() => if r.is_err() { return },
+                r = rx.changed() => if r.is_err() { return } else { own = !retry },
                 _ = tick.tick() => {
                     let now = store.data_version().ok();
                     if now == seen && !retry {
@@ -163,7 +191,8 @@ impl BotIndex {
                 }
             }
             rx.mark_unchanged();
-            retry = match self.reload() {
+            let reloaded = if own { self.update(&store) } else { self.reload() };
+            retry = match reloaded {
                 Ok(()) => false,
                 Err(e) => {
                     tracing::warn!(error = %e, "query index reload failed");

@@ -4,6 +4,7 @@
 //! action that needs a follow-up, and the earliest backoff expiry. Docker being down makes passes
 //! fail and be retried every 2 s; readiness reports it; nothing else stops.
 
+pub mod due;
 pub mod error;
 pub mod exit_reason;
 pub mod plan;
@@ -11,7 +12,7 @@ pub mod policy;
 pub mod record;
 pub mod snapshot;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
@@ -28,6 +29,7 @@ use crate::model::{is_enabled, is_scheduled, validate, Launch};
 use crate::objects;
 use crate::observed::{Observed, State};
 use crate::spec::build;
+pub use due::{Due, PassDone, FULL_PASS_AFTER_CHANGES_MS, MAX_CHANGED_BOTS};
 pub use error::{ReconcileError, StartError};
 use plan::{plan, Action, Desired};
 use record::{Record, Step};
@@ -93,25 +95,37 @@ impl Reconciler {
         tokio::pin!(shutdown);
         let events = tokio::spawn(self.clone().watch_events());
         let mut changes = self.host.store.watch();
+        // Woken only by stored changes: plan only the bots they touched. Anything else (the
+        // first pass, the timer, a Docker event, an action's follow-up) plans every bot.
+        let mut only_changes = false;
+        let mut due = Due::default();
+        let mut seen = self.host.store.version();
         loop {
-            let wake_at = match self.pass().await {
-                Ok(w) => w,
+            let now = self.host.clock.now_ms();
+            let changed = self.host.store.changed_since(seen);
+            seen = changed.version;
+            let result = match changed.bots.filter(|_| only_changes && !due.full_due(now)) {
+                Some(bots) => self.pass_changed(&bots).await,
+                None => self.pass().await.map(|w| PassDone { wake_at: w, full: true }),
+            };
+            let now = self.host.clock.now_ms();
+            let wake_at = match result {
+                Ok(done) => due.after(done, now),
                 Err(e) => {
                     tracing::warn!(error = %e, "reconcile pass failed");
-                    Some(self.host.clock.now_ms() + 2000)
+                    due.after(PassDone { wake_at: Some(now + 2000), full: true }, now)
                 }
             };
             let sleep = match wake_at {
-                Some(at) => Duration::from_millis((at - self.host.clock.now_ms()).clamp(0, i64::MAX) as u64)
-                    .min(self.opts.interval),
+                Some(at) => Duration::from_millis((at - now).clamp(0, i64::MAX) as u64).min(self.opts.interval),
                 None => self.opts.interval,
             };
-            tokio::select! {
+            only_changes = tokio::select! {
                 _ = &mut shutdown => break,
-                _ = tokio::time::sleep(sleep) => {}
-                _ = changes.changed() => {}
-                _ = self.wake.notified() => {}
-            }
+                _ = tokio::time::sleep(sleep) => false,
+                _ = changes.changed() => true,
+                _ = self.wake.notified() => false,
+            };
         }
         events.abort();
         let all = self.opts.max_parallel.max(1) as u32;
@@ -151,38 +165,82 @@ impl Reconciler {
         let seen = Instant::now();
         let records = self.host.store.list()?;
         let now = self.host.clock.now_ms();
-        // Scheduled bots are the scheduler's: to this pass they are not stored, so a bot that
-        // became scheduled loses its realtime container.
-        let desired: Vec<Desired> = records
-            .into_iter()
-            .filter(|(rec, _)| !is_scheduled(&rec.config))
-            .map(|(rec, status)| Desired {
-                enabled: is_enabled(rec.enabled.as_ref(), &rec.config),
-                launch: validate(&rec, &self.host.settings.images),
-                id: rec.id,
-                status,
-            })
-            .collect();
+        let desired: Vec<Desired> = records.into_iter().filter_map(|(rec, status)| self.desired(rec, status)).collect();
         if listed && !self.listed_once.swap(true, Relaxed) {
             self.record_adoptions(&desired, &observed, now);
         }
         let p = plan(&desired, &observed, &in_flight, now, self.opts.backoff_base.as_millis() as i64);
+        self.host.metrics.bots_planned.inc_by(desired.len() as u64);
         self.update_snapshot(&desired, observed, &in_flight, now);
-        let starting: HashSet<&str> =
-            p.actions.iter().filter(|a| a.start.is_some()).map(|a| a.bot_id.as_str()).collect();
-        // Each start takes the arrival of the change it answers now: a later pass sees the bot in
-        // flight, starts nothing for it, and drops whatever arrival is left.
+        self.dispatch_all(p.actions, seen, &|_| true);
+        self.host.metrics.reconcile.observe(t0.elapsed().as_secs_f64());
+        Ok(p.wake_at)
+    }
+
+    /// A pass over only the bots whose stored desired state changed (`changed`), planned from
+    /// the snapshot: one change costs the same whatever the fleet's size (issue #17). It falls
+    /// back to a full pass when the snapshot must be listed again, when nothing was listed yet,
+    /// or when the change is not pinned to a few bots. Aggregate gauges are left to the full
+    /// pass that [`Due`] brings within [`FULL_PASS_AFTER_CHANGES_MS`].
+    pub async fn pass_changed(&self, changed: &BTreeSet<String>) -> Result<PassDone, ReconcileError> {
+        let now = self.host.clock.now_ms();
+        let interval = self.opts.interval.as_millis() as i64;
+        if changed.len() > MAX_CHANGED_BOTS
+            || !self.listed_once.load(Relaxed)
+            || !self.snapshot.is_current(now, interval)
+        {
+            return self.pass().await.map(|w| PassDone { wake_at: w, full: true });
+        }
+        let t0 = Instant::now();
+        let in_flight = self.snapshot.in_flight.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let observed = self.snapshot.of(changed.iter().map(String::as_str));
+        let seen = Instant::now();
+        let mut desired = Vec::with_capacity(changed.len());
+        for id in changed {
+            if let Some((rec, status)) = self.host.store.get(id)? {
+                if let Some(d) = self.desired(rec, status) {
+                    desired.push(d);
+                }
+            }
+        }
+        let now = self.host.clock.now_ms();
+        let p = plan(&desired, &observed, &in_flight, now, self.opts.backoff_base.as_millis() as i64);
+        self.host.metrics.bots_planned.inc_by(changed.len() as u64);
+        self.dispatch_all(p.actions, seen, &|id| changed.contains(id));
+        self.host.metrics.reconcile.observe(t0.elapsed().as_secs_f64());
+        Ok(PassDone { wake_at: p.wake_at, full: false })
+    }
+
+    /// A stored bot as the planner sees it; `None` for a scheduled bot, which is the scheduler's:
+    /// to the reconciler it is not stored, so a bot that became scheduled loses its realtime
+    /// container.
+    fn desired(&self, rec: crate::model::BotRecord, status: crate::observed::BotStatus) -> Option<Desired> {
+        if is_scheduled(&rec.config) {
+            return None;
+        }
+        Some(Desired {
+            enabled: is_enabled(rec.enabled.as_ref(), &rec.config),
+            launch: validate(&rec, &self.host.settings.images),
+            id: rec.id,
+            status,
+        })
+    }
+
+    /// Dispatches a pass's actions. Each start takes the arrival of the change it answers now: a
+    /// later pass sees the bot in flight, starts nothing for it, and drops whatever arrival is
+    /// left. Arrivals before `seen` of the bots the pass looked at (`looked`) that start nothing
+    /// are dropped.
+    fn dispatch_all(&self, actions: Vec<Action>, seen: Instant, looked: &dyn Fn(&str) -> bool) {
+        let starting: HashSet<&str> = actions.iter().filter(|a| a.start.is_some()).map(|a| a.bot_id.as_str()).collect();
         let mut arrivals: HashMap<String, Instant> = starting
             .iter()
             .filter_map(|&id| self.host.store.take_arrival_before(id, seen).map(|at| (id.to_string(), at)))
             .collect();
-        self.host.store.drop_arrivals(seen, &|id| starting.contains(id));
-        for a in p.actions {
+        self.host.store.drop_arrivals(seen, &|id| starting.contains(id) || !looked(id));
+        for a in actions {
             let arrival = arrivals.remove(&a.bot_id);
             self.dispatch(a, arrival);
         }
-        self.host.metrics.reconcile.observe(t0.elapsed().as_secs_f64());
-        Ok(p.wake_at)
     }
 
     /// The first listing of this process: each stored live bot's running container is adopted

@@ -86,6 +86,18 @@ impl Snapshot {
         true
     }
 
+    /// Whether a pass at `now_ms` could plan from this snapshot without listing (see
+    /// [`Snapshot::needs_listing`], which this only asks).
+    pub fn is_current(&self, now_ms: i64, max_age_ms: i64) -> bool {
+        self.current.load(Acquire) && now_ms - self.listed_ms.load(Acquire) < max_age_ms
+    }
+
+    /// The known containers of `bots`, as a listing would show them.
+    pub fn of<'a>(&self, bots: impl Iterator<Item = &'a str>) -> Vec<Observed> {
+        let m = self.containers.read().unwrap_or_else(|p| p.into_inner());
+        bots.filter_map(|b| m.get(b)).flatten().cloned().collect()
+    }
+
     pub fn primary(&self, bot: &str) -> Option<Observed> {
         let m = self.containers.read().unwrap_or_else(|p| p.into_inner());
         m.get(bot).and_then(|cs| cs.first().cloned())

@@ -42,7 +42,7 @@ impl Store {
         tx.execute("UPDATE runs SET manual = ?2 WHERE seq = ?1", params![seq, manual])?;
         tx.commit()?;
         drop(conn);
-        self.version.send_modify(|v| *v += 1);
+        self.bump(id);
         Ok(Requested::Queued(seq))
     }
 

@@ -5,6 +5,7 @@
 //! watch ([`Store::watch`]). The event history is `events.rs`; what an event does to a stored bot
 //! is the pure `merge.rs`, shared with Kubernetes mode's ConfigMap store.
 
+pub mod changed;
 pub mod events;
 mod known;
 pub mod manual_runs;
@@ -100,6 +101,8 @@ pub struct Store {
     /// When each bot's last upsert that changed it was applied, until the reconciler takes it for
     /// `the0_event_to_running_seconds` or drops it (in memory only).
     arrivals: Arc<Mutex<HashMap<String, std::time::Instant>>>,
+    /// Which bots each desired-state change touched ([`changed`]).
+    changes: Arc<Mutex<changed::ChangeLog>>,
     /// How much event history is kept ([`events`]).
     retention: Retention,
 }
@@ -139,6 +142,7 @@ impl Store {
             conn: Arc::new(Mutex::new(conn)),
             version: Arc::new(watch::Sender::new(0)),
             arrivals: Arc::default(),
+            changes: Arc::default(),
             retention: Retention::default(),
         })
     }
@@ -164,6 +168,21 @@ impl Store {
     /// pass is starting), so a change that starts nothing is never timed against a later start.
     pub fn drop_arrivals(&self, seen: std::time::Instant, keep: &dyn Fn(&str) -> bool) {
         self.arrivals.lock().unwrap_or_else(|p| p.into_inner()).retain(|id, at| *at >= seen || keep(id));
+    }
+
+    /// A desired-state change of bot `id`: logged for [`Store::changed_since`], then every
+    /// watcher is told the new version.
+    pub(crate) fn bump(&self, id: &str) {
+        let mut log = self.changes.lock().unwrap_or_else(|p| p.into_inner());
+        let v = log.push(id);
+        self.version.send_replace(v);
+    }
+
+    /// The bots whose desired state changed after version `seen` (of [`Store::version`]), and the
+    /// version that brings the caller to; `bots: None` when the log no longer reaches back that
+    /// far (read everything then).
+    pub fn changed_since(&self, seen: u64) -> changed::Changed {
+        self.changes.lock().unwrap_or_else(|p| p.into_inner()).since(seen)
     }
 
     /// Sees every write that changes desired state, however many watchers there are.
@@ -211,7 +230,10 @@ impl Store {
                     .unwrap_or_else(|p| p.into_inner())
                     .insert(rec.id.clone(), std::time::Instant::now());
             }
-            self.version.send_modify(|v| *v += 1);
+            self.bump(match change {
+                Change::Upsert(rec) => &rec.id,
+                Change::Delete(id) => id,
+            });
         }
         Ok(changed)
     }
@@ -233,7 +255,7 @@ impl Store {
             changed || conn.query_row("SELECT 1 FROM bots WHERE id = ?1", [id], |_| Ok(())).optional()?.is_some();
         drop(conn);
         if changed {
-            self.version.send_modify(|v| *v += 1);
+            self.bump(id);
         }
         Ok(exists.then_some(changed))
     }
@@ -255,7 +277,7 @@ impl Store {
         )? > 0;
         drop(conn);
         if changed {
-            self.version.send_modify(|v| *v += 1);
+            self.bump(id);
         }
         Ok(Some(prev))
     }
@@ -268,7 +290,7 @@ impl Store {
             params![id, prev, now_ms()],
         )? > 0;
         if changed {
-            self.version.send_modify(|v| *v += 1);
+            self.bump(id);
         }
         Ok(())
     }
@@ -347,7 +369,7 @@ impl Store {
         events::append(&tx, &[event], self.retention)?;
         tx.commit()?;
         drop(conn);
-        self.version.send_modify(|v| *v += 1);
+        self.bump(id);
         Ok(Some(()))
     }
 
