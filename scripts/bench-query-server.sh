@@ -6,8 +6,12 @@
 #     same settings doing the same work, then reading and deleting the result file, alternated;
 #     goal: ratio of medians <= 1.3;
 #  2. realtime query through :9477 against calling the container's :9476 directly (both a new
-#     connection per request), p50 and p99; goal: <= 1 ms added at p50.
-# Runs dist/orchestrator (release) as `serve` with its own --instance, on loopback ports, with
+#     connection per request), p50 and p99; goal: <= 1 ms added at p50;
+#  3. a scheduled bot's warm query server (issue 15) through :9477 against the realtime bot
+#     through :9477 (same code, same empty state, alternated rounds), p50 and p99, beside the
+#     same scheduled bot's first (cold, one-shot) query; goal: warm p50 within 2 ms of realtime.
+# Runs dist/orchestrator (release; THE0_BENCH_ORCHESTRATOR names another build, which the table
+# then says) as `serve` with its own --instance, on loopback ports, with
 # bots on a Docker network it creates (internal); everything is removed however the run ends.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,7 +24,8 @@ if ! docker image inspect "$image" >/dev/null 2>&1; then
   [ -x dist/runtime ] || scripts/build-executor.sh
   scripts/build-test-image.sh "$image"
 fi
-[ -x dist/orchestrator ] || scripts/build-orchestrator.sh
+orch=${THE0_BENCH_ORCHESTRATOR:-dist/orchestrator}
+[ -n "${THE0_BENCH_ORCHESTRATOR:-}" ] || [ -x dist/orchestrator ] || scripts/build-orchestrator.sh
 cargo build -q -p the0-orchestrator --example query_server_bench
 client=target/debug/examples/query_server_bench
 
@@ -58,7 +63,7 @@ PY
 docker network create --internal "$net" >/dev/null
 admin=$(free_port); health=$(free_port); qport=$(free_port)
 env -u MINIO_ENDPOINT -u NATS_URL DOCKER_NETWORK="$net" LOG_LEVEL=WARN BOT_STOP_TIMEOUT_SEC=2 \
-  dist/orchestrator serve --data-dir "$data" --admin-addr "127.0.0.1:$admin" --health-addr "127.0.0.1:$health" \
+  "$orch" serve --data-dir "$data" --admin-addr "127.0.0.1:$admin" --health-addr "127.0.0.1:$health" \
   --port "$qport" --query-bind 127.0.0.1 --instance "$inst" --runtime-image "$image" \
   --runtime-image-pull-policy Never >"$work/orchestrator.log" 2>&1 &
 orch_pid=$!
@@ -70,6 +75,7 @@ put() { # id config
 }
 put rt '{}'
 put os '{"enabled":false}'
+put sc '{"schedule":"0 0 1 1 *"}'
 q() { curl -s -m 60 -o "$work/reply.json" -w '%{http_code} %{time_total}' -X POST "http://127.0.0.1:$qport/query" \
   -H 'Content-Type: application/json' -d "{\"bot_id\":\"$1\",\"query_path\":\"$2\"}"; }
 ok=
@@ -129,6 +135,25 @@ add50=$(awk -v a="$v50" -v b="$d50" 'BEGIN{printf "%+.3f", a-b}')
 add99=$(awk -v a="$v99" -v b="$d99" 'BEGIN{printf "%+.3f", a-b}')
 met2=$(awk -v a="$add50" 'BEGIN{print (a <= 1.0) ? "yes" : "no"}')
 
+# 3. Warm: the scheduled bot's first query is a one-shot (cold); it then gets a warm server.
+metric() { curl -sf "http://127.0.0.1:$health/metrics" | awk -v n="$1" '$1 == n {print $2}'; }
+t0=$(now_ms); r=$(q sc /cgi-bin/echo); t1=$(now_ms)
+[ "${r%% *}" = 200 ] || { echo "cold query of the scheduled bot failed: $r $(cat "$work/reply.json")" >&2; exit 1; }
+cold_ms=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}')
+warm=
+for _ in $(seq 1 300); do
+  q sc /cgi-bin/echo >/dev/null
+  if [ "$(metric the0_queries_warm_total)" != 0 ]; then warm=1; break; fi
+  sleep 0.1
+done
+[ -n "$warm" ] || { echo "the scheduled bot never got a warm query server" >&2; cat "$work/orchestrator.log" >&2; exit 1; }
+read -r w50 w99 r50 r99 < <("$client" --via "127.0.0.1:$qport" --other-bot rt --bot sc --path /cgi-bin/echo \
+  --requests "$requests" --rounds 4)
+wadd50=$(awk -v a="$w50" -v b="$r50" 'BEGIN{printf "%+.3f", a-b}')
+wadd99=$(awk -v a="$w99" -v b="$r99" 'BEGIN{printf "%+.3f", a-b}')
+met3=$(awk -v a="$wadd50" 'BEGIN{print (a <= 2.0) ? "yes" : "no"}')
+warm_n=$(metric the0_queries_warm_total)
+
 mkdir -p target/bench
 {
   echo "| benchmark | ours | peer | ratio/diff | goal | met? |"
@@ -136,8 +161,13 @@ mkdir -p target/bench
   echo "| one-shot query, median of $oneshots (ms) | $o_med | $p_med (docker run --rm) | $ratio | <= 1.3 | $met1 |"
   echo "| realtime query p50 (ms) | $v50 (:9477) | $d50 (:9476 direct) | $add50 ms | <= +1 ms | $met2 |"
   echo "| realtime query p99 (ms) | $v99 (:9477) | $d99 (:9476 direct) | $add99 ms | — | — |"
+  echo "| warm query p50 (ms) | $w50 (scheduled, warm) | $r50 (realtime, :9477) | $wadd50 ms | <= +2 ms | $met3 |"
+  echo "| warm query p99 (ms) | $w99 (scheduled, warm) | $r99 (realtime, :9477) | $wadd99 ms | — | — |"
+  echo "| scheduled bot, cold one-shot (ms) | $cold_ms (its first query) | $o_med (one-shot median above) | — | — | — |"
   echo
   echo "one-shot samples (ms): ours ${ours_ms[*]}; peer ${peer_ms[*]}; result objects left: $leftover"
+  echo "orchestrator: $orch; executor image: $image"
+  echo "warm: the0_queries_warm_total $warm_n after the run (every warm-row request was proxied warm)"
   echo "realtime: $requests requests per path, 4 alternating rounds, new connection per request;" \
     "load average $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee target/bench/query-server.md

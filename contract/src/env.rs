@@ -61,6 +61,9 @@ pub const THE0_QUERY_DIR: &str = "THE0_QUERY_DIR";
 pub const THE0_QUERY_TIMEOUT_SEC: &str = "THE0_QUERY_TIMEOUT_SEC";
 /// How long the query sidecar waits for the bot container's code and `state-restored` marker (60).
 pub const THE0_QUERY_WAIT_SEC: &str = "THE0_QUERY_WAIT_SEC";
+/// `1`: warm query mode (issue 15): restore the state, serve the query program on :9476, never
+/// run the bot, never upload anything; exit 0 on a stop signal.
+pub const THE0_QUERY_WARM: &str = "THE0_QUERY_WARM";
 /// Processes and threads the bot's user may have (`RLIMIT_NPROC` on every child the executor starts);
 /// unset or 0: no limit. The orchestrator sets it only under gVisor, whose kernel counts the
 /// sandbox's own tasks (under runc the count is per uid across the host: docs/security/gvisor.md §4).
@@ -107,6 +110,11 @@ pub const QUERY_SERVER_PORT: &str = "QUERY_SERVER_PORT";
 pub const THE0_QUERY_BIND: &str = "THE0_QUERY_BIND";
 /// One-shot query containers at once (`--max-query-containers`, 8).
 pub const THE0_MAX_QUERY_CONTAINERS: &str = "THE0_MAX_QUERY_CONTAINERS";
+/// How long a scheduled bot's warm query server outlives its last query (`--query-warm-for`,
+/// 60 s; 0: no warm servers).
+pub const THE0_QUERY_WARM_FOR: &str = "THE0_QUERY_WARM_FOR";
+/// Warm query servers at once (`--max-warm-query-servers`, 16).
+pub const THE0_MAX_WARM_QUERY_SERVERS: &str = "THE0_MAX_WARM_QUERY_SERVERS";
 /// First crash-loop delay (Go duration, default `10s`).
 pub const THE0_CRASH_BACKOFF: &str = "THE0_CRASH_BACKOFF";
 /// `IfNotPresent` (pull a missing image, the default) or `Never`.

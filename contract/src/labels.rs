@@ -5,6 +5,8 @@ pub const ID: &str = "runtime.id";
 pub const TYPE: &str = "runtime.type";
 pub const ENTRYPOINT: &str = "runtime.entrypoint";
 pub const CONFIG_HASH: &str = "runtime.config-hash";
+/// `true` on a scheduled bot's warm query server (issue 15): neither the bot's container nor a run.
+pub const WARM: &str = "runtime.warm";
 
 pub const TYPE_REALTIME: &str = "realtime";
 pub const TYPE_SCHEDULED: &str = "scheduled";

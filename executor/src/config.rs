@@ -78,6 +78,8 @@ pub struct Config {
     pub query_port: u16,
     /// `THE0_QUERY_WAIT_SEC` (60): the sidecar's wait for code and for `state-restored` (D16).
     pub query_wait: Duration,
+    /// `THE0_QUERY_WARM=1`: warm query mode (issue 15, `query::warm`).
+    pub query_warm: bool,
     /// `THE0_BOT_NPROC`: `RLIMIT_NPROC` of the bot and query program (gVisor only; `None`: none).
     pub bot_nproc: Option<u64>,
     storage: Result<StorageConfig, ConfigError>,
@@ -214,6 +216,7 @@ impl Config {
                 })?,
             },
             query_wait: secs(vars, env::THE0_QUERY_WAIT_SEC, 60)?,
+            query_warm: get(vars, env::THE0_QUERY_WARM) == Some("1"),
             bot_nproc: match get(vars, env::THE0_BOT_NPROC) {
                 None => None,
                 Some(v) => match v.trim().parse::<u64>() {
@@ -313,7 +316,17 @@ mod tests {
         assert_eq!(c.query_port, 9476);
         assert_eq!(c.query_timeout, Duration::from_secs(30));
         assert_eq!(c.query_wait, Duration::from_secs(60));
+        assert!(!c.query_warm);
         assert_eq!(c.storage(), Err(ConfigError::Missing(env::MINIO_ENDPOINT)));
+    }
+
+    #[test]
+    fn warm_query_mode_is_only_the_value_1() {
+        for (value, want) in [("1", true), ("0", false), ("true", false), ("", false)] {
+            let mut v = vars(BASE);
+            v.insert(env::THE0_QUERY_WARM.into(), value.into());
+            assert_eq!(Config::from_vars(&v, true).unwrap().query_warm, want, "{value:?}");
+        }
     }
 
     #[test]

@@ -70,8 +70,9 @@ struct Prepared {
     botlog: Arc<BotLog>,
 }
 
-/// Steps 2–5: code, chmod, state, logs dir. Any error means the bot must not start.
-async fn prepare(cfg: &Config) -> anyhow::Result<Prepared> {
+/// Steps 2–4: code, chmod, state; the seed of change detection. Shared with the warm query mode
+/// (`query::warm`), which serves from exactly the state a run would start from.
+pub(crate) async fn fetch_and_restore(cfg: &Config) -> anyhow::Result<(Arc<Store>, Option<Manifest>)> {
     let store = Arc::new(the0_objstore::Store::open(cfg.storage()?).context("cannot open object storage")?);
     code::fetch(&store, cfg).await.context("cannot fetch the bot's code")?;
     code::chmod_entrypoints(cfg);
@@ -80,6 +81,12 @@ async fn prepare(cfg: &Config) -> anyhow::Result<Prepared> {
         RestoreOutcome::FirstRun => None,
         RestoreOutcome::Skipped => Some(Manifest::scan(&cfg.state_path).context("cannot scan state")?),
     };
+    Ok((store, seed))
+}
+
+/// Steps 2–5: code, chmod, state, logs dir. Any error means the bot must not start.
+async fn prepare(cfg: &Config) -> anyhow::Result<Prepared> {
+    let (store, seed) = fetch_and_restore(cfg).await?;
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o755)

@@ -4,9 +4,12 @@
 //! :9477 adds: parsing, the index lookup, the pooled hop to the container and the envelope.
 //! Rounds alternate so that noise from the shared machine hits both alike.
 //!
-//! Usage: query_server_bench --via HOST:PORT --direct HOST:PORT --bot ID --path P
-//!        [--requests N] [--rounds R]
-//! Prints `p50_via p99_via p50_direct p99_direct` in milliseconds.
+//! With `--other-bot ID2` instead of `--direct`, the second path is a query of bot ID2 through
+//! the same :9477 (a scheduled bot's warm query server against a realtime bot, issue 15).
+//!
+//! Usage: query_server_bench --via HOST:PORT (--direct HOST:PORT | --other-bot ID2) --bot ID
+//!        --path P [--requests N] [--rounds R]
+//! Prints `p50_via p99_via p50_second p99_second` in milliseconds.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -46,11 +49,15 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let need = |n: &str| arg(&args, n).unwrap_or_else(|| panic!("missing {n}"));
-    let (via, direct, bot, path) = (need("--via"), need("--direct"), need("--bot"), need("--path"));
+    let (via, bot, path) = (need("--via"), need("--bot"), need("--path"));
     let requests: usize = arg(&args, "--requests").and_then(|v| v.parse().ok()).unwrap_or(2000);
     let rounds: usize = arg(&args, "--rounds").and_then(|v| v.parse().ok()).unwrap_or(4).max(1);
-    let via_req = post("/query", &format!(r#"{{"bot_id":"{bot}","query_path":"{path}"}}"#));
-    let direct_req = post(&path, "");
+    let query_of = |bot: &str| post("/query", &format!(r#"{{"bot_id":"{bot}","query_path":"{path}"}}"#));
+    let via_req = query_of(&bot);
+    let (direct, direct_req) = match arg(&args, "--other-bot") {
+        Some(other) => (via.clone(), query_of(&other)),
+        None => (need("--direct"), post(&path, "")),
+    };
     for _ in 0..50 {
         exchange(&via, &via_req);
         exchange(&direct, &direct_req);

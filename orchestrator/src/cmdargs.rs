@@ -373,6 +373,14 @@ pub struct Flags {
     /// One-shot query containers at once [env: THE0_MAX_QUERY_CONTAINERS] [default: 8]
     #[arg(long, global = true, value_name = "N", allow_negative_numbers = true)]
     pub max_query_containers: Option<String>,
+    /// Keep a scheduled bot's query server warm this long after its last query, 0 = never;
+    /// plain numbers are seconds [env: THE0_QUERY_WARM_FOR] [default: 60]
+    #[arg(long, global = true, value_name = "D")]
+    pub query_warm_for: Option<String>,
+    /// Warm query servers at once, least recently used removed first
+    /// [env: THE0_MAX_WARM_QUERY_SERVERS] [default: 16]
+    #[arg(long, global = true, value_name = "N", allow_negative_numbers = true)]
+    pub max_warm_query_servers: Option<String>,
     /// S3 only: each container gets temporary keys limited to its bot's objects (STS AssumeRole)
     /// [env: THE0_SCOPED_CREDENTIALS=true]
     #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, require_equals = true,

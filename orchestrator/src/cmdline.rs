@@ -340,6 +340,26 @@ fn resolve(command: Command, f: &Flags, vars: &HashMap<String, String>) -> Resul
         query.bind = "0.0.0.0".into();
     }
     query.token = f.query_token.as_deref().or(get(THE0_QUERY_TOKEN)).map(str::to_string);
+    // A plain number is seconds; else a Go duration.
+    query.warm_for = match f.query_warm_for.as_deref().or(get(env::THE0_QUERY_WARM_FOR)) {
+        Some(t) => match t.trim().parse::<u64>() {
+            Ok(secs) => Duration::from_secs(secs),
+            Err(_) => dur("--query-warm-for", Some(t), crate::query::warm::DEFAULT_KEEP_FOR)?,
+        },
+        None => crate::query::warm::DEFAULT_KEEP_FOR,
+    };
+    if let Some(m) = f.max_warm_query_servers.as_deref().or(get(env::THE0_MAX_WARM_QUERY_SERVERS)) {
+        query.max_warm = match m.trim().parse::<usize>() {
+            Ok(n) if (1..=256).contains(&n) => n,
+            _ => {
+                return Err(CliError::Refused {
+                    name: "--max-warm-query-servers",
+                    value: m.into(),
+                    why: "must be 1..=256",
+                })
+            }
+        };
+    }
     Ok(Cli {
         command,
         data_dir,

@@ -313,14 +313,48 @@ fn scheduler_flags_and_env() {
 fn query_server_settings() {
     let c = p(&["query-server"], &[]).unwrap();
     assert_eq!(c.command, Command::QueryServer);
-    assert_eq!(c.query, QueryOptions { bind: "127.0.0.1".into(), port: 9477, max_containers: 8, token: None });
+    assert_eq!(
+        c.query,
+        QueryOptions {
+            bind: "127.0.0.1".into(),
+            port: 9477,
+            max_containers: 8,
+            token: None,
+            ..QueryOptions::default()
+        }
+    );
     assert_eq!(c.query.addr(), "127.0.0.1:9477");
     let env = [("QUERY_SERVER_PORT", "9500"), ("THE0_QUERY_BIND", "127.0.0.1"), ("THE0_MAX_QUERY_CONTAINERS", "3")];
     let c = p(&[], &env).unwrap();
-    assert_eq!(c.query, QueryOptions { bind: "127.0.0.1".into(), port: 9500, max_containers: 3, token: None });
+    assert_eq!(
+        c.query,
+        QueryOptions {
+            bind: "127.0.0.1".into(),
+            port: 9500,
+            max_containers: 3,
+            token: None,
+            ..QueryOptions::default()
+        }
+    );
     let c = p(&["--port", "0", "--query-bind", "::1", "--max-query-containers=16"], &env).unwrap();
-    assert_eq!(c.query, QueryOptions { bind: "::1".into(), port: 0, max_containers: 16, token: None });
+    assert_eq!(
+        c.query,
+        QueryOptions { bind: "::1".into(), port: 0, max_containers: 16, token: None, ..QueryOptions::default() }
+    );
     assert_eq!(c.query.addr(), "[::1]:0");
+    // Warm query servers (issue 15): 60 s and 16 unless told; 0 turns them off.
+    let c = p(&["query-server"], &[]).unwrap();
+    assert_eq!((c.query.warm_for, c.query.max_warm), (Duration::from_secs(60), 16));
+    let c = p(&["--query-warm-for", "5s", "--max-warm-query-servers", "2"], &[]).unwrap();
+    assert_eq!((c.query.warm_for, c.query.max_warm), (Duration::from_secs(5), 2));
+    assert_eq!(p(&["--query-warm-for", "90"], &[]).unwrap().query.warm_for, Duration::from_secs(90));
+    let c = p(&[], &[("THE0_QUERY_WARM_FOR", "0"), ("THE0_MAX_WARM_QUERY_SERVERS", "1")]).unwrap();
+    assert_eq!((c.query.warm_for, c.query.max_warm), (Duration::ZERO, 1));
+    assert!(p(&["--query-warm-for", "soon"], &[]).unwrap_err().contains("--query-warm-for"));
+    assert_eq!(
+        p(&["--max-warm-query-servers", "0"], &[]).unwrap_err(),
+        "--max-warm-query-servers \"0\": must be 1..=256"
+    );
     // The original's rule: a QUERY_SERVER_PORT that is not a port number means 9477.
     for bad in ["abc", "", "70000", "-1", "9477.5"] {
         assert_eq!(p(&[], &[("QUERY_SERVER_PORT", bad)]).unwrap().query.port, 9477, "{bad:?}");

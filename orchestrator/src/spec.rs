@@ -1,7 +1,7 @@
-//! The container spec of a bot, exactly per docs/contract.md §5.4, in its three roles: a realtime bot, one
-//! scheduled run, one one-shot query. Plus the `runtime.config-hash` label (D24), the opt-in
-//! `runtime.instance` label and a deterministic name. Pure: the Docker driver only translates
-//! [`ContainerSpec`] into the engine's JSON.
+//! The container spec of a bot, exactly per docs/contract.md §5.4, in its roles: a realtime bot, one
+//! scheduled run, one one-shot query, a scheduled bot's warm query server. Plus the
+//! `runtime.config-hash` label (D24), the opt-in `runtime.instance` label and a deterministic
+//! name. Pure: the Docker driver only translates [`ContainerSpec`] into the engine's JSON.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -155,6 +155,12 @@ pub enum Role {
     Manual {
         due_ms: i64,
     },
+    /// A scheduled bot's warm query server (issue 15): the executor in warm query mode
+    /// (`THE0_QUERY_WARM=1`) serving the query program on :9476 from the restored state. Named
+    /// `the0-warm-<id>`, labelled `runtime.warm=true` beside `runtime.type=scheduled` without a due
+    /// time, so neither the reconciler (realtime containers only) nor the scheduler's adoption
+    /// (due times only) takes it for the bot's; its state is read-only and it gets no logs.
+    Warm,
 }
 
 /// The executor's command of an on-demand run: the image's `CMD` plus `--skip-sync`.
@@ -193,6 +199,14 @@ fn query_container_name(bot_id: &str, result_key: &str) -> String {
     format!("the0-query-{bot_id}-{}", token.replace('/', "-"))
 }
 
+/// `the0-warm-<id>` (plus `-<instance>`): at most one warm query server per bot.
+pub fn warm_container_name(bot_id: &str, instance: Option<&str>) -> String {
+    match instance {
+        Some(i) => format!("the0-warm-{bot_id}-{i}"),
+        None => format!("the0-warm-{bot_id}"),
+    }
+}
+
 /// `the0-bot-<id>`, plus `-<instance>` when set: one name per bot, so Docker itself refuses a duplicate.
 pub fn container_name(bot_id: &str, instance: Option<&str>) -> String {
     match instance {
@@ -226,10 +240,10 @@ pub fn build_for(l: &Launch, h: &HostSettings, role: &Role) -> ContainerSpec {
     let (kind, mount) = if query.is_some() { ("query", "query") } else { ("bot", "bot") };
     let type_label = match role {
         Role::Realtime => labels::TYPE_REALTIME,
-        Role::Scheduled { .. } | Role::Manual { .. } | Role::Query(_) => labels::TYPE_SCHEDULED,
+        Role::Scheduled { .. } | Role::Manual { .. } | Role::Query(_) | Role::Warm => labels::TYPE_SCHEDULED,
     };
-    // Sees its state without writing it back: a query, and an on-demand run.
-    let state_read_only = matches!(role, Role::Query(_) | Role::Manual { .. });
+    // Sees its state without writing it back: a query, an on-demand run, a warm query server.
+    let state_read_only = matches!(role, Role::Query(_) | Role::Manual { .. } | Role::Warm);
     let entrypoint = match query {
         Some(_) => l.query_entrypoint.clone().unwrap_or_else(|| l.entrypoint.clone()),
         None => l.entrypoint.clone(),
@@ -246,6 +260,9 @@ pub fn build_for(l: &Launch, h: &HostSettings, role: &Role) -> ContainerSpec {
     if let Role::Scheduled { due_ms } | Role::Manual { due_ms } = role {
         labels.insert(DUE_LABEL.into(), due_ms.to_string());
     }
+    if matches!(role, Role::Warm) {
+        labels.insert(labels::WARM.into(), "true".into());
+    }
     let mut e: Vec<(&str, String)> = vec![
         ("PYTHONDONTWRITEBYTECODE", "1".into()),
         ("ID", l.id.clone()),
@@ -258,6 +275,7 @@ pub fn build_for(l: &Launch, h: &HostSettings, role: &Role) -> ContainerSpec {
         Role::Realtime => container_name(&l.id, h.instance.as_deref()),
         Role::Scheduled { .. } | Role::Manual { .. } => run_container_name(&l.id, h.instance.as_deref()),
         Role::Query(q) => query_container_name(&l.id, &q.result_key),
+        Role::Warm => warm_container_name(&l.id, h.instance.as_deref()),
     };
     let mut binds = Vec::new();
     match &h.storage {
@@ -313,6 +331,9 @@ pub fn build_for(l: &Launch, h: &HostSettings, role: &Role) -> ContainerSpec {
         e.push((env::QUERY_PATH, q.path.clone()));
         e.push((env::QUERY_PARAMS, q.params.clone()));
         e.push((env::QUERY_RESULT_KEY, q.result_key.clone()));
+    }
+    if matches!(role, Role::Warm) {
+        e.push((env::THE0_QUERY_WARM, "1".into()));
     }
     if let Some(n) = &h.nats_url {
         e.push((env::NATS_URL, n.clone()));

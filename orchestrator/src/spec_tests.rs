@@ -180,6 +180,60 @@ fn query_container_runs_the_query_entrypoint_with_read_only_state() {
     );
 }
 
+/// Issue 15: a warm query server is the bot's image and limits, in warm query mode, with
+/// read-only state and no logs, its own name and a label that keeps it apart from the bot's
+/// container (realtime label) and from its runs (a due time).
+#[test]
+fn a_warm_query_server_is_labelled_apart_and_never_writes_state() {
+    let h = HostSettings {
+        storage: Storage::Local { root: PathBuf::from("/o") },
+        instance: Some("t1".into()),
+        ..Default::default()
+    };
+    let s = build_for(&launch(), &h, &Role::Warm);
+    let run = build_for(&launch(), &h, &Role::Scheduled { due_ms: 1 });
+    assert_eq!(s.name, "the0-warm-b1-t1");
+    assert_eq!(s.labels["runtime.type"], "scheduled");
+    assert_eq!(s.labels["runtime.warm"], "true");
+    assert!(!s.labels.contains_key(DUE_LABEL));
+    assert!(!run.labels.contains_key("runtime.warm"));
+    assert_eq!(env_of(&s, "THE0_QUERY_WARM"), Some("1"));
+    assert_eq!(env_of(&run, "THE0_QUERY_WARM"), None);
+    assert_eq!(env_of(&s, "QUERY_ENTRYPOINT"), Some("q.sh"));
+    assert_eq!(env_of(&s, "QUERY_PATH"), None, "server mode: no query path");
+    assert_eq!(env_of(&s, "CODE_MOUNT_DIR"), Some("bot"));
+    assert_eq!(
+        (
+            s.image.as_str(),
+            s.memory_bytes,
+            s.cpu_shares,
+            s.pids_limit,
+            s.network.as_str(),
+            &s.tmpfs,
+            &s.runtime,
+            &s.cmd
+        ),
+        (
+            run.image.as_str(),
+            run.memory_bytes,
+            run.cpu_shares,
+            run.pids_limit,
+            run.network.as_str(),
+            &run.tmpfs,
+            &run.runtime,
+            &run.cmd
+        ),
+        "the bot's image, limits, network and hardening"
+    );
+    assert_eq!(
+        s.binds,
+        vec![
+            "/o/custom-bots/u/b/1:/objects/custom-bots/u/b/1:ro".to_string(),
+            "/o/bot-state/b1:/objects/bot-state/b1:ro".into()
+        ]
+    );
+}
+
 #[test]
 fn query_without_a_query_entrypoint_runs_the_bot_entrypoint() {
     let mut l = launch();
@@ -248,7 +302,9 @@ fn scoped_credentials_mount_a_directory_and_put_no_shared_key_in_env() {
     let l = launch();
     let run =
         QueryRun { path: "/x".into(), params: "{}".into(), result_key: "b1/1-00000000000000ab/result.json".into() };
-    for role in [Role::Realtime, Role::Scheduled { due_ms: 1 }, Role::Manual { due_ms: 1 }, Role::Query(run)] {
+    for role in
+        [Role::Realtime, Role::Scheduled { due_ms: 1 }, Role::Manual { due_ms: 1 }, Role::Warm, Role::Query(run)]
+    {
         let s = build_for(&l, &h, &role);
         assert!(!s.env.iter().any(|e| e.contains("SHARED")), "{role:?}: {:?}", s.env);
         assert!(!s.env.iter().any(|e| e.starts_with("MINIO_ACCESS_KEY=") || e.starts_with("MINIO_SECRET_KEY=")));

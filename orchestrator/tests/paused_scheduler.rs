@@ -107,3 +107,28 @@ async fn a_bad_or_never_firing_schedule_never_runs() {
     }
     drop(stop);
 }
+
+/// Issue 15: the query server's warm servers learn of each run's end (after it is recorded)
+/// through the hook `serve` sets; nothing is told while the run goes.
+#[tokio::test(start_paused = true)]
+async fn the_end_of_each_run_is_told_to_the_hook() {
+    let t = TestHost::new();
+    let told = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let mut s = Scheduler::new(t.host.clone(), Options::default());
+    let sink = told.clone();
+    s.on_run_end(std::sync::Arc::new(move |bot: &str| sink.lock().unwrap().push(bot.to_string())));
+    tokio::spawn(s.run(async move {
+        let _ = rx.await;
+    }));
+    t.put_bot("cron", json!({"schedule": "* * * * *"}));
+    until(&t.clock, "the first run", Duration::from_secs(90), || !oneshots(&t).is_empty()).await;
+    pass_time(Duration::from_secs(5)).await;
+    assert!(told.lock().unwrap().is_empty(), "not while it runs");
+    t.engine.exit("cron", 0);
+    until(&t.clock, "the hook", Duration::from_secs(5), || !told.lock().unwrap().is_empty()).await;
+    assert_eq!(*told.lock().unwrap(), vec!["cron".to_string()]);
+    let recorded = t.host.store.runs("cron", 10).unwrap().into_iter().any(|r| r.ended_ms.is_some());
+    assert!(recorded, "told after the run is recorded");
+    drop(tx);
+}

@@ -85,6 +85,9 @@ async fn execute(
     if opts.query_server_only {
         return Ok(query::sidecar::run(cfg, signals_rx).await);
     }
+    if cfg.query_warm {
+        return Ok(query::warm::run(cfg, signals_rx).await);
+    }
     if cfg.is_query_mode() {
         return Ok(query::oneshot::run(cfg, signals_rx).await);
     }

@@ -8,7 +8,7 @@
 //! * [`upstream`]: the tolerant client toward SDK query servers.
 //! * [`front`]: the server on :9476. [`program`]: the query program's lifecycle.
 //! * [`QueryServer`]: the two together, as the normal run and the sidecar use them.
-//! * [`oneshot`], [`sidecar`]: the two query modes of `execute`.
+//! * [`oneshot`], [`sidecar`], [`warm`]: the three query modes of `execute`.
 
 pub mod front;
 pub mod http;
@@ -17,6 +17,7 @@ pub mod program;
 pub mod reply;
 pub mod sidecar;
 pub mod upstream;
+pub mod warm;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -14,7 +14,8 @@ use super::{state_of, status_of, Docker, DockerError, Result, CALL_TIMEOUT};
 use crate::observed::State;
 use crate::spec::{ContainerSpec, DUE_LABEL};
 
-/// A managed `runtime.type=scheduled` container: a scheduled run (it has a due time) or a query.
+/// A managed `runtime.type=scheduled` container: a scheduled run (it has a due time), a query, or
+/// a warm query server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OneShot {
     pub container: String,
@@ -23,6 +24,8 @@ pub struct OneShot {
     pub state: State,
     /// The run's due time (Unix ms); `None` for query containers.
     pub due_ms: Option<i64>,
+    /// Labelled `runtime.warm=true`: a scheduled bot's warm query server (issue 15).
+    pub warm: bool,
     pub created_ms: i64,
 }
 
@@ -71,6 +74,7 @@ impl Docker {
                     bot_id: labels.get(labels::ID).filter(|b| !b.is_empty())?.clone(),
                     state: state_of(c.state.as_ref())?,
                     due_ms: labels.get(DUE_LABEL).and_then(|d| d.parse().ok()),
+                    warm: labels.get(labels::WARM).is_some_and(|w| w == "true"),
                     created_ms: c.created.unwrap_or(0) * 1000,
                 })
             })

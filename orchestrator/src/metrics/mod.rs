@@ -41,6 +41,8 @@ pub enum QueryKind {
     Realtime,
     /// Run in a query container of its own.
     OneShot,
+    /// Proxied to a scheduled bot's warm query server (Docker mode, issue 15).
+    Warm,
 }
 
 impl QueryKind {
@@ -48,6 +50,7 @@ impl QueryKind {
         match self {
             QueryKind::Realtime => "realtime",
             QueryKind::OneShot => "oneshot",
+            QueryKind::Warm => "warm",
         }
     }
 }
@@ -99,6 +102,9 @@ pub struct Metrics {
     pub queries_oneshot: Counter,
     pub queries_refused: Counter,
     pub queries_failed: Counter,
+    /// Docker mode only (issue 15): queries proxied to a warm query server, and those running.
+    pub queries_warm: Counter,
+    pub warm_servers: Gauge,
     query_duration: Family<KindLabel, Histogram, fn() -> Histogram>,
     pub bots: BotSeries,
 }
@@ -170,6 +176,8 @@ impl Metrics {
         let runs_timed_out = counter(d, "the0_runs_timed_out", "Scheduled runs stopped at their deadline");
         let runs_skipped =
             counter(d, "the0_runs_skipped", "Due times skipped because the previous run was still going");
+        let queries_warm = counter(d, "the0_queries_warm", "Queries sent to a scheduled bot's warm query server");
+        let warm_servers = gauge(d, "the0_query_warm_servers", "Warm query servers of scheduled bots");
         let desired = gauge(d, "the0_bots_desired", "Enabled bots in the store");
         let running = gauge(d, "the0_bots_running", "Desired bots with a running container");
         let backing_off = gauge(d, "the0_bots_backing_off", "Bots waiting out a crash-loop backoff");
@@ -236,6 +244,8 @@ impl Metrics {
             queries_oneshot,
             queries_refused,
             queries_failed,
+            queries_warm,
+            warm_servers,
             query_duration,
             bots,
         }

@@ -55,6 +55,8 @@ fn renders_every_kept_name() {
         "the0_queries_oneshot_total",
         "the0_queries_refused_total",
         "the0_queries_failed_total",
+        "the0_queries_warm_total",
+        "the0_query_warm_servers",
         "the0_reconcile_duration_seconds_count",
         "the0_docker_call_duration_seconds_count",
         "the0_container_start_duration_seconds_count",
@@ -189,4 +191,4 @@ fn series_at_n_bots() {
 }
 
 /// Sample lines without any bot (both query kinds seen, on Linux): docs/metrics.md.
-const FIXED_SERIES: usize = 133;
+const FIXED_SERIES: usize = 135;

@@ -20,6 +20,7 @@ use super::oneshot::OneShots;
 use super::realtime::Realtime;
 use super::request::QueryRequest;
 use super::result::Results;
+use super::warm::WarmPool;
 use crate::model::Launch;
 use crate::observed::State;
 use crate::reconcile::snapshot::Snapshot;
@@ -51,13 +52,29 @@ pub trait Backend: Send + Sync + 'static {
     fn results(&self) -> &Results;
     /// After serving: waits (bounded) for one-shot queries under way, then cleans up.
     fn drain(&self, limit: Duration) -> BoxFuture<'_, ()>;
+    /// The key of a ready, current warm query server of this scheduled bot (Docker mode, issue
+    /// 15), which the caller proxies the query to; `None`: the one-shot way.
+    fn warm<'a>(&'a self, _bot: &'a IndexedBot, _launch: &'a Launch) -> BoxFuture<'a, Option<String>> {
+        Box::pin(async { None })
+    }
+    /// The warm server at `key` could not be reached: the next query goes the one-shot way.
+    fn warm_lost(&self, _bot_id: &str, _key: &str) {}
+    /// A scheduled run of the bot ended: its warm server, if any, goes (the next one-shot query
+    /// starts a fresh one).
+    fn run_ended(&self, _bot_id: &str) {}
+    /// Work beside serving until `shutdown` (Docker mode: removing idle warm servers).
+    fn upkeep(self: Arc<Self>, _shutdown: BoxFuture<'static, ()>) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// Docker mode: running containers from the reconciler's (or the watcher's) snapshot, one-shot
-/// queries in query containers.
+/// queries in query containers, and scheduled bots' warm query servers (`None`:
+/// `--query-warm-for 0`).
 pub struct Docker {
     pub snapshot: Arc<Snapshot>,
     pub oneshots: Arc<OneShots>,
+    pub warm: Option<Arc<WarmPool>>,
 }
 
 impl Backend for Docker {
@@ -78,10 +95,17 @@ impl Backend for Docker {
         self: Arc<Self>,
         slot: OwnedSemaphorePermit,
         launch: Launch,
-        _: Arc<IndexedBot>,
+        bot: Arc<IndexedBot>,
         req: QueryRequest,
     ) -> BoxFuture<'static, Envelope> {
-        Box::pin(self.oneshots.clone().run(slot, launch, req))
+        Box::pin(async move {
+            let warm = self.warm.as_ref().filter(|_| bot.scheduled).map(|w| (w.clone(), launch.clone()));
+            let env = self.oneshots.clone().run(slot, launch, req).await;
+            if let Some((pool, launch)) = warm.filter(|_| env.status == "ok") {
+                pool.after_one_shot(&bot, launch);
+            }
+            env
+        })
     }
 
     fn start(&self) -> BoxFuture<'_, ()> {
@@ -91,6 +115,13 @@ impl Backend for Docker {
                 Ok(n) => tracing::info!(count = %n, "removed leftover query containers"),
                 Err(e) => tracing::warn!(error = %e, "cannot list leftover query containers"),
             }
+            if let Some(w) = &self.warm {
+                match w.remove_leftovers().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(count = %n, "removed leftover warm query servers"),
+                    Err(e) => tracing::warn!(error = %e, "cannot list leftover warm query servers"),
+                }
+            }
         })
     }
 
@@ -99,7 +130,42 @@ impl Backend for Docker {
     }
 
     fn drain(&self, limit: Duration) -> BoxFuture<'_, ()> {
-        Box::pin(self.oneshots.drain(limit))
+        Box::pin(async move {
+            self.oneshots.drain(limit).await;
+            if let Some(w) = &self.warm {
+                w.shutdown().await;
+            }
+        })
+    }
+
+    fn warm<'a>(&'a self, bot: &'a IndexedBot, launch: &'a Launch) -> BoxFuture<'a, Option<String>> {
+        Box::pin(async move {
+            match &self.warm {
+                Some(w) if bot.scheduled => w.route(bot, launch).await,
+                _ => None,
+            }
+        })
+    }
+
+    fn warm_lost(&self, bot_id: &str, key: &str) {
+        if let Some(w) = &self.warm {
+            w.lost(bot_id, key);
+        }
+    }
+
+    fn run_ended(&self, bot_id: &str) {
+        if let Some(w) = &self.warm {
+            w.drop_bot(bot_id);
+        }
+    }
+
+    fn upkeep(self: Arc<Self>, shutdown: BoxFuture<'static, ()>) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            match self.warm.clone() {
+                Some(w) => w.run(shutdown).await,
+                None => shutdown.await,
+            }
+        })
     }
 }
 

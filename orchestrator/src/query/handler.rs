@@ -1,6 +1,7 @@
 //! One HTTP request to the :9477 server: `/health` (any method) → `{"status":"ok"}`; `/query`
 //! must be a POST (405) whose body parses (400, 413) and names a queryable bot (404); then the
-//! query is routed (proxy or one-shot, 503 when the query containers are all busy) and its
+//! query is routed (proxy, a scheduled bot's warm query server, or one-shot, 503 when the query
+//! containers are all busy) and its
 //! outcome rendered. Any other path is a plain-text 404.
 
 use std::sync::Arc;
@@ -10,12 +11,13 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use the0_contract::query::Envelope;
 
-use super::index::{route, Route};
+use super::index::{route, IndexedBot, Route};
 use super::reply::{render, status_of};
-use super::request::parse;
+use super::request::{parse, QueryRequest};
 use super::QueryServer;
 use crate::http::{self, Resp};
 use crate::metrics::QueryKind;
+use crate::model::Launch;
 
 /// Largest `POST /query` body.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -99,6 +101,9 @@ impl QueryServer {
                 let Some(bot) = bot.clone() else {
                     return refuse(&self, StatusCode::NOT_FOUND, format!("bot {:?} not found", q.bot_id));
                 };
+                if let Some(env) = self.warm(&bot, &launch, &q).await {
+                    return self.answered(&q, QueryKind::Warm, env, t0);
+                }
                 let Some(slot) = self.backend.try_slot() else {
                     let msg = format!(
                         "all {} query containers are busy (--max-query-containers); try again shortly",
@@ -115,6 +120,28 @@ impl QueryServer {
                 (QueryKind::OneShot, env)
             }
         };
+        self.answered(&q, how, env, t0)
+    }
+
+    /// A scheduled bot's query answered by its warm query server, if it has a ready, current one
+    /// (issue 15). One that cannot be reached is dropped and the query goes the one-shot way.
+    async fn warm(&self, bot: &IndexedBot, launch: &Launch, q: &QueryRequest) -> Option<Envelope> {
+        let key = self.backend.warm(bot, launch).await?;
+        match self.realtime.try_query(&key, q).await {
+            Ok(env) => {
+                self.metrics.queries_warm.inc();
+                Some(env)
+            }
+            Err(e) => {
+                tracing::info!(bot_id = %q.bot_id, error = %e, "warm query server unreachable; answering by a one-shot query");
+                self.backend.warm_lost(&q.bot_id, &key);
+                None
+            }
+        }
+    }
+
+    /// Records and renders a query that ran.
+    fn answered(&self, q: &QueryRequest, how: QueryKind, env: Envelope, t0: Instant) -> Resp {
         let took = t0.elapsed();
         self.metrics.observe_query(how, took);
         let status = status_of(&env);
@@ -128,6 +155,7 @@ impl QueryServer {
             route = %match how {
                 QueryKind::Realtime => "proxy",
                 QueryKind::OneShot => "one-shot",
+                QueryKind::Warm => "warm",
             },
             status = %env.status,
             ms = %took.as_millis(),

@@ -9,6 +9,8 @@
 //! * [`request`], [`reply`]: the wire format, pure. [`index`]: the bot index and routing rule.
 //! * [`realtime`]: the proxy. [`oneshot`]: query containers. [`result`]: result objects (both
 //!   modes). [`backend`]: what differs between the modes. [`watch`]: containers, standalone.
+//! * [`warm`]: scheduled bots' warm query servers (Docker mode, issue 15); [`warmbook`]: their
+//!   pure bookkeeping.
 
 pub mod backend;
 pub mod handler;
@@ -18,6 +20,8 @@ pub mod realtime;
 pub mod reply;
 pub mod request;
 pub mod result;
+pub mod warm;
+pub mod warmbook;
 pub mod watch;
 
 use std::future::Future;
@@ -36,6 +40,7 @@ use backend::{collect_garbage, Backend};
 use index::BotIndex;
 use oneshot::OneShots;
 use realtime::Realtime;
+use warm::WarmPool;
 
 /// Settings of the :9477 server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,11 +58,23 @@ pub struct QueryOptions {
     /// `--query-token` / `THE0_QUERY_TOKEN`: when set, every request but `/health` needs
     /// `Authorization: Bearer <token>`.
     pub token: Option<String>,
+    /// `--query-warm-for` / `THE0_QUERY_WARM_FOR`: how long a scheduled bot's warm query server
+    /// outlives its last query (issue 15); zero: no warm servers (Docker mode only).
+    pub warm_for: Duration,
+    /// `--max-warm-query-servers` / `THE0_MAX_WARM_QUERY_SERVERS`: warm query servers at once.
+    pub max_warm: usize,
 }
 
 impl Default for QueryOptions {
     fn default() -> Self {
-        QueryOptions { bind: "127.0.0.1".into(), port: the0_contract::query::HOST_PORT, max_containers: 8, token: None }
+        QueryOptions {
+            bind: "127.0.0.1".into(),
+            port: the0_contract::query::HOST_PORT,
+            max_containers: 8,
+            token: None,
+            warm_for: warm::DEFAULT_KEEP_FOR,
+            max_warm: warm::DEFAULT_MAX,
+        }
     }
 }
 
@@ -92,10 +109,24 @@ impl QueryServer {
     ) -> Result<QueryServer, crate::store::StoreError> {
         let oneshots =
             OneShots::new(host.engine.clone(), host.objects.clone(), host.settings.clone(), opts.max_containers.max(1));
+        let index = BotIndex::load(host.store.clone(), Arc::new(host.settings.images.clone()))?;
+        let realtime = Arc::new(Realtime::new(host.engine.clone()));
+        let warm = (!opts.warm_for.is_zero()).then(|| {
+            Arc::new(WarmPool::new(
+                host.engine.clone(),
+                host.objects.clone(),
+                host.settings.clone(),
+                realtime.clone(),
+                host.metrics.clone(),
+                index.clone(),
+                opts.warm_for,
+                opts.max_warm.max(1),
+            ))
+        });
         Ok(QueryServer {
-            index: BotIndex::load(host.store.clone(), Arc::new(host.settings.images.clone()))?,
-            realtime: Arc::new(Realtime::new(host.engine.clone())),
-            backend: Arc::new(backend::Docker { snapshot, oneshots: Arc::new(oneshots) }),
+            index,
+            realtime,
+            backend: Arc::new(backend::Docker { snapshot, oneshots: Arc::new(oneshots), warm }),
             metrics: host.metrics.clone(),
             token: opts.token.clone(),
         })
@@ -108,6 +139,7 @@ impl QueryServer {
         let (tx, rx) = flag::channel(false);
         let follow = tokio::spawn(self.index.clone().follow(flag_set(rx.clone())));
         let gc = tokio::spawn(collect_garbage(self.backend.results().clone(), flag_set(rx.clone())));
+        let upkeep = tokio::spawn(self.backend.clone().upkeep(Box::pin(flag_set(rx.clone()))));
         let limits = ConnLimits {
             header_read: Duration::from_secs(60),
             lifetime: Duration::from_secs(request::MAX_TIMEOUT_SEC + 65),
@@ -116,7 +148,7 @@ impl QueryServer {
         let serving = tokio::spawn(serve_with(listener, move |req| me.clone().handle(req), flag_set(rx), limits));
         shutdown.await;
         let _ = tx.send(true);
-        let _ = tokio::join!(follow, gc, serving);
+        let _ = tokio::join!(follow, gc, upkeep, serving);
         self.backend.drain(DRAIN_LIMIT).await;
     }
 }

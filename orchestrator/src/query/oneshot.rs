@@ -33,7 +33,7 @@ pub struct OneShots {
 }
 
 /// A fresh result key: `<botId>/<unixNano>-<16 random hex>/result.json`.
-fn fresh_key(bot_id: &str) -> String {
+pub(crate) fn fresh_key(bot_id: &str) -> String {
     let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let mut b = [0u8; 8];
     if ring::rand::SystemRandom::new().fill(&mut b).is_err() {
@@ -46,7 +46,20 @@ fn fresh_key(bot_id: &str) -> String {
 
 /// Whether a listed one-shot container is a query container (scheduled runs have a due time).
 pub fn is_query_container(o: &crate::docker::OneShot) -> bool {
-    o.due_ms.is_none() && o.name.starts_with("the0-query-")
+    o.due_ms.is_none() && !o.warm && o.name.starts_with("the0-query-")
+}
+
+/// Removes `ids` eight at a time (the engine deadlocks on mass removal), logging failures as
+/// `what`'s.
+pub async fn remove_in_eights(docker: &dyn Engine, ids: &[String], what: &str) {
+    for chunk in ids.chunks(8) {
+        let removals = chunk.iter().map(|id| docker.remove(id));
+        for r in futures_util::future::join_all(removals).await {
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "cannot remove a {what}");
+            }
+        }
+    }
 }
 
 impl OneShots {
@@ -150,14 +163,7 @@ impl OneShots {
     pub async fn remove_leftovers(&self) -> Result<usize, DockerError> {
         let list = self.docker.list_oneshots().await?;
         let ids: Vec<String> = list.into_iter().filter(is_query_container).map(|o| o.container).collect();
-        for chunk in ids.chunks(8) {
-            let removals = chunk.iter().map(|id| self.docker.remove(id));
-            for r in futures_util::future::join_all(removals).await {
-                if let Err(e) = r {
-                    tracing::warn!(error = %e, "cannot remove a query container");
-                }
-            }
-        }
+        remove_in_eights(&*self.docker, &ids, "query container").await;
         Ok(ids.len())
     }
 

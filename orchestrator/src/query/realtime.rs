@@ -143,18 +143,41 @@ impl Realtime {
 
     /// Runs one query against `key` (a container id, a pod name); always an envelope.
     pub async fn query(&self, key: &str, req: &QueryRequest) -> Envelope {
+        self.try_query(key, req).await.unwrap_or_else(Envelope::error)
+    }
+
+    /// [`Realtime::query`], with the cases where `key` could not be reached (no address, a
+    /// transport error) apart as `Err`: a warm query server that is gone is answered another way.
+    pub async fn try_query(&self, key: &str, req: &QueryRequest) -> Result<Envelope, String> {
         let ip = match self.address(key).await {
             Ok(Some(ip)) => ip,
-            Ok(None) => return Envelope::error(AddressError::NoAddress.to_string()),
-            Err(e) => return Envelope::error(e.to_string()),
+            Ok(None) => return Err(AddressError::NoAddress.to_string()),
+            Err(e) => return Err(e.to_string()),
         };
         match self.exchange(&ip, req).await {
-            Ok(env) => env,
+            Ok(env) => Ok(env),
             Err(Failure::Transport(e)) => {
                 self.forget(key);
-                Envelope::error(e)
+                Err(e)
             }
-            Err(Failure::Other(e)) => Envelope::error(e),
+            Err(Failure::Other(e)) => Ok(Envelope::error(e)),
+        }
+    }
+
+    /// Whether the executor's front at `key` has its query program answering: `GET /health`
+    /// within `bound`, read by [`front_ready`]. Any failure is "not yet".
+    pub async fn ready(&self, key: &str, bound: Duration) -> bool {
+        let Ok(Some(ip)) = self.address(key).await else { return false };
+        let Ok(request) = Request::get(url(&ip, "/health")).body(Full::new(Bytes::new())) else { return false };
+        let exchange = async {
+            let resp = self.client.request(request).await.ok()?;
+            Limited::new(resp.into_body(), 64 * 1024).collect().await.ok().map(|b| b.to_bytes())
+        };
+        // A container id keeps its address: a refused connection (the front not listening yet)
+        // does not forget it.
+        match tokio::time::timeout(bound, exchange).await {
+            Ok(Some(body)) => front_ready(&body),
+            Ok(None) | Err(_) => false,
         }
     }
 
@@ -179,6 +202,15 @@ impl Realtime {
             Err(_) => Err(Failure::Other(format!("query timed out after {}s", req.timeout.as_secs()))),
         }
     }
+}
+
+/// Whether a `/health` answer from the executor's :9476 front means its query program answers:
+/// while it cannot, the front answers for itself with `data.query_program` naming its phase
+/// (`starting`, `restarting`, `none`, `stopped`); once it can, `/health` goes to the program,
+/// whatever it answers.
+pub fn front_ready(body: &[u8]) -> bool {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else { return true };
+    v.pointer("/data/query_program").and_then(serde_json::Value::as_str).is_none_or(|phase| phase == "ready")
 }
 
 /// How an exchange failed: a transport error forgets the address, a timeout does not.
@@ -249,6 +281,23 @@ mod tests {
             rt.forget("k");
             let _ = rt.address("k").await;
             assert_eq!(lookups(&src), want_lookups + 1, "a forgotten address is looked up again");
+        }
+    }
+
+    #[test]
+    fn the_fronts_own_health_is_not_ready_anything_else_is() {
+        for (body, want) in [
+            (r#"{"status":"ok","data":{"status":"ok","query_program":"starting"}}"#, false),
+            (r#"{"status":"ok","data":{"status":"ok","query_program":"restarting"}}"#, false),
+            (r#"{"status":"ok","data":{"status":"ok","query_program":"none"}}"#, false),
+            (r#"{"status":"ok","data":{"status":"ok","query_program":"stopped"}}"#, false),
+            // The program answered /health itself, however it does.
+            (r#"{"status":"ok","data":{"healthy":true}}"#, true),
+            (r#"{"status":"ok","data":{"status":"ok"}}"#, true),
+            (r#"{"status":"error","error":"not found"}"#, true),
+            ("404 page not found", true),
+        ] {
+            assert_eq!(front_ready(body.as_bytes()), want, "{body}");
         }
     }
 

@@ -49,6 +49,10 @@ impl Default for Options {
     }
 }
 
+/// Told the bot id whenever one of its runs ends (`serve` wires the query server's warm query
+/// servers to it, issue 15, without this module knowing them).
+pub type RunEnded = Arc<dyn Fn(&str) + Send + Sync>;
+
 #[derive(Clone)]
 pub struct Scheduler {
     pub host: Host,
@@ -56,11 +60,17 @@ pub struct Scheduler {
     /// Bots with a run going (started or adopted).
     running: Arc<Mutex<HashSet<String>>>,
     wake: Arc<Notify>,
+    run_ended: Option<RunEnded>,
 }
 
 impl Scheduler {
     pub fn new(host: Host, opts: Options) -> Scheduler {
-        Scheduler { host, opts, running: Arc::default(), wake: Arc::default() }
+        Scheduler { host, opts, running: Arc::default(), wake: Arc::default(), run_ended: None }
+    }
+
+    /// Calls `f` with the bot id after each run is recorded.
+    pub fn on_run_end(&mut self, f: RunEnded) {
+        self.run_ended = Some(f);
     }
 
     fn running(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
@@ -330,6 +340,9 @@ impl Scheduler {
             if let Err(err) = self.host.store.finish_run(seq, e) {
                 tracing::error!(bot_id = %bot, error = %err, "cannot record a run");
             }
+        }
+        if let Some(f) = &self.run_ended {
+            f(bot);
         }
     }
 

@@ -144,7 +144,12 @@ impl Server {
             Some(l) => Some((l, Arc::new(QueryServer::new(&host, reconciler.snapshot.clone(), &cli.query)?))),
             None => None,
         };
-        let scheduler = Scheduler::new(host.clone(), cli.schedule.clone());
+        let mut scheduler = Scheduler::new(host.clone(), cli.schedule.clone());
+        // A run that ended replaces the bot's warm query server (issue 15).
+        if let Some((_, q)) = &query {
+            let backend = q.backend.clone();
+            scheduler.on_run_end(Arc::new(move |bot: &str| backend.run_ended(bot)));
+        }
         let roles = Roles::of(&cli.command);
         let store = host.store;
         Ok(Server { cli, admin, health, query, store, reconciler, scheduler, roles })

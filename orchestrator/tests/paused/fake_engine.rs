@@ -273,6 +273,7 @@ impl Engine for FakeEngine {
                 bot_id: c.observed.bot_id.clone(),
                 state: c.observed.state,
                 due_ms: c.due_ms,
+                warm: c.observed.name.starts_with("the0-warm-"),
                 created_ms: c.observed.created_ms,
             })
             .collect();
