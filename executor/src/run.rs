@@ -1,4 +1,5 @@
-//! The normal run (docs/contract.md §2.7 with D1–D5): validate, fetch code, restore state, start syncing,
+//! The normal run (docs/contract.md §2.7 with D1–D5): validate, fetch code, (an update's successor:
+//! wait for the release,) restore state, start syncing,
 //! run the bot under PID-1 supervision, then stop in order — TERM the bot, wait the grace period,
 //! KILL what is left, write the done file, final sync, exit with the bot's own code.
 
@@ -17,6 +18,7 @@ use crate::config::Config;
 use crate::launch::{self, Role};
 use crate::logs::botlog::BotLog;
 use crate::logs::shipper::LogShipper;
+use crate::release::Expect;
 use crate::state::fingerprint::Manifest;
 use crate::state::restore::{self, RestoreOutcome};
 use crate::state::upload::StateSyncer;
@@ -70,12 +72,39 @@ struct Prepared {
     botlog: Arc<BotLog>,
 }
 
-/// Steps 2–5: code, chmod, state, logs dir. Any error means the bot must not start.
+/// Steps 2–5: code, chmod, state, logs dir. Any error means the bot must not start. In the
+/// waiting mode of an update's successor (`THE0_WAIT_FOR_RELEASE`), the state is restored only
+/// once released, and only the version the release names ([`crate::release`]).
 async fn prepare(cfg: &Config) -> anyhow::Result<Prepared> {
+    let store = prepare_code(cfg).await?;
+    let expect = if cfg.wait_for_release {
+        let run_dir = cfg.run_dir();
+        crate::release::mark_prepared(&run_dir).context("cannot mark the code prepared")?;
+        crate::info!("code ready; waiting for the release (update handover)");
+        let expect = crate::release::wait(&run_dir).await;
+        crate::info!("released", state = format!("{expect:?}"));
+        Some(expect)
+    } else {
+        None
+    };
+    prepare_state(cfg, store, expect.as_ref()).await
+}
+
+/// Steps 2–3: the object store, the code, the entrypoints' modes.
+async fn prepare_code(cfg: &Config) -> anyhow::Result<Arc<Store>> {
     let store = Arc::new(the0_objstore::Store::open(cfg.storage()?).context("cannot open object storage")?);
     code::fetch(&store, cfg).await.context("cannot fetch the bot's code")?;
     code::chmod_entrypoints(cfg);
-    let seed = match restore::restore(&store, cfg).await.context("cannot restore state")? {
+    Ok(store)
+}
+
+/// Steps 4–5: the state (exactly the `expect`ed version when released by a handover), the logs dir.
+async fn prepare_state(cfg: &Config, store: Arc<Store>, expect: Option<&Expect>) -> anyhow::Result<Prepared> {
+    let restored = match expect {
+        None => restore::restore(&store, cfg).await,
+        Some(e) => restore::restore_expecting(&store, cfg, &restore::expecting_policy(), e).await,
+    };
+    let seed = match restored.context("cannot restore state")? {
         RestoreOutcome::Restored(m) => Some(m),
         RestoreOutcome::FirstRun => None,
         RestoreOutcome::Skipped => Some(Manifest::scan(&cfg.state_path).context("cannot scan state")?),
@@ -107,7 +136,8 @@ pub async fn normal_run(cfg: Config, opts: &ExecuteOpts, mut signals_rx: mpsc::U
         return 1;
     };
 
-    // Steps 2–5, abandoned at once if the container is stopped meanwhile.
+    // Steps 2–5, abandoned at once if the container is stopped meanwhile (also while an update's
+    // successor waits for its release: then nothing was restored, so nothing is synced).
     let prepared = tokio::select! {
         p = prepare(&cfg) => p,
         sig = first_stop_signal(&mut signals_rx) => {
