@@ -14,17 +14,19 @@ use serde_json::json;
 
 /// Appends `w <pid> <start ticks> <n> <uptime>` to its state every 100 ms; on TERM, `end …` with
 /// its last `n`, then exits. `/proc/uptime` and a process's start time (field 22 of its stat, in
-/// 1/100 s since boot) are the host's clock in every container.
+/// 1/100 s since boot) are the host's clock in every container. The uptime is read with the
+/// shell's own `read`: a child (`cut`) would be killed by the stop's TERM to the bot's group.
 const WRITER: &str = r#"#!/bin/sh
 mkdir -p "$STATE_DIR"
 f="$STATE_DIR/writes.txt"
 me="$$ $(cut -d' ' -f22 /proc/$$/stat)"
 n=0
-trap 'echo "end $me $n $(cut -d" " -f1 /proc/uptime)" >> "$f"; exit 0' TERM
+trap 'read up _ < /proc/uptime; echo "end $me $n $up" >> "$f"; exit 0' TERM
 echo "writer $me up"
 while true; do
   n=$((n + 1))
-  echo "w $me $n $(cut -d' ' -f1 /proc/uptime)" >> "$f"
+  read up _ < /proc/uptime
+  echo "w $me $n $up" >> "$f"
   sleep 0.1
 done
 "#;
@@ -91,11 +93,14 @@ async fn an_update_loses_no_write_and_never_runs_two_bots() {
     })
     .expect("handed over")
     .remove(0);
-    let new_name = docker(&["inspect", "-f", "{{.Name}}", &new]);
-    assert_eq!(new_name, format!("/the0-bot-w-{inst}"), "the successor took the bot's name");
+    let want_name = format!("/the0-bot-w-{inst}");
+    eventually(Duration::from_secs(10), || (docker(&["inspect", "-f", "{{.Name}}", &new]) == want_name).then_some(()))
+        .expect("the successor took the bot's name");
     eventually(Duration::from_secs(20), || docker(&["logs", &new]).contains("writer ").then_some(()))
         .expect("the new bot runs");
     tokio::time::sleep(Duration::from_millis(1000)).await;
+    // Docker's log of the new container, read before it is removed.
+    let out = Command::new("docker").args(["logs", "-t", &new]).output().expect("docker logs");
     // Stop it (final sync) to read everything both processes wrote.
     let (s, _) = o.api("POST", "/bots/w/disable", None).await;
     assert_eq!(s, 200);
@@ -140,10 +145,7 @@ async fn an_update_loses_no_write_and_never_runs_two_bots() {
         "{{.TimeNano}}",
     ]);
     let died: i128 = events.lines().next().and_then(|l| l.trim().parse().ok()).expect("the old container's die event");
-    let logs = String::from_utf8_lossy(
-        &Command::new("docker").args(["logs", "-t", &new]).output().map(|o| o.stdout).unwrap_or_default(),
-    )
-    .into_owned();
+    let logs = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     let started = logs.lines().find(|l| l.contains("bot started")).expect("the executor's `bot started` line");
     let started_ns = rfc3339_ns(started.split_whitespace().next().unwrap());
     assert!(died < started_ns, "old died at {died}, new bot started at {started_ns}");

@@ -194,19 +194,18 @@ impl Reconciler {
             match self.host.engine.exec(next, &check_cmd()).await {
                 Ok(o) if o.code == Some(0) => return Ok(()),
                 Ok(o) if o.code == Some(2) => errors = 0,
-                Ok(o) => {
-                    return Err(format!(
-                        "cannot report its progress (`runtime release --check` exited {:?}: {})",
-                        o.code,
-                        o.output.trim()
-                    ))
-                }
-                Err(e) => {
+                // The container ended (Docker answers 126 when it stops during the exec), or its
+                // executor has no `release` command: its own exit reason says why.
+                failed => {
                     errors += 1;
                     if errors >= EXEC_ERRORS {
+                        let what = match failed {
+                            Ok(o) => format!("`runtime release --check` exited {:?}: {}", o.code, o.output.trim()),
+                            Err(e) => e.to_string(),
+                        };
                         let tail = self.tail(next, 50).await;
-                        let why = exit_reason::from_log_tail(&tail).unwrap_or_else(|| e.to_string());
-                        return Err(format!("ended before it was prepared: {why}"));
+                        let why = exit_reason::from_log_tail(&tail).unwrap_or(what);
+                        return Err(format!("ended or cannot report its progress: {why}"));
                     }
                 }
             }
