@@ -68,6 +68,10 @@ pub const THE0_QUERY_WARM: &str = "THE0_QUERY_WARM";
 /// unset or 0: no limit. The orchestrator sets it only under gVisor, whose kernel counts the
 /// sandbox's own tasks (under runc the count is per uid across the host: docs/security/gvisor.md §4).
 pub const THE0_BOT_NPROC: &str = "THE0_BOT_NPROC";
+/// `1`: the update handover's waiting mode (issue #15): `execute` fetches the code, then waits
+/// for `runtime release` before it restores state and starts the bot. Set by the orchestrator on
+/// the successor container of a running realtime bot whose spec changed.
+pub const THE0_WAIT_FOR_RELEASE: &str = "THE0_WAIT_FOR_RELEASE";
 /// Test seam: where `python_bot.py` and `node_bot.js` live (default `/app/wrappers`).
 pub const THE0_WRAPPERS_DIR: &str = "THE0_WRAPPERS_DIR";
 

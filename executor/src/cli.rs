@@ -36,11 +36,21 @@ pub struct SyncOpts {
     pub readiness_port: u16,
 }
 
+/// `runtime release`: run by the orchestrator (`docker exec`) in an update's successor.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReleaseOpts {
+    /// `--state-etag E`: the state archive's version the successor must restore (none: no archive).
+    pub state_etag: Option<String>,
+    /// `--check`: only report whether the successor is prepared.
+    pub check: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Execute(ExecuteOpts),
     DaemonInit(InitOpts),
     DaemonSync(SyncOpts),
+    Release(ReleaseOpts),
     Version,
     /// `help`, `-h`, `--help`: print this usage text and exit 0.
     Help(&'static str),
@@ -60,6 +70,7 @@ pub const USAGE_ROOT: &str = "Usage:
 Available Commands:
   execute     Run the bot (PID 1 of a bot container)
   daemon      Sidecar commands: init, sync
+  release     Release an update's waiting successor (run by the orchestrator)
   version     Print the version
 
 Global Flags:
@@ -75,6 +86,14 @@ Flags:
       --query-server-only     run only the query server (Kubernetes sidecar)
       --skip-sync             do not sync state and logs (a sidecar does)
       --skip-query-server     do not start the query server
+";
+
+pub const USAGE_RELEASE: &str = "Usage:
+  runtime release [flags]
+
+Flags:
+      --state-etag string   the state archive's ETag to restore (omit when there is no archive)
+      --check               print preparing, prepared or released; exit 0 once prepared, 2 before
 ";
 
 pub const USAGE_DAEMON: &str = "Usage:
@@ -176,6 +195,7 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
     match command.as_str() {
         "execute" => parse_execute(rest),
         "daemon" => parse_daemon(rest),
+        "release" => parse_release(rest),
         "version" => Ok(Command::Version),
         "help" | "-h" | "--help" => Ok(Command::Help(USAGE_ROOT)),
         other => Err(CliError { message: format!("unknown command {other:?} for \"runtime\""), usage: USAGE_ROOT }),
@@ -219,6 +239,27 @@ fn parse_execute(args: &[String]) -> Result<Command, CliError> {
         }
     }
     Ok(Command::Execute(o))
+}
+
+fn parse_release(args: &[String]) -> Result<Command, CliError> {
+    let mut f = Flags { usage: USAGE_RELEASE, args, pos: 0 };
+    let mut o = ReleaseOpts::default();
+    while let Some(flag) = f.next() {
+        match flag {
+            Flag::Named("state-etag", v) => {
+                let etag = f.value("state-etag", v)?;
+                if etag.is_empty() || !etag.chars().all(|c| c.is_ascii_graphic()) {
+                    return Err(f.err(format!("invalid argument {etag:?} for \"--state-etag\" flag")));
+                }
+                o.state_etag = Some(etag.to_string());
+            }
+            Flag::Named("check", v) => o.check = f.boolean("check", v)?,
+            Flag::Named(name, _) => return f.help_or_unknown(name),
+            Flag::Positional("-h") => return Ok(Command::Help(USAGE_RELEASE)),
+            Flag::Positional(p) => return Err(f.err(format!("unknown command {p:?} for \"runtime release\""))),
+        }
+    }
+    Ok(Command::Release(o))
 }
 
 fn parse_daemon(args: &[String]) -> Result<Command, CliError> {
@@ -322,6 +363,20 @@ mod tests {
             p("execute --query-server-only"),
             Ok(Command::Execute(ExecuteOpts { query_server_only: true, ..Default::default() }))
         );
+    }
+
+    #[test]
+    fn release_flags() {
+        assert_eq!(p("release"), Ok(Command::Release(ReleaseOpts::default())));
+        assert_eq!(
+            p("release --state-etag \"abc-1\""),
+            Ok(Command::Release(ReleaseOpts { state_etag: Some("\"abc-1\"".into()), check: false }))
+        );
+        assert_eq!(p("release --check"), Ok(Command::Release(ReleaseOpts { state_etag: None, check: true })));
+        assert_eq!(p("release --help"), Ok(Command::Help(USAGE_RELEASE)));
+        for bad in ["release --state-etag", "release --state-etag=", "release now", "release --force"] {
+            assert!(p(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -82,6 +82,9 @@ pub struct Config {
     pub query_warm: bool,
     /// `THE0_BOT_NPROC`: `RLIMIT_NPROC` of the bot and query program (gVisor only; `None`: none).
     pub bot_nproc: Option<u64>,
+    /// `THE0_WAIT_FOR_RELEASE`: an update's successor, which waits for `runtime release` once its
+    /// code is in place (`crate::release`).
+    pub wait_for_release: bool,
     storage: Result<StorageConfig, ConfigError>,
 }
 
@@ -229,6 +232,13 @@ impl Config {
                         })
                     }
                 },
+            },
+            wait_for_release: match get(vars, env::THE0_WAIT_FOR_RELEASE) {
+                None => false,
+                Some(v) => parse_bool(v).ok_or_else(|| ConfigError::Invalid {
+                    var: env::THE0_WAIT_FOR_RELEASE,
+                    reason: format!("{v:?} is not a boolean"),
+                })?,
             },
             storage: storage_from(vars),
         })

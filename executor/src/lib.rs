@@ -16,6 +16,7 @@
 //! * [`storage`]: opens the object store a `StorageConfig` describes.
 //! * [`log`](mod@log): the executor's own log lines and macros.
 //! * [`run`]: the normal run, from code fetch to the ordered stop and final sync.
+//! * [`release`]: an update's successor waiting for its release (`runtime release`).
 //! * [`daemon`]: the sidecar commands (`daemon sync`, `daemon init`).
 //! * [`health`]: the sidecar's health port.
 //! * [`exit_reason`]: why the executor ends, reported as its last log line.
@@ -46,6 +47,7 @@ pub mod exit_reason;
 pub mod health;
 pub mod malloc;
 pub mod query;
+pub mod release;
 pub mod run;
 pub mod supervise;
 pub mod sync;

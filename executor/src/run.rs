@@ -1,4 +1,5 @@
-//! The normal run (docs/contract.md §2.7 with D1–D5): validate, fetch code, restore state, start syncing,
+//! The normal run (docs/contract.md §2.7 with D1–D5): validate, fetch code, (an update's successor:
+//! wait for the release,) restore state, start syncing,
 //! run the bot under PID-1 supervision, then stop in order — TERM the bot, wait the grace period,
 //! KILL what is left, write the done file, final sync, exit with the bot's own code.
 
@@ -17,6 +18,7 @@ use crate::config::Config;
 use crate::launch::{self, Role};
 use crate::logs::botlog::BotLog;
 use crate::logs::shipper::LogShipper;
+use crate::release::Expect;
 use crate::state::fingerprint::Manifest;
 use crate::state::restore::{self, RestoreOutcome};
 use crate::state::upload::StateSyncer;
@@ -70,23 +72,22 @@ struct Prepared {
     botlog: Arc<BotLog>,
 }
 
-/// Steps 2–4: code, chmod, state; the seed of change detection. Shared with the warm query mode
-/// (`query::warm`), which serves from exactly the state a run would start from.
-pub(crate) async fn fetch_and_restore(cfg: &Config) -> anyhow::Result<(Arc<Store>, Option<Manifest>)> {
-    let store = Arc::new(the0_objstore::Store::open(cfg.storage()?).context("cannot open object storage")?);
-    code::fetch(&store, cfg).await.context("cannot fetch the bot's code")?;
-    code::chmod_entrypoints(cfg);
-    let seed = match restore::restore(&store, cfg).await.context("cannot restore state")? {
-        RestoreOutcome::Restored(m) => Some(m),
-        RestoreOutcome::FirstRun => None,
-        RestoreOutcome::Skipped => Some(Manifest::scan(&cfg.state_path).context("cannot scan state")?),
-    };
-    Ok((store, seed))
-}
-
-/// Steps 2–5: code, chmod, state, logs dir. Any error means the bot must not start.
+/// Steps 2–5: code, chmod, state, logs dir. Any error means the bot must not start. In the
+/// waiting mode of an update's successor (`THE0_WAIT_FOR_RELEASE`), the state is restored only
+/// once released, and only the version the release names ([`crate::release`]).
 async fn prepare(cfg: &Config) -> anyhow::Result<Prepared> {
-    let (store, seed) = fetch_and_restore(cfg).await?;
+    let store = prepare_code(cfg).await?;
+    let expect = if cfg.wait_for_release {
+        let run_dir = cfg.run_dir();
+        crate::release::mark_prepared(&run_dir).context("cannot mark the code prepared")?;
+        crate::info!("code ready; waiting for the release (update handover)");
+        let expect = crate::release::wait(&run_dir).await;
+        crate::info!("released", state = format!("{expect:?}"));
+        Some(expect)
+    } else {
+        None
+    };
+    let seed = restore_state(cfg, &store, expect.as_ref()).await?;
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o755)
@@ -95,6 +96,36 @@ async fn prepare(cfg: &Config) -> anyhow::Result<Prepared> {
     let botlog =
         BotLog::open(&cfg.bot_log_path()).with_context(|| format!("cannot open {}", cfg.bot_log_path().display()))?;
     Ok(Prepared { store, seed, botlog })
+}
+
+/// Steps 2–4: code, chmod, state; the seed of change detection. Shared with the warm query mode
+/// (`query::warm`), which serves from exactly the state a run would start from.
+pub(crate) async fn fetch_and_restore(cfg: &Config) -> anyhow::Result<(Arc<Store>, Option<Manifest>)> {
+    let store = prepare_code(cfg).await?;
+    let seed = restore_state(cfg, &store, None).await?;
+    Ok((store, seed))
+}
+
+/// Steps 2–3: the object store, the code, the entrypoints' modes.
+async fn prepare_code(cfg: &Config) -> anyhow::Result<Arc<Store>> {
+    let store = Arc::new(the0_objstore::Store::open(cfg.storage()?).context("cannot open object storage")?);
+    code::fetch(&store, cfg).await.context("cannot fetch the bot's code")?;
+    code::chmod_entrypoints(cfg);
+    Ok(store)
+}
+
+/// Step 4: the state (exactly the `expect`ed version when released by a handover); the seed of
+/// change detection.
+async fn restore_state(cfg: &Config, store: &Store, expect: Option<&Expect>) -> anyhow::Result<Option<Manifest>> {
+    let restored = match expect {
+        None => restore::restore(store, cfg).await,
+        Some(e) => restore::restore_expecting(store, cfg, &restore::expecting_policy(), e).await,
+    };
+    Ok(match restored.context("cannot restore state")? {
+        RestoreOutcome::Restored(m) => Some(m),
+        RestoreOutcome::FirstRun => None,
+        RestoreOutcome::Skipped => Some(Manifest::scan(&cfg.state_path).context("cannot scan state")?),
+    })
 }
 
 /// Waits for the first stop signal; other signals before the bot exists are dropped.
@@ -114,7 +145,8 @@ pub async fn normal_run(cfg: Config, opts: &ExecuteOpts, mut signals_rx: mpsc::U
         return 1;
     };
 
-    // Steps 2–5, abandoned at once if the container is stopped meanwhile.
+    // Steps 2–5, abandoned at once if the container is stopped meanwhile (also while an update's
+    // successor waits for its release: then nothing was restored, so nothing is synced).
     let prepared = tokio::select! {
         p = prepare(&cfg) => p,
         sig = first_stop_signal(&mut signals_rx) => {

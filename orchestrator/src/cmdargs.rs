@@ -342,6 +342,10 @@ pub struct Flags {
     #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, require_equals = true,
           default_missing_value = "true", value_parser = boolean)]
     pub stop_bots_on_shutdown: Option<bool>,
+    /// Update a running bot by starting its successor first, stopping the old container only once the
+    /// successor has its code (on), or by stopping then starting (off) [default: on]
+    #[arg(long, global = true, value_name = "on|off")]
+    pub update_handover: Option<String>,
     /// Processes and threads per bot container, at least 16 [env: BOT_PIDS_LIMIT] [default: 512]
     #[arg(long, global = true, value_name = "N", allow_negative_numbers = true)]
     pub pids_limit: Option<String>,

@@ -292,6 +292,13 @@ fn resolve(command: Command, f: &Flags, vars: &HashMap<String, String>) -> Resul
         )?
         .max(Duration::from_millis(100)),
         stop_bots_on_shutdown: f.stop_bots_on_shutdown == Some(true) || stop_env,
+        update_handover: match f.update_handover.as_deref().unwrap_or("on") {
+            "on" => true,
+            "off" => false,
+            other => {
+                return Err(CliError::Refused { name: "--update-handover", value: other.into(), why: "on or off" })
+            }
+        },
     };
     let max_concurrent = num("--max-concurrent", f.max_concurrent.as_deref().or(get(env::SCHEDULE_MAX_CONCURRENT)), 0)?;
     if max_concurrent < 0 {

@@ -530,3 +530,16 @@ fn import_commands_and_their_store_flags() {
         assert!(e.contains(want), "{args:?}: {e}");
     }
 }
+
+#[test]
+fn update_handover_is_on_unless_turned_off() {
+    for (args, want) in [
+        (&[][..], Some(true)),
+        (&["--update-handover", "off"][..], Some(false)),
+        (&["--update-handover=on"][..], Some(true)),
+        (&["--update-handover", "maybe"][..], None),
+    ] {
+        let args: Vec<&str> = [&["serve"][..], args].concat();
+        assert_eq!(p(&args, &[]).ok().map(|c| c.reconcile.update_handover), want, "{args:?}");
+    }
+}

@@ -1,5 +1,5 @@
 //! The container engine seam: exactly the calls the host roles make on containers (observe, run,
-//! stop, remove, events, logs, one-shot runs, addresses), as a trait the host holds as
+//! stop, remove, events, logs, one-shot runs, addresses, exec and rename), as a trait the host holds as
 //! `Arc<dyn Engine>`. It exists so the loops that wait (crash backoff, reconcile ticks, the
 //! scheduler) can be tested in paused time against an in-memory engine (a timeout around a real
 //! Docker call would fire at once there), and so a second driver (Kubernetes, issue #12) can
@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 
-use crate::docker::{Docker, OneShot, Result, WaitOutcome};
+use crate::docker::{Docker, ExecOutcome, OneShot, Result, WaitOutcome};
 use crate::observed::Observed;
 use crate::spec::ContainerSpec;
 
@@ -48,6 +48,11 @@ pub trait Engine: Send + Sync {
     fn tail<'a>(&'a self, id: &'a str, n: u32) -> BoxFuture<'a, Result<Vec<String>>>;
     /// The container's address on the bot network; `None` when it has none.
     fn container_ip<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<String>>>;
+    /// Runs `cmd` in the running container as its user and waits for it (an update's successor's
+    /// `runtime release`); a container that is not running is an error.
+    fn exec<'a>(&'a self, id: &'a str, cmd: &'a [String]) -> BoxFuture<'a, Result<ExecOutcome>>;
+    /// Renames a container (a released successor takes the bot's name).
+    fn rename<'a>(&'a self, id: &'a str, name: &'a str) -> BoxFuture<'a, Result<()>>;
 }
 
 impl Engine for Docker {
@@ -94,5 +99,11 @@ impl Engine for Docker {
     }
     fn container_ip<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<String>>> {
         Box::pin(Docker::container_ip(self, id))
+    }
+    fn exec<'a>(&'a self, id: &'a str, cmd: &'a [String]) -> BoxFuture<'a, Result<ExecOutcome>> {
+        Box::pin(Docker::exec(self, id, cmd))
+    }
+    fn rename<'a>(&'a self, id: &'a str, name: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(Docker::rename(self, id, name))
     }
 }

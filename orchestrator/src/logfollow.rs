@@ -34,7 +34,11 @@ pub enum Next {
 /// What to read of a bot after the stream of `last` ended at `ended_s` (`last` is `None` before
 /// the first read), given the containers Docker lists for it.
 pub fn next(last: Option<&str>, ended_s: i64, seen: &[Observed]) -> Next {
-    let Some(newest) = seen.iter().max_by_key(|o| o.created_ms) else {
+    // An update's successor waiting for its release is read only once the bot's container is gone
+    // (it becomes the bot's container then: issue #15).
+    let bots: Vec<&Observed> = seen.iter().filter(|o| !o.successor).collect();
+    let pool: Vec<&Observed> = if bots.is_empty() { seen.iter().collect() } else { bots };
+    let Some(newest) = pool.into_iter().max_by_key(|o| o.created_ms) else {
         return Next::Wait;
     };
     if Some(newest.container.as_str()) != last {
@@ -178,7 +182,12 @@ mod tests {
             finished_ms: None,
             exit_code: None,
             oom: false,
+            successor: false,
         }
+    }
+
+    fn waiting(id: &str, created_ms: i64) -> Observed {
+        Observed { successor: true, ..c(id, created_ms, State::Running) }
     }
 
     #[test]
@@ -194,6 +203,10 @@ mod tests {
             (Some("a"), vec![c("b", 2, State::Running), c("a", 1, State::Exited)], attach("b", None)),
             (Some("b"), vec![c("b", 2, State::Exited), c("a", 1, State::Exited)], Next::Wait),
             (Some("a"), vec![], Next::Wait),
+            // An update's successor: not while the bot's container is listed, then read whole.
+            (None, vec![c("a", 1, State::Running), waiting("n", 2)], attach("a", None)),
+            (Some("a"), vec![c("a", 1, State::Exited), waiting("n", 2)], Next::Wait),
+            (Some("a"), vec![waiting("n", 2)], attach("n", None)),
         ];
         for (last, seen, want) in table {
             assert_eq!(next(last, 100, &seen), want, "{last:?} {seen:?}");

@@ -61,4 +61,7 @@ pub struct Observed {
     pub finished_ms: Option<i64>,
     pub exit_code: Option<i64>,
     pub oom: bool,
+    /// An update's successor still waiting for its release (labelled `runtime.successor` and
+    /// named `…-next`, issue #15): not yet the bot's container.
+    pub successor: bool,
 }

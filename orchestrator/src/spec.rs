@@ -215,6 +215,27 @@ pub fn container_name(bot_id: &str, instance: Option<&str>) -> String {
     }
 }
 
+/// Suffix of an update's successor's name (`the0-bot-<id>[-<instance>]-next`).
+pub const SUCCESSOR_SUFFIX: &str = "-next";
+
+/// The name of an update's successor while it waits for its release: [`container_name`] plus
+/// [`SUCCESSOR_SUFFIX`], stable so a restarted orchestrator finds it and goes on with the handover.
+pub fn successor_name(bot_id: &str, instance: Option<&str>) -> String {
+    format!("{}{SUCCESSOR_SUFFIX}", container_name(bot_id, instance))
+}
+
+/// The spec of an update's successor (issue #15): the bot's realtime spec under
+/// [`successor_name`], labelled [`labels::SUCCESSOR`], its executor in the waiting mode
+/// ([`env::THE0_WAIT_FOR_RELEASE`]). The label and the variable stay after the release (Docker
+/// cannot change them); the name is what tells a waiting successor from the bot's container.
+pub fn build_successor(l: &Launch, h: &HostSettings) -> ContainerSpec {
+    let mut spec = build(l, h);
+    spec.name = successor_name(&l.id, h.instance.as_deref());
+    spec.labels.insert(labels::SUCCESSOR.into(), "true".into());
+    spec.env.push(format!("{}=1", env::THE0_WAIT_FOR_RELEASE));
+    spec
+}
+
 /// Per-bot host paths of the local backend: (code file, state dir, logs dir).
 pub fn local_paths(root: &Path, b: &Buckets, l: &Launch) -> (PathBuf, PathBuf, PathBuf) {
     (

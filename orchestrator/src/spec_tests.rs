@@ -347,3 +347,25 @@ fn the_process_limit_reaches_the_executor_only_when_set() {
     let spec = build(&launch(), &h);
     assert!(spec.env.iter().any(|kv| kv == "THE0_BOT_NPROC=47"), "{:?}", spec.env);
 }
+
+/// An update's successor (issue #15): the bot's spec in everything that enters its hash, under
+/// its own stable name, labelled, its executor waiting for the release.
+#[test]
+fn a_successor_is_the_bots_spec_waiting_under_its_own_name() {
+    for instance in [None, Some("i1")] {
+        let h = HostSettings { instance: instance.map(String::from), ..Default::default() };
+        let (bot, next) = (build(&launch(), &h), build_successor(&launch(), &h));
+        let want = match instance {
+            None => "the0-bot-b1-next",
+            Some(_) => "the0-bot-b1-i1-next",
+        };
+        assert_eq!(next.name, want);
+        assert_eq!(next.name, successor_name("b1", instance));
+        assert_eq!(next.labels.get(labels::SUCCESSOR).map(String::as_str), Some("true"));
+        assert_eq!(next.labels.get(labels::CONFIG_HASH), bot.labels.get(labels::CONFIG_HASH));
+        assert!(!bot.labels.contains_key(labels::SUCCESSOR));
+        let extra: Vec<&String> = next.env.iter().filter(|e| !bot.env.contains(e)).collect();
+        assert_eq!(extra, ["THE0_WAIT_FOR_RELEASE=1"]);
+        assert_eq!((&next.binds, &next.tmpfs, next.memory_bytes), (&bot.binds, &bot.tmpfs, bot.memory_bytes));
+    }
+}

@@ -174,6 +174,7 @@ async fn running_containers_become_records_the_reconciler_adopts() {
             enabled: model::is_enabled(r.enabled.as_ref(), &r.config),
             launch: model::validate(r, &images),
             status: BotStatus::default(),
+            handover: true,
         })
         .collect();
     let p = plan(&desired, &observed, &HashSet::new(), the0_orchestrator::store::now_ms(), 10_000);

@@ -38,6 +38,8 @@ fn main() -> ExitCode {
             println!("{}", the0_contract::version_line());
             0
         }
+        // Synchronous and short: no async runtime, no signal handlers (it is not PID 1).
+        Command::Release(opts) => the0_executor::release::command(&opts),
         other => match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
             Ok(rt) => rt.block_on(dispatch(other)),
             Err(e) => {
@@ -62,7 +64,7 @@ async fn dispatch(command: Command) -> i32 {
         Command::Execute(opts) => execute(opts, signals_rx).await,
         Command::DaemonSync(opts) => daemon::sync(opts, signals_rx).await,
         Command::DaemonInit(opts) => daemon::init(opts).await,
-        Command::Help(_) | Command::Version => Ok(0),
+        Command::Help(_) | Command::Version | Command::Release(_) => Ok(0),
     };
     result.unwrap_or_else(|e| {
         error!("fatal", error = format!("{e:#}"));

@@ -25,5 +25,8 @@ pub mod upload;
 
 pub use archive::{extract_tar_gz, write_tar_gz, ArchiveError, ArchiveStats, ExtractStats, Written};
 pub use fingerprint::{Entry, Kind, Manifest};
-pub use restore::{restore, restore_read_only, restore_with, RestoreError, RestoreOutcome, RetryPolicy};
+pub use restore::{
+    expecting_policy, restore, restore_expecting, restore_read_only, restore_with, RestoreError, RestoreOutcome,
+    RetryPolicy,
+};
 pub use upload::{StateSyncError, StateSyncOutcome, StateSyncer};

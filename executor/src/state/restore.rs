@@ -26,6 +26,7 @@ use super::layout::Layout;
 use super::seen::Seen;
 use super::{pipe, restored, tree};
 use crate::config::Config;
+use crate::release::Expect;
 
 /// Name of the temp directory inside `STATE_PATH` that a restore extracts into.
 pub const RESTORE_TMP: &str = ".the0-restore-tmp";
@@ -61,6 +62,8 @@ pub enum RestoreError {
     Extract { bucket: String, key: String, source: ArchiveError },
     #[error("{what} {path}: {source}")]
     Io { what: &'static str, path: PathBuf, source: io::Error },
+    #[error("the state archive {bucket}/{key} is {got}, not {want}, the version the bot's previous container saved")]
+    NotTheSaved { bucket: String, key: String, want: String, got: String },
     #[error("state restore task failed: {0}")]
     Task(String),
     #[error("state restore failed after {attempts} attempts: {last}")]
@@ -78,7 +81,26 @@ pub async fn restore(store: &Store, cfg: &Config) -> Result<RestoreOutcome, Rest
 
 /// Restores the state unless this pod already did; see the module docs.
 pub async fn restore_with(store: &Store, cfg: &Config, policy: &RetryPolicy) -> Result<RestoreOutcome, RestoreError> {
-    restore_inner(store, cfg, policy, true).await
+    restore_inner(store, cfg, policy, true, &Expect::Any).await
+}
+
+/// How a released successor retries when storage does not show the expected version yet: short
+/// pauses first (a read right after the old container's final upload), about 7 s in all.
+pub fn expecting_policy() -> RetryPolicy {
+    let ms = [100, 200, 400, 800, 1600, 2000, 2000];
+    RetryPolicy { delays: ms.into_iter().map(Duration::from_millis).collect() }
+}
+
+/// The restore of a successor released by an update handover (`crate::release`): as
+/// [`restore_with`], but only an archive `expect` accepts is installed; any other version (older,
+/// or not visible yet) is an error of the attempt, retried with `policy`, and never extracted.
+pub async fn restore_expecting(
+    store: &Store,
+    cfg: &Config,
+    policy: &RetryPolicy,
+    expect: &Expect,
+) -> Result<RestoreOutcome, RestoreError> {
+    restore_inner(store, cfg, policy, true, expect).await
 }
 
 /// The restore of a one-shot query, whose state is read-only: the same download, retries and
@@ -86,7 +108,7 @@ pub async fn restore_with(store: &Store, cfg: &Config, policy: &RetryPolicy) -> 
 /// this pod skip its restore and upload whatever the query left), no `bot.log` line and no
 /// emptying of the state on failure: nothing of this mode may ever reach remote state.
 pub async fn restore_read_only(store: &Store, cfg: &Config) -> Result<RestoreOutcome, RestoreError> {
-    restore_inner(store, cfg, &RetryPolicy::default(), false).await
+    restore_inner(store, cfg, &RetryPolicy::default(), false, &Expect::Any).await
 }
 
 async fn restore_inner(
@@ -94,6 +116,7 @@ async fn restore_inner(
     cfg: &Config,
     policy: &RetryPolicy,
     mark: bool,
+    expect: &Expect,
 ) -> Result<RestoreOutcome, RestoreError> {
     let run_dir = cfg.run_dir();
     if run_dir.join(paths::STATE_RESTORED).exists() {
@@ -106,7 +129,7 @@ async fn restore_inner(
     let mut attempts = 0;
     let last = loop {
         attempts += 1;
-        match attempt(store, cfg).await {
+        match attempt(store, cfg, expect).await {
             Ok(found) => {
                 if mark {
                     let (bucket, key) = (&cfg.buckets.state, keys::state_key(&cfg.bot_id));
@@ -168,7 +191,7 @@ async fn restore_inner(
 type Installed = (Manifest, Option<Layout>, String);
 
 /// One attempt: `Some` when an archive was installed, `None` when there is none.
-async fn attempt(store: &Store, cfg: &Config) -> Result<Option<Installed>, RestoreError> {
+async fn attempt(store: &Store, cfg: &Config, expect: &Expect) -> Result<Option<Installed>, RestoreError> {
     let state = cfg.state_path.clone();
     tree::mkdir_all(&state, 0o755).map_err(io_err("creating", &state))?;
     let tmp = state.join(RESTORE_TMP);
@@ -180,8 +203,14 @@ async fn attempt(store: &Store, cfg: &Config) -> Result<Option<Installed>, Resto
         source: Box::new(source),
     })?
     else {
+        if !expect.accepts(None) {
+            return Err(not_the_saved(bucket, key, expect, "absent"));
+        }
         return Ok(None);
     };
+    if !expect.accepts(Some(&obj.meta.etag)) {
+        return Err(not_the_saved(bucket, key, expect, &obj.meta.etag));
+    }
     let reader = pipe::async_to_sync(obj.body);
     let (limits, meta) = (cfg.limits, obj.meta);
     let job = tokio::task::spawn_blocking(move || -> Result<Installed, RestoreError> {
@@ -198,6 +227,15 @@ async fn attempt(store: &Store, cfg: &Config) -> Result<Option<Installed>, Resto
         Ok((manifest, layout, meta.etag))
     });
     job.await.map_err(|e| RestoreError::Task(e.to_string()))?.map(Some)
+}
+
+fn not_the_saved(bucket: String, key: String, expect: &Expect, got: &str) -> RestoreError {
+    let want = match expect {
+        Expect::Any => "any version".to_string(),
+        Expect::Etag(e) => format!("ETag {e}"),
+    };
+    let got = if got == "absent" { "absent".to_string() } else { format!("ETag {got}") };
+    RestoreError::NotTheSaved { bucket, key, want, got }
 }
 
 /// Moves each top-level entry of `tmp` over the same name in `state`, then removes `tmp`.

@@ -1,5 +1,5 @@
 //! The Docker driver (bollard over the unix socket, API 1.41): observe managed containers, create
-//! and start from a [`ContainerSpec`], stop and remove, stream events and logs. Every call has a
+//! and start from a [`ContainerSpec`], stop and remove, stream events and logs, exec and rename (`exec.rs`). Every call has a
 //! timeout and its latency goes to the metrics. Names are deterministic, so a create that meets an
 //! existing container of the same name removes a dead one, or adopts a live one, never duplicates.
 
@@ -21,11 +21,13 @@ use crate::observed::{Observed, State};
 use crate::spec::{ContainerSpec, INSTANCE_LABEL};
 
 mod address;
+mod exec;
 mod facts;
 pub mod network;
 mod oneshot;
 pub mod runtime;
 pub use address::{is_not_found, pick_ip};
+pub use exec::ExecOutcome;
 pub use facts::ContainerFacts;
 pub use oneshot::{OneShot, WaitOutcome};
 
@@ -159,6 +161,9 @@ impl Docker {
             let created_ms = c.created.unwrap_or(0) * 1000;
             let name =
                 c.names.and_then(|n| n.into_iter().next()).unwrap_or_default().trim_start_matches('/').to_string();
+            // A successor's label stays after its release; its name is what says it still waits.
+            let successor = labels.get(labels::SUCCESSOR).is_some_and(|v| v == "true")
+                && name == crate::spec::successor_name(bot, self.instance.as_deref());
             let mut o = Observed {
                 container: id,
                 name,
@@ -170,6 +175,7 @@ impl Docker {
                 finished_ms: None,
                 exit_code: None,
                 oom: false,
+                successor,
             };
             if matches!(state, State::Exited | State::Dead) {
                 match self.inspect_state(&o.container).await {

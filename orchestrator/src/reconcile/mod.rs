@@ -2,11 +2,13 @@
 //! an action runner with bounded concurrency that never acts on one bot twice at once. Triggers:
 //! the periodic tick, any store change (at once), Docker's die/oom/destroy events, the end of an
 //! action that needs a follow-up, and the earliest backoff expiry. Docker being down makes passes
-//! fail and be retried every 2 s; readiness reports it; nothing else stops.
+//! fail and be retried every 2 s; readiness reports it; nothing else stops. An update of a running
+//! bot is a handover (`handover.rs`): its successor prepares beside it before it is stopped.
 
 pub mod due;
 pub mod error;
 pub mod exit_reason;
+pub mod handover;
 pub mod plan;
 pub mod policy;
 pub mod record;
@@ -46,6 +48,9 @@ pub struct Options {
     /// First crash-loop delay (10 s).
     pub backoff_base: Duration,
     pub stop_bots_on_shutdown: bool,
+    /// `--update-handover` (on by default): an update of a running bot starts its successor
+    /// first and stops the old container only once the successor is prepared ([`plan::Handover`]).
+    pub update_handover: bool,
 }
 
 impl Default for Options {
@@ -56,6 +61,7 @@ impl Default for Options {
             stop_grace: Duration::from_secs(30),
             backoff_base: Duration::from_secs(10),
             stop_bots_on_shutdown: false,
+            update_handover: true,
         }
     }
 }
@@ -223,6 +229,7 @@ impl Reconciler {
             launch: validate(&rec, &self.host.settings.images),
             id: rec.id,
             status,
+            handover: self.opts.update_handover,
         })
     }
 
@@ -231,7 +238,8 @@ impl Reconciler {
     /// left. Arrivals before `seen` of the bots the pass looked at (`looked`) that start nothing
     /// are dropped.
     fn dispatch_all(&self, actions: Vec<Action>, seen: Instant, looked: &dyn Fn(&str) -> bool) {
-        let starting: HashSet<&str> = actions.iter().filter(|a| a.start.is_some()).map(|a| a.bot_id.as_str()).collect();
+        let starting: HashSet<&str> =
+            actions.iter().filter(|a| a.start.is_some() || a.handover.is_some()).map(|a| a.bot_id.as_str()).collect();
         let mut arrivals: HashMap<String, Instant> = starting
             .iter()
             .filter_map(|&id| self.host.store.take_arrival_before(id, seen).map(|at| (id.to_string(), at)))
@@ -249,7 +257,7 @@ impl Reconciler {
         let stored: HashSet<&str> = desired.iter().map(|d| d.id.as_str()).collect();
         let adopted: Vec<NewEvent> = observed
             .iter()
-            .filter(|o| o.state == State::Running && stored.contains(o.bot_id.as_str()))
+            .filter(|o| o.state == State::Running && !o.successor && stored.contains(o.bot_id.as_str()))
             .map(|o| {
                 let since = crate::http::time(o.started_ms);
                 let since = since.as_str().unwrap_or("at an unknown time");
@@ -397,6 +405,11 @@ impl Reconciler {
             record.push(Step::Steady);
         }
         let gone: Vec<String> = a.stop.iter().chain(&a.remove).cloned().collect();
+        if let Some(h) = &a.handover {
+            let follow_up = self.handover(bot, h, &mut record, &gone, arrival).await;
+            record.write(&self.host.store);
+            return follow_up;
+        }
         let Some(l) = &a.start else {
             record.write(&self.host.store);
             self.snapshot.record(bot, &gone, None);
@@ -422,6 +435,7 @@ impl Reconciler {
                     finished_ms: None,
                     exit_code: None,
                     oom: false,
+                    successor: false,
                 };
                 self.snapshot.record(bot, &gone, Some(o));
                 self.host.metrics.starts.inc();
@@ -430,10 +444,7 @@ impl Reconciler {
                 let started = format!("started container {} ({})", short(&id), l.image);
                 record.push(self.note(bot, Kind::Started, started));
                 // Follow up only if the bot changed while it was starting.
-                !self.host.store.get(bot).ok().flatten().is_some_and(|(rec, _)| {
-                    is_enabled(rec.enabled.as_ref(), &rec.config)
-                        && validate(&rec, &self.host.settings.images).is_ok_and(|v| v.hash == l.hash)
-                })
+                self.spec_changed_since(bot, l)
             }
             Err(err) => {
                 let reason = err.to_string();

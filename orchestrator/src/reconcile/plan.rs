@@ -28,6 +28,26 @@ pub struct Desired {
     pub enabled: bool,
     pub launch: Result<Launch, SpecError>,
     pub status: BotStatus,
+    /// An update of the bot's running container is a handover ([`Handover`]) rather than a stop
+    /// and a start (`--update-handover`, on by default).
+    pub handover: bool,
+}
+
+/// An update of a running bot with a small gap (issue #15): the successor (created in the
+/// executor's waiting mode, named `…-next`) fetches its code beside the old container; only once
+/// it is prepared is the old one stopped (TERM, grace, final sync), and then the successor is
+/// released with the version of the state archive the old one left, and takes the bot's name.
+/// Each step is visible in Docker (the two containers, the successor's label and name), so a
+/// restarted orchestrator goes on from what it sees: a successor beside the old container
+/// continues the handover; a successor alone is released (again: a second release is ignored
+/// by its executor) and renamed; an old container with a stale spec and no successor starts over.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Handover {
+    /// The bot's running container, stopped once the successor is prepared; `None`: it is gone.
+    pub old: Option<String>,
+    /// The waiting successor; `None`: create it.
+    pub next: Option<String>,
+    pub launch: Launch,
 }
 
 /// An unrequested exit, to be counted before the container is removed.
@@ -59,6 +79,8 @@ pub struct Action {
     pub start: Option<Launch>,
     /// The restart asked for at this time is carried out by this action (or has nothing to do).
     pub restart_done: Option<i64>,
+    /// The bot's running container is replaced by a handover (done after `stop` and `remove`).
+    pub handover: Option<Handover>,
 }
 
 impl Action {
@@ -73,6 +95,7 @@ impl Action {
             && !self.reset_backoff
             && self.start.is_none()
             && self.restart_done.is_none()
+            && self.handover.is_none()
     }
 }
 
@@ -148,7 +171,7 @@ pub fn plan(desired: &[Desired], observed: &[Observed], in_flight: &HashSet<Stri
     out
 }
 
-fn plan_bot(d: &Desired, mut cs: Vec<&Observed>, now: i64, base_ms: i64, out: &mut Plan) -> Action {
+fn plan_bot(d: &Desired, cs: Vec<&Observed>, now: i64, base_ms: i64, out: &mut Plan) -> Action {
     let mut a = Action::new(&d.id);
     let restart = d.status.restart_at;
     // Whatever the action, the request is settled by it.
@@ -169,6 +192,8 @@ fn plan_bot(d: &Desired, mut cs: Vec<&Observed>, now: i64, base_ms: i64, out: &m
             return a;
         }
     };
+    // An update's successors waiting for their release are not the bot's containers (issue #15).
+    let (successors, mut cs): (Vec<&Observed>, Vec<&Observed>) = cs.into_iter().partition(|c| c.successor);
     // Newest first: the one to keep when several run (§5.3).
     cs.sort_by(|x, y| y.created_ms.cmp(&x.created_ms).then_with(|| x.container.cmp(&y.container)));
     let mut kept: Option<&Observed> = None;
@@ -193,6 +218,52 @@ fn plan_bot(d: &Desired, mut cs: Vec<&Observed>, now: i64, base_ms: i64, out: &m
             State::Created => a.drop_dead(&c.container, "created with an older spec, never started"),
             _ => a.drop_dead(&c.container, "dead container"),
         }
+    }
+    let stale = kept.is_some_and(|k| k.hash.as_deref().is_some_and(|h| h != launch.hash));
+    // The successor a handover goes on with: a live one of the current spec, beside an old
+    // container of another spec or alone; any other successor goes.
+    let next = successors
+        .iter()
+        .filter(|s| d.handover && s.state.is_live() && s.hash.as_deref() == Some(launch.hash.as_str()))
+        .max_by_key(|s| s.created_ms)
+        .copied()
+        .filter(|_| kept.is_none() || stale);
+    for s in &successors {
+        if next.is_some_and(|n| n.container == s.container) {
+            continue;
+        }
+        if s.state.is_live() {
+            a.drop_live(&s.container, "an update's successor no longer needed");
+        } else if s.state != State::Removing {
+            a.drop_dead(&s.container, "an update's successor that ended before its release");
+        }
+    }
+    let handover = |old: Option<&Observed>, next: Option<&Observed>| Handover {
+        old: old.map(|o| o.container.clone()),
+        next: next.map(|n| n.container.clone()),
+        launch: launch.clone(),
+    };
+    match (kept, next) {
+        // Prepared or preparing beside the old container: go on.
+        (Some(k), Some(n)) => {
+            a.handover = Some(handover(Some(k), Some(n)));
+            return a;
+        }
+        // The old container is gone (stopped by a handover cut short, or crashed): release the
+        // successor, which starts the bot from the stored state (its exit is not counted).
+        (None, Some(n)) => {
+            a.handover = Some(handover(None, Some(n)));
+            return a;
+        }
+        // An update of a running bot: hand over, once any backoff of a failed one is over.
+        (Some(k), None) if stale && d.handover => {
+            match d.status.backoff_until {
+                Some(until) if until > now && restart.is_none() => wake(out, until),
+                _ => a.handover = Some(handover(Some(k), None)),
+            }
+            return a;
+        }
+        _ => {}
     }
     if let Some(k) = kept {
         match &k.hash {

@@ -19,7 +19,7 @@ fn launch(id: &str, v: i64) -> Launch {
 }
 
 fn want(id: &str) -> Desired {
-    Desired { id: id.into(), enabled: true, launch: Ok(launch(id, 1)), status: BotStatus::default() }
+    Desired { id: id.into(), enabled: true, launch: Ok(launch(id, 1)), status: BotStatus::default(), handover: false }
 }
 
 fn c(name: &str, bot: &str, state: State, hash: Option<&str>, created: i64) -> Observed {
@@ -34,6 +34,7 @@ fn c(name: &str, bot: &str, state: State, hash: Option<&str>, created: i64) -> O
         finished_ms: None,
         exit_code: None,
         oom: false,
+        successor: false,
     }
 }
 
@@ -297,4 +298,150 @@ fn a_restart_request_replaces_a_container_started_before_it_once() {
     assert_eq!((one(&p).restart_done, one(&p).start.is_some()), (Some(asked), false));
     // Without a request nothing changes for a running bot.
     assert!(run(&[want("a")], &[c("c1", "a", State::Running, Some(&h), asked - 60_000)]).actions.is_empty());
+}
+
+/// An update's successor (issue #15): named and labelled as one, not yet released.
+fn next(name: &str, state: State, hash: &str, created: i64) -> Observed {
+    Observed { successor: true, ..c(name, "a", state, Some(hash), created) }
+}
+
+fn handing(d: Desired) -> Desired {
+    Desired { handover: true, ..d }
+}
+
+/// Update handovers: one row per step of the handover and per point an orchestrator may have
+/// been stopped at, with what Docker then shows (the old container, the successor) and what the
+/// pass must do: (what, containers, the handover's old and next, stops, removes, a plain start).
+#[test]
+fn an_update_is_handed_over_step_by_step_and_after_a_restart_at_any_point() {
+    let (h, old) = (launch("a", 1).hash, launch("a", 0).hash);
+    type Row<'a> =
+        (&'a str, Vec<Observed>, Option<(Option<&'a str>, Option<&'a str>)>, Vec<&'a str>, Vec<&'a str>, bool);
+    let rows: Vec<Row<'_>> = vec![
+        (
+            "an update of a running bot: create the successor beside it",
+            vec![c("old", "a", State::Running, Some(&old), 1)],
+            Some((Some("old"), None)),
+            vec![],
+            vec![],
+            false,
+        ),
+        (
+            "the successor is there (preparing or prepared): go on with it",
+            vec![c("old", "a", State::Running, Some(&old), 1), next("nx", State::Running, &h, 5)],
+            Some((Some("old"), Some("nx"))),
+            vec![],
+            vec![],
+            false,
+        ),
+        (
+            "stopped after the old container's stop: release the successor alone",
+            vec![next("nx", State::Running, &h, 5)],
+            Some((None, Some("nx"))),
+            vec![],
+            vec![],
+            false,
+        ),
+        (
+            "the old container crashed while the successor waited: release it, remove the dead one",
+            vec![c("old", "a", State::Exited, Some(&old), 1), next("nx", State::Running, &h, 5)],
+            Some((None, Some("nx"))),
+            vec![],
+            vec!["old"],
+            false,
+        ),
+        (
+            "released and renamed: the bot's container, nothing to do",
+            vec![c("nx", "a", State::Running, Some(&h), 5)],
+            None,
+            vec![],
+            vec![],
+            false,
+        ),
+        (
+            "a successor that ended before its release (failed to prepare): removed; the update starts over",
+            vec![c("old", "a", State::Running, Some(&old), 1), next("nx", State::Exited, &h, 5)],
+            Some((Some("old"), None)),
+            vec![],
+            vec!["nx"],
+            false,
+        ),
+        (
+            "a successor of a spec changed again since: stopped; a new one is made",
+            vec![c("old", "a", State::Running, Some(&old), 1), next("nx", State::Running, &launch("a", 7).hash, 5)],
+            Some((Some("old"), None)),
+            vec!["nx"],
+            vec![],
+            false,
+        ),
+        (
+            "the spec changed back to the old container's: the successor goes, the old one stays",
+            vec![c("old", "a", State::Running, Some(&h), 1), next("nx", State::Running, &old, 5)],
+            None,
+            vec!["nx"],
+            vec![],
+            false,
+        ),
+        (
+            "a dead successor and no old container: removed, the bot started as usual",
+            vec![next("nx", State::Exited, &h, 5)],
+            None,
+            vec![],
+            vec!["nx"],
+            true,
+        ),
+        ("no container at all: a first start, not a handover", vec![], None, vec![], vec![], true),
+    ];
+    for (what, cs, want_handover, stops, removes, starts) in rows {
+        let p = run(&[handing(want("a"))], &cs);
+        let a = p.actions.first().cloned().unwrap_or_else(|| Action::new("a"));
+        let got = a.handover.as_ref().map(|h| (h.old.clone(), h.next.clone()));
+        let want = want_handover.map(|(o, n)| (o.map(String::from), n.map(String::from)));
+        assert_eq!(got, want, "{what}: {p:#?}");
+        assert_eq!(a.stop, stops, "{what}");
+        assert_eq!(a.remove, removes, "{what}");
+        assert_eq!(a.start.is_some(), starts, "{what}");
+        assert!(a.exit.is_none(), "{what}: nothing here is a crash");
+        if let Some(ho) = &a.handover {
+            assert_eq!(ho.launch.hash, h, "{what}: the successor runs the current spec");
+        }
+        for c in a.stop.iter().chain(&a.remove) {
+            assert!(a.why.contains_key(c), "{what}: {c} has a reason");
+        }
+    }
+}
+
+#[test]
+fn a_failed_handover_backs_off_and_handovers_off_stop_then_start() {
+    let old = launch("a", 0).hash;
+    let running_old = [c("old", "a", State::Running, Some(&old), 1)];
+    // Backing off after a failed handover: the old container keeps running until then.
+    let mut d = handing(want("a"));
+    d.status.backoff_until = Some(NOW + 9_000);
+    let p = run(&[d.clone()], &running_old);
+    assert!(p.actions.is_empty(), "{p:#?}");
+    assert_eq!(p.wake_at, Some(NOW + 9_000));
+    d.status.backoff_until = Some(NOW);
+    assert!(one(&run(&[d.clone()], &running_old)).handover.is_some(), "after the backoff: another try");
+    // A restart asked for meanwhile does not wait.
+    d.status = BotStatus { backoff_until: Some(NOW + 9_000), restart_at: Some(NOW - 1), ..Default::default() };
+    assert!(one(&run(&[d], &running_old)).handover.is_some());
+    // `--update-handover off`: stop then start, and a successor found is removed.
+    let p = run(&[want("a")], &[running_old[0].clone(), next("nx", State::Running, &launch("a", 1).hash, 5)]);
+    let a = one(&p);
+    assert!(a.handover.is_none() && a.start.is_some());
+    assert_eq!(a.stop, vec!["nx".to_string(), "old".to_string()]);
+}
+
+#[test]
+fn a_waiting_successor_is_never_kept_as_the_bots_container() {
+    // A restart request, a crash history: the planner reasons about the old container only.
+    let h = launch("a", 1).hash;
+    let mut d = handing(want("a"));
+    d.status = BotStatus { consecutive: 2, backoff_until: Some(NOW - RESET_AFTER_MS), ..Default::default() };
+    let mut up = c("old", "a", State::Running, Some(&h), 0);
+    up.started_ms = Some(NOW - RESET_AFTER_MS);
+    let a = one(&run(&[d], &[up, next("nx", State::Running, &h, NOW)])).clone();
+    assert!(a.reset_backoff, "the old container's uptime counts");
+    assert_eq!(a.stop, vec!["nx".to_string()], "the successor of the same spec is not needed");
 }

@@ -31,14 +31,15 @@ pub struct Snapshot {
     listed_ms: AtomicI64,
 }
 
-/// Observed containers by bot, each bot's running ones first, then newest first.
+/// Observed containers by bot, each bot's running ones first, then newest first; an update's
+/// successor still waiting for its release comes last (the bot's container is the old one until then).
 pub fn group(observed: Vec<Observed>) -> HashMap<String, Vec<Observed>> {
     let mut by_bot: HashMap<String, Vec<Observed>> = HashMap::new();
     for o in observed {
         by_bot.entry(o.bot_id.clone()).or_default().push(o);
     }
     for cs in by_bot.values_mut() {
-        cs.sort_by_key(|c| (c.state != State::Running, -c.created_ms));
+        cs.sort_by_key(|c| (c.successor, c.state != State::Running, -c.created_ms));
     }
     by_bot
 }

@@ -14,6 +14,7 @@ fn c(container: &str, bot: &str) -> Observed {
         finished_ms: None,
         exit_code: None,
         oom: false,
+        successor: false,
     }
 }
 
@@ -51,4 +52,24 @@ fn a_listing_keeps_what_actions_under_way_recorded() {
     all.sort();
     assert_eq!(all, ["new-b", "old-a", "x"]);
     assert!(s.primary("d").is_none(), "a bot in flight with nothing recorded stays absent");
+}
+
+/// A bot's containers as (name, created, successor).
+type Containers<'a> = &'a [(&'a str, i64, bool)];
+
+#[test]
+fn a_waiting_successor_is_never_the_primary() {
+    // (containers of bot a, the primary's name)
+    let table: [(Containers<'_>, Option<&str>); 3] = [
+        (&[("old", 1, false), ("next", 5, true)], Some("old")),
+        (&[("next", 5, true), ("old", 1, false)], Some("old")),
+        (&[("next", 5, true)], Some("next")),
+    ];
+    for (cs, want) in table {
+        let s = Snapshot::default();
+        s.replace(group(
+            cs.iter().map(|&(n, at, successor)| Observed { created_ms: at, successor, ..c(n, "a") }).collect(),
+        ));
+        assert_eq!(s.primary("a").map(|o| o.container).as_deref(), want, "{cs:?}");
+    }
 }

@@ -71,10 +71,13 @@ pub enum Kind {
     RestartRequested,
     /// The bot's stored state was edited from the host (`state ID rm KEY`).
     StateEdited,
+    /// An update's successor was released (with the state version the old container left) and
+    /// is now the bot's container.
+    Released,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Started,
         Kind::Stopped,
         Kind::Removed,
@@ -86,6 +89,7 @@ impl Kind {
         Kind::Adopted,
         Kind::RestartRequested,
         Kind::StateEdited,
+        Kind::Released,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -101,6 +105,7 @@ impl Kind {
             Kind::Adopted => "adopted",
             Kind::RestartRequested => "restart-requested",
             Kind::StateEdited => "state-edited",
+            Kind::Released => "released",
         }
     }
 

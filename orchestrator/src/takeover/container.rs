@@ -174,6 +174,7 @@ mod tests {
                 enabled: model::is_enabled(rec.enabled.as_ref(), &rec.config),
                 launch: model::validate(&rec, &RuntimeImages { default: c.image.clone(), by_runtime: BTreeMap::new() }),
                 status: BotStatus::default(),
+                handover: true,
             };
             let seen = Observed {
                 container: "c1".into(),
@@ -186,6 +187,7 @@ mod tests {
                 finished_ms: None,
                 exit_code: None,
                 oom: false,
+                successor: false,
             };
             let p = plan(&[desired], &[seen], &std::collections::HashSet::new(), 1_000_000, 10_000);
             assert!(p.actions.is_empty(), "{case}: kept as is, got {p:#?}");

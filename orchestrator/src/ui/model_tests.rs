@@ -30,6 +30,7 @@ fn container(state: State, started: i64) -> Observed {
         finished_ms: None,
         exit_code: None,
         oom: false,
+        successor: false,
     }
 }
 

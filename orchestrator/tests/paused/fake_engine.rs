@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use the0_orchestrator::clock::Clock;
-use the0_orchestrator::docker::{DockerError, OneShot, Result, WaitOutcome};
+use the0_orchestrator::docker::{DockerError, ExecOutcome, OneShot, Result, WaitOutcome};
 use the0_orchestrator::engine::Engine;
 use the0_orchestrator::observed::{Observed, State};
 use the0_orchestrator::spec::{ContainerSpec, DUE_LABEL};
@@ -39,12 +39,28 @@ pub enum Call {
     Remove {
         container: String,
     },
+    /// An update's successor was released (`runtime release`) with this state ETag.
+    Release {
+        container: String,
+        etag: Option<String>,
+        at_ms: i64,
+    },
+    Rename {
+        container: String,
+        name: String,
+    },
 }
 
 struct Container {
     observed: Observed,
     oneshot: bool,
     due_ms: Option<i64>,
+    /// Created in the executor's waiting mode and not released yet: no bot process runs.
+    waiting: bool,
+    /// When its code is prepared (waiting mode); `None`: never.
+    prepared_at: Option<i64>,
+    /// When it fails to prepare and exits 1 (waiting mode).
+    fails_at: Option<i64>,
 }
 
 #[derive(Default)]
@@ -57,6 +73,14 @@ struct Inner {
     run_delay: Duration,
     observe_passes: u64,
     events: Vec<mpsc::UnboundedSender<Result<String>>>,
+    /// How long a successor takes to prepare (virtual time).
+    prepare_delay: Duration,
+    /// The next successors fail to prepare (exit 1 after `prepare_delay`).
+    fail_prepares: u32,
+    /// The next successors never report prepared.
+    hang_prepares: u32,
+    /// Per bot: the most bot processes (running, not waiting) seen at once.
+    peak_alive: BTreeMap<String, usize>,
 }
 
 pub struct FakeEngine {
@@ -144,6 +168,46 @@ impl FakeEngine {
         self.lock().containers.values().any(|c| c.observed.bot_id == bot && c.observed.state == State::Running)
     }
 
+    /// Successors take `d` of virtual time to prepare (default: at once).
+    pub fn prepare_in(&self, d: Duration) {
+        self.lock().prepare_delay = d;
+    }
+
+    /// The next `n` successors fail to prepare: they exit 1 after the prepare delay.
+    pub fn fail_prepares(&self, n: u32) {
+        self.lock().fail_prepares = n;
+    }
+
+    /// The next `n` successors never report their code prepared.
+    pub fn hang_prepares(&self, n: u32) {
+        self.lock().hang_prepares = n;
+    }
+
+    /// The most bot processes of `bot` that ran at once (a waiting successor runs none).
+    pub fn peak_alive(&self, bot: &str) -> usize {
+        self.lock().peak_alive.get(bot).copied().unwrap_or(0)
+    }
+
+    /// The bot's containers as (name, running, waiting).
+    pub fn containers_of(&self, bot: &str) -> Vec<(String, bool, bool)> {
+        self.lock()
+            .containers
+            .values()
+            .filter(|c| c.observed.bot_id == bot && !c.oneshot)
+            .map(|c| (c.observed.name.clone(), c.observed.state == State::Running, c.waiting))
+            .collect()
+    }
+
+    fn count_alive(g: &mut Inner, bot: &str) {
+        let n = g
+            .containers
+            .values()
+            .filter(|c| c.observed.bot_id == bot && !c.oneshot && c.observed.state == State::Running && !c.waiting)
+            .count();
+        let peak = g.peak_alive.entry(bot.to_string()).or_default();
+        *peak = (*peak).max(n);
+    }
+
     fn create(&self, spec: &ContainerSpec, oneshot: bool) -> String {
         let now = self.clock.now_ms();
         let mut g = self.lock();
@@ -162,8 +226,21 @@ impl FakeEngine {
             finished_ms: None,
             exit_code: None,
             oom: false,
+            successor: spec.labels.get(the0_contract::labels::SUCCESSOR).is_some_and(|v| v == "true")
+                && spec.name.ends_with(the0_orchestrator::spec::SUCCESSOR_SUFFIX),
         };
-        g.containers.insert(id.clone(), Container { observed, oneshot, due_ms });
+        let waiting = spec.env.iter().any(|e| e == &format!("{}=1", the0_contract::env::THE0_WAIT_FOR_RELEASE));
+        let ready = now + g.prepare_delay.as_millis() as i64;
+        let (mut prepared_at, mut fails_at) = (waiting.then_some(ready), None);
+        if waiting && g.fail_prepares > 0 {
+            g.fail_prepares -= 1;
+            (prepared_at, fails_at) = (None, Some(ready));
+        } else if waiting && g.hang_prepares > 0 {
+            g.hang_prepares -= 1;
+            prepared_at = None;
+        }
+        g.containers.insert(id.clone(), Container { observed, oneshot, due_ms, waiting, prepared_at, fails_at });
+        Self::count_alive(&mut g, &bot);
         let call = if oneshot { Call::StartOneshot { bot, due_ms, at_ms: now } } else { Call::Run { bot, at_ms: now } };
         g.calls.push(call);
         drop(g);
@@ -306,5 +383,64 @@ impl Engine for FakeEngine {
 
     fn container_ip<'a>(&'a self, _id: &'a str) -> BoxFuture<'a, Result<Option<String>>> {
         Box::pin(async { Ok(None) })
+    }
+
+    /// Knows `runtime release --check` and `runtime release [--state-etag E]` of a successor.
+    fn exec<'a>(&'a self, id: &'a str, cmd: &'a [String]) -> BoxFuture<'a, Result<ExecOutcome>> {
+        Box::pin(async move {
+            let now = self.clock.now_ms();
+            let mut g = self.lock();
+            let not_running = || DockerError::Network(format!("container {id} is not running"));
+            let c = g.containers.get_mut(id).ok_or_else(not_running)?;
+            if c.fails_at.is_some_and(|at| now >= at) && c.observed.state == State::Running {
+                c.observed.state = State::Exited;
+                c.observed.exit_code = Some(1);
+                c.observed.finished_ms = Some(now);
+                g.events.retain(|tx| tx.send(Ok("die".to_string())).is_ok());
+                drop(g);
+                self.changed.send_modify(|v| *v += 1);
+                return Err(not_running());
+            }
+            if c.observed.state != State::Running {
+                return Err(not_running());
+            }
+            let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
+            let out = |code: i64, text: &str| ExecOutcome { code: Some(code), output: text.to_string() };
+            match args.as_slice() {
+                ["/app/runtime", "release", "--check"] => Ok(match (c.waiting, c.prepared_at) {
+                    (false, _) => out(0, "released\n"),
+                    (true, Some(at)) if now >= at => out(0, "prepared\n"),
+                    _ => out(2, "preparing\n"),
+                }),
+                ["/app/runtime", "release", rest @ ..] => {
+                    let etag = match rest {
+                        [] => None,
+                        ["--state-etag", e] => Some(e.to_string()),
+                        _ => return Ok(out(1, "bad flags")),
+                    };
+                    // Released before it is prepared, the executor takes it once prepared.
+                    c.waiting = false;
+                    let bot = c.observed.bot_id.clone();
+                    g.calls.push(Call::Release { container: id.to_string(), etag, at_ms: now });
+                    Self::count_alive(&mut g, &bot);
+                    Ok(out(0, ""))
+                }
+                _ => Ok(out(127, "not found")),
+            }
+        })
+    }
+
+    fn rename<'a>(&'a self, id: &'a str, name: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let mut g = self.lock();
+            if g.containers.values().any(|c| c.observed.name == name && c.observed.container != id) {
+                return Err(DockerError::NameInUse(name.to_string()));
+            }
+            let c = g.containers.get_mut(id).ok_or_else(|| DockerError::Network(format!("no container {id}")))?;
+            c.observed.name = name.to_string();
+            c.observed.successor = false;
+            g.calls.push(Call::Rename { container: id.to_string(), name: name.to_string() });
+            Ok(())
+        })
     }
 }
