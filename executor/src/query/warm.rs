@@ -1,7 +1,7 @@
 //! Warm query mode (`THE0_QUERY_WARM=1`, issue 15): the query server of a scheduled bot, kept
 //! running by the host between queries so that they need not each start a container. It prepares
 //! exactly as a normal run does (code, chmod, state restore: the shared
-//! [`crate::run::fetch_and_restore`]), then serves the :9476 front with the query program in
+//! `run::fetch_and_restore`), then serves the :9476 front with the query program in
 //! server mode (`BOT_TYPE=realtime`, no `QUERY_PATH`: [`ProgramSpec::from_config`]) until a stop
 //! signal, and exits 0.
 //!
