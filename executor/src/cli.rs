@@ -43,6 +43,10 @@ pub struct ReleaseOpts {
     pub state_etag: Option<String>,
     /// `--check`: only report whether the successor is prepared.
     pub check: bool,
+    /// `--stdin`: read the release (`etag E` or `any`) as one line from stdin. The orchestrator
+    /// starts the command before it stops the old container and writes the line once that has
+    /// exited, so the exec's own start is not part of the update's gap.
+    pub stdin: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +98,8 @@ pub const USAGE_RELEASE: &str = "Usage:
 Flags:
       --state-etag string   the state archive's ETag to restore (omit when there is no archive)
       --check               print preparing, prepared or released; exit 0 once prepared, 2 before
+      --stdin               read the release from stdin, one line: \"etag E\" or \"any\" (stdin closed
+                            without one: nothing is released, exit 1)
 ";
 
 pub const USAGE_DAEMON: &str = "Usage:
@@ -254,10 +260,16 @@ fn parse_release(args: &[String]) -> Result<Command, CliError> {
                 o.state_etag = Some(etag.to_string());
             }
             Flag::Named("check", v) => o.check = f.boolean("check", v)?,
+            Flag::Named("stdin", v) => o.stdin = f.boolean("stdin", v)?,
             Flag::Named(name, _) => return f.help_or_unknown(name),
             Flag::Positional("-h") => return Ok(Command::Help(USAGE_RELEASE)),
             Flag::Positional(p) => return Err(f.err(format!("unknown command {p:?} for \"runtime release\""))),
         }
+    }
+    if o.stdin && (o.check || o.state_etag.is_some()) {
+        return Err(
+            f.err("\"--stdin\" takes the release from stdin: not with \"--check\" or \"--state-etag\"".to_string())
+        );
     }
     Ok(Command::Release(o))
 }
@@ -370,11 +382,19 @@ mod tests {
         assert_eq!(p("release"), Ok(Command::Release(ReleaseOpts::default())));
         assert_eq!(
             p("release --state-etag \"abc-1\""),
-            Ok(Command::Release(ReleaseOpts { state_etag: Some("\"abc-1\"".into()), check: false }))
+            Ok(Command::Release(ReleaseOpts { state_etag: Some("\"abc-1\"".into()), ..Default::default() }))
         );
-        assert_eq!(p("release --check"), Ok(Command::Release(ReleaseOpts { state_etag: None, check: true })));
+        assert_eq!(p("release --check"), Ok(Command::Release(ReleaseOpts { check: true, ..Default::default() })));
+        assert_eq!(p("release --stdin"), Ok(Command::Release(ReleaseOpts { stdin: true, ..Default::default() })));
         assert_eq!(p("release --help"), Ok(Command::Help(USAGE_RELEASE)));
-        for bad in ["release --state-etag", "release --state-etag=", "release now", "release --force"] {
+        for bad in [
+            "release --state-etag",
+            "release --state-etag=",
+            "release now",
+            "release --force",
+            "release --stdin --check",
+            "release --stdin --state-etag e",
+        ] {
             assert!(p(bad).is_err(), "{bad}");
         }
     }

@@ -201,8 +201,48 @@ pub async fn wait(run_dir: &Path) -> Expect {
     }
 }
 
-/// `runtime release [--state-etag E] [--check]`; returns the exit code. `--check` prints the
-/// [`Progress`] and exits 0 when prepared or released, 2 while preparing.
+/// The release as `runtime release --stdin` reads it: one line (at most [`MAX_RELEASE`] bytes) in
+/// the release file's format. A stream that ends without a whole line (the orchestrator gave up
+/// on the handover and closed it) or a line that is not a release is an error: nothing is released.
+pub fn read_line(input: impl Read) -> Result<Expect, ReleaseError> {
+    let stdin = Path::new("stdin");
+    let mut buf = Vec::new();
+    input.take(MAX_RELEASE).read_until_newline(&mut buf).map_err(io_err("reading", stdin))?;
+    let malformed = |reason: String| ReleaseError::Malformed { path: stdin.to_path_buf(), reason };
+    if buf.last() != Some(&b'\n') {
+        return Err(malformed("closed before a whole line (nothing released)".to_string()));
+    }
+    let text = String::from_utf8_lossy(&buf);
+    Expect::decode(&text).ok_or_else(|| malformed(format!("unknown content {text:?}")))
+}
+
+/// Reads byte by byte up to and including the first newline: stdin is a pipe, and nothing past
+/// the line is ours to consume.
+trait ReadUntilNewline {
+    fn read_until_newline(&mut self, buf: &mut Vec<u8>) -> io::Result<()>;
+}
+
+impl<R: Read> ReadUntilNewline for R {
+    fn read_until_newline(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
+        let mut byte = [0u8; 1];
+        loop {
+            match self.read(&mut byte) {
+                Ok(0) => return Ok(()),
+                Ok(_) => {
+                    buf.push(byte[0]);
+                    if byte[0] == b'\n' {
+                        return Ok(());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// `runtime release [--state-etag E | --stdin] [--check]`; returns the exit code. `--check` prints
+/// the [`Progress`] and exits 0 when prepared or released, 2 while preparing.
 pub fn command(opts: &crate::cli::ReleaseOpts) -> i32 {
     let run_dir = run_dir_from_env();
     if opts.check {
@@ -210,7 +250,17 @@ pub fn command(opts: &crate::cli::ReleaseOpts) -> i32 {
         println!("{}", p.as_str());
         return if p == Progress::Preparing { 2 } else { 0 };
     }
-    let expect = opts.state_etag.clone().map_or(Expect::Any, Expect::Etag);
+    let expect = if opts.stdin {
+        match read_line(io::stdin().lock()) {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("Error: {e}");
+                return 1;
+            }
+        }
+    } else {
+        opts.state_etag.clone().map_or(Expect::Any, Expect::Etag)
+    };
     match release(&run_dir, &expect) {
         Ok(()) => 0,
         Err(e) => {
@@ -232,6 +282,18 @@ mod tests {
         for bad in ["", "etag", "etag ", "etag a b", "anything", "etag \u{7f}x"] {
             assert_eq!(Expect::decode(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_release_from_stdin_is_one_whole_line() {
+        let read = |s: &str| read_line(s.as_bytes()).ok();
+        assert_eq!(read("etag \"abc-1\"\n"), Some(Expect::Etag("\"abc-1\"".into())));
+        assert_eq!(read("any\nrest"), Some(Expect::Any), "only the first line");
+        for bad in ["", "etag abc", "any", "etag\n", "garbage\n"] {
+            assert_eq!(read(bad), None, "{bad:?}: a closed stream or a bad line releases nothing");
+        }
+        let long = format!("etag {}\n", "a".repeat(MAX_RELEASE as usize));
+        assert_eq!(read(&long), None, "bounded");
     }
 
     #[test]

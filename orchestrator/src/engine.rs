@@ -10,9 +10,22 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 
-use crate::docker::{Docker, ExecOutcome, OneShot, Result, WaitOutcome};
+use crate::docker::{Docker, ExecOutcome, OneShot, PendingExec, Result, WaitOutcome};
 use crate::observed::Observed;
 use crate::spec::ContainerSpec;
+
+/// A command started with its stdin open ([`Engine::exec_pending`]).
+pub trait Pending: Send {
+    /// Writes `line` to the command's stdin (`None`: closes it without one), waits for the
+    /// command and returns its exit code and output.
+    fn finish(self: Box<Self>, line: Option<String>) -> BoxFuture<'static, Result<ExecOutcome>>;
+}
+
+impl Pending for PendingExec {
+    fn finish(self: Box<Self>, line: Option<String>) -> BoxFuture<'static, Result<ExecOutcome>> {
+        Box::pin(PendingExec::finish(*self, line))
+    }
+}
 
 /// What the host's roles ask of a container engine. Errors are the Docker driver's
 /// ([`crate::docker::DockerError`]), which every caller already handles.
@@ -51,6 +64,10 @@ pub trait Engine: Send + Sync {
     /// Runs `cmd` in the running container as its user and waits for it (an update's successor's
     /// `runtime release`); a container that is not running is an error.
     fn exec<'a>(&'a self, id: &'a str, cmd: &'a [String]) -> BoxFuture<'a, Result<ExecOutcome>>;
+    /// Starts `cmd` as [`Engine::exec`] does, with its stdin open: it runs, waiting for input,
+    /// until [`Pending::finish`] (the successor's `runtime release --stdin`, started before the old
+    /// container is stopped).
+    fn exec_pending<'a>(&'a self, id: &'a str, cmd: &'a [String]) -> BoxFuture<'a, Result<Box<dyn Pending>>>;
     /// Renames a container (a released successor takes the bot's name).
     fn rename<'a>(&'a self, id: &'a str, name: &'a str) -> BoxFuture<'a, Result<()>>;
 }
@@ -102,6 +119,9 @@ impl Engine for Docker {
     }
     fn exec<'a>(&'a self, id: &'a str, cmd: &'a [String]) -> BoxFuture<'a, Result<ExecOutcome>> {
         Box::pin(Docker::exec(self, id, cmd))
+    }
+    fn exec_pending<'a>(&'a self, id: &'a str, cmd: &'a [String]) -> BoxFuture<'a, Result<Box<dyn Pending>>> {
+        Box::pin(async move { Ok(Box::new(Docker::exec_pending(self, id, cmd).await?) as Box<dyn Pending>) })
     }
     fn rename<'a>(&'a self, id: &'a str, name: &'a str) -> BoxFuture<'a, Result<()>> {
         Box::pin(Docker::rename(self, id, name))

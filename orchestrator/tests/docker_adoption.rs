@@ -78,9 +78,14 @@ async fn bots_survive_a_restart_and_are_adopted_then_updated() {
     let a1_events = after_start("a1");
     assert_eq!(a1_events.len(), 1, "{a1_events:?}");
     assert!(a1_events[0].starts_with(&format!("adopted: adopted running container {}", &a1[0][..12])), "{a1_events:?}");
+    // a2's new spec is an update handover (on by default): its successor started, the adopted
+    // container stopped, the successor released.
     let a2_events = after_start("a2");
-    assert!(a2_events.len() == 3 && a2_events[1].ends_with(": the bot's spec changed"), "{a2_events:?}");
-    assert!(a2_events[2].starts_with(&format!("started: started container {}", &new_a2[0][..12])), "{a2_events:?}");
+    let successor = &new_a2[0][..12];
+    assert_eq!(a2_events.len(), 4, "{a2_events:?}");
+    assert!(a2_events[1].starts_with(&format!("started: started successor {successor}")), "{a2_events:?}");
+    assert!(a2_events[2].ends_with(": the bot's spec changed (its successor is prepared)"), "{a2_events:?}");
+    assert!(a2_events[3].starts_with(&format!("released: released successor {successor}")), "{a2_events:?}");
     let a3_all = store.events_since(Some("a3"), 0, 100).unwrap();
     let kinds: Vec<&str> = a3_all.iter().map(|e| e.kind_text.as_str()).collect();
     assert_eq!(kinds, ["started", "restart-requested", "adopted", "stopped", "started"], "{a3_all:?}");

@@ -12,8 +12,9 @@ use std::time::Duration;
 use common::*;
 use serde_json::json;
 
-/// Appends `w <pid> <start ticks> <n> <uptime>` to its state every 100 ms; on TERM, `end …` with
-/// its last `n`, then exits. `/proc/uptime` and a process's start time (field 22 of its stat, in
+/// Appends `w <pid> <start ticks> <n> <uptime>` to its state every 100 ms; on TERM, it finishes
+/// the write under way (the trap only sets a flag: a trap run between the count and its write
+/// would record an `n` never written), appends `end …` with its last `n`, and exits. `/proc/uptime` and a process's start time (field 22 of its stat, in
 /// 1/100 s since boot) are the host's clock in every container. The uptime is read with the
 /// shell's own `read`: a child (`cut`) would be killed by the stop's TERM to the bot's group.
 const WRITER: &str = r#"#!/bin/sh
@@ -21,14 +22,17 @@ mkdir -p "$STATE_DIR"
 f="$STATE_DIR/writes.txt"
 me="$$ $(cut -d' ' -f22 /proc/$$/stat)"
 n=0
-trap 'read up _ < /proc/uptime; echo "end $me $n $up" >> "$f"; exit 0' TERM
+stop=0
+trap 'stop=1' TERM
 echo "writer $me up"
-while true; do
+while [ "$stop" = 0 ]; do
   n=$((n + 1))
   read up _ < /proc/uptime
   echo "w $me $n $up" >> "$f"
   sleep 0.1
 done
+read up _ < /proc/uptime
+echo "end $me $n $up" >> "$f"
 "#;
 
 /// One line of `writes.txt`.
@@ -151,6 +155,7 @@ async fn an_update_loses_no_write_and_never_runs_two_bots() {
     assert!(died < started_ns, "old died at {died}, new bot started at {started_ns}");
     let evs = o.api("GET", "/events?bot=w", None).await.1;
     assert!(evs.to_string().contains("released successor"), "{evs}");
+    assert!(!evs.to_string().contains("plain exec"), "released through `runtime release --stdin`: {evs}");
     o.stop().await;
 }
 

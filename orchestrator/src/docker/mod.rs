@@ -27,7 +27,7 @@ pub mod network;
 mod oneshot;
 pub mod runtime;
 pub use address::{is_not_found, pick_ip};
-pub use exec::ExecOutcome;
+pub use exec::{ExecOutcome, PendingExec};
 pub use facts::ContainerFacts;
 pub use oneshot::{OneShot, WaitOutcome};
 

@@ -1,10 +1,11 @@
 //! The runner of an update handover ([`Handover`], issue #15): the effects the planner decided,
 //! in order. Create the successor (waiting mode) unless it exists; wait, bounded, until its
 //! executor reports the code prepared (`runtime release --check` through the engine's exec);
-//! stop the old container (TERM, grace, final sync) and, as soon as it has exited (its removal
-//! goes on meanwhile), read the state archive's ETag (HEAD) and release the successor with it
-//! (`runtime release --state-etag E`, which restores exactly that version); rename it to the bot's
-//! name; record the release.
+//! start `runtime release --stdin` in it (it waits for one line); stop the old container (TERM,
+//! grace, final sync) and, as soon as it has exited (its removal goes on meanwhile), read the
+//! state archive's ETag (HEAD) and release the successor with it (the line `etag E`, after which
+//! it restores exactly that version; a plain `runtime release --state-etag E` exec if the waiting
+//! one failed); rename it to the bot's name; record the release.
 //!
 //! A successor that does not get ready (it exits, or [`PREPARE_TIMEOUT`] passes) is removed, the
 //! old container keeps running, and the failure is recorded as a failed start (event, status,
@@ -20,6 +21,7 @@ use super::plan::Handover;
 use super::record::{Record, Step};
 use super::{exit_reason, short, Reconciler};
 use crate::docker::WaitOutcome;
+use crate::engine::Pending;
 use crate::model::{is_enabled, validate, Launch};
 use crate::observed::{Observed, State};
 use crate::spec::{build_successor, container_name};
@@ -37,6 +39,18 @@ const EXEC_ERRORS: u32 = 3;
 /// `runtime release --check`: exit 0 once prepared (or released), 2 while preparing.
 pub fn check_cmd() -> Vec<String> {
     [paths::RUNTIME_BIN, "release", "--check"].map(String::from).to_vec()
+}
+
+/// `runtime release --stdin`: started before the old container's stop; its line comes once that
+/// has exited ([`release_line`]).
+pub fn release_stdin_cmd() -> Vec<String> {
+    [paths::RUNTIME_BIN, "release", "--stdin"].map(String::from).to_vec()
+}
+
+/// The line `runtime release --stdin` reads: `etag E`, or `any` when there is no state archive
+/// (the executor's release-file format, `release::Expect` in the executor crate).
+pub fn release_line(etag: Option<&str>) -> String {
+    etag.map_or_else(|| "any".to_string(), |e| format!("etag {e}"))
 }
 
 /// `runtime release [--state-etag E]`: `None` when there is no state archive (a first run).
@@ -83,16 +97,27 @@ impl Reconciler {
         }
         let mut gone = gone.to_vec();
         let released = match &h.old {
-            None => self.release(bot, &next).await,
+            None => self.release(bot, &next).await.map(|etag| (etag, None)),
             Some(old) => {
                 let grace = self.opts.stop_grace;
+                // The release command starts now, before the stop, and waits for its line: the
+                // exec's own start (tens of milliseconds) stays out of the bot's gap.
+                let pending = self.host.engine.exec_pending(&next, &release_stdin_cmd()).await;
                 // Released as soon as the old container has exited (its final sync done); its
                 // removal goes on meanwhile, outside the bot's gap.
                 let once_exited = async {
                     let waited = tokio::time::timeout(grace + STOP_SLACK, self.host.engine.wait_exit(old, None, grace));
                     match waited.await {
-                        Ok(Ok(WaitOutcome::Exited { .. } | WaitOutcome::Gone)) => Some(self.release(bot, &next).await),
-                        _ => None,
+                        Ok(Ok(WaitOutcome::Exited { .. } | WaitOutcome::Gone)) => {
+                            Some(self.release_pending(bot, &next, pending).await)
+                        }
+                        _ => {
+                            if let Ok(p) = pending {
+                                // Closed without a line: the command exits, releasing nothing.
+                                let _ = p.finish(None).await;
+                            }
+                            None
+                        }
                     }
                 };
                 let (stopped, released) = tokio::join!(self.host.engine.stop_and_remove(old, grace), once_exited);
@@ -119,8 +144,8 @@ impl Reconciler {
                 }
             }
         };
-        let etag = match released {
-            Ok(etag) => etag,
+        let (etag, fallback) = match released {
+            Ok(r) => r,
             Err(why) => return self.release_failed(bot, &gone, &next, why),
         };
         let name = container_name(bot, self.host.settings.instance.as_deref());
@@ -152,26 +177,69 @@ impl Reconciler {
         if let Some(at) = arrival {
             self.host.metrics.event_to_running.observe(at.elapsed().as_secs_f64());
         }
-        let state = etag.as_deref().map_or("no state archive".to_string(), |e| format!("state version {e}"));
+        let mut state = etag.as_deref().map_or("no state archive".to_string(), |e| format!("state version {e}"));
+        if let Some(why) = fallback {
+            state.push_str(&format!("; by a plain exec: `runtime release --stdin` {why}"));
+        }
         tracing::info!(bot_id = %bot, container = %short(&next), state = %state, "update: successor released");
         record.push(Step::Started);
         record.push(self.note(bot, Kind::Released, format!("released successor {} ({state})", short(&next))));
         renamed.is_err() || self.spec_changed_since(bot, l)
     }
 
-    /// Reads the state archive's version (the old container's final sync is done) and releases
-    /// `next` with it; returns the ETag (`None`: no archive), or why it could not.
-    async fn release(&self, bot: &str, next: &str) -> Result<Option<String>, String> {
+    /// The state archive's version (`None`: no archive), read once the old container's final
+    /// sync is done.
+    async fn state_etag(&self, bot: &str) -> Result<Option<String>, String> {
         let (bucket, key) = (&self.host.settings.buckets.state, keys::state_key(bot));
-        let etag = match self.host.objects.head(bucket, &key).await {
-            Ok(meta) => meta.map(|m| m.etag),
-            Err(e) => return Err(format!("cannot read the state's version: {e}")),
-        };
+        match self.host.objects.head(bucket, &key).await {
+            Ok(meta) => Ok(meta.map(|m| m.etag)),
+            Err(e) => Err(format!("cannot read the state's version: {e}")),
+        }
+    }
+
+    /// Reads the state archive's version and releases `next` with it; returns the ETag (`None`:
+    /// no archive), or why it could not.
+    async fn release(&self, bot: &str, next: &str) -> Result<Option<String>, String> {
+        let etag = self.state_etag(bot).await?;
+        self.release_exec(next, etag).await
+    }
+
+    async fn release_exec(&self, next: &str, etag: Option<String>) -> Result<Option<String>, String> {
         match self.host.engine.exec(next, &release_cmd(etag.as_deref())).await {
             Ok(o) if o.code == Some(0) => Ok(etag),
             Ok(o) => Err(format!("`runtime release` exited {:?}: {}", o.code, o.output.trim())),
             Err(e) => Err(e.to_string()),
         }
+    }
+
+    /// As [`Reconciler::release`], through the `runtime release --stdin` started before the stop;
+    /// if that could not start or did not release, through a plain exec (a second release is
+    /// harmless: the executor takes one), and then with why (for the `released` event).
+    async fn release_pending(
+        &self,
+        bot: &str,
+        next: &str,
+        pending: crate::docker::Result<Box<dyn Pending>>,
+    ) -> Result<(Option<String>, Option<String>), String> {
+        let etag = match self.state_etag(bot).await {
+            Ok(e) => e,
+            Err(why) => {
+                if let Ok(p) = pending {
+                    let _ = p.finish(None).await;
+                }
+                return Err(why);
+            }
+        };
+        let why = match pending {
+            Ok(p) => match p.finish(Some(release_line(etag.as_deref()))).await {
+                Ok(o) if o.code == Some(0) => return Ok((etag, None)),
+                Ok(o) => format!("exited {:?}: {}", o.code, o.output.trim()),
+                Err(e) => e.to_string(),
+            },
+            Err(e) => format!("could not start: {e}"),
+        };
+        tracing::warn!(bot_id = %bot, container = %short(next), reason = %why, "update: `runtime release --stdin` did not release; releasing with a plain exec");
+        self.release_exec(next, etag).await.map(|etag| (etag, Some(why)))
     }
 
     /// Creates and starts the successor (objects checked first, as for any start).
@@ -256,5 +324,22 @@ impl Reconciler {
             is_enabled(rec.enabled.as_ref(), &rec.config)
                 && validate(&rec, &self.host.settings.images).is_ok_and(|v| v.hash == l.hash)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The commands and the line are the executor's `runtime release` interface (its `cli.rs`
+    /// and `release.rs`): the real-Docker test `docker_handover` runs them against it.
+    #[test]
+    fn release_commands_and_line() {
+        assert_eq!(check_cmd(), ["/app/runtime", "release", "--check"]);
+        assert_eq!(release_stdin_cmd(), ["/app/runtime", "release", "--stdin"]);
+        assert_eq!(release_cmd(None), ["/app/runtime", "release"]);
+        assert_eq!(release_cmd(Some("\"e-1\"")), ["/app/runtime", "release", "--state-etag", "\"e-1\""]);
+        assert_eq!(release_line(None), "any");
+        assert_eq!(release_line(Some("\"e-1\"")), "etag \"e-1\"");
     }
 }

@@ -5,14 +5,14 @@
 //! task is idle.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use the0_orchestrator::clock::Clock;
 use the0_orchestrator::docker::{DockerError, ExecOutcome, OneShot, Result, WaitOutcome};
-use the0_orchestrator::engine::Engine;
+use the0_orchestrator::engine::{Engine, Pending};
 use the0_orchestrator::observed::{Observed, State};
 use the0_orchestrator::spec::{ContainerSpec, DUE_LABEL};
 use tokio::sync::{mpsc, watch};
@@ -83,16 +83,40 @@ struct Inner {
     peak_alive: BTreeMap<String, usize>,
 }
 
+/// Cheap to clone: clones share one engine (a started exec holds one until it finishes).
+#[derive(Clone)]
 pub struct FakeEngine {
     clock: Clock,
-    inner: Mutex<Inner>,
+    inner: Arc<Mutex<Inner>>,
     /// Bumped on every container change; `wait_exit` waits on it.
-    changed: watch::Sender<u64>,
+    changed: Arc<watch::Sender<u64>>,
+}
+
+/// `runtime release --stdin` started in a successor: the release happens when its line comes.
+struct FakePending {
+    engine: FakeEngine,
+    container: String,
+}
+
+impl Pending for FakePending {
+    fn finish(self: Box<Self>, line: Option<String>) -> BoxFuture<'static, Result<ExecOutcome>> {
+        Box::pin(async move {
+            let mut cmd = vec!["/app/runtime".to_string(), "release".to_string()];
+            match line.as_deref().map(str::trim) {
+                Some("any") => {}
+                Some(l) if l.starts_with("etag ") => {
+                    cmd.extend(["--state-etag".to_string(), l["etag ".len()..].to_string()]);
+                }
+                other => return Ok(ExecOutcome { code: Some(1), output: format!("no release: {other:?}") }),
+            }
+            self.engine.exec(&self.container, &cmd).await
+        })
+    }
 }
 
 impl FakeEngine {
     pub fn new(clock: Clock) -> FakeEngine {
-        FakeEngine { clock, inner: Mutex::default(), changed: watch::channel(0).0 }
+        FakeEngine { clock, inner: Arc::default(), changed: Arc::new(watch::channel(0).0) }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -427,6 +451,17 @@ impl Engine for FakeEngine {
                 }
                 _ => Ok(out(127, "not found")),
             }
+        })
+    }
+
+    /// `runtime release --stdin`: the container must be running when it starts, as in Docker.
+    fn exec_pending<'a>(&'a self, id: &'a str, _cmd: &'a [String]) -> BoxFuture<'a, Result<Box<dyn Pending>>> {
+        Box::pin(async move {
+            let running = self.lock().containers.get(id).is_some_and(|c| c.observed.state == State::Running);
+            if !running {
+                return Err(DockerError::Network(format!("container {id} is not running")));
+            }
+            Ok(Box::new(FakePending { engine: self.clone(), container: id.to_string() }) as Box<dyn Pending>)
         })
     }
 
