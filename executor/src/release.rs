@@ -201,7 +201,7 @@ pub async fn wait(run_dir: &Path) -> Expect {
     }
 }
 
-/// The release as `runtime release --stdin` reads it: one line (at most [`MAX_RELEASE`] bytes) in
+/// The release as `runtime release --stdin` reads it: one line (at most 1 KiB) in
 /// the release file's format. A stream that ends without a whole line (the orchestrator gave up
 /// on the handover and closed it) or a line that is not a release is an error: nothing is released.
 pub fn read_line(input: impl Read) -> Result<Expect, ReleaseError> {
