@@ -19,7 +19,7 @@
 //! else runs in the container while it waits (no bot yet), but the rule holds everywhere.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, BufRead, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -204,41 +204,16 @@ pub async fn wait(run_dir: &Path) -> Expect {
 /// The release as `runtime release --stdin` reads it: one line (at most 1 KiB) in
 /// the release file's format. A stream that ends without a whole line (the orchestrator gave up
 /// on the handover and closed it) or a line that is not a release is an error: nothing is released.
-pub fn read_line(input: impl Read) -> Result<Expect, ReleaseError> {
+pub fn read_line(input: impl BufRead) -> Result<Expect, ReleaseError> {
     let stdin = Path::new("stdin");
     let mut buf = Vec::new();
-    input.take(MAX_RELEASE).read_until_newline(&mut buf).map_err(io_err("reading", stdin))?;
+    input.take(MAX_RELEASE).read_until(b'\n', &mut buf).map_err(io_err("reading", stdin))?;
     let malformed = |reason: String| ReleaseError::Malformed { path: stdin.to_path_buf(), reason };
     if buf.last() != Some(&b'\n') {
         return Err(malformed("closed before a whole line (nothing released)".to_string()));
     }
     let text = String::from_utf8_lossy(&buf);
     Expect::decode(&text).ok_or_else(|| malformed(format!("unknown content {text:?}")))
-}
-
-/// Reads byte by byte up to and including the first newline: stdin is a pipe, and nothing past
-/// the line is ours to consume.
-trait ReadUntilNewline {
-    fn read_until_newline(&mut self, buf: &mut Vec<u8>) -> io::Result<()>;
-}
-
-impl<R: Read> ReadUntilNewline for R {
-    fn read_until_newline(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
-        let mut byte = [0u8; 1];
-        loop {
-            match self.read(&mut byte) {
-                Ok(0) => return Ok(()),
-                Ok(_) => {
-                    buf.push(byte[0]);
-                    if byte[0] == b'\n' {
-                        return Ok(());
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
 }
 
 /// `runtime release [--state-etag E | --stdin] [--check]`; returns the exit code. `--check` prints

@@ -14,8 +14,9 @@ use serde_json::json;
 
 /// Appends `w <pid> <start ticks> <n> <uptime>` to its state every 100 ms; on TERM, it finishes
 /// the write under way (the trap only sets a flag: a trap run between the count and its write
-/// would record an `n` never written), appends `end …` with its last `n`, and exits. `/proc/uptime` and a process's start time (field 22 of its stat, in
-/// 1/100 s since boot) are the host's clock in every container. The uptime is read with the
+/// would record an `n` never written), appends `end …` with its last `n`, and exits.
+/// `/proc/uptime` and a process's start time (field 22 of its stat, in 1/100 s since boot) are the
+/// host's clock in every container. The uptime is read with the
 /// shell's own `read`: a child (`cut`) would be killed by the stop's TERM to the bot's group.
 const WRITER: &str = r#"#!/bin/sh
 mkdir -p "$STATE_DIR"

@@ -62,6 +62,13 @@ pub fn release_cmd(etag: Option<&str>) -> Vec<String> {
     cmd
 }
 
+/// Closes a started `runtime release --stdin` without a line: it exits, releasing nothing.
+async fn abandon(pending: crate::docker::Result<Box<dyn Pending>>) {
+    if let Ok(p) = pending {
+        let _ = p.finish(None).await;
+    }
+}
+
 impl Reconciler {
     /// Carries out `h` for `bot`; `gone`: what the action removed before; `arrival`: when the
     /// change it answers was stored. Returns whether another pass is needed soon.
@@ -112,10 +119,7 @@ impl Reconciler {
                             Some(self.release_pending(bot, &next, pending).await)
                         }
                         _ => {
-                            if let Ok(p) = pending {
-                                // Closed without a line: the command exits, releasing nothing.
-                                let _ = p.finish(None).await;
-                            }
+                            abandon(pending).await;
                             None
                         }
                     }
@@ -224,9 +228,7 @@ impl Reconciler {
         let etag = match self.state_etag(bot).await {
             Ok(e) => e,
             Err(why) => {
-                if let Ok(p) = pending {
-                    let _ = p.finish(None).await;
-                }
+                abandon(pending).await;
                 return Err(why);
             }
         };
