@@ -155,8 +155,14 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start nats-server (is it installed?): {e}"));
-        let server = Server { child: Some(child), port };
-        wait_port(port).await;
+        let mut server = Server { child: Some(child), port };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            let exited = server.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+            assert!(exited.is_none(), "nats-server {extra:?} on {port} exited at start ({exited:?}): a port taken?");
+            assert!(Instant::now() < deadline, "nats-server did not listen on {port}");
+            sleep(Duration::from_millis(50)).await;
+        }
         server
     }
 
@@ -186,14 +192,6 @@ impl Drop for Server {
             let _ = child.kill();
             let _ = child.wait();
         }
-    }
-}
-
-async fn wait_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(Instant::now() < deadline, "nats-server did not listen on {port}");
-        sleep(Duration::from_millis(50)).await;
     }
 }
 

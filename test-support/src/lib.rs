@@ -56,9 +56,22 @@ pub fn s3_settings(endpoint: &str) -> S3Settings {
 }
 
 /// A loopback port free right now (for a child that must be told its port).
+///
+/// Never the same port twice in one process: two calls in a row may otherwise get the same port
+/// back (the first listener is closed before the second binds), and a server told to listen on
+/// both would fail to start.
 pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-    l.local_addr().expect("local address").port()
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
+    for _ in 0..1000 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let port = l.local_addr().expect("local address").port();
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return port;
+        }
+    }
+    panic!("1000 loopback ports in a row were ones this process had already handed out");
 }
 
 /// [`free_port`] as `127.0.0.1:<port>`.

@@ -26,6 +26,7 @@ use tokio::sync::{Notify, Semaphore};
 
 use crate::engine::Engine;
 use crate::host::Host;
+use crate::metrics::cpu_time::cpu_timed;
 use crate::metrics::BotSample;
 use crate::model::{is_enabled, is_scheduled, validate, Launch};
 use crate::objects;
@@ -110,10 +111,14 @@ impl Reconciler {
             let now = self.host.clock.now_ms();
             let changed = self.host.store.changed_since(seen);
             seen = changed.version;
-            let result = match changed.bots.filter(|_| only_changes && !due.full_due(now)) {
-                Some(bots) => self.pass_changed(&bots).await,
-                None => self.pass().await.map(|w| PassDone { wake_at: w, full: true }),
+            let pass = async {
+                match changed.bots.filter(|_| only_changes && !due.full_due(now)) {
+                    Some(bots) => self.pass_changed(&bots).await,
+                    None => self.pass().await.map(|w| PassDone { wake_at: w, full: true }),
+                }
             };
+            let (result, cpu) = cpu_timed(pass).await;
+            self.host.metrics.reconcile_cpu.observe(cpu.as_secs_f64());
             let now = self.host.clock.now_ms();
             let wake_at = match result {
                 Ok(done) => due.after(done, now),
