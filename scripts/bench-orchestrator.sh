@@ -77,18 +77,27 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 mkdir -p "$work/base-objects/custom-bots/u/bench"
 cp "$data/objects/custom-bots/u/bench/1" "$work/base-objects/custom-bots/u/bench/1"
 t0=$(now)
+# The container is the one the orchestrator creates (spec.rs with the settings of section 1b),
+# environment included: its executors then do the same work in both halves (with NATS_URL
+# unreachable under --network none, each retries its log connection every second).
 seq 1 "$n" | xargs -P8 -I{} sh -c '
   mkdir -p "$0/bot-state/b{}" "$0/bot-logs/logs/b{}" && chown 1000:1000 "$0/bot-state/b{}" "$0/bot-logs/logs/b{}"
   docker run -d --name "'"$base"'-{}" --label bench='"$base"' --read-only --user 1000:1000 --cap-drop ALL \
     --security-opt no-new-privileges:true --stop-signal SIGTERM --workdir /tmp --network none \
-    --memory 512m --cpu-shares 512 --add-host host.docker.internal:host-gateway \
-    --tmpfs /bot:rw,exec,nosuid,nodev,uid=1000,gid=1000 --tmpfs /state:rw,nosuid,nodev,uid=1000,gid=1000 \
-    --tmpfs /query:rw,nosuid,nodev,uid=1000,gid=1000 --tmpfs /var/the0:rw,nosuid,nodev,uid=1000,gid=1000 \
-    --tmpfs /tmp:rw,nosuid,nodev,uid=1000,gid=1000,mode=1777 \
+    --memory 512m --cpu-shares 512 --pids-limit 512 --add-host host.docker.internal:host-gateway \
+    --tmpfs /bot:rw,exec,nosuid,nodev,uid=1000,gid=1000,size=115m \
+    --tmpfs /state:rw,nosuid,nodev,uid=1000,gid=1000,size=153m \
+    --tmpfs /query:rw,nosuid,nodev,uid=1000,gid=1000,size=19m \
+    --tmpfs /var/the0:rw,nosuid,nodev,uid=1000,gid=1000,size=38m \
+    --tmpfs /tmp:rw,nosuid,nodev,uid=1000,gid=1000,mode=1777,size=57m \
     -v "$0/custom-bots/u/bench/1:/objects/custom-bots/u/bench/1:ro" -v "$0/bot-state/b{}:/objects/bot-state/b{}" \
     -v "$0/bot-logs/logs/b{}:/objects/bot-logs/logs/b{}" \
-    -e BOT_ID=b{} -e RUNTIME=gcc13 -e ENTRYPOINT=bot.sh -e CODE_FILE=u/bench/1 -e BOT_TYPE=realtime \
-    -e THE0_STORAGE_DIR=/objects "'"$image"'" >/dev/null' "$work/base-objects" &
+    -e BOT_ID=b{} -e ID=b{} -e RUNTIME=gcc13 -e ENTRYPOINT=bot.sh -e ENTRYPOINT_TYPE=bot -e CODE_MOUNT_DIR=bot \
+    -e CODE_FILE=u/bench/1 -e BOT_TYPE=realtime -e IS_SCHEDULED=false -e CONFIG="{\"i\":{}}" \
+    -e BOT_CONFIG="{\"i\":{}}" -e STATE_DIR=/state/.the0-state -e MAX_STATE_SIZE_MB=153 \
+    -e MAX_STATE_FILE_SIZE_MB=10 -e MINIO_QUERY_RESULTS_BUCKET=query-results -e MINIO_USE_SSL=false \
+    -e PYTHONDONTWRITEBYTECODE=1 -e NATS_URL="$1" -e THE0_STORAGE_DIR=/objects "'"$image"'" >/dev/null' \
+  "$work/base-objects" "$THE0_TEST_NATS_URL" &
 xargs_pid=$!
 wait_count "bench=$base" "$n" 600
 wait "$xargs_pid"
@@ -118,6 +127,8 @@ THE0_DATA_DIR=$data THE0_ADMIN_ADDR=$admin THE0_HEALTH_ADDR=$health THE0_INSTANC
 orch_pid=$!
 for _ in $(seq 1 100); do curl -sf "http://$health/healthz" >/dev/null && break; sleep 0.1; done
 t0=$(now)
+clk=$(getconf CLK_TCK)
+read -r cu0 cs0 < <(awk '{print $14, $15}' "/proc/$orch_pid/stat")
 python3 - "$admin" "$n" <<'PY'
 import http.client, json, sys
 addr, n = sys.argv[1], int(sys.argv[2])
@@ -129,6 +140,8 @@ for i in range(1, n + 1):
 PY
 wait_count "runtime.instance=$inst" "$n" 600
 t_orch=$(echo "$(now) - $t0" | bc)
+read -r cu1 cs1 < <(awk '{print $14, $15}' "/proc/$orch_pid/stat")
+converge_cpu=$(echo "scale=2; ($cu1 + $cs1 - $cu0 - $cs0) / $clk" | bc)
 metric() { curl -s "http://$health/metrics" | awk -v k="$1" '$1 == k {print $2}'; }
 passes=$(metric the0_reconcile_duration_seconds_count)
 pass_sec=$(metric the0_reconcile_duration_seconds_sum)
@@ -146,7 +159,6 @@ slowest_pass() { # histogram passes
 
 # --- 2. steady state ----------------------------------------------------------------------------
 sleep 5
-clk=$(getconf CLK_TCK)
 read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$orch_pid/stat")
 sleep "$window"
 read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$orch_pid/stat")
@@ -157,6 +169,8 @@ slowest_cpu=$(slowest_pass the0_reconcile_cpu_seconds "$all_passes")
 pass_cpu=$(metric the0_reconcile_cpu_seconds_sum)
 rss=$(awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$orch_pid/status")
 hwm=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$orch_pid/status")
+rss_anon=$(awk '/RssAnon/ {printf "%.1f", $2/1024}' "/proc/$orch_pid/status")
+rss_file=$(awk '/RssFile/ {printf "%.1f", $2/1024}' "/proc/$orch_pid/status")
 
 # --- 4. density: what each bot costs the host -------------------------------------------------------
 if [ -n "$density" ]; then
@@ -209,7 +223,9 @@ printf '%-52s %s\n' "ratio orchestrator / xargs (goal <= 1.1)" "$(echo "scale=2;
 printf '%-52s %s\n' "  reconcile passes (total s) / Docker calls" "$passes ($pass_sec s) / $calls"
 printf '%-52s %s\n' "  slowest reconcile pass: CPU (goal <= 0.2 s) / wall" "<= ${slowest_cpu}s / <= ${slowest}s (of $all_passes passes)"
 printf '%-52s %s\n' "  reconcile passes' CPU in total" "${pass_cpu}s"
+printf '%-52s %s\n' "  orchestrator CPU while converging (all of it)" "${converge_cpu}s"
 printf '%-52s %s\n' "steady state RSS now / peak (goal <= 32 MiB)" "${rss} / ${hwm} MiB"
+printf '%-52s %s\n' "  of it anonymous / file-backed (the binary's pages)" "${rss_anon} / ${rss_file} MiB"
 printf '%-52s %s\n' "steady state CPU over ${window}s (goal < 2 %)" "${cpu} % of a core"
 printf '%-52s %s\n' "publish -> running" "${pub_lat}s"
 printf '%-52s %s\n' "  docker run -d of one container, for reference" "${t_docker_start}s"

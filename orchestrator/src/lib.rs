@@ -55,6 +55,7 @@
 //! - [`logwindow`], [`logfollow`]: what `logs` prints: `--tail`/`--since` of stored logs, and
 //!   following bots across container replacements (`-f`, `--all`).
 //! - [`log`]: the process's log lines: the `tracing` subscriber (JSON lines, `LOG_LEVEL`/`RUST_LOG`).
+//! - [`malloc`]: glibc's allocator settings, applied first in `main` (freed Docker listings go back).
 //! - [`metrics`]: `/metrics` with `prometheus-client` ([`metrics::bots`]: the per-bot series;
 //!   [`metrics::process`]: RSS, CPU and fds from `/proc/self`).
 
@@ -81,6 +82,7 @@ pub mod limits;
 pub mod log;
 pub mod logfollow;
 pub mod logwindow;
+pub mod malloc;
 pub mod metrics;
 pub mod model;
 pub mod objects;

@@ -2,7 +2,8 @@
 //! in-memory engine: a minutely cron schedule starts one run at the whole (virtual) minute and not
 //! before, never a second one while it runs (the due time is recorded as skipped), records the
 //! run's exit code when it ends, and starts the next at the following minute; a schedule that
-//! does not parse or never fires never runs, however long it waits.
+//! does not parse or never fires never runs, however long it waits; only stored changes of its
+//! own bots wake a pass.
 
 mod paused;
 
@@ -12,7 +13,8 @@ use paused::fake_engine::Call;
 use paused::{pass_time, until, TestHost, START_MS};
 use serde_json::json;
 use the0_orchestrator::schedule::runner::{Options, Scheduler};
-use the0_orchestrator::store::runs::Outcome;
+use the0_orchestrator::store::changed::MAX_CHANGED_BOTS;
+use the0_orchestrator::store::runs::{ManualRun, Outcome};
 
 const MINUTE: i64 = 60_000;
 
@@ -131,4 +133,37 @@ async fn the_end_of_each_run_is_told_to_the_hook() {
     let recorded = t.host.store.runs("cron", 10).unwrap().into_iter().any(|r| r.ended_ms.is_some());
     assert!(recorded, "told after the run is recorded");
     drop(tx);
+}
+
+fn ids<const N: usize>(ids: [&str; N]) -> std::collections::BTreeSet<String> {
+    ids.into_iter().map(String::from).collect()
+}
+
+/// A stored change wakes a scheduler pass only when one of its bots is the scheduler's: so
+/// registering a fleet of realtime bots costs the scheduler nothing per bot (issue #17).
+#[tokio::test(start_paused = true)]
+async fn only_changes_of_scheduled_bots_concern_the_scheduler() {
+    let t = TestHost::new();
+    let s = Scheduler::new(t.host.clone(), Options::default());
+    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+    t.put_bot("rt", json!({}));
+    t.put_bot("cron", json!({"schedule": "* * * * *"}));
+    assert!(!s.concern_schedules(&ids(["rt"])), "a realtime bot");
+    assert!(!s.concern_schedules(&ids(["gone"])), "a bot never stored");
+    assert!(s.concern_schedules(&ids(["cron"])), "a scheduled bot");
+    assert!(s.concern_schedules(&ids(["rt", "cron"])), "one scheduled bot among the changed");
+    // Once a pass has seen it, a bot that stops being scheduled keeps its schedule state until a
+    // pass forgets it: its change concerns the scheduler, and no longer after that pass.
+    s.pass(&stop).expect("pass");
+    t.put_bot("cron", json!({}));
+    assert!(s.concern_schedules(&ids(["cron"])), "a bot that was scheduled");
+    s.pass(&stop).expect("pass");
+    assert!(!s.concern_schedules(&ids(["cron"])), "its schedule state is forgotten");
+    // An on-demand run waiting to start, whatever the bot's type.
+    let run = ManualRun { config: None, timeout_ms: 60_000 };
+    t.host.store.request_run("rt", &run).expect("request a run");
+    assert!(s.concern_schedules(&ids(["rt"])), "a requested run");
+    // Too many changed bots to look at one by one: a pass reads everything.
+    let many: std::collections::BTreeSet<String> = (0..=MAX_CHANGED_BOTS).map(|i| format!("b{i}")).collect();
+    assert!(s.concern_schedules(&many));
 }

@@ -8,6 +8,7 @@ use the0_orchestrator::{client, log, render, server};
 use the0_orchestrator::{cmdargs, cmdline};
 
 fn main() {
+    the0_orchestrator::malloc::tune();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let vars: HashMap<String, String> = std::env::vars().collect();
     let parsed = match cmdline::parse(&args, &vars) {

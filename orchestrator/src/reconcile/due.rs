@@ -4,9 +4,6 @@
 //! after changed-bot passes (the aggregate gauges, anything a changed-bot pass does not look at).
 //! Pure, table-tested.
 
-/// Beyond this many changed bots a pass plans them all: one listing of the store is cheaper than
-/// this many single reads.
-pub const MAX_CHANGED_BOTS: usize = 64;
 /// A pass that answered stored changes is followed by a full pass at most this much later, which
 /// brings the aggregate gauges up to date (however long changes keep coming).
 pub const FULL_PASS_AFTER_CHANGES_MS: i64 = 1000;

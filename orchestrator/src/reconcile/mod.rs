@@ -32,12 +32,13 @@ use crate::model::{is_enabled, is_scheduled, validate, Launch};
 use crate::objects;
 use crate::observed::{Observed, State};
 use crate::spec::build;
-pub use due::{Due, PassDone, FULL_PASS_AFTER_CHANGES_MS, MAX_CHANGED_BOTS};
+pub use due::{Due, PassDone, FULL_PASS_AFTER_CHANGES_MS};
 pub use error::{ReconcileError, StartError};
 use plan::{plan, Action, Desired};
 use record::{Record, Step};
 pub use snapshot::Snapshot;
 
+use crate::store::changed::MAX_CHANGED_BOTS;
 use crate::store::events::{Kind, NewEvent};
 
 #[derive(Debug, Clone)]
@@ -312,6 +313,11 @@ impl Reconciler {
     }
 
     /// Runs `a` in its own task; `arrival`: when the change its start answers was stored.
+    ///
+    /// The action's future (a large state machine: a start's code check, credentials and Docker
+    /// calls, a handover's) is built, boxed, only once a permit is held: a task waiting for one
+    /// holds just the action. So registering 1,000 bots at once does not keep 1,000 such futures
+    /// in memory (issue #17).
     fn dispatch(&self, a: Action, arrival: Option<Instant>) {
         self.snapshot.in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(a.bot_id.clone());
         let me = self.clone();
@@ -319,7 +325,7 @@ impl Reconciler {
             let Ok(_permit) = me.permits.clone().acquire_owned().await else { return };
             let bot = a.bot_id.clone();
             let events = me.snapshot.events.load(Relaxed);
-            let follow_up = me.execute(a, arrival).await;
+            let follow_up = Box::pin(me.execute(a, arrival)).await;
             me.snapshot.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&bot);
             // A die/destroy seen while this bot was in flight may be this bot's, and the listings
             // made meanwhile did not count for it (see `Snapshot::replace_except`): list again.

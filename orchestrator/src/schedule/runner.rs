@@ -1,14 +1,14 @@
 //! The scheduler's thin runner: each pass reads the store, asks [`plan`] what to do and does it;
 //! each run is its own task (start the container, await it under the deadline, keep its last log
 //! lines, remove it, record it). It sleeps until the next due time (at most `--check-interval`)
-//! and wakes at once on a store change or when a run ends.
+//! and wakes at once on a store change that touches a scheduled bot, or when a run ends.
 //!
 //! Restart safety: at start, every run container (`runtime.type=scheduled` with a due time) is
 //! adopted: a running one is awaited, never started again; an exited one is recorded from its exit
 //! code and logs; then it is removed. A run row left open with no container is settled as
 //! interrupted. On shutdown, runs keep running and their rows stay open for that adoption (D25).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -24,6 +24,7 @@ use crate::observed::State;
 use crate::schedule::error::{RunStartError, ScheduleError};
 use crate::schedule::plan::{plan, Bot, Step};
 use crate::spec::{build_for, Role};
+use crate::store::changed::MAX_CHANGED_BOTS;
 use crate::store::runs::{Ending, ManualRun, Outcome, LOG_LINES};
 
 #[derive(Debug, Clone)]
@@ -98,25 +99,50 @@ impl Scheduler {
             }
         }
         let mut changes = self.host.store.watch();
+        let mut seen = self.host.store.version();
+        let mut only_changes = false;
+        let mut wake_at = None;
         loop {
-            let wake_at = match self.pass(&stop_rx) {
-                Ok(w) => w,
-                Err(e) => {
-                    tracing::warn!(error = %e, "schedule pass failed");
-                    Some(self.host.clock.now_ms() + 2000)
-                }
-            };
+            // Woken only by stored changes that none of the scheduler's bots are in (a realtime
+            // bot registered, updated, deleted): nothing to plan, and the last pass's wake time
+            // stands. So a change costs the same whatever the fleet's size (issue #17).
+            let changed = self.host.store.changed_since(seen);
+            seen = changed.version;
+            let idle = only_changes && changed.bots.is_some_and(|bots| !self.concern_schedules(&bots));
+            if !idle {
+                wake_at = match self.pass(&stop_rx) {
+                    Ok(w) => w,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "schedule pass failed");
+                        Some(self.host.clock.now_ms() + 2000)
+                    }
+                };
+            }
             let sleep = wake_at.map_or(self.opts.check_interval, |at| {
                 Duration::from_millis((at - self.host.clock.now_ms()).max(0) as u64).min(self.opts.check_interval)
             });
-            tokio::select! {
+            only_changes = tokio::select! {
                 _ = &mut shutdown => break,
-                _ = tokio::time::sleep(sleep) => {}
-                _ = changes.changed() => {}
-                _ = self.wake.notified() => {}
-            }
+                _ = tokio::time::sleep(sleep) => false,
+                _ = changes.changed() => true,
+                _ = self.wake.notified() => false,
+            };
         }
         let _ = stop_tx.send(true);
+    }
+
+    /// Whether any of the `changed` bots is the scheduler's business: stored as scheduled now, or
+    /// holding a schedule state or a requested run. Beyond [`MAX_CHANGED_BOTS`], or when the
+    /// store cannot say, it is assumed to be (a pass then reads everything).
+    pub fn concern_schedules(&self, changed: &BTreeSet<String>) -> bool {
+        if changed.len() > MAX_CHANGED_BOTS {
+            return true;
+        }
+        let store = &self.host.store;
+        changed.iter().any(|id| {
+            let scheduled = store.get(id).map(|r| r.is_some_and(|(rec, _)| is_scheduled(&rec.config)));
+            !matches!((scheduled, store.has_schedule_work(id)), (Ok(false), Ok(false)))
+        })
     }
 
     /// One pass; returns the next due time.

@@ -9,6 +9,9 @@ use std::collections::{BTreeSet, VecDeque};
 
 /// Entries kept: far more than the changes between two reads of a live follower.
 pub const KEPT: usize = 4096;
+/// Beyond this many changed bots a follower reads them all: one listing of the store is cheaper
+/// than this many single reads.
+pub const MAX_CHANGED_BOTS: usize = 64;
 
 /// The bots changed since some version, and the version they bring the follower to.
 #[derive(Debug, Clone, PartialEq, Eq)]

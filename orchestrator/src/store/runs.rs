@@ -217,6 +217,19 @@ impl Store {
         Ok(v)
     }
 
+    /// Whether the scheduler holds anything of `id`: a schedule state (the bot is or was
+    /// scheduled) or an on-demand run waiting to start. Two indexed lookups.
+    pub fn has_schedule_work(&self, id: &str) -> Result<bool> {
+        let conn = self.lock();
+        let v = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM schedule_state WHERE id = ?1)
+                 OR EXISTS (SELECT 1 FROM runs WHERE bot_id = ?1 AND outcome = 'requested')",
+            [id],
+            |r| r.get(0),
+        )?;
+        Ok(v)
+    }
+
     /// Stores a bot's state (ignored if the bot is gone).
     pub fn set_schedule_state(&self, id: &str, s: &SchedState) -> Result<()> {
         save_state(&self.lock(), id, s)?;
