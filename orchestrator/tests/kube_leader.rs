@@ -7,7 +7,8 @@
 //! the other leads within about a retry period (well before the lease would expire); a leader cut
 //! off from the API server steps down at its renew deadline and the other takes over only once
 //! the lease has expired, never while the first still leads (both watch channels are sampled
-//! throughout every scenario); a 409 on a write is following, not an error; and a controller that
+//! throughout every scenario); a 409 on a write is following, not an error; a release whose held
+//! version a lost renewal answer made stale is still made; and a controller that
 //! follows makes no pod or CronJob call at all, and reconciles as soon as it leads.
 //! Not proven: a real API server's timing, clock skew between nodes (the expiry counts from when
 //! a follower first saw a renewal, as client-go does, which bounds it), network partitions that
@@ -318,4 +319,26 @@ async fn a_following_controller_makes_no_pod_or_cronjob_call_until_it_leads() {
     stop_tx.send_replace(true);
     tokio::time::timeout(Duration::from_secs(10), task).await.expect("stops within 10 s").expect("no panic");
     assert_eq!(lease(&api)["spec"]["holderIdentity"], "", "released after the loop stopped");
+}
+
+/// A shutdown during an attempt drops the renewal's answer, but the API server may have written
+/// it: the Lease is then newer than the one the leader holds, and a release at the held version
+/// gets a 409. It is released all the same while it still names this replica, and left alone
+/// once it names another.
+#[tokio::test]
+async fn a_release_after_a_renewal_whose_answer_was_lost_still_releases() {
+    let api = FakeApi::start().await;
+    let (mut e, _dir) = elector(&api.door().await, "pod-a").await;
+    assert_eq!(e.step().await.expect("first attempt"), Outcome::Leading);
+    // The renewal that landed unseen: same holder, a newer resourceVersion.
+    seed_lease(&api, "pod-a", 4);
+    assert!(e.release().await.expect("release"), "released at the Lease's current version");
+    assert_eq!(lease(&api)["spec"]["holderIdentity"], "");
+
+    let (mut e, _dir) = elector(&api.door().await, "pod-a").await;
+    assert_eq!(e.step().await.expect("attempt"), Outcome::Leading);
+    // Meanwhile another replica took it over: not ours to release.
+    seed_lease(&api, "pod-b", 4);
+    assert!(!e.release().await.expect("release"), "another replica's Lease is left alone");
+    assert_eq!(lease(&api)["spec"]["holderIdentity"], "pod-b");
 }

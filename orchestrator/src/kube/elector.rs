@@ -187,10 +187,34 @@ impl Elector {
     }
 
     /// Gives the Lease up if this replica holds it: an empty holder, so the next replica to try
-    /// takes it over at once. False when there was nothing to release: not held, or a 409 (it
-    /// changed since this replica wrote it, so it is no longer ours to release).
+    /// takes it over at once. False when there was nothing to release: not held, or it names
+    /// another replica now.
+    ///
+    /// A 409 may be this replica's own doing: a shutdown during an attempt drops the renewal's
+    /// answer, but the renewal may have been written, so the Lease has a newer version than the
+    /// one held. The Lease is then read again and released at its current version if it still
+    /// names this replica (else the successor would wait for it to expire).
     pub async fn release(&mut self) -> Result<bool, ElectError> {
-        let Some(mut lease) = self.held.take() else { return Ok(false) };
+        let Some(lease) = self.held.take() else { return Ok(false) };
+        match self.write_release(lease).await {
+            Err(ElectError::Write { source, .. }) if lost_write_race(&source) => {}
+            done => return done,
+        }
+        let read = self.api.get_opt(&self.name).await;
+        let current = read.map_err(|source| ElectError::Get { name: self.name.clone(), source })?;
+        let ours =
+            |l: &Lease| l.spec.as_ref().and_then(|s| s.holder_identity.as_deref()) == Some(self.identity.as_str());
+        match current {
+            Some(l) if ours(&l) => match self.write_release(l).await {
+                Err(ElectError::Write { source, .. }) if lost_write_race(&source) => Ok(false),
+                done => done,
+            },
+            _ => Ok(false),
+        }
+    }
+
+    /// Replaces `lease` at its version with an empty holder.
+    async fn write_release(&self, mut lease: Lease) -> Result<bool, ElectError> {
         let now = MicroTime(Timestamp::now());
         let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
         spec.holder_identity = Some(String::new());
@@ -199,7 +223,6 @@ impl Elector {
         spec.renew_time = Some(now);
         match self.api.replace(&self.name, &PostParams::default(), &lease).await {
             Ok(_) => Ok(true),
-            Err(e) if lost_write_race(&e) => Ok(false),
             Err(source) => Err(ElectError::Write { verb: "update", name: self.name.clone(), source }),
         }
     }
