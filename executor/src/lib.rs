@@ -27,6 +27,7 @@
 //! * [`logs`]: the `bot.log` tee and shipping it as NDJSON.
 //! * [`sync`]: the sync engine and its triggers.
 //! * [`nats`]: a minimal core-NATS publisher for log chunks.
+//! * [`backoff`]: doubling retry delays with a random cut (query program restarts, NATS reconnects).
 //! * [`query`]: the :9476 query front, the query program, one-shot queries, the sidecar.
 
 pub mod log;
@@ -37,6 +38,7 @@ pub mod config;
 pub mod launch;
 pub mod storage;
 
+pub mod backoff;
 pub mod code;
 pub mod logs;
 pub mod nats;

@@ -11,7 +11,8 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::{proto, tls, NatsError, ServerAddr, Shared, RECONNECT_WAIT};
+use super::{proto, tls, NatsError, ServerAddr, Shared, RECONNECT_FIRST, RECONNECT_MAX};
+use crate::backoff::{jitter, jittered, Backoff};
 
 /// The two halves of a connection, plain TCP or TLS.
 type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
@@ -47,6 +48,7 @@ const MAX_LINE: u64 = 64 * 1024;
 pub(super) async fn run(shared: Arc<Shared>, servers: Vec<ServerAddr>, roots: tls::RootSource) {
     let mut usable = vec![true; servers.len()];
     let mut failures: u64 = 0;
+    let mut waits = Backoff::new(RECONNECT_FIRST, RECONNECT_MAX);
     let mut last_warned: Option<Instant> = None;
     let mut next = 0;
     let mut tls_state = TlsState { source: roots, config: None };
@@ -75,6 +77,7 @@ pub(super) async fn run(shared: Arc<Shared>, servers: Vec<ServerAddr>, roots: tl
                 st.connected = false;
                 st.down_since = Instant::now();
                 failures = 0;
+                waits.reset();
                 last_warned = None;
             }
         }
@@ -94,7 +97,7 @@ pub(super) async fn run(shared: Arc<Shared>, servers: Vec<ServerAddr>, roots: tl
                 }
             }
         }
-        let deadline = tokio::time::Instant::now() + RECONNECT_WAIT;
+        let deadline = tokio::time::Instant::now() + jittered(waits.next_delay(), jitter());
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(deadline) => break,

@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::upstream::{self, UpstreamError};
+use crate::backoff::Backoff;
 use crate::childenv::{self, ChildKind};
 use crate::config::Config;
 use crate::launch::{self, Launch, Role};
@@ -106,31 +107,6 @@ impl Default for Timing {
             backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(30)),
             stable_after: Duration::from_secs(60),
         }
-    }
-}
-
-/// Restart delays: `base`, doubling up to `max`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
-    base: Duration,
-    max: Duration,
-    next: Duration,
-}
-
-impl Backoff {
-    pub fn new(base: Duration, max: Duration) -> Backoff {
-        Backoff { base, max, next: base }
-    }
-
-    /// The delay before the next start; each call doubles the following one.
-    pub fn next_delay(&mut self) -> Duration {
-        let d = self.next;
-        self.next = (self.next * 2).min(self.max);
-        d
-    }
-
-    pub fn reset(&mut self) {
-        self.next = self.base;
     }
 }
 
@@ -324,15 +300,6 @@ async fn run_once(spec: &ProgramSpec, reaper: &Reaper, ctl: &mut Control, t: Tim
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_to_the_cap_and_resets() {
-        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
-        let got: Vec<u64> = (0..8).map(|_| b.next_delay().as_secs()).collect();
-        assert_eq!(got, [1, 2, 4, 8, 16, 30, 30, 30]);
-        b.reset();
-        assert_eq!(b.next_delay(), Duration::from_secs(1));
-    }
 
     /// A stand-in for the child: each run is up for the next of `ups` and ends; when they are
     /// used up, it returns as on shutdown. Notes when each run started.
